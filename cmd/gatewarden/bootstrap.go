@@ -1,0 +1,38 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/gatewarden/gatewarden/xds"
+)
+
+func newBootstrapCommand() *cobra.Command {
+	var o xds.BootstrapOptions
+	cmd := &cobra.Command{
+		Use:   "bootstrap --gateway NAMESPACE/NAME",
+		Short: "Print an Envoy bootstrap that takes its configuration from gatewarden",
+		Long: `bootstrap prints an Envoy bootstrap (YAML) whose node cluster is the Gateway
+"NAMESPACE/NAME" and whose listeners, routes, clusters and endpoints all come
+from gatewarden over ADS (delta by default, state of the world with --sotw).
+
+  gatewarden bootstrap --gateway gloo-system/http > envoy.yaml
+  envoy -c envoy.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out, err := xds.Bootstrap(o)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Gateway, "gateway", "", "the Gateway this Envoy serves, as NAMESPACE/NAME (required)")
+	f.StringVar(&o.XDSAddress, "xds-address", "127.0.0.1:18000", "gatewarden's xDS address")
+	f.BoolVar(&o.SotW, "sotw", false, "use state-of-the-world ADS instead of delta")
+	f.StringVar(&o.NodeID, "node-id", "", "node id of this Envoy (default NAME-envoy)")
+	f.StringVar(&o.AdminAddress, "envoy-admin-address", "127.0.0.1:19000", "Envoy's admin address; empty disables it")
+	_ = cmd.MarkFlagRequired("gateway")
+	return cmd
+}

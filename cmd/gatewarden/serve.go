@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/gatewarden/gatewarden/pkg/admin"
+	"github.com/gatewarden/gatewarden/pkg/source/dir"
+	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/xds"
+)
+
+type serveOptions struct {
+	resources      string
+	xdsAddress     string
+	adminAddress   string
+	controllerName string
+	logLevel       string
+	debounce       time.Duration
+}
+
+func newServeCommand() *cobra.Command {
+	o := serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve --resources DIR",
+		Short: "Serve Envoy configuration over ADS from a directory of manifests",
+		Long: `serve reads every *.yaml, *.yml and *.json manifest under DIR, translates them
+and serves the result to Envoys over ADS (delta and state of the world). An
+Envoy selects its Gateway with its node cluster "namespace/name"; 'gatewarden
+bootstrap' writes such a bootstrap. The directory is watched: a change is
+served within moments, and a file that does not parse is reported and changes
+nothing (its last good version stays in use).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runServe(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.resources, "resources", "", "directory of manifests to serve (required)")
+	f.StringVar(&o.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the ADS gRPC server")
+	f.StringVar(&o.adminAddress, "admin-address", "127.0.0.1:9090", "address of the admin endpoint (/healthz, /readyz, /metrics, /debug/config)")
+	f.StringVar(&o.controllerName, "controller-name", translator.DefaultControllerName, "GatewayClass controllerName to serve")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.DurationVar(&o.debounce, "debounce", 100*time.Millisecond, "quiet time after a file change before the directory is read again")
+	_ = cmd.MarkFlagRequired("resources")
+	return cmd
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+func runServe(ctx context.Context, o serveOptions) error {
+	log, err := newLogger(o.logLevel)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(o.resources); err != nil || !st.IsDir() {
+		return fmt.Errorf("--resources %q: not a readable directory", o.resources)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	translateSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "gatewarden_translation_seconds", Help: "Time to translate all resources.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+	})
+	problemsGauge := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "gatewarden_resource_problems", Help: "Manifests (or documents) that could not be used as they are.",
+	})
+	reg.MustRegister(translateSeconds, problemsGauge)
+	srv := xds.NewServer(log, xds.NewMetrics(reg))
+
+	var mu sync.Mutex
+	var last *translator.Result
+	var lastProblems []string
+	debug := func() any {
+		mu.Lock()
+		defer mu.Unlock()
+		doc := map[string]any{"versions": srv.Versions(), "nacks": srv.Nacks(), "problems": lastProblems}
+		if last != nil {
+			if d, err := last.Dump(); err == nil {
+				doc["config"] = d
+			} else {
+				doc["error"] = err.Error()
+			}
+		}
+		return doc
+	}
+	ready := func() bool {
+		select {
+		case <-srv.Ready():
+			return true
+		default:
+			return false
+		}
+	}
+
+	xdsLis, err := net.Listen("tcp", o.xdsAddress)
+	if err != nil {
+		return fmt.Errorf("xDS listener: %w", err)
+	}
+	adminLis, err := net.Listen("tcp", o.adminAddress)
+	if err != nil {
+		xdsLis.Close()
+		return fmt.Errorf("admin listener: %w", err)
+	}
+	log.Info("gatewarden serving", "version", version, "resources", o.resources,
+		"xds", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "controller", o.controllerName)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Serve(ctx, xdsLis) })
+	g.Go(func() error { return admin.New(reg, ready, debug).Serve(ctx, adminLis) })
+	g.Go(func() error {
+		loader := dir.NewLoader(o.resources)
+		return dir.Watch(ctx, loader, dir.WatchOptions{Debounce: o.debounce, Resync: 30 * time.Second, Log: log}, func(scan dir.Scan) {
+			for _, p := range scan.Problems {
+				log.Error("resource problem", "problem", p.Error())
+			}
+			problemsGauge.Set(float64(len(scan.Problems)))
+			start := time.Now()
+			res := translator.Translate(scan.Resources, translator.Options{ControllerName: o.controllerName})
+			took := time.Since(start)
+			translateSeconds.Observe(took.Seconds())
+			log.Info("translated", "files", scan.Files, "objects", scan.Resources.Len(), "gateways", len(res.Gateways), "took", took.Round(time.Microsecond))
+			logStatus(log, res)
+			if err := srv.Publish(ctx, res); err != nil {
+				log.Error("publish", "error", err)
+			}
+			mu.Lock()
+			last = res
+			lastProblems = lastProblems[:0]
+			for _, p := range scan.Problems {
+				lastProblems = append(lastProblems, p.Error())
+			}
+			mu.Unlock()
+		})
+	})
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("gatewarden stopped")
+	return nil
+}

@@ -1,0 +1,66 @@
+// Package admin is gatewarden's admin HTTP endpoint: liveness, readiness,
+// Prometheus metrics and a view of the configuration being served.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server is the admin endpoint.
+type Server struct {
+	mux   *http.ServeMux
+	ready func() bool
+
+	mu    sync.Mutex
+	debug func() any
+}
+
+// New returns an admin Server. ready reports readiness; debug returns the
+// document served at /debug/config.
+func New(reg prometheus.Gatherer, ready func() bool, debug func() any) *Server {
+	s := &Server{mux: http.NewServeMux(), ready: ready, debug: debug}
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !s.ready() {
+			http.Error(w, "not ready: no configuration published yet", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.mux.HandleFunc("GET /debug/config", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(s.debug())
+	})
+	return s
+}
+
+// Handler is the admin HTTP handler.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Serve serves on lis until ctx ends.
+func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(lis) }()
+	select {
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(shutdown)
+	case err := <-errc:
+		return err
+	}
+}

@@ -1,0 +1,165 @@
+package translator
+
+import (
+	"fmt"
+
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+)
+
+// routeState is one HTTPRoute attached to at least one of our Gateways.
+type routeState struct {
+	obj    *gwv1.HTTPRoute
+	status *gwv1.HTTPRouteStatus
+	rules  []*ruleState
+	// option is the RouteOption that targets the route through targetRefs.
+	option *routePolicy
+	// parents are the Gateways the route is attached to, for option status.
+	parents []gwv1.ParentReference
+}
+
+// ruleState is one rule of an HTTPRoute, its backends resolved.
+type ruleState struct {
+	backends []backend
+	// invalid, when set, is why the rule cannot be served as written: its
+	// routes answer with a fixed error instead.
+	invalid string
+	reason  string
+	// option is the RouteOption named by the rule's ExtensionRef filter.
+	option *routePolicy
+	// extensionRef is set when the rule names a RouteOption by ExtensionRef.
+	extensionRef bool
+}
+
+// attachment is a route attached to one listener, with the hostnames it
+// serves there.
+type attachment struct {
+	route     *routeState
+	hostnames []string
+}
+
+func (t *translation) attachRoutes(gateways []*gatewayState) []*routeState {
+	byName := map[string]*gatewayState{}
+	for _, g := range gateways {
+		byName[g.obj.Namespace+"/"+g.obj.Name] = g
+	}
+	var out []*routeState
+	for _, r := range t.in.HTTPRoutes {
+		var rs *routeState
+		for _, ref := range r.Spec.ParentRefs {
+			if (ref.Group != nil && *ref.Group != gwv1.GroupName) || (ref.Kind != nil && *ref.Kind != "Gateway") {
+				continue
+			}
+			ns := r.Namespace
+			if ref.Namespace != nil {
+				ns = string(*ref.Namespace)
+			}
+			gs := byName[ns+"/"+string(ref.Name)]
+			if gs == nil {
+				continue // not a Gateway of ours: its controller writes the status
+			}
+			if rs == nil {
+				rs = &routeState{obj: r, status: &gwv1.HTTPRouteStatus{}}
+				t.status.HTTPRoutes[nn(r.Namespace, r.Name)] = rs.status
+				t.resolveRules(rs)
+			}
+			t.attachToGateway(rs, gs, ref)
+		}
+		if rs != nil {
+			out = append(out, rs)
+		}
+	}
+	return out
+}
+
+func (t *translation) attachToGateway(rs *routeState, gs *gatewayState, ref gwv1.ParentReference) {
+	r := rs.obj
+	ps := gwv1.RouteParentStatus{ParentRef: ref, ControllerName: gwv1.GatewayController(t.opts.ControllerName)}
+	attached, reason, msg := 0, string(gwv1.RouteReasonNoMatchingParent), "no listener matches the parentRef"
+	for _, l := range gs.listeners {
+		if ref.SectionName != nil && *ref.SectionName != l.spec.Name {
+			continue
+		}
+		if ref.Port != nil && *ref.Port != l.spec.Port {
+			continue
+		}
+		if !l.allowsNamespace(r.Namespace) {
+			reason, msg = string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("listener %q does not allow routes from namespace %q", l.spec.Name, r.Namespace)
+			continue
+		}
+		hosts := intersectHostnames(l.spec.Hostname, r.Spec.Hostnames)
+		if len(hosts) == 0 {
+			reason, msg = string(gwv1.RouteReasonNoMatchingListenerHostname), fmt.Sprintf("no hostname of the route matches listener %q", l.spec.Name)
+			continue
+		}
+		l.routes = append(l.routes, &attachment{route: rs, hostnames: hosts})
+		l.status.AttachedRoutes++
+		attached++
+	}
+	if attached > 0 {
+		reason, msg = string(gwv1.RouteReasonAccepted), "Route is accepted"
+		rs.parents = append(rs.parents, gwv1.ParentReference{
+			Group: ptr(gwv1.Group(gwv1.GroupName)), Kind: ptr(gwv1.Kind("Gateway")),
+			Namespace: ptr(gwv1.Namespace(gs.obj.Namespace)), Name: gwv1.ObjectName(gs.obj.Name),
+		})
+	}
+	setCondition(&ps.Conditions, string(gwv1.RouteConditionAccepted), attached > 0, reason, msg, r.Generation)
+	refsOK, refsReason, refsMsg := true, string(gwv1.RouteReasonResolvedRefs), "References are resolved"
+	for _, rule := range rs.rules {
+		if rule.invalid != "" {
+			refsOK, refsReason, refsMsg = false, rule.invalidReason(), rule.invalid
+			break
+		}
+	}
+	setCondition(&ps.Conditions, string(gwv1.RouteConditionResolvedRefs), refsOK, refsReason, refsMsg, r.Generation)
+	rs.status.Parents = append(rs.status.Parents, ps)
+}
+
+// resolveRules resolves the backends and filters of every rule once, whatever
+// the number of listeners the route attaches to.
+func (t *translation) resolveRules(rs *routeState) {
+	for i, rule := range rs.obj.Spec.Rules {
+		st := &ruleState{}
+		for _, f := range rule.Filters {
+			if f.Type != gwv1.HTTPRouteFilterExtensionRef || f.ExtensionRef == nil {
+				st.setInvalid(fmt.Sprintf("spec.rules[%d].filters: filter type %q is not supported", i, f.Type), reasonUnsupportedValue)
+				continue
+			}
+			ref := f.ExtensionRef
+			if string(ref.Group) != optv1.GroupName || string(ref.Kind) != optv1.KindRouteOption {
+				st.setInvalid(fmt.Sprintf("spec.rules[%d].filters: extensionRef %s/%s is not supported; supported: %s/%s", i, ref.Group, ref.Kind, optv1.GroupName, optv1.KindRouteOption), string(gwv1.RouteReasonInvalidKind))
+				continue
+			}
+			st.extensionRef = true
+			st.option = t.routeOption(rs.obj.Namespace, string(ref.Name))
+			if st.option == nil {
+				st.setInvalid(fmt.Sprintf("spec.rules[%d].filters: RouteOption %s/%s named by extensionRef does not exist", i, rs.obj.Namespace, ref.Name), string(gwv1.RouteReasonBackendNotFound))
+			}
+		}
+		for j, ref := range rule.BackendRefs {
+			b, err := t.resolveBackend(rs.obj, ref.BackendRef)
+			if err != nil {
+				st.setInvalid(fmt.Sprintf("spec.rules[%d].backendRefs[%d]: %s", i, j, err.msg), err.reason)
+				continue
+			}
+			if b.weight > 0 {
+				st.backends = append(st.backends, b)
+			}
+		}
+		rs.rules = append(rs.rules, st)
+	}
+}
+
+const reasonUnsupportedValue = "UnsupportedValue"
+
+func (r *ruleState) setInvalid(msg, reason string) {
+	if r.invalid == "" {
+		r.invalid = msg
+		r.reason = reason
+	}
+}
+
+func (r *ruleState) invalidReason() string { return r.reason }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,146 @@
+package translator
+
+import (
+	"fmt"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// backend is a resolved backendRef: one port of one Service.
+type backend struct {
+	namespace, service string
+	port               int32
+	portName           string
+	weight             uint32
+}
+
+// clusterName is the Envoy cluster of a Service port: "namespace/service/port".
+func (b backend) clusterName() string {
+	return fmt.Sprintf("%s/%s/%d", b.namespace, b.service, b.port)
+}
+
+type refError struct{ msg, reason string }
+
+func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef) (backend, *refError) {
+	group, kind := "", "Service"
+	if ref.Group != nil {
+		group = string(*ref.Group)
+	}
+	if ref.Kind != nil {
+		kind = string(*ref.Kind)
+	}
+	if group != "" || kind != "Service" {
+		return backend{}, &refError{fmt.Sprintf("backend kind %q of group %q is not supported; supported: Service", kind, group), string(gwv1.RouteReasonInvalidKind)}
+	}
+	ns := route.Namespace
+	if ref.Namespace != nil {
+		ns = string(*ref.Namespace)
+	}
+	if ns != route.Namespace && !t.index.granted(gwv1.GroupName, "HTTPRoute", route.Namespace, "", "Service", ns, string(ref.Name)) {
+		return backend{}, &refError{fmt.Sprintf("Service %s/%s is in another namespace and no ReferenceGrant allows it", ns, ref.Name), string(gwv1.RouteReasonRefNotPermitted)}
+	}
+	svc := t.index.services[nn(ns, string(ref.Name))]
+	if svc == nil {
+		return backend{}, &refError{fmt.Sprintf("Service %s/%s not found", ns, ref.Name), string(gwv1.RouteReasonBackendNotFound)}
+	}
+	if ref.Port == nil {
+		return backend{}, &refError{fmt.Sprintf("Service %s/%s: port is required", ns, ref.Name), string(gwv1.RouteReasonUnsupportedValue)}
+	}
+	var sp *corev1.ServicePort
+	for i := range svc.Spec.Ports {
+		if svc.Spec.Ports[i].Port == int32(*ref.Port) {
+			sp = &svc.Spec.Ports[i]
+		}
+	}
+	if sp == nil {
+		return backend{}, &refError{fmt.Sprintf("Service %s/%s has no port %d", ns, ref.Name, *ref.Port), string(gwv1.RouteReasonBackendNotFound)}
+	}
+	weight := uint32(1)
+	if ref.Weight != nil {
+		weight = uint32(max(*ref.Weight, 0))
+	}
+	return backend{namespace: ns, service: svc.Name, port: sp.Port, portName: sp.Name, weight: weight}, nil
+}
+
+// buildCluster returns an EDS cluster for b; its endpoints come over ADS.
+func buildCluster(b backend) *clusterv3.Cluster {
+	return &clusterv3.Cluster{
+		Name:                 b.clusterName(),
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+		EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{
+			EdsConfig: adsConfigSource(),
+		},
+		ConnectTimeout: durationpb.New(5 * time.Second),
+		LbPolicy:       clusterv3.Cluster_ROUND_ROBIN,
+	}
+}
+
+// buildEndpoints lists the ready endpoints of b from the EndpointSlices of
+// its Service, on the slice port whose name is the Service port's.
+func (t *translation) buildEndpoints(b backend) *endpointv3.ClusterLoadAssignment {
+	var eps []*endpointv3.LbEndpoint
+	for _, es := range t.index.slices[nn(b.namespace, b.service)] {
+		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
+			continue
+		}
+		var port int32
+		for _, p := range es.Ports {
+			name := ""
+			if p.Name != nil {
+				name = *p.Name
+			}
+			if name == b.portName && p.Port != nil {
+				port = *p.Port
+			}
+		}
+		if port == 0 {
+			continue
+		}
+		for _, ep := range es.Endpoints {
+			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+				continue
+			}
+			for _, addr := range ep.Addresses {
+				eps = append(eps, lbEndpoint(addr, uint32(port)))
+			}
+		}
+	}
+	sortByName(eps, func(e *endpointv3.LbEndpoint) string {
+		sa := e.GetEndpoint().GetAddress().GetSocketAddress()
+		return fmt.Sprintf("%s:%05d", sa.GetAddress(), sa.GetPortValue())
+	})
+	cla := &endpointv3.ClusterLoadAssignment{ClusterName: b.clusterName()}
+	if len(eps) > 0 {
+		cla.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: eps, LoadBalancingWeight: wrapperspb.UInt32(1)}}
+	}
+	return cla
+}
+
+func lbEndpoint(addr string, port uint32) *endpointv3.LbEndpoint {
+	return &endpointv3.LbEndpoint{HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+		Address: socketAddress(addr, port),
+	}}}
+}
+
+func socketAddress(addr string, port uint32) *corev3.Address {
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address:       addr,
+		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
+	}}}
+}
+
+// adsConfigSource points a resource at the ADS stream it came from.
+func adsConfigSource() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+	}
+}

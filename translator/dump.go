@@ -1,0 +1,127 @@
+package translator
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"k8s.io/apimachinery/pkg/types"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+// Dump is the Result as plain data, for people and golden files: xDS
+// resources in Envoy's JSON form and statuses in the Kubernetes form, every
+// list in a stable order.
+type Dump struct {
+	Gateways []GatewayDump `json:"gateways"`
+	Status   StatusDump    `json:"status"`
+}
+
+// GatewayDump is one Gateway's xDS resources.
+type GatewayDump struct {
+	Gateway   string `json:"gateway"`
+	Listeners []any  `json:"listeners,omitempty"`
+	Routes    []any  `json:"routes,omitempty"`
+	Clusters  []any  `json:"clusters,omitempty"`
+	Endpoints []any  `json:"endpoints,omitempty"`
+}
+
+// StatusDump lists statuses by kind, each sorted by namespace/name.
+type StatusDump struct {
+	GatewayClasses     []ObjectStatus `json:"gatewayClasses,omitempty"`
+	Gateways           []ObjectStatus `json:"gateways,omitempty"`
+	HTTPRoutes         []ObjectStatus `json:"httpRoutes,omitempty"`
+	VirtualHostOptions []ObjectStatus `json:"virtualHostOptions,omitempty"`
+	RouteOptions       []ObjectStatus `json:"routeOptions,omitempty"`
+}
+
+// ObjectStatus is the status of one object.
+type ObjectStatus struct {
+	Name   string `json:"name"`
+	Status any    `json:"status"`
+}
+
+// Dump converts r for printing.
+func (r *Result) Dump() (*Dump, error) {
+	d := &Dump{Gateways: []GatewayDump{}}
+	for _, g := range r.Gateways {
+		gd := GatewayDump{Gateway: g.Key()}
+		var err error
+		if gd.Listeners, err = protoList(g.Listeners); err != nil {
+			return nil, err
+		}
+		if gd.Routes, err = protoList(g.Routes); err != nil {
+			return nil, err
+		}
+		if gd.Clusters, err = protoList(g.Clusters); err != nil {
+			return nil, err
+		}
+		if gd.Endpoints, err = protoList(g.Endpoints); err != nil {
+			return nil, err
+		}
+		d.Gateways = append(d.Gateways, gd)
+	}
+	s := r.Status
+	for _, name := range sortedKeys(s.GatewayClasses) {
+		d.Status.GatewayClasses = append(d.Status.GatewayClasses, ObjectStatus{Name: name, Status: s.GatewayClasses[name]})
+	}
+	d.Status.Gateways = namespaced(s.Gateways)
+	d.Status.HTTPRoutes = namespaced(s.HTTPRoutes)
+	d.Status.VirtualHostOptions = namespaced(s.VirtualHostOptions)
+	d.Status.RouteOptions = namespaced(s.RouteOptions)
+	return d, nil
+}
+
+// YAML renders the Dump of r.
+func (r *Result) YAML() ([]byte, error) {
+	d, err := r.Dump()
+	if err != nil {
+		return nil, err
+	}
+	return sigsyaml.Marshal(d)
+}
+
+func namespaced[V any](m map[types.NamespacedName]V) []ObjectStatus {
+	keys := make([]types.NamespacedName, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b types.NamespacedName) int {
+		if a.Namespace != b.Namespace {
+			if a.Namespace < b.Namespace {
+				return -1
+			}
+			return 1
+		}
+		if a.Name < b.Name {
+			return -1
+		}
+		if a.Name > b.Name {
+			return 1
+		}
+		return 0
+	})
+	out := make([]ObjectStatus, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, ObjectStatus{Name: k.String(), Status: m[k]})
+	}
+	return out
+}
+
+func protoList[T proto.Message](msgs []T) ([]any, error) {
+	out := make([]any, 0, len(msgs))
+	for _, m := range msgs {
+		b, err := protojson.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("marshal %T: %w", m, err)
+		}
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			return nil, fmt.Errorf("re-read %T: %w", m, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

@@ -1,0 +1,79 @@
+package translator
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/types"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	"github.com/gatewarden/gatewarden/pkg/resource"
+)
+
+// index gives the lookups the translation needs in constant time.
+type index struct {
+	services      map[types.NamespacedName]*corev1.Service
+	slices        map[types.NamespacedName][]*discoveryv1.EndpointSlice // by Service
+	grants        map[string][]*gwv1beta1.ReferenceGrant                // by namespace
+	classes       map[string]*gwv1.GatewayClass
+	routesByName  map[types.NamespacedName]*gwv1.HTTPRoute
+	gatewayByName map[types.NamespacedName]*gwv1.Gateway
+}
+
+func newIndex(in *resource.Resources) index {
+	idx := index{
+		services:      map[types.NamespacedName]*corev1.Service{},
+		slices:        map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
+		grants:        map[string][]*gwv1beta1.ReferenceGrant{},
+		classes:       map[string]*gwv1.GatewayClass{},
+		routesByName:  map[types.NamespacedName]*gwv1.HTTPRoute{},
+		gatewayByName: map[types.NamespacedName]*gwv1.Gateway{},
+	}
+	for _, s := range in.Services {
+		idx.services[nn(s.Namespace, s.Name)] = s
+	}
+	for _, es := range in.EndpointSlices {
+		svc := es.Labels[discoveryv1.LabelServiceName]
+		if svc == "" {
+			continue
+		}
+		key := nn(es.Namespace, svc)
+		idx.slices[key] = append(idx.slices[key], es)
+	}
+	for _, g := range in.ReferenceGrants {
+		idx.grants[g.Namespace] = append(idx.grants[g.Namespace], g)
+	}
+	for _, c := range in.GatewayClasses {
+		idx.classes[c.Name] = c
+	}
+	for _, r := range in.HTTPRoutes {
+		idx.routesByName[nn(r.Namespace, r.Name)] = r
+	}
+	for _, g := range in.Gateways {
+		idx.gatewayByName[nn(g.Namespace, g.Name)] = g
+	}
+	return idx
+}
+
+// granted reports whether a ReferenceGrant in toNamespace lets an object of
+// fromKind in fromNamespace refer to the object toKind/toName.
+func (idx index) granted(fromGroup, fromKind, fromNamespace, toGroup, toKind, toNamespace, toName string) bool {
+	for _, g := range idx.grants[toNamespace] {
+		fromOK := false
+		for _, f := range g.Spec.From {
+			if string(f.Group) == fromGroup && string(f.Kind) == fromKind && string(f.Namespace) == fromNamespace {
+				fromOK = true
+				break
+			}
+		}
+		if !fromOK {
+			continue
+		}
+		for _, t := range g.Spec.To {
+			if string(t.Group) == toGroup && string(t.Kind) == toKind && (t.Name == nil || *t.Name == "" || string(*t.Name) == toName) {
+				return true
+			}
+		}
+	}
+	return false
+}

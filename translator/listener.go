@@ -1,0 +1,110 @@
+package translator
+
+import (
+	"fmt"
+	"slices"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+const hcmFilter = "envoy.filters.network.http_connection_manager"
+
+// portBuild gathers what one Envoy listener (one port of a Gateway) needs.
+type portBuild struct {
+	port     int32
+	vhosts   map[string]*vhostBuild
+	usesRBAC bool
+}
+
+// listenerName names the Envoy listener and route configuration of a port.
+func listenerName(port int32) string { return fmt.Sprintf("http-%d", port) }
+
+// jwtPolicies lists, once each and sorted, the JWT policies of the port's
+// virtual hosts that are served (not failed closed).
+func (p *portBuild) jwtPolicies() []*jwtPolicy {
+	seen := map[string]*jwtPolicy{}
+	for _, vh := range p.vhosts {
+		if vh.policy != nil && vh.policy.jwt != nil && vh.policy.invalid == "" {
+			seen[vh.policy.jwt.requirement] = vh.policy.jwt
+		}
+	}
+	out := make([]*jwtPolicy, 0, len(seen))
+	for _, k := range sortedKeys(seen) {
+		out = append(out, seen[k])
+	}
+	return out
+}
+
+func buildListener(p *portBuild) *listenerv3.Listener {
+	name := listenerName(p.port)
+	hcm := &hcmv3.HttpConnectionManager{
+		StatPrefix: name,
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
+			ConfigSource:    adsConfigSource(),
+			RouteConfigName: name,
+		}},
+		HttpFilters: buildHTTPFilters(p),
+		// Normalise paths before routing and RBAC see them, so that
+		// "/a/../b" or "//b" cannot slip past a path permission.
+		NormalizePath:                wrapperspb.Bool(true),
+		MergeSlashes:                 true,
+		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
+	}
+	return &listenerv3.Listener{
+		Name:    name,
+		Address: socketAddress("0.0.0.0", uint32(p.port)),
+		FilterChains: []*listenerv3.FilterChain{{
+			Filters: []*listenerv3.Filter{{
+				Name:       hcmFilter,
+				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
+			}},
+		}},
+	}
+}
+
+func buildRouteConfig(p *portBuild) *routev3.RouteConfiguration {
+	rc := &routev3.RouteConfiguration{Name: listenerName(p.port), IgnorePortInHostMatching: false}
+	for _, h := range sortedKeys(p.vhosts) {
+		rc.VirtualHosts = append(rc.VirtualHosts, p.vhosts[h].proto())
+	}
+	return rc
+}
+
+// domains are the Host header values a Gateway API hostname matches. Envoy
+// compares the Host header with its port, so an exact hostname also matches
+// with any port (as in "www.example.com:8080").
+func domains(hostname string) []string {
+	if hostname == "*" || hostname[0] == '*' {
+		return []string{hostname}
+	}
+	return []string{hostname, hostname + ":*"}
+}
+
+func inlineString(s string) *corev3.DataSource {
+	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: s}}
+}
+
+// mustAny packs a message. Packing a well-formed message cannot fail; a
+// failure is a bug in gatewarden, not in the user's input.
+func mustAny(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(fmt.Sprintf("pack %T: %v", m, err))
+	}
+	return a
+}
+
+func sortedPorts(m map[int32]*portBuild) []int32 {
+	ports := make([]int32, 0, len(m))
+	for p := range m {
+		ports = append(ports, p)
+	}
+	slices.Sort(ports)
+	return ports
+}

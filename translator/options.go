@@ -1,0 +1,323 @@
+package translator
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+)
+
+// vhostPolicy is what the VirtualHostOptions of one listener add up to.
+type vhostPolicy struct {
+	jwt      *jwtPolicy
+	jwtFrom  *optv1.VirtualHostOption
+	rbac     *optv1.RBACExtension
+	rbacFrom *optv1.VirtualHostOption
+	// invalid is set when an option that won a field cannot be translated:
+	// the routes of the virtual host then fail closed.
+	invalid     string
+	invalidFrom *optv1.VirtualHostOption
+}
+
+// routePolicy is one checked RouteOption.
+type routePolicy struct {
+	obj     *optv1.RouteOption
+	invalid string
+}
+
+// checkedVHO is one VirtualHostOption with its JWT config built once.
+type checkedVHO struct {
+	obj     *optv1.VirtualHostOption
+	jwt     *jwtPolicy
+	invalid string
+}
+
+// olderFirst orders options the way conflicts are settled: the older wins,
+// then the name that sorts first.
+func olderFirst(a, b metav1.Object) int {
+	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
+	if !ta.Equal(&tb) {
+		if ta.Before(&tb) {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Compare(a.GetName(), b.GetName())
+}
+
+func (t *translation) routeOption(namespace, name string) *routePolicy {
+	return t.routeOpts[nn(namespace, name)]
+}
+
+// attachOptions checks every option once and attaches it to the listeners
+// and routes it targets.
+func (t *translation) attachOptions(gateways []*gatewayState, routes []*routeState) {
+	t.attachVirtualHostOptions(gateways)
+	t.attachRouteOptions(routes)
+}
+
+func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
+	type target struct {
+		vho     *checkedVHO
+		section string
+	}
+	byGateway := map[types.NamespacedName][]target{}
+	vhos := slices.Clone(t.in.VirtualHostOptions)
+	slices.SortStableFunc(vhos, func(a, b *optv1.VirtualHostOption) int { return olderFirst(a, b) })
+	for _, o := range vhos {
+		c := &checkedVHO{obj: o}
+		if o.Spec.Options.Jwt != nil {
+			c.jwt, c.invalid = buildJwtPolicy(o)
+		}
+		if c.invalid == "" && o.Spec.Options.Rbac != nil {
+			c.invalid = validateRBAC("spec.options.rbac", o.Spec.Options.Rbac)
+		}
+		for i, ref := range o.Spec.TargetRefs {
+			gwRef := ancestorGateway(o.Namespace, string(ref.Name))
+			if ref.Group != gwv1.GroupName || ref.Kind != "Gateway" {
+				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonInvalid),
+					fmt.Sprintf("spec.targetRefs[%d]: kind %s/%s is not supported; a VirtualHostOption targets %s/Gateway", i, ref.Group, ref.Kind, gwv1.GroupName))
+				continue
+			}
+			if ref.Namespace != nil && *ref.Namespace != o.Namespace {
+				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonInvalid),
+					fmt.Sprintf("spec.targetRefs[%d].namespace: %q differs from the option's namespace %q; an option only targets objects of its own namespace", i, *ref.Namespace, o.Namespace))
+				continue
+			}
+			key := nn(o.Namespace, ref.Name)
+			if gw := t.index.gatewayByName[key]; gw == nil {
+				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonTargetNotFound),
+					fmt.Sprintf("spec.targetRefs[%d]: Gateway %s not found", i, key))
+				continue
+			}
+			section := ""
+			if ref.SectionName != nil {
+				section = *ref.SectionName
+			}
+			byGateway[key] = append(byGateway[key], target{vho: c, section: section})
+		}
+	}
+	for _, gs := range gateways {
+		targets := byGateway[nn(gs.obj.Namespace, gs.obj.Name)]
+		gwRef := ancestorGateway(gs.obj.Namespace, gs.obj.Name)
+		won := map[*optv1.VirtualHostOption]bool{}
+		for _, l := range gs.listeners {
+			// sectionName before none; within each, older first (already sorted).
+			var cands []*checkedVHO
+			for _, tg := range targets {
+				if tg.section == string(l.spec.Name) {
+					cands = append(cands, tg.vho)
+				}
+			}
+			for _, tg := range targets {
+				if tg.section == "" {
+					cands = append(cands, tg.vho)
+				}
+			}
+			p := &vhostPolicy{}
+			for _, c := range cands {
+				opts := c.obj.Spec.Options
+				takes := false
+				if opts.Jwt != nil && p.jwtFrom == nil {
+					p.jwt, p.jwtFrom, takes = c.jwt, c.obj, true
+				}
+				if opts.Rbac != nil && p.rbacFrom == nil {
+					p.rbac, p.rbacFrom, takes = opts.Rbac, c.obj, true
+				}
+				if takes {
+					won[c.obj] = true
+					if c.invalid != "" && p.invalid == "" {
+						p.invalid, p.invalidFrom = c.invalid, c.obj
+					}
+				}
+			}
+			l.vhostOp = p
+		}
+		for _, tg := range targets {
+			o := tg.vho.obj
+			switch {
+			case tg.section != "" && listenerPtr(gs, gwv1.SectionName(tg.section)) == nil:
+				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonTargetNotFound),
+					fmt.Sprintf("spec.targetRefs: Gateway %s/%s has no valid listener %q", gs.obj.Namespace, gs.obj.Name, tg.section))
+			case tg.vho.invalid != "":
+				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonInvalid),
+					tg.vho.invalid+"; the routes of the targeted listeners answer 500 until it is fixed")
+			case !won[o]:
+				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonConflicted),
+					fmt.Sprintf("every field it sets is already set for Gateway %s/%s by an older or more specific VirtualHostOption", gs.obj.Namespace, gs.obj.Name))
+			default:
+				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, true, string(gwv1.PolicyReasonAccepted), "Policy is accepted")
+			}
+		}
+	}
+}
+
+func (t *translation) attachRouteOptions(routes []*routeState) {
+	ros := slices.Clone(t.in.RouteOptions)
+	slices.SortStableFunc(ros, func(a, b *optv1.RouteOption) int { return olderFirst(a, b) })
+	for _, o := range ros {
+		p := t.routeOpts[nn(o.Namespace, o.Name)]
+		if p == nil {
+			continue
+		}
+		for i, ref := range o.Spec.TargetRefs {
+			rref := ancestorRoute(o.Namespace, ref.Name)
+			if ref.Group != gwv1.GroupName || ref.Kind != "HTTPRoute" {
+				t.optionCondition(optv1.KindRouteOption, o, rref, false, string(gwv1.PolicyReasonInvalid),
+					fmt.Sprintf("spec.targetRefs[%d]: kind %s/%s is not supported; a RouteOption targets %s/HTTPRoute", i, ref.Group, ref.Kind, gwv1.GroupName))
+				continue
+			}
+			if ref.Namespace != nil && *ref.Namespace != o.Namespace {
+				t.optionCondition(optv1.KindRouteOption, o, rref, false, string(gwv1.PolicyReasonInvalid),
+					fmt.Sprintf("spec.targetRefs[%d].namespace: %q differs from the option's namespace %q; an option only targets objects of its own namespace", i, *ref.Namespace, o.Namespace))
+				continue
+			}
+			if t.index.routesByName[nn(o.Namespace, ref.Name)] == nil {
+				t.optionCondition(optv1.KindRouteOption, o, rref, false, string(gwv1.PolicyReasonTargetNotFound),
+					fmt.Sprintf("spec.targetRefs[%d]: HTTPRoute %s/%s not found", i, o.Namespace, ref.Name))
+				continue
+			}
+			rs := findRoute(routes, o.Namespace, ref.Name)
+			if rs == nil {
+				continue // the route is not attached to a Gateway of ours
+			}
+			if rs.option != nil {
+				for _, gw := range rs.parents {
+					t.optionCondition(optv1.KindRouteOption, o, gw, false, string(gwv1.PolicyReasonConflicted),
+						fmt.Sprintf("HTTPRoute %s/%s is already targeted by the older RouteOption %s", o.Namespace, ref.Name, rs.option.obj.Name))
+				}
+				continue
+			}
+			rs.option = p
+		}
+	}
+	// Every RouteOption in use reports on each Gateway its routes attach to.
+	for _, rs := range routes {
+		used := map[*routePolicy]bool{}
+		if rs.option != nil {
+			used[rs.option] = true
+		}
+		for _, r := range rs.rules {
+			if r.option != nil {
+				used[r.option] = true
+			}
+		}
+		for p := range used {
+			for _, gw := range rs.parents {
+				if p.invalid != "" {
+					t.optionCondition(optv1.KindRouteOption, p.obj, gw, false, string(gwv1.PolicyReasonInvalid),
+						p.invalid+"; the targeted routes answer 500 until it is fixed")
+				} else {
+					t.optionCondition(optv1.KindRouteOption, p.obj, gw, true, string(gwv1.PolicyReasonAccepted), "Policy is accepted")
+				}
+			}
+		}
+	}
+}
+
+func findRoute(routes []*routeState, namespace, name string) *routeState {
+	for _, r := range routes {
+		if r.obj.Namespace == namespace && r.obj.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// checkRouteOptions checks every RouteOption once, before rules name them.
+func (t *translation) checkRouteOptions() {
+	t.routeOpts = map[types.NamespacedName]*routePolicy{}
+	for _, o := range t.in.RouteOptions {
+		p := &routePolicy{obj: o}
+		if o.Spec.Options.Rbac != nil {
+			p.invalid = validateRBAC("spec.options.rbac", o.Spec.Options.Rbac)
+		}
+		t.routeOpts[nn(o.Namespace, o.Name)] = p
+	}
+}
+
+func ancestorGateway(namespace, name string) gwv1.ParentReference {
+	return gwv1.ParentReference{Group: ptr(gwv1.Group(gwv1.GroupName)), Kind: ptr(gwv1.Kind("Gateway")),
+		Namespace: ptr(gwv1.Namespace(namespace)), Name: gwv1.ObjectName(name)}
+}
+
+func ancestorRoute(namespace, name string) gwv1.ParentReference {
+	return gwv1.ParentReference{Group: ptr(gwv1.Group(gwv1.GroupName)), Kind: ptr(gwv1.Kind("HTTPRoute")),
+		Namespace: ptr(gwv1.Namespace(namespace)), Name: gwv1.ObjectName(name)}
+}
+
+// optionCondition records the Accepted condition of an option for one
+// ancestor. A False condition is never overwritten by a True one, so the
+// first problem found is the one reported.
+func (t *translation) optionCondition(kind string, o metav1.Object, ancestor gwv1.ParentReference, ok bool, reason, msg string) {
+	key := optionKey{kind: kind, name: nn(o.GetNamespace(), o.GetName())}
+	m := t.optConds[key]
+	if m == nil {
+		m = map[string]*optionCond{}
+		t.optConds[key] = m
+	}
+	akey := refString(ancestor)
+	if prev := m[akey]; prev != nil && (!prev.ok || ok) {
+		return
+	}
+	m[akey] = &optionCond{ancestor: ancestor, ok: ok, reason: reason, msg: msg, generation: o.GetGeneration()}
+}
+
+type optionKey struct {
+	kind string
+	name types.NamespacedName
+}
+
+type optionCond struct {
+	ancestor   gwv1.ParentReference
+	ok         bool
+	reason     string
+	msg        string
+	generation int64
+}
+
+func refString(r gwv1.ParentReference) string {
+	var b strings.Builder
+	if r.Kind != nil {
+		b.WriteString(string(*r.Kind))
+	}
+	b.WriteByte('/')
+	if r.Namespace != nil {
+		b.WriteString(string(*r.Namespace))
+	}
+	b.WriteByte('/')
+	b.WriteString(string(r.Name))
+	return b.String()
+}
+
+// finishOptionStatus writes the recorded conditions into Status. An option
+// that nothing was recorded for targets nothing gatewarden serves and gets no
+// status, so that it is left to whichever controller owns its target.
+func (t *translation) finishOptionStatus() {
+	for key, conds := range t.optConds {
+		st := &gwv1.PolicyStatus{}
+		keys := make([]string, 0, len(conds))
+		for k := range conds {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			c := conds[k]
+			as := gwv1.PolicyAncestorStatus{AncestorRef: c.ancestor, ControllerName: gwv1.GatewayController(t.opts.ControllerName)}
+			setCondition(&as.Conditions, string(gwv1.PolicyConditionAccepted), c.ok, c.reason, c.msg, c.generation)
+			st.Ancestors = append(st.Ancestors, as)
+		}
+		switch key.kind {
+		case optv1.KindVirtualHostOption:
+			t.status.VirtualHostOptions[key.name] = st
+		case optv1.KindRouteOption:
+			t.status.RouteOptions[key.name] = st
+		}
+	}
+}

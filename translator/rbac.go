@@ -1,0 +1,230 @@
+package translator
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	rbaccfgv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+
+	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+)
+
+// rbacFilter is the Envoy name of the RBAC filter.
+const rbacFilter = "envoy.filters.http.rbac"
+
+// validateRBAC checks what can be checked without knowing the route: claim
+// matchers and their values. It returns a message naming the field, value and
+// problem, or "".
+func validateRBAC(field string, spec *optv1.RBACExtension) string {
+	for _, name := range sortedKeys(spec.Policies) {
+		pol := spec.Policies[name]
+		for i, pr := range pol.Principals {
+			f := fmt.Sprintf("%s.policies.%s.principals[%d].jwtPrincipal", field, name, i)
+			m := pr.JwtPrincipal.Matcher
+			for _, claim := range sortedKeys(pr.JwtPrincipal.Claims) {
+				if _, err := valueMatcher(m, pr.JwtPrincipal.Claims[claim]); err != "" {
+					return fmt.Sprintf("%s.claims.%s: %s", f, claim, err)
+				}
+			}
+			if pol.NestedClaimDelimiter != "" {
+				for _, claim := range sortedKeys(pr.JwtPrincipal.Claims) {
+					if slices.Contains(strings.Split(claim, pol.NestedClaimDelimiter), "") {
+						return fmt.Sprintf("%s.claims: claim %q has an empty segment when split at %q", f, claim, pol.NestedClaimDelimiter)
+					}
+				}
+			}
+		}
+		if pol.Permissions != nil {
+			for i, m := range pol.Permissions.Methods {
+				if m == "" || strings.ToUpper(m) != m {
+					return fmt.Sprintf("%s.policies.%s.permissions.methods[%d]: %q is not an upper-case HTTP method", field, name, i, m)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// valueMatcher translates one claim value under a matcher.
+func valueMatcher(m optv1.ClaimMatcher, value string) (*matcherv3.ValueMatcher, string) {
+	switch m {
+	case "", optv1.ClaimMatcherExactString:
+		return stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: value}}), ""
+	case optv1.ClaimMatcherBoolean:
+		var b bool
+		switch strings.ToLower(value) {
+		case "true":
+			b = true
+		case "false":
+		default:
+			return nil, fmt.Sprintf("value %q is not a boolean; BOOLEAN takes \"true\" or \"false\"", value)
+		}
+		return &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_BoolMatch{BoolMatch: b}}, ""
+	case optv1.ClaimMatcherListContains:
+		return &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_ListMatch{ListMatch: &matcherv3.ListMatcher{
+			MatchPattern: &matcherv3.ListMatcher_OneOf{OneOf: stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: value}})},
+		}}}, ""
+	case optv1.ClaimMatcherRegexMatch:
+		if _, err := regexp.Compile(value); err != nil {
+			return nil, fmt.Sprintf("value %q is not a valid RE2 regular expression: %v", value, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
+		return stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: value}}}), ""
+	default:
+		return nil, fmt.Sprintf("matcher %q is not supported; supported: EXACT_STRING, BOOLEAN, LIST_CONTAINS, REGEX_MATCH", m)
+	}
+}
+
+func stringValue(s *matcherv3.StringMatcher) *matcherv3.ValueMatcher {
+	return &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_StringMatch{StringMatch: s}}
+}
+
+// buildRBAC translates an rbac extension for a route whose JWT providers are
+// providers. A principal naming a provider the route does not have is an
+// error, since it could never match.
+func buildRBAC(field string, spec *optv1.RBACExtension, providers []*jwtProvider) (*rbaccfgv3.RBAC, string) {
+	if msg := validateRBAC(field, spec); msg != "" {
+		return nil, msg
+	}
+	rules := &rbaccfgv3.RBAC{Action: rbaccfgv3.RBAC_ALLOW, Policies: map[string]*rbaccfgv3.Policy{}}
+	for _, name := range sortedKeys(spec.Policies) {
+		pol := spec.Policies[name]
+		out := &rbaccfgv3.Policy{Permissions: []*rbaccfgv3.Permission{buildPermission(pol.Permissions)}}
+		for i, pr := range pol.Principals {
+			p, msg := buildPrincipal(pr.JwtPrincipal, pol.NestedClaimDelimiter, providers)
+			if msg != "" {
+				return nil, fmt.Sprintf("%s.policies.%s.principals[%d].jwtPrincipal.%s", field, name, i, msg)
+			}
+			out.Principals = append(out.Principals, p)
+		}
+		if len(out.Principals) == 0 {
+			// A policy without principals allows nobody, as in Envoy.
+			out.Principals = []*rbaccfgv3.Principal{nobody()}
+		}
+		rules.Policies[name] = out
+	}
+	return rules, ""
+}
+
+func nobody() *rbaccfgv3.Principal {
+	return &rbaccfgv3.Principal{Identifier: &rbaccfgv3.Principal_NotId{NotId: &rbaccfgv3.Principal{Identifier: &rbaccfgv3.Principal_Any{Any: true}}}}
+}
+
+func buildPrincipal(jp optv1.JWTPrincipal, delimiter string, providers []*jwtProvider) (*rbaccfgv3.Principal, string) {
+	var keys []string
+	if jp.Provider != "" {
+		i := slices.IndexFunc(providers, func(p *jwtProvider) bool { return p.name == jp.Provider })
+		if i < 0 {
+			var names []string
+			for _, p := range providers {
+				names = append(names, p.name)
+			}
+			return nil, fmt.Sprintf("provider: %q is not a JWT provider of the route (providers: %s)", jp.Provider, strings.Join(names, ", "))
+		}
+		keys = []string{providers[i].name}
+	} else {
+		for _, p := range providers {
+			keys = append(keys, p.name)
+		}
+	}
+	if len(keys) == 0 {
+		// No provider verifies tokens on this route: no claim can match.
+		return nobody(), ""
+	}
+	var perProvider []*rbaccfgv3.Principal
+	for _, key := range keys {
+		var ids []*rbaccfgv3.Principal
+		for _, claim := range sortedKeys(jp.Claims) {
+			vm, msg := valueMatcher(jp.Matcher, jp.Claims[claim])
+			if msg != "" {
+				return nil, "claims." + claim + ": " + msg
+			}
+			ids = append(ids, metadataPrincipal(claimPath(key, claim, delimiter), vm))
+		}
+		if len(ids) == 0 {
+			// No claims: any verified token of the provider.
+			ids = append(ids, metadataPrincipal([]string{key}, &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_PresentMatch{PresentMatch: true}}))
+		}
+		perProvider = append(perProvider, andIDs(ids))
+	}
+	if len(perProvider) == 1 {
+		return perProvider[0], ""
+	}
+	return &rbaccfgv3.Principal{Identifier: &rbaccfgv3.Principal_OrIds{OrIds: &rbaccfgv3.Principal_Set{Ids: perProvider}}}, ""
+}
+
+func andIDs(ids []*rbaccfgv3.Principal) *rbaccfgv3.Principal {
+	if len(ids) == 1 {
+		return ids[0]
+	}
+	return &rbaccfgv3.Principal{Identifier: &rbaccfgv3.Principal_AndIds{AndIds: &rbaccfgv3.Principal_Set{Ids: ids}}}
+}
+
+// claimPath is the metadata path of a claim under a provider's payload.
+func claimPath(payloadKey, claim, delimiter string) []string {
+	if delimiter == "" {
+		return []string{payloadKey, claim}
+	}
+	return append([]string{payloadKey}, strings.Split(claim, delimiter)...)
+}
+
+func metadataPrincipal(path []string, vm *matcherv3.ValueMatcher) *rbaccfgv3.Principal {
+	m := &matcherv3.MetadataMatcher{Filter: jwtAuthnFilter, Value: vm}
+	for _, seg := range path {
+		m.Path = append(m.Path, &matcherv3.MetadataMatcher_PathSegment{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: seg}})
+	}
+	return &rbaccfgv3.Principal{Identifier: &rbaccfgv3.Principal_SourcedMetadata{SourcedMetadata: &rbaccfgv3.SourcedMetadata{MetadataMatcher: m}}}
+}
+
+func buildPermission(p *optv1.RBACPermissions) *rbaccfgv3.Permission {
+	var rules []*rbaccfgv3.Permission
+	if p != nil && p.PathPrefix != "" {
+		rules = append(rules, &rbaccfgv3.Permission{Rule: &rbaccfgv3.Permission_UrlPath{UrlPath: &matcherv3.PathMatcher{
+			Rule: &matcherv3.PathMatcher_Path{Path: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: p.PathPrefix}}},
+		}}})
+	}
+	if p != nil && len(p.Methods) > 0 {
+		var methods []*rbaccfgv3.Permission
+		for _, m := range p.Methods {
+			methods = append(methods, &rbaccfgv3.Permission{Rule: &rbaccfgv3.Permission_Header{Header: &routev3.HeaderMatcher{
+				Name:                 ":method",
+				HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: m}}},
+			}}})
+		}
+		if len(methods) == 1 {
+			rules = append(rules, methods[0])
+		} else {
+			rules = append(rules, &rbaccfgv3.Permission{Rule: &rbaccfgv3.Permission_OrRules{OrRules: &rbaccfgv3.Permission_Set{Rules: methods}}})
+		}
+	}
+	switch len(rules) {
+	case 0:
+		return &rbaccfgv3.Permission{Rule: &rbaccfgv3.Permission_Any{Any: true}}
+	case 1:
+		return rules[0]
+	default:
+		return &rbaccfgv3.Permission{Rule: &rbaccfgv3.Permission_AndRules{AndRules: &rbaccfgv3.Permission_Set{Rules: rules}}}
+	}
+}
+
+// rbacPerRoute wraps rules for a route or virtual host; nil rules turn RBAC
+// off there.
+func rbacPerRoute(rules *rbaccfgv3.RBAC) *rbacv3.RBACPerRoute {
+	if rules == nil {
+		return &rbacv3.RBACPerRoute{}
+	}
+	return &rbacv3.RBACPerRoute{Rbac: &rbacv3.RBAC{Rules: rules}}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,283 @@
+package translator
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+)
+
+// Bodies of the fixed answers a route gives when it cannot be served as
+// written. They say what kind of problem it is, not which object, since the
+// client may be anyone; the object's status says the rest.
+const (
+	bodyPolicyInvalid = "The policy of this route is invalid: see the status of its VirtualHostOption and RouteOption.\n"
+	bodyRouteInvalid  = "This route cannot be served: see the status of its HTTPRoute.\n"
+)
+
+// vhostBuild is one virtual host (one hostname) of a port.
+type vhostBuild struct {
+	hostname string
+	policy   *vhostPolicy
+	entries  []routeEntry
+	built    []*routev3.Route
+	typed    map[string]*anypb.Any
+}
+
+// routeEntry is one match of one rule of one HTTPRoute.
+type routeEntry struct {
+	route *routeState
+	rule  int
+	match int
+	m     gwv1.HTTPRouteMatch
+}
+
+func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
+	out := &GatewayConfig{Namespace: gs.obj.Namespace, Name: gs.obj.Name}
+	ports := map[int32]*portBuild{}
+	for _, l := range gs.listeners {
+		p := ports[int32(l.spec.Port)]
+		if p == nil {
+			p = &portBuild{port: int32(l.spec.Port), vhosts: map[string]*vhostBuild{}}
+			ports[int32(l.spec.Port)] = p
+		}
+		for _, a := range l.routes {
+			for _, h := range a.hostnames {
+				vh := p.vhosts[h]
+				if vh == nil {
+					vh = &vhostBuild{hostname: h, policy: l.vhostOp}
+					p.vhosts[h] = vh
+				}
+				for i, rule := range a.route.obj.Spec.Rules {
+					matches := rule.Matches
+					if len(matches) == 0 {
+						matches = []gwv1.HTTPRouteMatch{{}}
+					}
+					for j, m := range matches {
+						vh.entries = append(vh.entries, routeEntry{route: a.route, rule: i, match: j, m: m})
+					}
+				}
+			}
+		}
+	}
+	backends := map[string]backend{}
+	for _, port := range sortedPorts(ports) {
+		p := ports[port]
+		for _, h := range sortedKeys(p.vhosts) {
+			t.buildVhost(gs, p, p.vhosts[h], backends)
+		}
+		out.Listeners = append(out.Listeners, buildListener(p))
+		out.Routes = append(out.Routes, buildRouteConfig(p))
+	}
+	for _, name := range sortedKeys(backends) {
+		out.Clusters = append(out.Clusters, buildCluster(backends[name]))
+		out.Endpoints = append(out.Endpoints, t.buildEndpoints(backends[name]))
+	}
+	return out
+}
+
+func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild, backends map[string]backend) {
+	slices.SortStableFunc(vh.entries, comparePrecedence)
+	pol := vh.policy
+	vh.typed = map[string]*anypb.Any{}
+	var providers []*jwtProvider
+	vhostInvalid := pol != nil && pol.invalid != ""
+	if pol != nil && !vhostInvalid {
+		if pol.jwt != nil {
+			providers = pol.jwt.providers
+			vh.typed[jwtAuthnFilter] = mustAny(jwtPerRoute(pol.jwt))
+		}
+		if pol.rbac != nil {
+			rules, msg := buildRBAC("spec.options.rbac", pol.rbac, providers)
+			if msg != "" {
+				vhostInvalid = true
+				t.optionCondition(optv1.KindVirtualHostOption, pol.rbacFrom, ancestorGateway(gs.obj.Namespace, gs.obj.Name), false, string(gwv1.PolicyReasonInvalid), msg+"; the routes of the targeted listeners answer 500 until it is fixed")
+			} else {
+				vh.typed[rbacFilter] = mustAny(rbacPerRoute(rules))
+				p.usesRBAC = true
+			}
+		}
+	}
+	if vhostInvalid {
+		vh.typed = nil
+	}
+	for _, e := range vh.entries {
+		r := &routev3.Route{
+			Name:  fmt.Sprintf("%s/%s/rule/%d/match/%d", e.route.obj.Namespace, e.route.obj.Name, e.rule, e.match),
+			Match: buildMatch(e.m),
+		}
+		rule := e.route.rules[e.rule]
+		opt := e.route.option
+		if rule.extensionRef {
+			opt = rule.option
+		}
+		switch {
+		case vhostInvalid:
+			r.Action = directResponse(500, bodyPolicyInvalid)
+		case rule.invalid != "" && rule.extensionRef && rule.option == nil:
+			r.Action = directResponse(500, bodyPolicyInvalid)
+		case opt != nil && opt.invalid != "":
+			r.Action = directResponse(500, bodyPolicyInvalid)
+		case rule.invalid != "" || len(rule.backends) == 0:
+			r.Action = directResponse(500, bodyRouteInvalid)
+		default:
+			if opt != nil && opt.obj.Spec.Options.Rbac != nil {
+				rules, msg := buildRBAC("spec.options.rbac", opt.obj.Spec.Options.Rbac, providers)
+				if msg != "" {
+					for _, gw := range e.route.parents {
+						t.optionCondition(optv1.KindRouteOption, opt.obj, gw, false, string(gwv1.PolicyReasonInvalid), msg+"; the targeted routes answer 500 until it is fixed")
+					}
+					r.Action = directResponse(500, bodyPolicyInvalid)
+					break
+				}
+				r.TypedPerFilterConfig = map[string]*anypb.Any{rbacFilter: mustAny(rbacPerRoute(rules))}
+				p.usesRBAC = true
+			}
+			r.Action = routeAction(rule.backends)
+			for _, b := range rule.backends {
+				backends[b.clusterName()] = b
+			}
+		}
+		vh.built = append(vh.built, r)
+	}
+}
+
+func (vh *vhostBuild) proto() *routev3.VirtualHost {
+	return &routev3.VirtualHost{
+		Name:                 vh.hostname,
+		Domains:              domains(vh.hostname),
+		Routes:               vh.built,
+		TypedPerFilterConfig: vh.typed,
+	}
+}
+
+func directResponse(status uint32, body string) *routev3.Route_DirectResponse {
+	return &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
+		Status: status,
+		Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: body}},
+	}}
+}
+
+func routeAction(backends []backend) *routev3.Route_Route {
+	ra := &routev3.RouteAction{}
+	if len(backends) == 1 {
+		ra.ClusterSpecifier = &routev3.RouteAction_Cluster{Cluster: backends[0].clusterName()}
+	} else {
+		wc := &routev3.WeightedCluster{}
+		for _, b := range backends {
+			wc.Clusters = append(wc.Clusters, &routev3.WeightedCluster_ClusterWeight{Name: b.clusterName(), Weight: wrapperspb.UInt32(b.weight)})
+		}
+		ra.ClusterSpecifier = &routev3.RouteAction_WeightedClusters{WeightedClusters: wc}
+	}
+	return &routev3.Route_Route{Route: ra}
+}
+
+func buildMatch(m gwv1.HTTPRouteMatch) *routev3.RouteMatch {
+	rm := &routev3.RouteMatch{}
+	typ, value := pathOf(m)
+	switch typ {
+	case gwv1.PathMatchExact:
+		rm.PathSpecifier = &routev3.RouteMatch_Path{Path: value}
+	case gwv1.PathMatchRegularExpression:
+		rm.PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: value}}
+	default:
+		trimmed := strings.TrimRight(value, "/")
+		if trimmed == "" {
+			rm.PathSpecifier = &routev3.RouteMatch_Prefix{Prefix: "/"}
+		} else {
+			rm.PathSpecifier = &routev3.RouteMatch_PathSeparatedPrefix{PathSeparatedPrefix: trimmed}
+		}
+	}
+	for _, h := range m.Headers {
+		hm := &routev3.HeaderMatcher{Name: string(h.Name)}
+		if h.Type != nil && *h.Type == gwv1.HeaderMatchRegularExpression {
+			hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: h.Value}}}}
+		} else {
+			hm.HeaderMatchSpecifier = &routev3.HeaderMatcher_StringMatch{StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: h.Value}}}
+		}
+		rm.Headers = append(rm.Headers, hm)
+	}
+	if m.Method != nil {
+		rm.Headers = append(rm.Headers, &routev3.HeaderMatcher{Name: ":method", HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{
+			StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: string(*m.Method)}}}})
+	}
+	for _, q := range m.QueryParams {
+		sm := &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: q.Value}}
+		if q.Type != nil && *q.Type == gwv1.QueryParamMatchRegularExpression {
+			sm = &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: q.Value}}}
+		}
+		rm.QueryParameters = append(rm.QueryParameters, &routev3.QueryParameterMatcher{
+			Name: string(q.Name), QueryParameterMatchSpecifier: &routev3.QueryParameterMatcher_StringMatch{StringMatch: sm}})
+	}
+	return rm
+}
+
+// pathOf applies the Gateway API default: PathPrefix "/".
+func pathOf(m gwv1.HTTPRouteMatch) (gwv1.PathMatchType, string) {
+	typ, value := gwv1.PathMatchPathPrefix, "/"
+	if m.Path != nil {
+		if m.Path.Type != nil {
+			typ = *m.Path.Type
+		}
+		if m.Path.Value != nil {
+			value = *m.Path.Value
+		}
+	}
+	return typ, value
+}
+
+// comparePrecedence orders matches as the Gateway API requires: exact path,
+// then longer prefix, then method, then more headers, then more query
+// parameters, then the older route, then namespace/name, then rule order.
+func comparePrecedence(a, b routeEntry) int {
+	ta, va := pathOf(a.m)
+	tb, vb := pathOf(b.m)
+	rank := func(t gwv1.PathMatchType) int {
+		switch t {
+		case gwv1.PathMatchExact:
+			return 0
+		case gwv1.PathMatchRegularExpression:
+			return 1
+		default:
+			return 2
+		}
+	}
+	if c := cmp.Compare(rank(ta), rank(tb)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(vb), len(va)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(boolRank(b.m.Method != nil), boolRank(a.m.Method != nil)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(b.m.Headers), len(a.m.Headers)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(len(b.m.QueryParams), len(a.m.QueryParams)); c != 0 {
+		return c
+	}
+	if c := olderFirst(a.route.obj, b.route.obj); c != 0 && a.route != b.route {
+		return c
+	}
+	if c := cmp.Compare(a.route.obj.Namespace+"/"+a.route.obj.Name, b.route.obj.Namespace+"/"+b.route.obj.Name); c != 0 {
+		return c
+	}
+	return cmp.Or(cmp.Compare(a.rule, b.rule), cmp.Compare(a.match, b.match))
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

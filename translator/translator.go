@@ -1,0 +1,110 @@
+// Package translator turns Resources into the Envoy configuration of each
+// Gateway and the status of every input object. Translate is a pure function:
+// no context, client, clock, file or logger. A user's mistake becomes a status
+// condition, never a panic, an error return or a silently dropped object, and
+// a policy that cannot be translated never leaves its routes open.
+package translator
+
+import (
+	"cmp"
+	"slices"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/gatewarden/gatewarden/pkg/resource"
+)
+
+// DefaultControllerName is the GatewayClass controllerName gatewarden serves.
+const DefaultControllerName = "gatewarden.io/gatewarden"
+
+// Options tune a translation.
+type Options struct {
+	// ControllerName selects the GatewayClasses this translation owns.
+	ControllerName string
+}
+
+func (o Options) withDefaults() Options {
+	if o.ControllerName == "" {
+		o.ControllerName = DefaultControllerName
+	}
+	return o
+}
+
+// Result is the output of one translation.
+type Result struct {
+	// Gateways holds the Envoy configuration of every Gateway of an accepted
+	// GatewayClass, sorted by namespace and name.
+	Gateways []*GatewayConfig
+	// Status of every input object gatewarden has something to say about.
+	Status *Status
+}
+
+// GatewayConfig is the xDS configuration served to the Envoys of one Gateway.
+// Every slice is sorted by resource name.
+type GatewayConfig struct {
+	Namespace string
+	Name      string
+	Listeners []*listenerv3.Listener
+	Routes    []*routev3.RouteConfiguration
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+}
+
+// Key is the Gateway's "namespace/name", which is also the node cluster its
+// Envoys announce.
+func (g *GatewayConfig) Key() string { return g.Namespace + "/" + g.Name }
+
+// Gateway returns the configuration of the Gateway namespace/name, or nil.
+func (r *Result) Gateway(key string) *GatewayConfig {
+	for _, g := range r.Gateways {
+		if g.Key() == key {
+			return g
+		}
+	}
+	return nil
+}
+
+// Translate builds the Envoy configuration and statuses for in.
+func Translate(in *resource.Resources, opts Options) *Result {
+	t := newTranslation(in, opts.withDefaults())
+	t.acceptClasses()
+	t.checkRouteOptions()
+	gateways := t.gateways()
+	routes := t.attachRoutes(gateways)
+	t.attachOptions(gateways, routes)
+	out := &Result{Status: t.status}
+	for _, gw := range gateways {
+		out.Gateways = append(out.Gateways, t.buildGateway(gw))
+	}
+	t.finishOptionStatus()
+	return out
+}
+
+// translation is the working state of one Translate call.
+type translation struct {
+	opts   Options
+	in     *resource.Resources
+	status *Status
+	index  index
+	// routeOpts holds every RouteOption, checked once.
+	routeOpts map[types.NamespacedName]*routePolicy
+	// optConds collects option conditions per ancestor until the end.
+	optConds map[optionKey]map[string]*optionCond
+}
+
+func newTranslation(in *resource.Resources, opts Options) *translation {
+	return &translation{opts: opts, in: in, status: newStatus(), index: newIndex(in),
+		optConds: map[optionKey]map[string]*optionCond{}}
+}
+
+func nn(namespace, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: namespace, Name: name}
+}
+
+func sortByName[T any](s []T, name func(T) string) {
+	slices.SortFunc(s, func(a, b T) int { return cmp.Compare(name(a), name(b)) })
+}

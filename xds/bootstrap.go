@@ -1,0 +1,132 @@
+package xds
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	sigsyaml "sigs.k8s.io/yaml"
+)
+
+// BootstrapOptions describe the Envoy a bootstrap is for.
+type BootstrapOptions struct {
+	// Gateway is "namespace/name": the node cluster, which selects the
+	// configuration the Envoy receives.
+	Gateway string
+	// NodeID names this Envoy in gatewarden's logs; default "<name>-envoy".
+	NodeID string
+	// XDSAddress is gatewarden's xDS "host:port".
+	XDSAddress string
+	// SotW selects state-of-the-world ADS instead of delta.
+	SotW bool
+	// AdminAddress is Envoy's admin "host:port"; empty disables it.
+	AdminAddress string
+}
+
+const xdsClusterName = "gatewarden-xds"
+
+// Bootstrap returns an Envoy bootstrap in YAML that takes all of its
+// listeners, routes, clusters and endpoints from gatewarden over ADS.
+func Bootstrap(o BootstrapOptions) ([]byte, error) {
+	ns, name := splitKey(o.Gateway)[0], splitKey(o.Gateway)[1]
+	if ns == "" || name == "" {
+		return nil, fmt.Errorf("gateway %q: want namespace/name", o.Gateway)
+	}
+	host, portStr, err := net.SplitHostPort(o.XDSAddress)
+	if err != nil {
+		return nil, fmt.Errorf("xds address %q: %w", o.XDSAddress, err)
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("xds address %q: bad port: %w", o.XDSAddress, err)
+	}
+	nodeID := o.NodeID
+	if nodeID == "" {
+		nodeID = name + "-envoy"
+	}
+	apiType := corev3.ApiConfigSource_DELTA_GRPC
+	if o.SotW {
+		apiType = corev3.ApiConfigSource_GRPC
+	}
+	discovery := clusterv3.Cluster_STRICT_DNS
+	if net.ParseIP(host) != nil {
+		discovery = clusterv3.Cluster_STATIC
+	}
+	h2, err := anypb.New(&httpv3.HttpProtocolOptions{
+		UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+		}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	ads := &corev3.ConfigSource{
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+	}
+	b := &bootstrapv3.Bootstrap{
+		Node: &corev3.Node{Id: nodeID, Cluster: o.Gateway},
+		DynamicResources: &bootstrapv3.Bootstrap_DynamicResources{
+			AdsConfig: &corev3.ApiConfigSource{
+				ApiType:             apiType,
+				TransportApiVersion: corev3.ApiVersion_V3,
+				GrpcServices: []*corev3.GrpcService{{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: xdsClusterName},
+				}}},
+				SetNodeOnFirstMessageOnly: true,
+			},
+			LdsConfig: ads,
+			CdsConfig: ads,
+		},
+		StaticResources: &bootstrapv3.Bootstrap_StaticResources{
+			Clusters: []*clusterv3.Cluster{{
+				Name:                          xdsClusterName,
+				ClusterDiscoveryType:          &clusterv3.Cluster_Type{Type: discovery},
+				ConnectTimeout:                durationpb.New(time.Second),
+				TypedExtensionProtocolOptions: map[string]*anypb.Any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": h2},
+				LoadAssignment: &endpointv3.ClusterLoadAssignment{
+					ClusterName: xdsClusterName,
+					Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
+						HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: &corev3.Address{
+							Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+								Address: host, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(port)},
+							}},
+						}}},
+					}}}},
+				},
+			}},
+		},
+	}
+	if o.AdminAddress != "" {
+		ahost, aport, err := net.SplitHostPort(o.AdminAddress)
+		if err != nil {
+			return nil, fmt.Errorf("admin address %q: %w", o.AdminAddress, err)
+		}
+		ap, err := strconv.ParseUint(aport, 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("admin address %q: bad port: %w", o.AdminAddress, err)
+		}
+		b.Admin = &bootstrapv3.Admin{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+			Address: ahost, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(ap)},
+		}}}}
+	}
+	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(b)
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := json.Unmarshal(js, &v); err != nil {
+		return nil, err
+	}
+	return sigsyaml.Marshal(v)
+}

@@ -1,0 +1,39 @@
+package xds
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the Prometheus series of the xDS server.
+type Metrics struct {
+	Streams      *prometheus.GaugeVec
+	Pushes       *prometheus.CounterVec
+	Acks         *prometheus.CounterVec
+	Nacks        *prometheus.CounterVec
+	Snapshots    *prometheus.CounterVec
+	SnapshotErrs prometheus.Counter
+}
+
+// NewMetrics registers the xDS series with reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Streams: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gatewarden_xds_streams", Help: "Open xDS streams, by protocol (sotw or delta).",
+		}, []string{"protocol"}),
+		Pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewarden_xds_pushes_total", Help: "xDS responses sent to Envoys, by resource type.",
+		}, []string{"type"}),
+		Acks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewarden_xds_acks_total", Help: "xDS responses Envoys accepted, by gateway and resource type.",
+		}, []string{"gateway", "type"}),
+		Nacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewarden_xds_nacks_total", Help: "xDS responses Envoys rejected, by gateway and resource type.",
+		}, []string{"gateway", "type"}),
+		Snapshots: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewarden_xds_snapshots_total", Help: "New snapshots published, by gateway.",
+		}, []string{"gateway"}),
+		SnapshotErrs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gatewarden_xds_snapshot_errors_total", Help: "Snapshots not published because they were inconsistent.",
+		}),
+	}
+	reg.MustRegister(m.Streams, m.Pushes, m.Acks, m.Nacks, m.Snapshots, m.SnapshotErrs)
+	return m
+}

@@ -1,0 +1,53 @@
+package xds
+
+import (
+	"sync"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/proto"
+)
+
+// nodeHash keys the snapshot cache by the node cluster, "namespace/name" of
+// the Gateway an Envoy serves: every Envoy of a Gateway shares its snapshot.
+type nodeHash struct{}
+
+func (nodeHash) ID(node *corev3.Node) string { return node.GetCluster() }
+
+// nackGuard wraps the snapshot cache so that a rejected version is not sent
+// again. On a state-of-the-world NACK, Envoy repeats the version it last
+// accepted; the plain cache sees that it differs from the snapshot and sends
+// the same rejected snapshot at once, and Envoy rejects it again, in a loop.
+// The guard answers such a request as if the client were up to date, so the
+// watch waits for the next snapshot. (Delta streams track each resource's
+// version and do not have the problem.)
+type nackGuard struct {
+	cachev3.SnapshotCache
+	mu     sync.Mutex
+	nacked map[nackKey]string // version rejected, by gateway and type
+}
+
+type nackKey struct{ gateway, typeURL string }
+
+func newNackGuard(c cachev3.SnapshotCache) *nackGuard {
+	return &nackGuard{SnapshotCache: c, nacked: map[nackKey]string{}}
+}
+
+func (g *nackGuard) rejected(gateway, typeURL, version string) {
+	g.mu.Lock()
+	g.nacked[nackKey{gateway, typeURL}] = version
+	g.mu.Unlock()
+}
+
+func (g *nackGuard) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch chan cachev3.Response) (func(), error) {
+	if req.GetErrorDetail() != nil {
+		g.mu.Lock()
+		v, ok := g.nacked[nackKey{nodeHash{}.ID(req.GetNode()), req.GetTypeUrl()}]
+		g.mu.Unlock()
+		if ok {
+			req = proto.Clone(req).(*cachev3.Request)
+			req.VersionInfo = v
+		}
+	}
+	return g.SnapshotCache.CreateWatch(req, sub, ch)
+}
