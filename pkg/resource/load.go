@@ -11,9 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	sigsjson "sigs.k8s.io/json"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+	sigsjson "sigs.k8s.io/json"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
@@ -55,15 +55,15 @@ func (e *Error) Error() string {
 
 // kinds maps every kind gatewarden reads to a constructor of its Go type.
 var kinds = map[schema.GroupVersionKind]func() Object{
-	gwv1.SchemeGroupVersion.WithKind("GatewayClass"):          func() Object { return &gwv1.GatewayClass{} },
-	gwv1.SchemeGroupVersion.WithKind("Gateway"):               func() Object { return &gwv1.Gateway{} },
-	gwv1.SchemeGroupVersion.WithKind("HTTPRoute"):             func() Object { return &gwv1.HTTPRoute{} },
-	gwv1beta1.SchemeGroupVersion.WithKind("GatewayClass"):     func() Object { return &gwv1.GatewayClass{} },
-	gwv1beta1.SchemeGroupVersion.WithKind("Gateway"):          func() Object { return &gwv1.Gateway{} },
-	gwv1beta1.SchemeGroupVersion.WithKind("HTTPRoute"):        func() Object { return &gwv1.HTTPRoute{} },
-	gwv1beta1.SchemeGroupVersion.WithKind("ReferenceGrant"):   func() Object { return &gwv1beta1.ReferenceGrant{} },
-	corev1.SchemeGroupVersion.WithKind("Service"):             func() Object { return &corev1.Service{} },
-	discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"):  func() Object { return &discoveryv1.EndpointSlice{} },
+	gwv1.SchemeGroupVersion.WithKind("GatewayClass"):         func() Object { return &gwv1.GatewayClass{} },
+	gwv1.SchemeGroupVersion.WithKind("Gateway"):              func() Object { return &gwv1.Gateway{} },
+	gwv1.SchemeGroupVersion.WithKind("HTTPRoute"):            func() Object { return &gwv1.HTTPRoute{} },
+	gwv1beta1.SchemeGroupVersion.WithKind("GatewayClass"):    func() Object { return &gwv1.GatewayClass{} },
+	gwv1beta1.SchemeGroupVersion.WithKind("Gateway"):         func() Object { return &gwv1.Gateway{} },
+	gwv1beta1.SchemeGroupVersion.WithKind("HTTPRoute"):       func() Object { return &gwv1.HTTPRoute{} },
+	gwv1beta1.SchemeGroupVersion.WithKind("ReferenceGrant"):  func() Object { return &gwv1beta1.ReferenceGrant{} },
+	corev1.SchemeGroupVersion.WithKind("Service"):            func() Object { return &corev1.Service{} },
+	discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"): func() Object { return &discoveryv1.EndpointSlice{} },
 	optv1.GroupVersion.WithKind(optv1.KindVirtualHostOption): func() Object { return &optv1.VirtualHostOption{} },
 	optv1.GroupVersion.WithKind(optv1.KindRouteOption):       func() Object { return &optv1.RouteOption{} },
 }

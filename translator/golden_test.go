@@ -1,0 +1,110 @@
+package translator_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
+	"github.com/gatewarden/gatewarden/pkg/resource"
+	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/xds"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.out.yaml from the current translator and delete outputs whose input is gone")
+
+// loadInput reads a multi-document test input into Resources.
+func loadInput(t *testing.T, path string) *resource.Resources {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := resource.Load(filepath.Base(path), data)
+	if err != nil {
+		t.Fatalf("load %s: %v", path, err)
+	}
+	res := &resource.Resources{}
+	for _, d := range docs {
+		if d.Object == nil {
+			t.Fatalf("%s:%d: kind %s is not read by gatewarden", path, d.Line, d.GVK.Kind)
+		}
+		res.Add(d.Object)
+	}
+	res.Sort()
+	return res
+}
+
+// TestGolden translates every testdata/NAME.in.yaml and compares the xDS
+// output and statuses with testdata/NAME.out.yaml. Every Gateway's output is
+// also loaded by the real Envoy in validate mode.
+func TestGolden(t *testing.T) {
+	inputs, err := filepath.Glob("testdata/*.in.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inputs) == 0 {
+		t.Fatal("no testdata/*.in.yaml")
+	}
+	if *update {
+		outputs, _ := filepath.Glob("testdata/*.out.yaml")
+		for _, out := range outputs {
+			if _, err := os.Stat(strings.TrimSuffix(out, ".out.yaml") + ".in.yaml"); os.IsNotExist(err) {
+				if err := os.Remove(out); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("removed %s: its input is gone", out)
+			}
+		}
+	}
+	for _, in := range inputs {
+		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			res := translator.Translate(loadInput(t, in), translator.Options{})
+			got, err := res.YAML()
+			if err != nil {
+				t.Fatalf("render result: %v", err)
+			}
+			// Translating again gives the same bytes: output is deterministic.
+			again, err := translator.Translate(loadInput(t, in), translator.Options{}).YAML()
+			if err != nil {
+				t.Fatalf("render result: %v", err)
+			}
+			if !bytes.Equal(got, again) {
+				t.Fatalf("two translations of the same input differ:\n%s", cmp.Diff(string(got), string(again)))
+			}
+			outPath := strings.TrimSuffix(in, ".in.yaml") + ".out.yaml"
+			if *update {
+				if err := os.WriteFile(outPath, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				want, err := os.ReadFile(outPath)
+				if err != nil {
+					t.Fatalf("%v (run `go test ./translator -update` to create it)", err)
+				}
+				if diff := cmp.Diff(string(want), string(got)); diff != "" {
+					t.Errorf("%s differs (-want +got); if the change is intended, run `go test ./translator -update` and review the diff:\n%s", outPath, diff)
+				}
+			}
+			for _, gc := range res.Gateways {
+				if _, err := xds.BuildSnapshot(gc); err != nil {
+					t.Errorf("gateway %s: %v", gc.Key(), err)
+				}
+				b, err := xds.StaticBootstrap(gc)
+				if err != nil {
+					t.Fatalf("gateway %s: %v", gc.Key(), err)
+				}
+				if len(b.StaticResources.Listeners) > 0 {
+					testenv.ValidateEnvoyConfig(t, b)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,70 @@
+package xds
+
+import (
+	"fmt"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/gatewarden/gatewarden/translator"
+)
+
+// StaticBootstrap folds one Gateway's configuration into a bootstrap with
+// only static resources: each listener's RDS reference is replaced by its
+// route configuration and each EDS cluster by a static one with its
+// endpoints. `envoy --mode validate` checks such a bootstrap completely,
+// which is how every golden translation is proven loadable by real Envoy.
+func StaticBootstrap(gc *translator.GatewayConfig) (*bootstrapv3.Bootstrap, error) {
+	routes := map[string]*routev3.RouteConfiguration{}
+	for _, r := range gc.Routes {
+		routes[r.Name] = r
+	}
+	b := &bootstrapv3.Bootstrap{StaticResources: &bootstrapv3.Bootstrap_StaticResources{}}
+	for _, l := range gc.Listeners {
+		l = proto.Clone(l).(*listenerv3.Listener)
+		for _, fc := range l.FilterChains {
+			for _, f := range fc.Filters {
+				hcm := &hcmv3.HttpConnectionManager{}
+				if err := f.GetTypedConfig().UnmarshalTo(hcm); err != nil {
+					return nil, fmt.Errorf("listener %s: %w", l.Name, err)
+				}
+				if rds := hcm.GetRds(); rds != nil {
+					rc := routes[rds.RouteConfigName]
+					if rc == nil {
+						return nil, fmt.Errorf("listener %s names route configuration %q, which is missing", l.Name, rds.RouteConfigName)
+					}
+					hcm.RouteSpecifier = &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: rc}
+				}
+				a, err := anypb.New(hcm)
+				if err != nil {
+					return nil, err
+				}
+				f.ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: a}
+			}
+		}
+		b.StaticResources.Listeners = append(b.StaticResources.Listeners, l)
+	}
+	endpoints := map[string]int{}
+	for i, e := range gc.Endpoints {
+		endpoints[e.ClusterName] = i
+	}
+	for _, c := range gc.Clusters {
+		c = proto.Clone(c).(*clusterv3.Cluster)
+		if c.GetType() == clusterv3.Cluster_EDS {
+			i, ok := endpoints[c.Name]
+			if !ok {
+				return nil, fmt.Errorf("cluster %s has no endpoints resource", c.Name)
+			}
+			c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}
+			c.EdsClusterConfig = nil
+			c.LoadAssignment = gc.Endpoints[i]
+		}
+		b.StaticResources.Clusters = append(b.StaticResources.Clusters, c)
+	}
+	return b, nil
+}
