@@ -9,6 +9,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -20,10 +21,17 @@ type backend struct {
 	port               int32
 	portName           string
 	weight             uint32
+	// tls, for a JWKS server reached over https, with the SNI to send.
+	tls    bool
+	tlsSNI string
 }
 
-// clusterName is the Envoy cluster of a Service port: "namespace/service/port".
+// clusterName is the Envoy cluster of a Service port: "namespace/service/port",
+// with "/tls" for the TLS cluster of an https JWKS server.
 func (b backend) clusterName() string {
+	if b.tls {
+		return fmt.Sprintf("%s/%s/%d/tls", b.namespace, b.service, b.port)
+	}
 	return fmt.Sprintf("%s/%s/%d", b.namespace, b.service, b.port)
 }
 
@@ -70,9 +78,13 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	return backend{namespace: ns, service: svc.Name, port: sp.Port, portName: sp.Name, weight: weight}, nil
 }
 
+// systemCABundle is where Debian-based images (Envoy's among them) keep the
+// trusted certificate authorities, used to check https JWKS servers.
+const systemCABundle = "/etc/ssl/certs/ca-certificates.crt"
+
 // buildCluster returns an EDS cluster for b; its endpoints come over ADS.
 func buildCluster(b backend) *clusterv3.Cluster {
-	return &clusterv3.Cluster{
+	c := &clusterv3.Cluster{
 		Name:                 b.clusterName(),
 		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
 		EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{
@@ -81,6 +93,20 @@ func buildCluster(b backend) *clusterv3.Cluster {
 		ConnectTimeout: durationpb.New(5 * time.Second),
 		LbPolicy:       clusterv3.Cluster_ROUND_ROBIN,
 	}
+	if b.tls {
+		c.TransportSocket = &corev3.TransportSocket{
+			Name: "envoy.transport_sockets.tls",
+			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{
+				Sni: b.tlsSNI,
+				CommonTlsContext: &tlsv3.CommonTlsContext{ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{
+					ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: &corev3.DataSource{
+						Specifier: &corev3.DataSource_Filename{Filename: systemCABundle},
+					}},
+				}},
+			})},
+		}
+	}
+	return c
 }
 
 // buildEndpoints lists the ready endpoints of b from the EndpointSlices of

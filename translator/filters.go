@@ -17,7 +17,7 @@ var httpFilters = []struct {
 	build func(*portBuild) proto.Message // nil: the filter is not needed
 }{
 	{jwtAuthnFilter, func(p *portBuild) proto.Message {
-		if cfg := buildJwtFilter(p.jwtPolicies()); cfg != nil {
+		if cfg := buildJwtFilter(p.jwtConfigs()); cfg != nil {
 			return cfg
 		}
 		return nil

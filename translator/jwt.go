@@ -2,9 +2,17 @@ package translator
 
 import (
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/emptypb"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 )
@@ -13,15 +21,18 @@ import (
 // payloads it writes to dynamic metadata under this name.
 const jwtAuthnFilter = "envoy.filters.http.jwt_authn"
 
-// jwtPolicy is the JWT configuration of one VirtualHostOption.
-type jwtPolicy struct {
-	// requirement is the key of the option's JwtRequirement in the filter's
-	// requirement_map, named by the per-route config of its virtual hosts.
-	requirement string
-	providers   []*jwtProvider // sorted by name
+// jwtStage is one translated VhostJwt: the providers of one stage of one
+// option, and what to do without a valid token.
+type jwtStage struct {
+	// key names the stage uniquely among every option: "<kind>/<ns>/<name>/<field>".
+	key       string
+	providers []*jwtProvider // sorted by name
+	policy    optv1.ValidationPolicy
+	// jwksClusters are the clusters remote JWKS are fetched through.
+	jwksClusters []backend
 }
 
-// jwtProvider is one provider of an option.
+// jwtProvider is one provider of a stage.
 type jwtProvider struct {
 	// name is the provider's name in the option, which jwtPrincipal.provider
 	// refers to and under which Envoy stores the verified payload.
@@ -31,82 +42,262 @@ type jwtProvider struct {
 	proto     *jwtauthnv3.JwtProvider
 }
 
-// buildJwtPolicy translates the jwt of a VirtualHostOption. The second result
-// is a message naming the field, value and problem when it cannot.
-func buildJwtPolicy(o *optv1.VirtualHostOption) (*jwtPolicy, string) {
-	owner := o.Namespace + "/" + o.Name
-	p := &jwtPolicy{requirement: owner}
-	names := make([]string, 0, len(o.Spec.Options.Jwt.Providers))
-	for name := range o.Spec.Options.Jwt.Providers {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	if len(names) == 0 {
-		return nil, "spec.options.jwt.providers: at least one provider is required"
-	}
-	for _, name := range names {
-		spec := o.Spec.Options.Jwt.Providers[name]
-		field := fmt.Sprintf("spec.options.jwt.providers.%s", name)
-		prov, err := buildProvider(spec)
-		if err != "" {
-			return nil, field + "." + err
-		}
-		prov.PayloadInMetadata = name
-		p.providers = append(p.providers, &jwtProvider{name: name, envoyName: owner + "/" + name, proto: prov})
-	}
-	return p, ""
+// jwtConfig is the JWT verification of a virtual host or route: a request
+// must satisfy each stage that is set, before first.
+type jwtConfig struct {
+	before, after *jwtStage
 }
 
-func buildProvider(spec optv1.JwtProvider) (*jwtauthnv3.JwtProvider, string) {
-	prov := &jwtauthnv3.JwtProvider{
-		Issuer:    spec.Issuer,
-		Audiences: spec.Audiences,
+func (c *jwtConfig) empty() bool { return c == nil || (c.before == nil && c.after == nil) }
+
+// stages lists the stages that are set, in order.
+func (c *jwtConfig) stages() []*jwtStage {
+	var out []*jwtStage
+	if c == nil {
+		return nil
 	}
+	for _, s := range []*jwtStage{c.before, c.after} {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// providers lists the providers of every stage, for RBAC: the payload keys
+// a jwtPrincipal may read. A name given in both stages appears once.
+func (c *jwtConfig) providers() []*jwtProvider {
+	var out []*jwtProvider
+	for _, s := range c.stages() {
+		for _, p := range s.providers {
+			if !slices.ContainsFunc(out, func(q *jwtProvider) bool { return q.name == p.name }) {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// requirementName names the config's requirement in the filter's
+// requirement_map.
+func (c *jwtConfig) requirementName() string {
+	var keys []string
+	for _, s := range c.stages() {
+		keys = append(keys, s.key)
+	}
+	return strings.Join(keys, " + ")
+}
+
+// requirement is what a request must satisfy: every stage (AND).
+func (c *jwtConfig) requirement() *jwtauthnv3.JwtRequirement {
+	st := c.stages()
+	if len(st) == 1 {
+		return st[0].requirement()
+	}
+	all := &jwtauthnv3.JwtRequirementAndList{}
+	for _, s := range st {
+		all.Requirements = append(all.Requirements, s.requirement())
+	}
+	return &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_RequiresAll{RequiresAll: all}}
+}
+
+// requirement of one stage: any one of its providers (OR), and, by the
+// validation policy, a missing or failed token let through.
+func (s *jwtStage) requirement() *jwtauthnv3.JwtRequirement {
+	var reqs []*jwtauthnv3.JwtRequirement
+	for _, p := range s.providers {
+		reqs = append(reqs, &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_ProviderName{ProviderName: p.envoyName}})
+	}
+	switch s.policy {
+	case optv1.ValidationAllowMissing:
+		reqs = append(reqs, &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_AllowMissing{AllowMissing: &emptypb.Empty{}}})
+	case optv1.ValidationAllowMissingOrFailed:
+		reqs = append(reqs, &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_AllowMissingOrFailed{AllowMissingOrFailed: &emptypb.Empty{}}})
+	}
+	if len(reqs) == 1 {
+		return reqs[0]
+	}
+	return &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_RequiresAny{RequiresAny: &jwtauthnv3.JwtRequirementOrList{Requirements: reqs}}}
+}
+
+// buildJwtStage translates one VhostJwt found at field of an option. The
+// second result names the field, value and problem when it cannot.
+func (t *translation) buildJwtStage(kind, namespace, name, field string, spec *optv1.VhostJwt) (*jwtStage, string) {
+	short := map[string]string{optv1.KindVirtualHostOption: "vho", optv1.KindRouteOption: "rto"}[kind]
+	stageField := strings.TrimPrefix(field, "spec.options.")
+	st := &jwtStage{key: fmt.Sprintf("%s/%s/%s/%s", short, namespace, name, stageField), policy: spec.ValidationPolicy}
+	if spec.AllowMissingOrFailedJwt {
+		st.policy = optv1.ValidationAllowMissingOrFailed
+	}
+	switch st.policy {
+	case "", optv1.ValidationRequireValid, optv1.ValidationAllowMissing, optv1.ValidationAllowMissingOrFailed:
+	default:
+		return nil, fmt.Sprintf("%s.validationPolicy: %q is not one of REQUIRE_VALID, ALLOW_MISSING, ALLOW_MISSING_OR_FAILED", field, spec.ValidationPolicy)
+	}
+	if len(spec.Providers) == 0 {
+		return nil, field + ".providers: at least one provider is required"
+	}
+	for _, pname := range sortedKeys(spec.Providers) {
+		pfield := fmt.Sprintf("%s.providers.%s", field, pname)
+		prov, jwks, msg := t.buildProvider(namespace, pfield, spec.Providers[pname])
+		if msg != "" {
+			return nil, msg
+		}
+		prov.PayloadInMetadata = pname
+		st.providers = append(st.providers, &jwtProvider{name: pname, envoyName: st.key + "/" + pname, proto: prov})
+		if jwks != nil {
+			st.jwksClusters = append(st.jwksClusters, *jwks)
+		}
+	}
+	return st, ""
+}
+
+func (t *translation) buildProvider(namespace, field string, spec optv1.JwtProvider) (*jwtauthnv3.JwtProvider, *backend, string) {
+	prov := &jwtauthnv3.JwtProvider{
+		Issuer:                 spec.Issuer,
+		Audiences:              spec.Audiences,
+		Forward:                spec.KeepToken,
+		FailedStatusInMetadata: spec.AttachFailedStatusToMetadata,
+		ClockSkewSeconds:       60,
+	}
+	if spec.ClockSkewSeconds != nil {
+		prov.ClockSkewSeconds = *spec.ClockSkewSeconds
+	}
+	var jwksCluster *backend
 	switch {
+	case spec.Jwks.Local != nil && spec.Jwks.Remote != nil:
+		return nil, nil, field + ".jwks: set one of local and remote, not both"
 	case spec.Jwks.Local != nil:
 		jwks, err := normalizeJWKS(spec.Jwks.Local.Key)
 		if err != nil {
-			return nil, fmt.Sprintf("jwks.local.key: invalid key: %v", err)
+			return nil, nil, fmt.Sprintf("%s.jwks.local.key: invalid key: %v", field, err)
 		}
 		prov.JwksSourceSpecifier = &jwtauthnv3.JwtProvider_LocalJwks{LocalJwks: inlineString(jwks)}
+	case spec.Jwks.Remote != nil:
+		remote, b, msg := t.buildRemoteJwks(namespace, field+".jwks.remote", spec.Jwks.Remote)
+		if msg != "" {
+			return nil, nil, msg
+		}
+		prov.JwksSourceSpecifier = &jwtauthnv3.JwtProvider_RemoteJwks{RemoteJwks: remote}
+		jwksCluster = b
 	default:
-		return nil, "jwks: local is required"
+		return nil, nil, field + ".jwks: one of local and remote is required"
 	}
-	return prov, ""
+	if ts := spec.TokenSource; ts != nil {
+		for i, h := range ts.Headers {
+			if h.Header == "" {
+				return nil, nil, fmt.Sprintf("%s.tokenSource.headers[%d].header: a header name is required", field, i)
+			}
+			prov.FromHeaders = append(prov.FromHeaders, &jwtauthnv3.JwtHeader{Name: h.Header, ValuePrefix: h.Prefix})
+		}
+		for i, q := range ts.QueryParams {
+			if q == "" {
+				return nil, nil, fmt.Sprintf("%s.tokenSource.queryParams[%d]: a parameter name is required", field, i)
+			}
+		}
+		prov.FromParams = ts.QueryParams
+	}
+	for i, c := range spec.ClaimsToHeaders {
+		if c.Claim == "" || c.Header == "" {
+			return nil, nil, fmt.Sprintf("%s.claimsToHeaders[%d]: claim and header are required", field, i)
+		}
+		// Envoy removes a client-sent header of this name before it writes
+		// the claim, so a client cannot forge it; append has nothing to add to.
+		prov.ClaimToHeaders = append(prov.ClaimToHeaders, &jwtauthnv3.JwtClaimToHeader{HeaderName: c.Header, ClaimName: c.Claim})
+	}
+	return prov, jwksCluster, ""
 }
 
-// requirement is the JwtRequirement of a policy: any one of its providers.
-func (p *jwtPolicy) requirementProto() *jwtauthnv3.JwtRequirement {
-	if len(p.providers) == 1 {
-		return &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_ProviderName{ProviderName: p.providers[0].envoyName}}
+// buildRemoteJwks resolves the JWKS server's Service into a cluster.
+func (t *translation) buildRemoteJwks(namespace, field string, r *optv1.RemoteJwks) (*jwtauthnv3.RemoteJwks, *backend, string) {
+	u, err := url.Parse(r.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, nil, fmt.Sprintf("%s.url: %q is not an http or https URL", field, r.URL)
 	}
-	any := &jwtauthnv3.JwtRequirementOrList{}
-	for _, prov := range p.providers {
-		any.Requirements = append(any.Requirements, &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_ProviderName{ProviderName: prov.envoyName}})
+	port := 80
+	if u.Scheme == "https" {
+		port = 443
 	}
-	return &jwtauthnv3.JwtRequirement{RequiresType: &jwtauthnv3.JwtRequirement_RequiresAny{RequiresAny: any}}
+	if p := u.Port(); p != "" {
+		port, err = strconv.Atoi(p)
+		if err != nil {
+			return nil, nil, fmt.Sprintf("%s.url: bad port in %q", field, r.URL)
+		}
+	}
+	if r.UpstreamRef.Name == "" {
+		return nil, nil, field + ".upstreamRef.name: the Service of the JWKS server is required"
+	}
+	ns := r.UpstreamRef.Namespace
+	if ns == "" {
+		ns = namespace
+	}
+	svc := t.index.services[nn(ns, r.UpstreamRef.Name)]
+	if svc == nil {
+		return nil, nil, fmt.Sprintf("%s.upstreamRef: Service %s/%s not found", field, ns, r.UpstreamRef.Name)
+	}
+	b := backend{namespace: ns, service: svc.Name, port: -1, weight: 1}
+	for _, sp := range svc.Spec.Ports {
+		if int(sp.Port) == port {
+			b.port, b.portName = sp.Port, sp.Name
+		}
+	}
+	if b.port < 0 {
+		return nil, nil, fmt.Sprintf("%s.upstreamRef: Service %s/%s has no port %d (the port of %q)", field, ns, svc.Name, port, r.URL)
+	}
+	if u.Scheme == "https" {
+		b.tlsSNI = u.Hostname()
+		if net.ParseIP(b.tlsSNI) != nil {
+			b.tlsSNI = ""
+		}
+		b.tls = true
+	}
+	remote := &jwtauthnv3.RemoteJwks{
+		HttpUri: &corev3.HttpUri{
+			Uri:              r.URL,
+			HttpUpstreamType: &corev3.HttpUri_Cluster{Cluster: b.clusterName()},
+			Timeout:          durationpb.New(5 * time.Second),
+		},
+		CacheDuration: durationpb.New(5 * time.Minute),
+	}
+	if r.CacheDuration != nil {
+		if r.CacheDuration.Duration <= 0 {
+			return nil, nil, fmt.Sprintf("%s.cacheDuration: %s is not positive", field, r.CacheDuration.Duration)
+		}
+		remote.CacheDuration = durationpb.New(r.CacheDuration.Duration)
+	}
+	if r.AsyncFetch != nil {
+		remote.AsyncFetch = &jwtauthnv3.JwksAsyncFetch{FastListener: r.AsyncFetch.FastListener}
+	}
+	return remote, &b, ""
 }
 
 // buildJwtFilter is the listener-level jwt_authn config holding every
-// provider and requirement its virtual hosts name; nil when there is none.
-func buildJwtFilter(policies []*jwtPolicy) *jwtauthnv3.JwtAuthentication {
-	if len(policies) == 0 {
+// provider and requirement its virtual hosts and routes name; nil when there
+// is none.
+func buildJwtFilter(configs []*jwtConfig) *jwtauthnv3.JwtAuthentication {
+	if len(configs) == 0 {
 		return nil
 	}
 	cfg := &jwtauthnv3.JwtAuthentication{
 		Providers:      map[string]*jwtauthnv3.JwtProvider{},
 		RequirementMap: map[string]*jwtauthnv3.JwtRequirement{},
 	}
-	for _, p := range policies {
-		cfg.RequirementMap[p.requirement] = p.requirementProto()
-		for _, prov := range p.providers {
-			cfg.Providers[prov.envoyName] = prov.proto
+	for _, c := range configs {
+		cfg.RequirementMap[c.requirementName()] = c.requirement()
+		for _, s := range c.stages() {
+			for _, prov := range s.providers {
+				cfg.Providers[prov.envoyName] = prov.proto
+			}
 		}
 	}
 	return cfg
 }
 
-// jwtPerRoute selects the requirement of a policy for a virtual host or route.
-func jwtPerRoute(p *jwtPolicy) *jwtauthnv3.PerRouteConfig {
-	return &jwtauthnv3.PerRouteConfig{RequirementSpecifier: &jwtauthnv3.PerRouteConfig_RequirementName{RequirementName: p.requirement}}
+// jwtPerRoute selects the requirement of a config for a virtual host or
+// route; an empty config turns JWT verification off there.
+func jwtPerRoute(c *jwtConfig) *jwtauthnv3.PerRouteConfig {
+	if c.empty() {
+		return &jwtauthnv3.PerRouteConfig{RequirementSpecifier: &jwtauthnv3.PerRouteConfig_Disabled{Disabled: true}}
+	}
+	return &jwtauthnv3.PerRouteConfig{RequirementSpecifier: &jwtauthnv3.PerRouteConfig_RequirementName{RequirementName: c.requirementName()}}
 }

@@ -20,23 +20,33 @@ type portBuild struct {
 	port     int32
 	vhosts   map[string]*vhostBuild
 	usesRBAC bool
+	// jwt holds every JWT configuration a virtual host or route of the port
+	// uses, by requirement name.
+	jwt map[string]*jwtConfig
+}
+
+// useJwt records a JWT configuration for the listener's jwt_authn filter and
+// the clusters its remote JWKS are fetched through.
+func (p *portBuild) useJwt(c *jwtConfig, backends map[string]backend) {
+	if p.jwt == nil {
+		p.jwt = map[string]*jwtConfig{}
+	}
+	p.jwt[c.requirementName()] = c
+	for _, s := range c.stages() {
+		for _, b := range s.jwksClusters {
+			backends[b.clusterName()] = b
+		}
+	}
 }
 
 // listenerName names the Envoy listener and route configuration of a port.
 func listenerName(port int32) string { return fmt.Sprintf("http-%d", port) }
 
-// jwtPolicies lists, once each and sorted, the JWT policies of the port's
-// virtual hosts that are served (not failed closed).
-func (p *portBuild) jwtPolicies() []*jwtPolicy {
-	seen := map[string]*jwtPolicy{}
-	for _, vh := range p.vhosts {
-		if vh.policy != nil && vh.policy.jwt != nil && vh.policy.invalid == "" {
-			seen[vh.policy.jwt.requirement] = vh.policy.jwt
-		}
-	}
-	out := make([]*jwtPolicy, 0, len(seen))
-	for _, k := range sortedKeys(seen) {
-		out = append(out, seen[k])
+// jwtConfigs lists the JWT configurations of the port, sorted.
+func (p *portBuild) jwtConfigs() []*jwtConfig {
+	out := make([]*jwtConfig, 0, len(p.jwt))
+	for _, k := range sortedKeys(p.jwt) {
+		out = append(out, p.jwt[k])
 	}
 	return out
 }

@@ -15,7 +15,7 @@ import (
 
 // vhostPolicy is what the VirtualHostOptions of one listener add up to.
 type vhostPolicy struct {
-	jwt      *jwtPolicy
+	jwt      *jwtConfig
 	jwtFrom  *optv1.VirtualHostOption
 	rbac     *optv1.RBACExtension
 	rbacFrom *optv1.VirtualHostOption
@@ -29,12 +29,42 @@ type vhostPolicy struct {
 type routePolicy struct {
 	obj     *optv1.RouteOption
 	invalid string
+	// disableBefore and disableAfter turn a stage of the virtual host's JWT
+	// off; before and after replace it.
+	disableBefore, disableAfter bool
+	before, after               *jwtStage
+}
+
+// setsJwt reports whether the option changes JWT verification at all.
+func (p *routePolicy) setsJwt() bool {
+	return p.disableBefore || p.disableAfter || p.before != nil || p.after != nil
+}
+
+// applyJwt is the JWT configuration of a route whose virtual host has vh.
+func (p *routePolicy) applyJwt(vh *jwtConfig) *jwtConfig {
+	out := &jwtConfig{}
+	if vh != nil {
+		*out = *vh
+	}
+	if p.disableBefore {
+		out.before = nil
+	}
+	if p.disableAfter {
+		out.after = nil
+	}
+	if p.before != nil {
+		out.before = p.before
+	}
+	if p.after != nil {
+		out.after = p.after
+	}
+	return out
 }
 
 // checkedVHO is one VirtualHostOption with its JWT config built once.
 type checkedVHO struct {
 	obj     *optv1.VirtualHostOption
-	jwt     *jwtPolicy
+	jwt     *jwtConfig
 	invalid string
 }
 
@@ -72,9 +102,7 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 	slices.SortStableFunc(vhos, func(a, b *optv1.VirtualHostOption) int { return olderFirst(a, b) })
 	for _, o := range vhos {
 		c := &checkedVHO{obj: o}
-		if o.Spec.Options.Jwt != nil {
-			c.jwt, c.invalid = buildJwtPolicy(o)
-		}
+		c.jwt, c.invalid = t.vhoJwt(o)
 		if c.invalid == "" && o.Spec.Options.Rbac != nil {
 			c.invalid = validateRBAC("spec.options.rbac", o.Spec.Options.Rbac)
 		}
@@ -124,7 +152,7 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 			for _, c := range cands {
 				opts := c.obj.Spec.Options
 				takes := false
-				if opts.Jwt != nil && p.jwtFrom == nil {
+				if (opts.Jwt != nil || opts.JwtStaged != nil) && p.jwtFrom == nil {
 					p.jwt, p.jwtFrom, takes = c.jwt, c.obj, true
 				}
 				if opts.Rbac != nil && p.rbacFrom == nil {
@@ -234,8 +262,8 @@ func findRoute(routes []*routeState, namespace, name string) *routeState {
 func (t *translation) checkRouteOptions() {
 	t.routeOpts = map[types.NamespacedName]*routePolicy{}
 	for _, o := range t.in.RouteOptions {
-		p := &routePolicy{obj: o}
-		if o.Spec.Options.Rbac != nil {
+		p := t.routeOptionJwt(o)
+		if p.invalid == "" && o.Spec.Options.Rbac != nil {
 			p.invalid = validateRBAC("spec.options.rbac", o.Spec.Options.Rbac)
 		}
 		t.routeOpts[nn(o.Namespace, o.Name)] = p
@@ -320,4 +348,63 @@ func (t *translation) finishOptionStatus() {
 			t.status.RouteOptions[key.name] = st
 		}
 	}
+}
+
+// vhoJwt builds the JWT configuration of a VirtualHostOption: jwt is the
+// afterExtAuth stage; jwtStaged sets either stage.
+func (t *translation) vhoJwt(o *optv1.VirtualHostOption) (*jwtConfig, string) {
+	opts := o.Spec.Options
+	if opts.Jwt != nil && opts.JwtStaged != nil {
+		return nil, "spec.options: set one of jwt and jwtStaged, not both"
+	}
+	cfg := &jwtConfig{}
+	var msg string
+	switch {
+	case opts.Jwt != nil:
+		cfg.after, msg = t.buildJwtStage(optv1.KindVirtualHostOption, o.Namespace, o.Name, "spec.options.jwt", opts.Jwt)
+	case opts.JwtStaged != nil:
+		if opts.JwtStaged.BeforeExtAuth != nil {
+			cfg.before, msg = t.buildJwtStage(optv1.KindVirtualHostOption, o.Namespace, o.Name, "spec.options.jwtStaged.beforeExtAuth", opts.JwtStaged.BeforeExtAuth)
+		}
+		if msg == "" && opts.JwtStaged.AfterExtAuth != nil {
+			cfg.after, msg = t.buildJwtStage(optv1.KindVirtualHostOption, o.Namespace, o.Name, "spec.options.jwtStaged.afterExtAuth", opts.JwtStaged.AfterExtAuth)
+		}
+	default:
+		return nil, ""
+	}
+	if msg != "" {
+		return nil, msg
+	}
+	return cfg, ""
+}
+
+// routeOptionJwt checks a RouteOption and builds its JWT changes.
+func (t *translation) routeOptionJwt(o *optv1.RouteOption) *routePolicy {
+	p := &routePolicy{obj: o}
+	opts := o.Spec.Options
+	set := 0
+	for _, isSet := range []bool{opts.Jwt != nil, opts.JwtStaged != nil, opts.JwtProvidersStaged != nil} {
+		if isSet {
+			set++
+		}
+	}
+	if set > 1 {
+		p.invalid = "spec.options: set at most one of jwt, jwtStaged and jwtProvidersStaged"
+		return p
+	}
+	switch {
+	case opts.Jwt != nil:
+		p.disableBefore, p.disableAfter = opts.Jwt.Disable, opts.Jwt.Disable
+	case opts.JwtStaged != nil:
+		p.disableBefore = opts.JwtStaged.BeforeExtAuth != nil && opts.JwtStaged.BeforeExtAuth.Disable
+		p.disableAfter = opts.JwtStaged.AfterExtAuth != nil && opts.JwtStaged.AfterExtAuth.Disable
+	case opts.JwtProvidersStaged != nil:
+		if s := opts.JwtProvidersStaged.BeforeExtAuth; s != nil {
+			p.before, p.invalid = t.buildJwtStage(optv1.KindRouteOption, o.Namespace, o.Name, "spec.options.jwtProvidersStaged.beforeExtAuth", s)
+		}
+		if s := opts.JwtProvidersStaged.AfterExtAuth; p.invalid == "" && s != nil {
+			p.after, p.invalid = t.buildJwtStage(optv1.KindRouteOption, o.Namespace, o.Name, "spec.options.jwtProvidersStaged.afterExtAuth", s)
+		}
+	}
+	return p
 }

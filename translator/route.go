@@ -88,19 +88,23 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild, backends map[string]backend) {
 	slices.SortStableFunc(vh.entries, comparePrecedence)
 	pol := vh.policy
+	gwRef := ancestorGateway(gs.obj.Namespace, gs.obj.Name)
 	vh.typed = map[string]*anypb.Any{}
-	var providers []*jwtProvider
 	vhostInvalid := pol != nil && pol.invalid != ""
+	var vhJwt *jwtConfig
+	var vhRBAC *optv1.RBACExtension
 	if pol != nil && !vhostInvalid {
-		if pol.jwt != nil {
-			providers = pol.jwt.providers
-			vh.typed[jwtAuthnFilter] = mustAny(jwtPerRoute(pol.jwt))
+		vhJwt = pol.jwt
+		if !vhJwt.empty() {
+			vh.typed[jwtAuthnFilter] = mustAny(jwtPerRoute(vhJwt))
+			p.useJwt(vhJwt, backends)
 		}
-		if pol.rbac != nil {
-			rules, msg := buildRBAC("spec.options.rbac", pol.rbac, providers)
+		if pol.rbac != nil && !pol.rbac.Disable {
+			vhRBAC = pol.rbac
+			rules, msg := buildRBAC("spec.options.rbac", pol.rbac, vhJwt.providers())
 			if msg != "" {
 				vhostInvalid = true
-				t.optionCondition(optv1.KindVirtualHostOption, pol.rbacFrom, ancestorGateway(gs.obj.Namespace, gs.obj.Name), false, string(gwv1.PolicyReasonInvalid), msg+"; the routes of the targeted listeners answer 500 until it is fixed")
+				t.optionCondition(optv1.KindVirtualHostOption, pol.rbacFrom, gwRef, false, string(gwv1.PolicyReasonInvalid), msg+"; the routes of the targeted listeners answer 500 until it is fixed")
 			} else {
 				vh.typed[rbacFilter] = mustAny(rbacPerRoute(rules))
 				p.usesRBAC = true
@@ -130,18 +134,15 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 		case rule.invalid != "" || len(rule.backends) == 0:
 			r.Action = directResponse(500, bodyRouteInvalid)
 		default:
-			if opt != nil && opt.obj.Spec.Options.Rbac != nil {
-				rules, msg := buildRBAC("spec.options.rbac", opt.obj.Spec.Options.Rbac, providers)
-				if msg != "" {
-					for _, gw := range e.route.parents {
-						t.optionCondition(optv1.KindRouteOption, opt.obj, gw, false, string(gwv1.PolicyReasonInvalid), msg+"; the targeted routes answer 500 until it is fixed")
-					}
-					r.Action = directResponse(500, bodyPolicyInvalid)
-					break
+			typed, msg := t.routePolicyConfig(p, opt, vhJwt, vhRBAC, backends)
+			if msg != "" {
+				for _, gw := range e.route.parents {
+					t.optionCondition(optv1.KindRouteOption, opt.obj, gw, false, string(gwv1.PolicyReasonInvalid), msg+"; the targeted routes answer 500 until it is fixed")
 				}
-				r.TypedPerFilterConfig = map[string]*anypb.Any{rbacFilter: mustAny(rbacPerRoute(rules))}
-				p.usesRBAC = true
+				r.Action = directResponse(500, bodyPolicyInvalid)
+				break
 			}
+			r.TypedPerFilterConfig = typed
 			r.Action = routeAction(rule.backends)
 			for _, b := range rule.backends {
 				backends[b.clusterName()] = b
@@ -149,6 +150,49 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 		}
 		vh.built = append(vh.built, r)
 	}
+}
+
+// routePolicyConfig is the per-route filter config a RouteOption adds to a
+// route of a virtual host with JWT vhJwt and RBAC vhRBAC. A route whose JWT
+// providers differ from the virtual host's gets the virtual host's RBAC
+// rebuilt against its own providers.
+func (t *translation) routePolicyConfig(p *portBuild, opt *routePolicy, vhJwt *jwtConfig, vhRBAC *optv1.RBACExtension, backends map[string]backend) (map[string]*anypb.Any, string) {
+	if opt == nil {
+		return nil, ""
+	}
+	typed := map[string]*anypb.Any{}
+	routeJwt := vhJwt
+	if opt.setsJwt() {
+		routeJwt = opt.applyJwt(vhJwt)
+		if !routeJwt.empty() || !vhJwt.empty() {
+			typed[jwtAuthnFilter] = mustAny(jwtPerRoute(routeJwt))
+		}
+		if !routeJwt.empty() {
+			p.useJwt(routeJwt, backends)
+		}
+	}
+	rbacSpec, field := vhRBAC, "spec.options.rbac (of the VirtualHostOption)"
+	if r := opt.obj.Spec.Options.Rbac; r != nil {
+		rbacSpec, field = r, "spec.options.rbac"
+	}
+	switch {
+	case rbacSpec == nil:
+	case rbacSpec.Disable:
+		if vhRBAC != nil {
+			typed[rbacFilter] = mustAny(rbacPerRoute(nil))
+		}
+	case rbacSpec != vhRBAC || opt.setsJwt():
+		rules, msg := buildRBAC(field, rbacSpec, routeJwt.providers())
+		if msg != "" {
+			return nil, msg
+		}
+		typed[rbacFilter] = mustAny(rbacPerRoute(rules))
+		p.usesRBAC = true
+	}
+	if len(typed) == 0 {
+		return nil, ""
+	}
+	return typed, ""
 }
 
 func (vh *vhostBuild) proto() *routev3.VirtualHost {

@@ -41,9 +41,13 @@ type VirtualHostOptionSpec struct {
 
 // VirtualHostOptions are the policies of one virtual host.
 type VirtualHostOptions struct {
-	// Jwt verifies JSON Web Tokens on every route of the virtual host.
+	// Jwt verifies JSON Web Tokens on every route of the virtual host. It is
+	// the afterExtAuth stage of jwtStaged; set one of jwt and jwtStaged.
 	// +optional
 	Jwt *VhostJwt `json:"jwt,omitempty"`
+	// JwtStaged sets the JWT configuration of each stage.
+	// +optional
+	JwtStaged *JwtStagedVhostExtension `json:"jwtStaged,omitempty"`
 	// Rbac authorizes requests by the claims of their verified JWT on every
 	// route of the virtual host. A RouteOption's rbac replaces it for its route.
 	// +optional
@@ -60,8 +64,19 @@ type RouteOptionSpec struct {
 	Options RouteOptions `json:"options,omitempty"`
 }
 
-// RouteOptions are the policies of one route.
+// RouteOptions are the policies of one route. Of jwt, jwtStaged and
+// jwtProvidersStaged, set at most one.
 type RouteOptions struct {
+	// Jwt turns JWT verification off for the route (every stage).
+	// +optional
+	Jwt *RouteJwt `json:"jwt,omitempty"`
+	// JwtStaged turns JWT verification off for the route, stage by stage.
+	// +optional
+	JwtStaged *JwtStagedRouteExtension `json:"jwtStaged,omitempty"`
+	// JwtProvidersStaged defines JWT providers for the route: a stage set
+	// here replaces the virtual host's configuration of that stage.
+	// +optional
+	JwtProvidersStaged *JwtStagedRouteProvidersExtension `json:"jwtProvidersStaged,omitempty"`
 	// Rbac authorizes requests by the claims of their verified JWT. It
 	// replaces the virtual host's rbac for this route.
 	// +optional

@@ -2,6 +2,10 @@ package v1
 
 // RBACExtension authorizes requests by the claims of their verified JWT.
 type RBACExtension struct {
+	// Disable turns RBAC off: on a route, even when its virtual host has
+	// policies.
+	// +optional
+	Disable bool `json:"disable,omitempty"`
 	// Policies by name; a request is allowed when any one policy matches.
 	// +optional
 	Policies map[string]RBACPolicy `json:"policies,omitempty"`
