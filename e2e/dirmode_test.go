@@ -21,13 +21,16 @@ const propagation = 2 * time.Second
 
 // dirEnv is gatewarden in directory mode with one Envoy and httpbin.
 type dirEnv struct {
-	t          *testing.T
-	dir        string
-	url        string
-	adminURL   string
-	gatewarden *process
-	envoy      *process
-	envoyPID   int
+	t           *testing.T
+	dir         string
+	gwPort      int
+	httpbinPort int
+	gateway     string // namespace/name the Envoy serves
+	url         string
+	adminURL    string
+	gatewarden  *process
+	envoy       *process
+	envoyPID    int
 }
 
 // copyExample copies an example file into the watched directory, rewriting
@@ -97,18 +100,24 @@ func (e *dirEnv) checkEnvoy() {
 	}
 }
 
-func startDirEnv(t *testing.T, sotw bool) *dirEnv {
+// guideFiles writes the guide's Gateway and httpbin into the directory.
+func guideFiles(e *dirEnv) {
+	e.copyExample("examples/gateway-jwt/gateway.yaml", "gateway.yaml", "port: 8080", fmt.Sprintf("port: %d", e.gwPort))
+	e.copyExample("examples/gateway-jwt/httpbin.yaml", "httpbin.yaml", "  port: 8000\n  protocol: TCP", fmt.Sprintf("  port: %d\n  protocol: TCP", e.httpbinPort))
+}
+
+// startDirEnv starts httpbin, lets setup write the first manifests (it
+// knows the ports), then starts gatewarden on the directory and one Envoy.
+func startDirEnv(t *testing.T, sotw bool, setup func(*dirEnv)) *dirEnv {
 	t.Helper()
 	envoyBin := testenv.Envoy(t)
 	bin := gatewardenBinary(t)
-	httpbinPort := startHTTPBin(t)
-	gwPort, xdsPort, adminPort, envoyAdminPort := freePort(t), freePort(t), freePort(t), freePort(t)
-	e := &dirEnv{t: t, dir: t.TempDir(),
-		url:      fmt.Sprintf("http://127.0.0.1:%d", gwPort),
+	xdsPort, adminPort, envoyAdminPort := freePort(t), freePort(t), freePort(t)
+	e := &dirEnv{t: t, dir: t.TempDir(), gwPort: freePort(t), httpbinPort: startHTTPBin(t),
 		adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
-
-	e.copyExample("examples/gateway-jwt/gateway.yaml", "gateway.yaml", "port: 8080", fmt.Sprintf("port: %d", gwPort))
-	e.copyExample("examples/gateway-jwt/httpbin.yaml", "httpbin.yaml", "  port: 8000\n  protocol: TCP", fmt.Sprintf("  port: %d\n  protocol: TCP", httpbinPort))
+	e.url = fmt.Sprintf("http://127.0.0.1:%d", e.gwPort)
+	e.gateway = "gloo-system/http"
+	setup(e)
 
 	xdsAddr := fmt.Sprintf("127.0.0.1:%d", xdsPort)
 	e.gatewarden = start(t, bin, "serve", "--resources", e.dir, "--xds-address", xdsAddr,
@@ -125,7 +134,7 @@ func startDirEnv(t *testing.T, sotw bool) *dirEnv {
 		return ""
 	})
 
-	args := []string{"bootstrap", "--gateway", "gloo-system/http", "--xds-address", xdsAddr,
+	args := []string{"bootstrap", "--gateway", e.gateway, "--xds-address", xdsAddr,
 		"--envoy-admin-address", fmt.Sprintf("127.0.0.1:%d", envoyAdminPort)}
 	if sotw {
 		args = append(args, "--sotw")
@@ -154,7 +163,7 @@ func TestGuideDirectoryMode(t *testing.T) {
 }
 
 func testGuideDirectoryMode(t *testing.T, sotw bool) {
-	e := startDirEnv(t, sotw)
+	e := startDirEnv(t, sotw, guideFiles)
 	tokens := readEnv(t, filepath.Join(testenv.RepoRoot(), "examples/gateway-jwt/tokens.env"))
 	alice := "Authorization: Bearer " + tokens["ALICE_TOKEN"]
 	bob := "Authorization: Bearer " + tokens["BOB_TOKEN"]

@@ -154,7 +154,13 @@ var client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{D
 // get sends GET url with Host host and the headers given as "K: V".
 func get(t *testing.T, url, host string, headers ...string) answer {
 	t.Helper()
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+	return do(t, http.MethodGet, url, host, headers...)
+}
+
+// do sends a request with Host host and the headers given as "K: V".
+func do(t *testing.T, method, url, host string, headers ...string) answer {
+	t.Helper()
+	req, err := http.NewRequestWithContext(context.Background(), method, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

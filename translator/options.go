@@ -135,6 +135,14 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 		targets := byGateway[nn(gs.obj.Namespace, gs.obj.Name)]
 		gwRef := ancestorGateway(gs.obj.Namespace, gs.obj.Name)
 		won := map[*optv1.VirtualHostOption]bool{}
+		// lost records, per option and field, the option that set it instead.
+		lost := map[*optv1.VirtualHostOption]map[string]string{}
+		lose := func(o *optv1.VirtualHostOption, field string, to *optv1.VirtualHostOption) {
+			if lost[o] == nil {
+				lost[o] = map[string]string{}
+			}
+			lost[o][field] = to.Namespace + "/" + to.Name
+		}
 		for _, l := range gs.listeners {
 			// sectionName before none; within each, older first (already sorted).
 			var cands []*checkedVHO
@@ -152,11 +160,19 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 			for _, c := range cands {
 				opts := c.obj.Spec.Options
 				takes := false
-				if (opts.Jwt != nil || opts.JwtStaged != nil) && p.jwtFrom == nil {
-					p.jwt, p.jwtFrom, takes = c.jwt, c.obj, true
+				if opts.Jwt != nil || opts.JwtStaged != nil {
+					if p.jwtFrom == nil {
+						p.jwt, p.jwtFrom, takes = c.jwt, c.obj, true
+					} else if p.jwtFrom != c.obj {
+						lose(c.obj, "jwt", p.jwtFrom)
+					}
 				}
-				if opts.Rbac != nil && p.rbacFrom == nil {
-					p.rbac, p.rbacFrom, takes = opts.Rbac, c.obj, true
+				if opts.Rbac != nil {
+					if p.rbacFrom == nil {
+						p.rbac, p.rbacFrom, takes = opts.Rbac, c.obj, true
+					} else if p.rbacFrom != c.obj {
+						lose(c.obj, "rbac", p.rbacFrom)
+					}
 				}
 				if takes {
 					won[c.obj] = true
@@ -178,7 +194,10 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 					tg.vho.invalid+"; the routes of the targeted listeners answer 500 until it is fixed")
 			case !won[o]:
 				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonConflicted),
-					fmt.Sprintf("every field it sets is already set for Gateway %s/%s by an older or more specific VirtualHostOption", gs.obj.Namespace, gs.obj.Name))
+					fmt.Sprintf("every field it sets is set by a more specific (sectionName) or older VirtualHostOption for Gateway %s/%s: %s", gs.obj.Namespace, gs.obj.Name, lostFields(lost[o])))
+			case len(lost[o]) > 0:
+				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, true, string(gwv1.PolicyReasonAccepted),
+					"Policy is accepted; on some listeners a more specific (sectionName) or older VirtualHostOption sets "+lostFields(lost[o]))
 			default:
 				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, true, string(gwv1.PolicyReasonAccepted), "Policy is accepted")
 			}
@@ -407,4 +426,13 @@ func (t *translation) routeOptionJwt(o *optv1.RouteOption) *routePolicy {
 		}
 	}
 	return p
+}
+
+// lostFields renders "jwt (by ns/a), rbac (by ns/b)".
+func lostFields(m map[string]string) string {
+	var parts []string
+	for _, f := range sortedKeys(m) {
+		parts = append(parts, fmt.Sprintf("%s (by %s)", f, m[f]))
+	}
+	return strings.Join(parts, ", ")
 }
