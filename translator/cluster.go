@@ -110,11 +110,19 @@ func buildCluster(b backend) *clusterv3.Cluster {
 }
 
 // buildEndpoints lists the ready endpoints of b from the EndpointSlices of
-// its Service, on the slice port whose name is the Service port's.
-func (t *translation) buildEndpoints(b backend) *endpointv3.ClusterLoadAssignment {
+// its Service, on the slice port whose name is the Service port's. Slices of
+// addressType FQDN give host names, which Envoy resolves itself: dns is true
+// when every endpoint is such a name.
+func (t *translation) buildEndpoints(b backend) (cla *endpointv3.ClusterLoadAssignment, dns bool) {
 	var eps []*endpointv3.LbEndpoint
+	ipSlices, fqdnSlices := 0, 0
 	for _, es := range t.index.slices[nn(b.namespace, b.service)] {
-		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
+		switch es.AddressType {
+		case discoveryv1.AddressTypeIPv4, discoveryv1.AddressTypeIPv6:
+			ipSlices++
+		case discoveryv1.AddressTypeFQDN:
+			fqdnSlices++
+		default:
 			continue
 		}
 		var port int32
@@ -143,11 +151,20 @@ func (t *translation) buildEndpoints(b backend) *endpointv3.ClusterLoadAssignmen
 		sa := e.GetEndpoint().GetAddress().GetSocketAddress()
 		return fmt.Sprintf("%s:%05d", sa.GetAddress(), sa.GetPortValue())
 	})
-	cla := &endpointv3.ClusterLoadAssignment{ClusterName: b.clusterName()}
+	cla = &endpointv3.ClusterLoadAssignment{ClusterName: b.clusterName()}
 	if len(eps) > 0 {
 		cla.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: eps, LoadBalancingWeight: wrapperspb.UInt32(1)}}
 	}
-	return cla
+	return cla, fqdnSlices > 0 && ipSlices == 0
+}
+
+// dnsCluster turns an EDS cluster into one that resolves its endpoints' host
+// names (FQDN EndpointSlices), preferring IPv4 answers.
+func dnsCluster(c *clusterv3.Cluster, cla *endpointv3.ClusterLoadAssignment) {
+	c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STRICT_DNS}
+	c.EdsClusterConfig = nil
+	c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
+	c.LoadAssignment = cla
 }
 
 func lbEndpoint(addr string, port uint32) *endpointv3.LbEndpoint {

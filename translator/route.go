@@ -79,8 +79,14 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 		out.Routes = append(out.Routes, buildRouteConfig(p))
 	}
 	for _, name := range sortedKeys(backends) {
-		out.Clusters = append(out.Clusters, buildCluster(backends[name]))
-		out.Endpoints = append(out.Endpoints, t.buildEndpoints(backends[name]))
+		c := buildCluster(backends[name])
+		cla, dns := t.buildEndpoints(backends[name])
+		if dns {
+			dnsCluster(c, cla)
+		} else {
+			out.Endpoints = append(out.Endpoints, cla)
+		}
+		out.Clusters = append(out.Clusters, c)
 	}
 	return out
 }

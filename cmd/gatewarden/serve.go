@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/gatewarden/gatewarden/pkg/admin"
+	"github.com/gatewarden/gatewarden/pkg/resource"
 	"github.com/gatewarden/gatewarden/pkg/source/dir"
 	"github.com/gatewarden/gatewarden/translator"
 	"github.com/gatewarden/gatewarden/xds"
@@ -25,6 +26,10 @@ import (
 
 type serveOptions struct {
 	resources      string
+	kubeconfig     string
+	leaderElect    bool
+	leaderNS       string
+	leaseDuration  time.Duration
 	xdsAddress     string
 	adminAddress   string
 	controllerName string
@@ -35,14 +40,20 @@ type serveOptions struct {
 func newServeCommand() *cobra.Command {
 	o := serveOptions{}
 	cmd := &cobra.Command{
-		Use:   "serve --resources DIR",
-		Short: "Serve Envoy configuration over ADS from a directory of manifests",
-		Long: `serve reads every *.yaml, *.yml and *.json manifest under DIR, translates them
-and serves the result to Envoys over ADS (delta and state of the world). An
-Envoy selects its Gateway with its node cluster "namespace/name"; 'gatewarden
-bootstrap' writes such a bootstrap. The directory is watched: a change is
-served within moments, and a file that does not parse is reported and changes
-nothing (its last good version stays in use).`,
+		Use:   "serve [--resources DIR | --kubeconfig FILE]",
+		Short: "Serve Envoy configuration over ADS from a directory or a Kubernetes cluster",
+		Long: `serve translates Gateway API resources and VirtualHostOption / RouteOption
+policies and serves the result to Envoys over ADS (delta and state of the
+world). An Envoy selects its Gateway with its node cluster "namespace/name";
+'gatewarden bootstrap' writes such a bootstrap.
+
+Directory mode (--resources DIR): every *.yaml, *.yml and *.json manifest under
+DIR is read and watched; a file that does not parse is reported and changes
+nothing (its last good version stays in use).
+
+Kubernetes mode (no --resources): the resources are watched through the API
+server (in-cluster configuration, or --kubeconfig / $KUBECONFIG). Status is
+written back by the replica elected leader; every replica serves xDS.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -51,13 +62,16 @@ nothing (its last good version stays in use).`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.resources, "resources", "", "directory of manifests to serve (required)")
+	f.StringVar(&o.resources, "resources", "", "directory of manifests to serve; without it, serve from the Kubernetes API")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (Kubernetes mode; default in-cluster or $KUBECONFIG)")
+	f.BoolVar(&o.leaderElect, "leader-elect", true, "elect one replica to write status (Kubernetes mode)")
+	f.StringVar(&o.leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default $POD_NAMESPACE, else gatewarden-system)")
+	f.DurationVar(&o.leaseDuration, "lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal")
 	f.StringVar(&o.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the ADS gRPC server")
 	f.StringVar(&o.adminAddress, "admin-address", "127.0.0.1:9090", "address of the admin endpoint (/healthz, /readyz, /metrics, /debug/config)")
 	f.StringVar(&o.controllerName, "controller-name", translator.DefaultControllerName, "GatewayClass controllerName to serve")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.debounce, "debounce", 100*time.Millisecond, "quiet time after a file change before the directory is read again")
-	_ = cmd.MarkFlagRequired("resources")
 	return cmd
 }
 
@@ -74,8 +88,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	if st, err := os.Stat(o.resources); err != nil || !st.IsDir() {
-		return fmt.Errorf("--resources %q: not a readable directory", o.resources)
+	if o.resources != "" {
+		if st, err := os.Stat(o.resources); err != nil || !st.IsDir() {
+			return fmt.Errorf("--resources %q: not a readable directory", o.resources)
+		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -123,37 +139,57 @@ func runServe(ctx context.Context, o serveOptions) error {
 		xdsLis.Close()
 		return fmt.Errorf("admin listener: %w", err)
 	}
-	log.Info("gatewarden serving", "version", version, "resources", o.resources,
+	source := "kubernetes"
+	if o.resources != "" {
+		source = o.resources
+	}
+	log.Info("gatewarden serving", "version", version, "source", source,
 		"xds", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "controller", o.controllerName)
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Serve(ctx, xdsLis) })
 	g.Go(func() error { return admin.New(reg, ready, debug).Serve(ctx, adminLis) })
-	g.Go(func() error {
-		loader := dir.NewLoader(o.resources)
-		return dir.Watch(ctx, loader, dir.WatchOptions{Debounce: o.debounce, Resync: 30 * time.Second, Log: log}, func(scan dir.Scan) {
-			for _, p := range scan.Problems {
-				log.Error("resource problem", "problem", p.Error())
-			}
-			problemsGauge.Set(float64(len(scan.Problems)))
-			start := time.Now()
-			res := translator.Translate(scan.Resources, translator.Options{ControllerName: o.controllerName})
-			took := time.Since(start)
-			translateSeconds.Observe(took.Seconds())
-			log.Info("translated", "files", scan.Files, "objects", scan.Resources.Len(), "gateways", len(res.Gateways), "took", took.Round(time.Microsecond))
-			logStatus(log, res)
-			if err := srv.Publish(ctx, res); err != nil {
-				log.Error("publish", "error", err)
-			}
-			mu.Lock()
-			last = res
-			lastProblems = lastProblems[:0]
-			for _, p := range scan.Problems {
-				lastProblems = append(lastProblems, p.Error())
-			}
-			mu.Unlock()
+	// pipeline translates, publishes and remembers one set of resources; both
+	// sources call it from a single goroutine.
+	pipeline := func(ctx context.Context, res *resource.Resources, problems []error) *translator.Result {
+		for _, p := range problems {
+			log.Error("resource problem", "problem", p.Error())
+		}
+		problemsGauge.Set(float64(len(problems)))
+		start := time.Now()
+		result := translator.Translate(res, translator.Options{ControllerName: o.controllerName})
+		took := time.Since(start)
+		translateSeconds.Observe(took.Seconds())
+		log.Info("translated", "objects", res.Len(), "gateways", len(result.Gateways), "took", took.Round(time.Microsecond))
+		logStatus(log, result)
+		if err := srv.Publish(ctx, result); err != nil {
+			log.Error("publish", "error", err)
+		}
+		mu.Lock()
+		last = result
+		lastProblems = lastProblems[:0]
+		for _, p := range problems {
+			lastProblems = append(lastProblems, p.Error())
+		}
+		mu.Unlock()
+		return result
+	}
+	if o.resources != "" {
+		g.Go(func() error {
+			loader := dir.NewLoader(o.resources)
+			return dir.Watch(ctx, loader, dir.WatchOptions{Debounce: o.debounce, Resync: 30 * time.Second, Log: log}, func(scan dir.Scan) {
+				pipeline(ctx, scan.Resources, scan.Problems)
+			})
 		})
-	})
+	} else {
+		src, err := newKubeSource(o, log, func(ctx context.Context, res *resource.Resources) *translator.Result {
+			return pipeline(ctx, res, nil)
+		})
+		if err != nil {
+			return err
+		}
+		g.Go(func() error { return src.Run(ctx) })
+	}
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -61,3 +61,52 @@ func ValidateEnvoyConfig(t testing.TB, bootstrap proto.Message) {
 		t.Fatalf("Envoy rejects the configuration (%v):\n%s", err, out)
 	}
 }
+
+// KubeInstallCommand is what a person runs to get the API server, etcd and
+// kubectl the Kubernetes-mode tests need.
+const KubeInstallCommand = "hack/install-kube.sh (or `make kube-tools`)"
+
+// KubeAssets returns the directory holding kube-apiserver and etcd for
+// envtest ($KUBEBUILDER_ASSETS, else .cache/bin). It fails the test when
+// they are missing.
+func KubeAssets(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("KUBEBUILDER_ASSETS")
+	if dir == "" {
+		dir = filepath.Join(RepoRoot(), ".cache", "bin")
+	}
+	for _, b := range []string{"kube-apiserver", "etcd"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			t.Fatalf("%s not found in %s: build it with %s", b, dir, KubeInstallCommand)
+		}
+	}
+	return dir
+}
+
+// Kubectl returns the path of kubectl: the one built with the API server
+// (.cache/bin), else one on PATH. It fails the test when there is none.
+func Kubectl(t testing.TB) string {
+	t.Helper()
+	built := filepath.Join(RepoRoot(), ".cache", "bin", "kubectl")
+	if _, err := os.Stat(built); err == nil {
+		return built
+	}
+	p, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatalf("kubectl not found: build it with %s", KubeInstallCommand)
+	}
+	return p
+}
+
+// GatewayAPICRDs is the directory of the Gateway API standard-channel CRDs
+// of the gateway-api module gatewarden is built with.
+func GatewayAPICRDs(t testing.TB) string {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api")
+	cmd.Dir = RepoRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("locate the gateway-api module: %v", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard")
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"k8s.io/client-go/tools/clientcmd"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
+
+	"github.com/gatewarden/gatewarden/pkg/resource"
+	"github.com/gatewarden/gatewarden/pkg/source/kube"
+	"github.com/gatewarden/gatewarden/translator"
+)
+
+func newKubeSource(o serveOptions, log *slog.Logger, onResources func(context.Context, *resource.Resources) *translator.Result) (*kube.Source, error) {
+	cfg, err := ctrlconfig.GetConfig()
+	if o.kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes configuration (give --resources DIR for directory mode): %w", err)
+	}
+	ns := o.leaderNS
+	if ns == "" {
+		ns = os.Getenv("POD_NAMESPACE")
+	}
+	if ns == "" {
+		ns = "gatewarden-system"
+	}
+	return kube.New(kube.Options{
+		Config:                  cfg,
+		Log:                     log,
+		ControllerName:          o.controllerName,
+		Debounce:                o.debounce,
+		LeaderElection:          o.leaderElect,
+		LeaderElectionNamespace: ns,
+		LeaseDuration:           o.leaseDuration,
+		RenewDeadline:           o.leaseDuration * 2 / 3,
+		OnResources:             onResources,
+	})
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the real kube-apiserver and kubectl (k8s.io/kubernetes, pinned in
+# hack/kube-tools/go.mod) and etcd (go.etcd.io/etcd/server/v3, same module
+# graph) into .cache/bin, for envtest and the Kubernetes-mode tests. Takes a
+# few minutes the first time; later runs reuse the binaries while the pins
+# are unchanged. kubectl is built rather than taken from the system so that
+# it matches the API server's version on every machine.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="$root/.cache/bin"
+stamp="$bin/.kube-tools.sum"
+mkdir -p "$bin"
+want="$(cat "$root/hack/kube-tools/go.mod" "$root/hack/kube-tools/go.sum" | sha256sum | cut -d' ' -f1)"
+if [[ -x "$bin/kube-apiserver" && -x "$bin/etcd" && -x "$bin/kubectl" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+  echo "kube-apiserver and etcd are up to date in $bin"
+else
+  echo "building kube-apiserver, kubectl and etcd into $bin (a few minutes the first time)" >&2
+  cd "$root/hack/kube-tools"
+  kver="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
+  minor="$(echo "$kver" | cut -d. -f2)"
+  ldflags=""
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ldflags+=" -X $pkg.gitVersion=$kver -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+  done
+  go build -ldflags "$ldflags" -o "$bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  go build -ldflags "$ldflags" -o "$bin/kubectl" k8s.io/kubernetes/cmd/kubectl
+  go build -o "$bin/etcd" go.etcd.io/etcd/server/v3
+  echo "$want" > "$stamp"
+fi
+"$bin/kube-apiserver" --version
+"$bin/etcd" --version | head -1
+
+"$bin/kubectl" version --client 2>/dev/null | head -1

@@ -1,0 +1,251 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+
+	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+	"github.com/gatewarden/gatewarden/pkg/resource"
+	"github.com/gatewarden/gatewarden/translator"
+)
+
+// Options configure the Kubernetes source.
+type Options struct {
+	Config *rest.Config
+	Log    *slog.Logger
+	// ControllerName is the GatewayClass controllerName gatewarden serves;
+	// status entries it writes carry it.
+	ControllerName string
+	// Debounce is how long the informers must be quiet before the resources
+	// are translated again; MaxDelay bounds the wait during a steady stream
+	// of changes.
+	Debounce, MaxDelay time.Duration
+	// LeaderElection elects one replica to write status. Every replica
+	// translates and serves xDS from its own informers regardless.
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	LeaderElectionID        string
+	// LeaseDuration and RenewDeadline tune how fast a lost leader is
+	// replaced; zero keeps controller-runtime's defaults.
+	LeaseDuration, RenewDeadline time.Duration
+	// OnResources translates and publishes; it returns the translation so
+	// that its statuses can be written.
+	OnResources func(context.Context, *resource.Resources) *translator.Result
+}
+
+// Source watches the API server and feeds OnResources.
+type Source struct {
+	o      Options
+	mgr    manager.Manager
+	kick   chan struct{}
+	status *statusWriter
+}
+
+// watched lists every kind the source reads, with whether its updates that
+// change only status can be ignored (kinds with a status subresource).
+var watched = []struct {
+	obj             client.Object
+	statusOnlyNoise bool
+}{
+	{&gwv1.GatewayClass{}, true},
+	{&gwv1.Gateway{}, true},
+	{&gwv1.HTTPRoute{}, true},
+	{&gwv1beta1.ReferenceGrant{}, false},
+	{&corev1.Service{}, false},
+	{&discoveryv1.EndpointSlice{}, false},
+	{&optv1.VirtualHostOption{}, true},
+	{&optv1.RouteOption{}, true},
+}
+
+// New builds the manager and registers the informers.
+func New(o Options) (*Source, error) {
+	if o.Debounce <= 0 {
+		o.Debounce = 100 * time.Millisecond
+	}
+	if o.MaxDelay <= 0 {
+		o.MaxDelay = time.Second
+	}
+	if o.LeaderElectionID == "" {
+		o.LeaderElectionID = "gatewarden-status-writer"
+	}
+	log := logr.FromSlogHandler(o.Log.Handler())
+	ctrl.SetLogger(log)
+	mopts := manager.Options{
+		Scheme:                 NewScheme(),
+		Logger:                 log,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+	}
+	mgr, err := ctrl.NewManager(o.Config, mopts)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes manager: %w", err)
+	}
+	s := &Source{o: o, mgr: mgr, kick: make(chan struct{}, 1)}
+	s.status = newStatusWriter(mgr.GetClient(), o.ControllerName, o.Log, s.trigger)
+	for _, w := range watched {
+		inf, err := mgr.GetCache().GetInformer(context.Background(), w.obj)
+		if err != nil {
+			return nil, fmt.Errorf("informer for %T: %w", w.obj, err)
+		}
+		noise := w.statusOnlyNoise
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc: func(any) { s.trigger() },
+			UpdateFunc: func(oldObj, newObj any) {
+				if noise && statusOnly(oldObj, newObj) {
+					return
+				}
+				s.trigger()
+			},
+			DeleteFunc: func(any) { s.trigger() },
+		}); err != nil {
+			return nil, err
+		}
+	}
+	// Every replica translates and serves; only status writing is elected.
+	if err := mgr.Add(everyReplica(s.translateLoop)); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(&statusLeader{cfg: o.Config, o: o, writer: s.status}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// statusOnly reports an update that changed neither spec (generation) nor
+// labels or annotations: typically a status write, gatewarden's own included.
+func statusOnly(oldObj, newObj any) bool {
+	o, ok1 := oldObj.(client.Object)
+	n, ok2 := newObj.(client.Object)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return o.GetGeneration() == n.GetGeneration() &&
+		equality.Semantic.DeepEqual(o.GetLabels(), n.GetLabels()) &&
+		equality.Semantic.DeepEqual(o.GetAnnotations(), n.GetAnnotations()) &&
+		o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp())
+}
+
+func (s *Source) trigger() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run starts the informers, the translation loop and (when elected) the
+// status writer, until ctx ends.
+func (s *Source) Run(ctx context.Context) error {
+	return s.mgr.Start(ctx)
+}
+
+// translateLoop lists everything after each quiet period and hands it on.
+func (s *Source) translateLoop(ctx context.Context) error {
+	if !s.mgr.GetCache().WaitForCacheSync(ctx) {
+		return fmt.Errorf("informer caches did not sync")
+	}
+	s.trigger()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.kick:
+		}
+		s.settle(ctx)
+		res, err := s.list(ctx)
+		if err != nil {
+			s.o.Log.Error("list resources from the cache", "error", err)
+			continue
+		}
+		result := s.o.OnResources(ctx, res)
+		s.status.offer(result)
+	}
+}
+
+// settle waits until no change arrived for Debounce, or MaxDelay passed.
+func (s *Source) settle(ctx context.Context) {
+	deadline := time.NewTimer(s.o.MaxDelay)
+	defer deadline.Stop()
+	quiet := time.NewTimer(s.o.Debounce)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+			return
+		case <-quiet.C:
+			return
+		case <-s.kick:
+			quiet.Reset(s.o.Debounce)
+		}
+	}
+}
+
+// list reads every watched kind from the informer cache.
+func (s *Source) list(ctx context.Context) (*resource.Resources, error) {
+	c := s.mgr.GetCache()
+	res := &resource.Resources{}
+	var (
+		classes  gwv1.GatewayClassList
+		gateways gwv1.GatewayList
+		routes   gwv1.HTTPRouteList
+		grants   gwv1beta1.ReferenceGrantList
+		services corev1.ServiceList
+		slices   discoveryv1.EndpointSliceList
+		vhos     optv1.VirtualHostOptionList
+		ros      optv1.RouteOptionList
+	)
+	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &vhos, &ros} {
+		if err := c.List(ctx, l); err != nil {
+			return nil, fmt.Errorf("list %T: %w", l, err)
+		}
+	}
+	for i := range classes.Items {
+		res.GatewayClasses = append(res.GatewayClasses, &classes.Items[i])
+	}
+	for i := range gateways.Items {
+		res.Gateways = append(res.Gateways, &gateways.Items[i])
+	}
+	for i := range routes.Items {
+		res.HTTPRoutes = append(res.HTTPRoutes, &routes.Items[i])
+	}
+	for i := range grants.Items {
+		res.ReferenceGrants = append(res.ReferenceGrants, &grants.Items[i])
+	}
+	for i := range services.Items {
+		res.Services = append(res.Services, &services.Items[i])
+	}
+	for i := range slices.Items {
+		res.EndpointSlices = append(res.EndpointSlices, &slices.Items[i])
+	}
+	for i := range vhos.Items {
+		res.VirtualHostOptions = append(res.VirtualHostOptions, &vhos.Items[i])
+	}
+	for i := range ros.Items {
+		res.RouteOptions = append(res.RouteOptions, &ros.Items[i])
+	}
+	res.Sort()
+	return res, nil
+}
+
+// everyReplica is a runnable that runs whether or not this replica leads
+// (controller-runtime runs a runnable on the leader only unless it says so).
+type everyReplica func(context.Context) error
+
+func (f everyReplica) Start(ctx context.Context) error { return f(ctx) }
+func (everyReplica) NeedLeaderElection() bool          { return false }
