@@ -33,10 +33,11 @@ e2e: envoy ## the directory-mode end-to-end tests alone
 e2e-kube: envoy kube-tools ## the Kubernetes-mode end-to-end tests (real API server via envtest)
 	$(GO) test -count=1 -v -run 'Kubernetes' ./e2e/
 
-generate: ## regenerate deepcopy code and CRDs (crds/)
+generate: ## regenerate deepcopy code, CRDs (crds/) and the generated parts of deploy/
 	cd hack/tools && $(GO) build -o ../../$(CACHE)/bin/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen
 	$(CACHE)/bin/controller-gen object paths=./pkg/apis/...
 	$(CACHE)/bin/controller-gen crd paths=./pkg/apis/... output:crd:artifacts:config=crds
+	hack/gen-deploy.sh
 
 lint: ## gofmt and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \

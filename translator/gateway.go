@@ -2,6 +2,7 @@ package translator
 
 import (
 	"fmt"
+	"net"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -49,7 +50,7 @@ func (t *translation) gateways() []*gatewayState {
 		if !t.ownsClass(g.Spec.GatewayClassName) {
 			continue
 		}
-		st := &gwv1.GatewayStatus{}
+		st := &gwv1.GatewayStatus{Addresses: t.gatewayAddresses()}
 		t.status.Gateways[nn(g.Namespace, g.Name)] = st
 		gs := &gatewayState{obj: g, status: st}
 		for _, l := range g.Spec.Listeners {
@@ -184,3 +185,15 @@ func listenerPtr(gs *gatewayState, name gwv1.SectionName) *listenerState {
 }
 
 func generationOf(o metav1.Object) int64 { return o.GetGeneration() }
+
+func (t *translation) gatewayAddresses() []gwv1.GatewayStatusAddress {
+	var out []gwv1.GatewayStatusAddress
+	for _, a := range t.opts.GatewayAddresses {
+		typ := gwv1.HostnameAddressType
+		if net.ParseIP(a) != nil {
+			typ = gwv1.IPAddressType
+		}
+		out = append(out, gwv1.GatewayStatusAddress{Type: ptr(typ), Value: a})
+	}
+	return out
+}

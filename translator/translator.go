@@ -25,6 +25,10 @@ const DefaultControllerName = "gatewarden.io/gatewarden"
 type Options struct {
 	// ControllerName selects the GatewayClasses this translation owns.
 	ControllerName string
+	// GatewayAddresses are where the Envoys serving the Gateways are
+	// reached (an IP address or a host name each), published in every
+	// Gateway's status.addresses.
+	GatewayAddresses []string
 }
 
 func (o Options) withDefaults() Options {

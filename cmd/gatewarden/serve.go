@@ -30,6 +30,7 @@ type serveOptions struct {
 	leaderElect    bool
 	leaderNS       string
 	leaseDuration  time.Duration
+	gatewayAddrs   []string
 	xdsAddress     string
 	adminAddress   string
 	controllerName string
@@ -66,6 +67,7 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (Kubernetes mode; default in-cluster or $KUBECONFIG)")
 	f.BoolVar(&o.leaderElect, "leader-elect", true, "elect one replica to write status (Kubernetes mode)")
 	f.StringVar(&o.leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default $POD_NAMESPACE, else gatewarden-system)")
+	f.StringSliceVar(&o.gatewayAddrs, "gateway-address", nil, "address (IP or host name) of the Envoys, published in each Gateway's status.addresses; repeatable")
 	f.DurationVar(&o.leaseDuration, "lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal")
 	f.StringVar(&o.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the ADS gRPC server")
 	f.StringVar(&o.adminAddress, "admin-address", "127.0.0.1:9090", "address of the admin endpoint (/healthz, /readyz, /metrics, /debug/config)")
@@ -157,7 +159,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		}
 		problemsGauge.Set(float64(len(problems)))
 		start := time.Now()
-		result := translator.Translate(res, translator.Options{ControllerName: o.controllerName})
+		result := translator.Translate(res, translator.Options{ControllerName: o.controllerName, GatewayAddresses: o.gatewayAddrs})
 		took := time.Since(start)
 		translateSeconds.Observe(took.Seconds())
 		log.Info("translated", "objects", res.Len(), "gateways", len(result.Gateways), "took", took.Round(time.Microsecond))

@@ -97,6 +97,9 @@ func (w *statusWriter) write(ctx context.Context, r *translator.Result) error {
 		errs = append(errs, w.patch(ctx, &gwv1.Gateway{}, key, func(o client.Object) bool {
 			gw := o.(*gwv1.Gateway)
 			want := gw.Status
+			if st.Addresses != nil {
+				want.Addresses = st.Addresses
+			}
 			want.Conditions = mergeConditions(gw.Status.Conditions, st.Conditions, now)
 			var listeners []gwv1.ListenerStatus
 			for _, l := range st.Listeners {
