@@ -6,12 +6,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"testing"
 	"text/template"
 	"time"
 
+	"github.com/gatewarden/gatewarden/pkg/explain"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
+	"github.com/gatewarden/gatewarden/pkg/source/dir"
+	"github.com/gatewarden/gatewarden/translator"
 )
 
 // keys of the option tests; each scenario's providers use some of them.
@@ -461,5 +465,90 @@ func TestOptionsAgainstEnvoy(t *testing.T) {
 		}
 	}
 	t.Logf("%d option cases against Envoy, %d failed", len(cases), failed)
+
+	// explain must agree with Envoy on every request of a matrix of hosts,
+	// paths, methods and tokens.
+	t.Run("explain agrees with Envoy", func(t *testing.T) {
+		claims := func(c jwt.Claims) string { return bearer(mint(keys.k1, "iss-1", c)) }
+		tokens := map[string][]string{
+			"none": nil, "alice": {bearer(alice)}, "bob": {bearer(bob)}, "tampered": {bearer(tampered)},
+			"other key": {bearer(otherKey)}, "impostor": {bearer(mint(impostor, "iss-1", jwt.Claims{"team": "dev"}))},
+			"expired 2m":    {bearer(mint(keys.k1, "iss-1", jwt.Claims{"team": "dev"}, expiredBy(2*time.Minute)))},
+			"expired 6m":    {bearer(mint(keys.k1, "iss-1", jwt.Claims{"team": "dev"}, expiredBy(6*time.Minute)))},
+			"not yet valid": {bearer(mint(keys.k1, "iss-1", jwt.Claims{"team": "dev", "nbf": time.Now().Add(10 * time.Minute).Unix()}))},
+			"wrong issuer":  {bearer(mint(keys.k1, "iss-x", jwt.Claims{"team": "dev"}))},
+			"aud api":       {bearer(mint(keys.k1, "iss-1", jwt.Claims{"team": "dev"}, aud("api")))},
+			"aud other":     {bearer(mint(keys.k1, "iss-1", nil, aud("other")))},
+			"p2 dev":        {bearer(mint(keys.k2, "iss-2", jwt.Claims{"team": "dev"}))},
+			"remote":        {bearer(mint(keys.remote, "iss-r", nil))}, "remote impostor": {bearer(mint(remoteImpostor, "iss-r", nil))},
+			"pem":    {bearer(mint(keys.pem, "iss-pem", nil))},
+			"no kid": {bearer(mint(&jwt.Key{Signer: keys.noKid.Signer, KeyID: "x", Alg: keys.noKid.Alg}, "iss-nokid", nil))},
+			"qa":     {claims(jwt.Claims{"team": "qa"})}, "devops": {claims(jwt.Claims{"team": "devops"})},
+			"nested dev": {claims(jwt.Claims{"org": map[string]any{"team": "dev"}})}, "literal dev": {claims(jwt.Claims{"org.team": "dev"})},
+			"admin true": {claims(jwt.Claims{"admin": true})}, "admin string": {claims(jwt.Claims{"admin": "true"})},
+			"roles": {claims(jwt.Claims{"roles": []string{"admin"}})}, "beta false": {claims(jwt.Claims{"flags": map[string]any{"beta": false}})},
+			"mistral":          {claims(jwt.Claims{"llms": map[string]any{"mistralai": []string{"mistral-large-latest"}}})},
+			"lowercase bearer": {"Authorization: bearer " + alice}, "x-token": {"x-token: Token " + alice},
+			"two stages":  {bearer(alice), "x-second: " + mint(keys.k2, "iss-2", nil)},
+			"route stage": {bearer(alice), "x-route: " + mint(keys.k2, "iss-3", nil)},
+			"not a jwt":   {"Authorization: Bearer not-a-jwt"},
+		}
+		type probe struct{ method, path string }
+		probes := []probe{{"GET", "/headers"}, {"GET", "/anything"}, {"POST", "/anything/allowed/x"}, {"GET", "/anything/allowed/x"}, {"GET", "/status/200"}, {"GET", "/headers?jwt=" + alice}}
+		for m := range matcherPolicies {
+			probes = append(probes, probe{"GET", "/anything/" + m})
+		}
+		scan := dir.Load(e.dir)
+		if len(scan.Problems) > 0 {
+			t.Fatal(scan.Problems)
+		}
+		ex, err := explain.New(translator.Translate(scan.Resources, translator.Options{}).Gateways, explain.Options{FetchJWKS: explain.HTTPFetch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hosts := append(append([]string{}, optionScenarios...), "unknown")
+		pairs, disagreements := 0, 0
+		for _, h := range hosts {
+			host := h + ".test"
+			for _, p := range probes {
+				if h != "matchers" && strings.HasPrefix(p.path, "/anything/") && !strings.HasPrefix(p.path, "/anything/allowed") {
+					continue // matcher paths only matter on the matchers host
+				}
+				for _, name := range sortedTokenNames(tokens) {
+					hdrs := tokens[name]
+					got := do(t, p.method, e.url+p.path, host, hdrs...)
+					header := http.Header{"Host": {host}}
+					for _, kv := range hdrs {
+						k, v, _ := strings.Cut(kv, ":")
+						header.Add(strings.TrimSpace(k), strings.TrimSpace(v))
+					}
+					d, err := ex.Explain("", explain.Request{Method: p.method, URL: e.url + p.path, Header: header})
+					if err != nil {
+						t.Fatal(err)
+					}
+					pairs++
+					if d.Code != got.code || (d.Body != "" && !strings.Contains(got.body, strings.TrimSpace(d.Body))) {
+						disagreements++
+						if disagreements <= 5 {
+							t.Errorf("%s %s%s with %s: Envoy %v, explain %s\n%s", p.method, host, p.path, name, got, d.Summary(), strings.Join(d.Steps, "\n"))
+						}
+					}
+				}
+			}
+		}
+		t.Logf("explain vs Envoy: %d request pairs compared, %d disagreements", pairs, disagreements)
+		if pairs < 200 {
+			t.Fatalf("only %d pairs compared; the matrix must have at least 200", pairs)
+		}
+	})
 	e.checkEnvoy()
+}
+
+func sortedTokenNames(m map[string][]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -1,0 +1,200 @@
+package explain
+
+import (
+	"fmt"
+	"strings"
+
+	rbaccfgv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// RBACDecision says which policies matched.
+type RBACDecision struct {
+	Disabled bool     `json:"disabled,omitempty"`
+	Allowed  bool     `json:"allowed"`
+	Matched  []string `json:"matched,omitempty"`
+	Steps    []string `json:"steps"`
+}
+
+// evalRBAC applies the route's RBACPerRoute. The verified JWT payloads are
+// in metadata by payload key, as Envoy keeps them under jwt_authn's name.
+func evalRBAC(cfg *anypb.Any, r *request, metadata map[string]any) *RBACDecision {
+	rd := &RBACDecision{Allowed: true}
+	pr, err := decodeRBAC(cfg)
+	switch {
+	case err != nil:
+		rd.Steps = append(rd.Steps, "unreadable per-route config: "+err.Error())
+		return rd
+	case pr == nil || pr.GetRbac().GetRules() == nil:
+		rd.Disabled = true
+		rd.Steps = append(rd.Steps, "no rules on this route")
+		return rd
+	}
+	rules := pr.GetRbac().GetRules()
+	matched := false
+	for _, name := range sortedKeys(rules.Policies) {
+		p := rules.Policies[name]
+		perm := anyPermission(p.Permissions, r)
+		prin := anyPrincipal(p.Principals, metadata)
+		rd.Steps = append(rd.Steps, fmt.Sprintf("policy %s: permissions %s, principals %s", name, yesNo(perm), yesNo(prin)))
+		if perm && prin {
+			matched = true
+			rd.Matched = append(rd.Matched, name)
+		}
+	}
+	switch rules.Action {
+	case rbaccfgv3.RBAC_ALLOW:
+		rd.Allowed = matched
+	case rbaccfgv3.RBAC_DENY:
+		rd.Allowed = !matched
+	}
+	if rd.Allowed {
+		rd.Steps = append(rd.Steps, "allowed")
+	} else {
+		rd.Steps = append(rd.Steps, "denied: no policy matches")
+	}
+	return rd
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "match"
+	}
+	return "do not match"
+}
+
+func anyPermission(ps []*rbaccfgv3.Permission, r *request) bool {
+	for _, p := range ps {
+		if permission(p, r) {
+			return true
+		}
+	}
+	return false
+}
+
+func permission(p *rbaccfgv3.Permission, r *request) bool {
+	switch rule := p.Rule.(type) {
+	case *rbaccfgv3.Permission_Any:
+		return rule.Any
+	case *rbaccfgv3.Permission_AndRules:
+		for _, c := range rule.AndRules.Rules {
+			if !permission(c, r) {
+				return false
+			}
+		}
+		return true
+	case *rbaccfgv3.Permission_OrRules:
+		return anyPermission(rule.OrRules.Rules, r)
+	case *rbaccfgv3.Permission_NotRule:
+		return !permission(rule.NotRule, r)
+	case *rbaccfgv3.Permission_Header:
+		return headerMatches(rule.Header, r)
+	case *rbaccfgv3.Permission_UrlPath:
+		sm := rule.UrlPath.GetPath()
+		return sm != nil && stringMatches(sm, r.path)
+	}
+	return false
+}
+
+func anyPrincipal(ps []*rbaccfgv3.Principal, md map[string]any) bool {
+	for _, p := range ps {
+		if principal(p, md) {
+			return true
+		}
+	}
+	return false
+}
+
+func principal(p *rbaccfgv3.Principal, md map[string]any) bool {
+	switch id := p.Identifier.(type) {
+	case *rbaccfgv3.Principal_Any:
+		return id.Any
+	case *rbaccfgv3.Principal_AndIds:
+		for _, c := range id.AndIds.Ids {
+			if !principal(c, md) {
+				return false
+			}
+		}
+		return true
+	case *rbaccfgv3.Principal_OrIds:
+		return anyPrincipal(id.OrIds.Ids, md)
+	case *rbaccfgv3.Principal_NotId:
+		return !principal(id.NotId, md)
+	case *rbaccfgv3.Principal_SourcedMetadata:
+		return metadataMatches(id.SourcedMetadata.GetMetadataMatcher(), md)
+	case *rbaccfgv3.Principal_Metadata:
+		return metadataMatches(id.Metadata, md)
+	}
+	return false
+}
+
+// metadataMatches walks the path into the jwt_authn metadata (payloads by
+// key) and applies the value matcher; a missing value never matches.
+func metadataMatches(m *matcherv3.MetadataMatcher, md map[string]any) bool {
+	if m == nil || m.Filter != jwtFilter {
+		return m != nil && m.Invert
+	}
+	var v any = md
+	for _, seg := range m.Path {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return m.Invert
+		}
+		if v, ok = obj[seg.GetKey()]; !ok {
+			return m.Invert
+		}
+	}
+	return valueMatches(m.Value, v) != m.Invert
+}
+
+// valueMatches follows Envoy's ValueMatcher on protobuf Value kinds: JSON
+// numbers are doubles, a string matcher wants a string, a bool matcher a
+// bool, a list matcher a list.
+func valueMatches(vm *matcherv3.ValueMatcher, v any) bool {
+	switch p := vm.MatchPattern.(type) {
+	case *matcherv3.ValueMatcher_NullMatch_:
+		return v == nil
+	case *matcherv3.ValueMatcher_StringMatch:
+		s, ok := v.(string)
+		return ok && stringMatches(p.StringMatch, s)
+	case *matcherv3.ValueMatcher_BoolMatch:
+		b, ok := v.(bool)
+		return ok && b == p.BoolMatch
+	case *matcherv3.ValueMatcher_PresentMatch:
+		return p.PresentMatch && v != nil
+	case *matcherv3.ValueMatcher_DoubleMatch:
+		f, ok := v.(float64)
+		return ok && p.DoubleMatch.GetExact() == f
+	case *matcherv3.ValueMatcher_ListMatch:
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		for _, e := range l {
+			if valueMatches(p.ListMatch.GetOneOf(), e) {
+				return true
+			}
+		}
+		return false
+	case *matcherv3.ValueMatcher_OrMatch:
+		for _, c := range p.OrMatch.ValueMatchers {
+			if valueMatches(c, v) {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
+// Summary is a one-line rendering of the decision.
+func (d *Decision) Summary() string {
+	if d.Body != "" {
+		return fmt.Sprintf("%d %s", d.Code, strings.TrimSpace(d.Body))
+	}
+	if d.Upstream != "" {
+		return fmt.Sprintf("%d (forwarded to %s)", d.Code, d.Upstream)
+	}
+	return fmt.Sprintf("%d", d.Code)
+}
