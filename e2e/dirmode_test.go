@@ -26,6 +26,7 @@ type dirEnv struct {
 	gwPort      int
 	httpbinPort int
 	gateway     string // namespace/name the Envoy serves
+	xdsAddr     string
 	url         string
 	adminURL    string
 	gatewarden  *process
@@ -109,6 +110,12 @@ func guideFiles(e *dirEnv) {
 // startDirEnv starts httpbin, lets setup write the first manifests (it
 // knows the ports), then starts gatewarden on the directory and one Envoy.
 func startDirEnv(t *testing.T, sotw bool, setup func(*dirEnv)) *dirEnv {
+	return startDirEnvWith(t, sotw, setup, nil, nil)
+}
+
+// startDirEnvWith also passes extra flags to `gatewarden serve` and to
+// `gatewarden bootstrap`.
+func startDirEnvWith(t *testing.T, sotw bool, setup func(*dirEnv), serveFlags, bootstrapFlags []string) *dirEnv {
 	t.Helper()
 	envoyBin := testenv.Envoy(t)
 	bin := gatewardenBinary(t)
@@ -120,8 +127,9 @@ func startDirEnv(t *testing.T, sotw bool, setup func(*dirEnv)) *dirEnv {
 	setup(e)
 
 	xdsAddr := fmt.Sprintf("127.0.0.1:%d", xdsPort)
-	e.gatewarden = start(t, bin, "serve", "--resources", e.dir, "--xds-address", xdsAddr,
-		"--admin-address", fmt.Sprintf("127.0.0.1:%d", adminPort), "--debounce", "50ms")
+	e.xdsAddr = xdsAddr
+	e.gatewarden = start(t, bin, append([]string{"serve", "--resources", e.dir, "--xds-address", xdsAddr,
+		"--admin-address", fmt.Sprintf("127.0.0.1:%d", adminPort), "--debounce", "50ms"}, serveFlags...)...)
 	eventually(t, 10*time.Second, "gatewarden ready", func() string {
 		resp, err := http.Get(e.adminURL + "/readyz")
 		if err != nil {
@@ -139,6 +147,7 @@ func startDirEnv(t *testing.T, sotw bool, setup func(*dirEnv)) *dirEnv {
 	if sotw {
 		args = append(args, "--sotw")
 	}
+	args = append(args, bootstrapFlags...)
 	boot, err := runOutput(bin, args...)
 	if err != nil {
 		t.Fatal(err)

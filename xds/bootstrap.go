@@ -11,7 +11,9 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -31,6 +33,17 @@ type BootstrapOptions struct {
 	SotW bool
 	// AdminAddress is Envoy's admin "host:port"; empty disables it.
 	AdminAddress string
+	// TLS, when CAFile is set, makes Envoy reach gatewarden over TLS and
+	// check its certificate against CAFile; CertFile and KeyFile add a
+	// client certificate (mutual TLS). The paths are Envoy's.
+	TLS BootstrapTLS
+}
+
+// BootstrapTLS are the TLS files of the xDS connection, as Envoy sees them.
+type BootstrapTLS struct {
+	CAFile, CertFile, KeyFile string
+	// SNI is the server name sent and checked; default the xDS host.
+	SNI string
 }
 
 const xdsClusterName = "gatewarden-xds"
@@ -107,6 +120,13 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 			}},
 		},
 	}
+	if o.TLS.CAFile != "" || o.TLS.CertFile != "" || o.TLS.KeyFile != "" {
+		ts, err := bootstrapTLS(o.TLS, host)
+		if err != nil {
+			return nil, err
+		}
+		b.StaticResources.Clusters[0].TransportSocket = ts
+	}
 	if o.AdminAddress != "" {
 		ahost, aport, err := net.SplitHostPort(o.AdminAddress)
 		if err != nil {
@@ -129,4 +149,44 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		return nil, err
 	}
 	return sigsyaml.Marshal(v)
+}
+
+func bootstrapTLS(t BootstrapTLS, host string) (*corev3.TransportSocket, error) {
+	if t.CAFile == "" {
+		return nil, fmt.Errorf("xDS TLS: a CA file to check gatewarden's certificate is required")
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		return nil, fmt.Errorf("xDS TLS: give both a client certificate and its key, or neither")
+	}
+	sni := t.SNI
+	if sni == "" {
+		sni = host
+	}
+	common := &tlsv3.CommonTlsContext{
+		AlpnProtocols: []string{"h2"},
+		ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: t.CAFile}},
+		}},
+	}
+	if net.ParseIP(sni) == nil {
+		common.GetValidationContext().MatchTypedSubjectAltNames = []*tlsv3.SubjectAltNameMatcher{{
+			SanType: tlsv3.SubjectAltNameMatcher_DNS,
+			Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: sni}},
+		}}
+	}
+	if t.CertFile != "" {
+		common.TlsCertificates = []*tlsv3.TlsCertificate{{
+			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: t.CertFile}},
+			PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: t.KeyFile}},
+		}}
+	}
+	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: common}
+	if net.ParseIP(sni) == nil {
+		ctx.Sni = sni
+	}
+	a, err := anypb.New(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}, nil
 }

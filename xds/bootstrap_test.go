@@ -13,7 +13,11 @@ import (
 )
 
 func TestBootstrapIsValidForEnvoy(t *testing.T) {
+	certs := testenv.NewCerts(t)
 	for name, o := range map[string]xds.BootstrapOptions{
+		"mutual TLS": {Gateway: "gloo-system/http", XDSAddress: "gatewarden.test:18000",
+			TLS: xds.BootstrapTLS{CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}},
+		"TLS to an IP": {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", TLS: xds.BootstrapTLS{CAFile: certs.CA}},
 		"delta, IP":     {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1:19000"},
 		"sotw, DNS":     {Gateway: "gloo-system/http", XDSAddress: "gatewarden.gatewarden-system.svc:18000", SotW: true},
 		"custom nodeID": {Gateway: "a/b", XDSAddress: "[::1]:18000", NodeID: "edge-1"},
@@ -43,6 +47,9 @@ func TestBootstrapIsValidForEnvoy(t *testing.T) {
 			}
 			testenv.ValidateEnvoyConfig(t, b)
 		})
+	}
+	if _, err := xds.Bootstrap(xds.BootstrapOptions{Gateway: "a/b", XDSAddress: "h:1", TLS: xds.BootstrapTLS{CertFile: "c"}}); err == nil {
+		t.Error("TLS without a CA, and a certificate without its key, were accepted")
 	}
 	for _, bad := range []xds.BootstrapOptions{
 		{Gateway: "http", XDSAddress: "127.0.0.1:1"},

@@ -4,7 +4,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -12,7 +14,9 @@ import (
 
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "gatewarden:", err)
+		if !errors.Is(err, errSilent) {
+			fmt.Fprintln(os.Stderr, "gatewarden:", err)
+		}
 		os.Exit(exitCode(err))
 	}
 }
@@ -27,8 +31,13 @@ func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
 func exitCode(err error) int {
-	if e, ok := err.(*exitError); ok {
+	var e *exitError
+	if errors.As(err, &e) {
 		return e.code
+	}
+	// Cobra's own errors are about flags and arguments: usage errors.
+	if strings.Contains(err.Error(), "flag") || strings.Contains(err.Error(), "unknown command") || strings.Contains(err.Error(), "arg(s)") {
+		return 2
 	}
 	return 1
 }
@@ -43,6 +52,6 @@ clusters with jwt_authn and rbac filters, and serves them to Envoys over ADS.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newTranslateCommand(), newBootstrapCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newTranslateCommand(), newBootstrapCommand(), newExplainCommand(), newJWTCommand(), newVersionCommand())
 	return root
 }

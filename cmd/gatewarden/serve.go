@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/gatewarden/gatewarden/pkg/admin"
 	"github.com/gatewarden/gatewarden/pkg/resource"
@@ -31,6 +33,7 @@ type serveOptions struct {
 	leaderNS       string
 	leaseDuration  time.Duration
 	gatewayAddrs   []string
+	tls            xds.TLSOptions
 	xdsAddress     string
 	adminAddress   string
 	controllerName string
@@ -67,6 +70,9 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (Kubernetes mode; default in-cluster or $KUBECONFIG)")
 	f.BoolVar(&o.leaderElect, "leader-elect", true, "elect one replica to write status (Kubernetes mode)")
 	f.StringVar(&o.leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default $POD_NAMESPACE, else gatewarden-system)")
+	f.StringVar(&o.tls.CertFile, "xds-tls-cert", "", "certificate file: serve xDS over TLS (re-read when it changes)")
+	f.StringVar(&o.tls.KeyFile, "xds-tls-key", "", "key file of --xds-tls-cert")
+	f.StringVar(&o.tls.ClientCAFile, "xds-tls-client-ca", "", "CA file: require client certificates signed by it (mutual TLS)")
 	f.StringSliceVar(&o.gatewayAddrs, "gateway-address", nil, "address (IP or host name) of the Envoys, published in each Gateway's status.addresses; repeatable")
 	f.DurationVar(&o.leaseDuration, "lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal")
 	f.StringVar(&o.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the ADS gRPC server")
@@ -149,8 +155,31 @@ func runServe(ctx context.Context, o serveOptions) error {
 		"xds", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "controller", o.controllerName)
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return srv.Serve(ctx, xdsLis) })
-	g.Go(func() error { return admin.New(reg, ready, debug).Serve(ctx, adminLis) })
+	var grpcOpts []grpc.ServerOption
+	if o.tls.CertFile != "" || o.tls.KeyFile != "" || o.tls.ClientCAFile != "" {
+		tlsCfg, err := xds.ServerTLSConfig(o.tls)
+		if err != nil {
+			xdsLis.Close()
+			adminLis.Close()
+			return err
+		}
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+		log.Info("xDS over TLS", "clientCertificates", o.tls.ClientCAFile != "")
+	}
+	g.Go(func() error { return srv.Serve(ctx, xdsLis, grpcOpts...) })
+	xdsDoc := func() any {
+		mu.Lock()
+		defer mu.Unlock()
+		if last == nil {
+			return map[string]any{"gateways": []any{}}
+		}
+		d, err := last.Dump()
+		if err != nil {
+			return map[string]any{"error": err.Error()}
+		}
+		return map[string]any{"gateways": d.Gateways}
+	}
+	g.Go(func() error { return admin.New(reg, ready, debug, xdsDoc).Serve(ctx, adminLis) })
 	// pipeline translates, publishes and remembers one set of resources; both
 	// sources call it from a single goroutine.
 	pipeline := func(ctx context.Context, res *resource.Resources, problems []error) *translator.Result {

@@ -24,9 +24,14 @@ type Server struct {
 }
 
 // New returns an admin Server. ready reports readiness; debug returns the
-// document served at /debug/config.
-func New(reg prometheus.Gatherer, ready func() bool, debug func() any) *Server {
+// document served at /debug/config; xds the one at /debug/xds (the served
+// xDS resources, which `gatewarden explain --server` reads).
+func New(reg prometheus.Gatherer, ready func() bool, debug func() any, xds func() any) *Server {
 	s := &Server{mux: http.NewServeMux(), ready: ready, debug: debug}
+	s.mux.HandleFunc("GET /debug/xds", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(xds())
+	})
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
