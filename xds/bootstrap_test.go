@@ -17,7 +17,7 @@ func TestBootstrapIsValidForEnvoy(t *testing.T) {
 	for name, o := range map[string]xds.BootstrapOptions{
 		"mutual TLS": {Gateway: "gloo-system/http", XDSAddress: "gatewarden.test:18000",
 			TLS: xds.BootstrapTLS{CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}},
-		"TLS to an IP": {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", TLS: xds.BootstrapTLS{CAFile: certs.CA}},
+		"TLS to an IP":  {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", TLS: xds.BootstrapTLS{CAFile: certs.CA}},
 		"delta, IP":     {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1:19000"},
 		"sotw, DNS":     {Gateway: "gloo-system/http", XDSAddress: "gatewarden.gatewarden-system.svc:18000", SotW: true},
 		"custom nodeID": {Gateway: "a/b", XDSAddress: "[::1]:18000", NodeID: "edge-1"},

@@ -19,7 +19,7 @@ import (
 func newExplainCommand() *cobra.Command {
 	var (
 		resources, server, gateway, method, reqURL, token, output, now, controllerName string
-		headers                                                                      []string
+		headers                                                                        []string
 	)
 	cmd := &cobra.Command{
 		Use:   "explain (--resources DIR | --server ADMIN-ADDRESS) --url URL [--token T] [--header 'K: V']...",
