@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -394,6 +395,11 @@ func HTTPFetch(uri, endpoint string) ([]byte, error) {
 		return nil, err
 	}
 	target := *u
+	// Envoy resolves every *.localhost name to the loopback address (RFC
+	// 6761); do the same, as the system resolver may not.
+	if h, p, err := net.SplitHostPort(endpoint); err == nil && (h == "localhost" || strings.HasSuffix(h, ".localhost")) {
+		endpoint = net.JoinHostPort("127.0.0.1", p)
+	}
 	target.Host = endpoint
 	req, err := http.NewRequest(http.MethodGet, target.String(), nil)
 	if err != nil {

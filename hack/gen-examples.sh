@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# Regenerates examples/*/README.md: each README's commands are run here and
+# their real output pasted under them. Needs bin/gatewarden (make build);
+# serves examples/remote-jwks/jwks on 127.0.0.1:8081 while it runs.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+gw="bin/gatewarden"
+source examples/gateway-jwt/tokens.env
+source examples/keys/tokens.env
+export ALICE_TOKEN BOB_TOKEN CAROL_TOKEN
+
+python3 -m http.server 8081 --bind 127.0.0.1 --directory examples/remote-jwks/jwks >/dev/null 2>&1 &
+server=$!
+trap 'kill $server' EXIT
+sleep 1
+
+# show CMD: prints the command and its output, as in a terminal.
+show() {
+  echo '```'
+  echo "\$ $1"
+  # The tokens are long: show them by name.
+  (eval "$1" 2>&1 || true) | sed -e "s/$ALICE_TOKEN/\$ALICE_TOKEN/g; s/$BOB_TOKEN/\$BOB_TOKEN/g; s/$CAROL_TOKEN/\$CAROL_TOKEN/g"
+  echo '```'
+}
+explain() { # explain EXAMPLE PATH TOKEN-VAR
+  local tok=""
+  [[ -n "${3:-}" ]] && tok=" --token \"\$$3\""
+  show "$gw explain --resources examples/$1 --url http://www.example.com:8080$2$tok"
+}
+
+write() { # write EXAMPLE: README from stdin
+  cat > "examples/$1/README.md"
+  echo "examples/$1/README.md"
+}
+
+{
+cat <<'MD'
+# The guide: gateway-level JWT policy
+
+The manifests of the Gloo Gateway guide "Gateway-level JWT policy", unchanged
+(`virtualhostoption.yaml`, `routeoption.yaml`; the guide's last step is
+`../gateway-jwt-steps/routeoption-list-contains.yaml`), with the Gateway and
+the httpbin Service, EndpointSlice and HTTPRoute they need. `make run` serves
+this directory to a real Envoy; the tokens are in `tokens.env`.
+
+```sh
+source examples/gateway-jwt/tokens.env
+```
+
+No token: the VirtualHostOption requires one on every route of the Gateway.
+
+MD
+explain gateway-jwt /headers
+echo; echo "Alice is in team \`dev\`, which the RouteOption's \`de.\` (REGEX_MATCH, full match) allows:"; echo
+explain gateway-jwt /headers ALICE_TOKEN
+echo; echo "Bob is in team \`ops\`:"; echo
+explain gateway-jwt /headers BOB_TOKEN
+} | write gateway-jwt
+
+{
+cat <<'MD'
+# JWT on one route only
+
+`routeoption.yaml` defines the JWT provider at route level
+(`jwtProvidersStaged.afterExtAuth`) and adds RBAC (team `dev`); the HTTPRoute
+names it with an `ExtensionRef` filter on its `/headers` rule only. There is no
+VirtualHostOption: `/anything/public` stays open.
+
+MD
+explain route-jwt /anything/public
+echo
+explain route-jwt /headers
+echo
+explain route-jwt /headers ALICE_TOKEN
+echo
+explain route-jwt /headers BOB_TOKEN
+} | write route-jwt
+
+{
+cat <<'MD'
+# Keys from a JWKS server
+
+The guide's provider with `jwks.remote`: Envoy fetches the keys through the
+`jwks` Service (`jwks.yaml`) and keeps them for `cacheDuration`. Here the
+server is a static file server for `jwks/keys.jwks` (the guide's public key):
+
+```sh
+python3 -m http.server 8081 --bind 127.0.0.1 --directory examples/remote-jwks/jwks
+```
+
+`explain` fetches the keys the same way Envoy does, through the Service's
+endpoints (`jwks.localhost` is the loopback address, for Envoy as for explain).
+
+MD
+explain remote-jwks /headers ALICE_TOKEN
+echo; echo "Carol's token comes from another issuer:"; echo
+explain remote-jwks /headers CAROL_TOKEN
+} | write remote-jwks
+
+{
+cat <<'MD'
+# Claims to headers
+
+The guide's provider copies `sub` into `x-user` and `team` into `x-team` for
+the upstream, and removes the token (`keepToken: false`). Served by `gatewarden
+serve` to Envoy, httpbin echoes (from `e2e/examples_test.go`):
+
+```
+"X-Team": [ "dev" ],
+"X-User": [ "alice" ],
+```
+
+and no `Authorization` header. A client's own `x-user` header is dropped
+before the claim is written, so it cannot be forged.
+
+MD
+explain claims-to-headers /headers ALICE_TOKEN
+} | write claims-to-headers
+
+{
+cat <<'MD'
+# Several providers
+
+Two providers, OR-ed: the guide's `selfminted` and `partner` (the example key
+in `../keys`). RBAC allows team `dev` from either, or a `partner` token whose
+`partner` claim is `acme`.
+
+```sh
+source examples/gateway-jwt/tokens.env; source examples/keys/tokens.env
+```
+
+MD
+explain several-providers /headers ALICE_TOKEN
+echo
+explain several-providers /headers BOB_TOKEN
+echo
+explain several-providers /headers CAROL_TOKEN
+} | write several-providers
