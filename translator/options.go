@@ -206,6 +206,10 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 }
 
 func (t *translation) attachRouteOptions(routes []*routeState) {
+	attached := make(map[types.NamespacedName]*routeState, len(routes))
+	for _, r := range routes {
+		attached[nn(r.obj.Namespace, r.obj.Name)] = r
+	}
 	ros := slices.Clone(t.in.RouteOptions)
 	slices.SortStableFunc(ros, func(a, b *optv1.RouteOption) int { return olderFirst(a, b) })
 	for _, o := range ros {
@@ -230,7 +234,7 @@ func (t *translation) attachRouteOptions(routes []*routeState) {
 					fmt.Sprintf("spec.targetRefs[%d]: HTTPRoute %s/%s not found", i, o.Namespace, ref.Name))
 				continue
 			}
-			rs := findRoute(routes, o.Namespace, ref.Name)
+			rs := attached[nn(o.Namespace, ref.Name)]
 			if rs == nil {
 				continue // the route is not attached to a Gateway of ours
 			}
@@ -266,15 +270,6 @@ func (t *translation) attachRouteOptions(routes []*routeState) {
 			}
 		}
 	}
-}
-
-func findRoute(routes []*routeState, namespace, name string) *routeState {
-	for _, r := range routes {
-		if r.obj.Namespace == namespace && r.obj.Name == name {
-			return r
-		}
-	}
-	return nil
 }
 
 // checkRouteOptions checks every RouteOption once, before rules name them.

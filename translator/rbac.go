@@ -2,7 +2,8 @@ package translator
 
 import (
 	"fmt"
-	"regexp"
+	"regexp/syntax"
+	"sync"
 	"slices"
 	"strings"
 
@@ -27,7 +28,7 @@ func validateRBAC(field string, spec *optv1.RBACExtension) string {
 			f := fmt.Sprintf("%s.policies.%s.principals[%d].jwtPrincipal", field, name, i)
 			m := pr.JwtPrincipal.Matcher
 			for _, claim := range sortedKeys(pr.JwtPrincipal.Claims) {
-				if _, err := valueMatcher(m, pr.JwtPrincipal.Claims[claim]); err != "" {
+				if _, err := valueMatcher(m, pr.JwtPrincipal.Claims[claim], true); err != "" {
 					return fmt.Sprintf("%s.claims.%s: %s", f, claim, err)
 				}
 			}
@@ -50,8 +51,10 @@ func validateRBAC(field string, spec *optv1.RBACExtension) string {
 	return ""
 }
 
-// valueMatcher translates one claim value under a matcher.
-func valueMatcher(m optv1.ClaimMatcher, value string) (*matcherv3.ValueMatcher, string) {
+// valueMatcher translates one claim value under a matcher, checking it (a
+// regular expression is compiled) only when check is set: the translation
+// checks each option once, then builds its RBAC for every route.
+func valueMatcher(m optv1.ClaimMatcher, value string, check bool) (*matcherv3.ValueMatcher, string) {
 	switch m {
 	case "", optv1.ClaimMatcherExactString:
 		return stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: value}}), ""
@@ -70,7 +73,10 @@ func valueMatcher(m optv1.ClaimMatcher, value string) (*matcherv3.ValueMatcher, 
 			MatchPattern: &matcherv3.ListMatcher_OneOf{OneOf: stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: value}})},
 		}}}, ""
 	case optv1.ClaimMatcherRegexMatch:
-		if _, err := regexp.Compile(value); err != nil {
+		if !check {
+			return stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: value}}}), ""
+		}
+		if err := checkRegex(value); err != nil {
 			return nil, fmt.Sprintf("value %q is not a valid RE2 regular expression: %v", value, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 		}
 		return stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: value}}}), ""
@@ -83,13 +89,10 @@ func stringValue(s *matcherv3.StringMatcher) *matcherv3.ValueMatcher {
 	return &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_StringMatch{StringMatch: s}}
 }
 
-// buildRBAC translates an rbac extension for a route whose JWT providers are
-// providers. A principal naming a provider the route does not have is an
-// error, since it could never match.
+// buildRBAC translates an rbac extension, already checked by validateRBAC,
+// for a route whose JWT providers are providers. A principal naming a
+// provider the route does not have is an error, since it could never match.
 func buildRBAC(field string, spec *optv1.RBACExtension, providers []*jwtProvider) (*rbaccfgv3.RBAC, string) {
-	if msg := validateRBAC(field, spec); msg != "" {
-		return nil, msg
-	}
 	rules := &rbaccfgv3.RBAC{Action: rbaccfgv3.RBAC_ALLOW, Policies: map[string]*rbaccfgv3.Policy{}}
 	for _, name := range sortedKeys(spec.Policies) {
 		pol := spec.Policies[name]
@@ -139,7 +142,7 @@ func buildPrincipal(jp optv1.JWTPrincipal, delimiter string, providers []*jwtPro
 	for _, key := range keys {
 		var ids []*rbaccfgv3.Principal
 		for _, claim := range sortedKeys(jp.Claims) {
-			vm, msg := valueMatcher(jp.Matcher, jp.Claims[claim])
+			vm, msg := valueMatcher(jp.Matcher, jp.Claims[claim], false)
 			if msg != "" {
 				return nil, "claims." + claim + ": " + msg
 			}
@@ -227,4 +230,28 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// checkedRegexes remembers the outcome of checking each expression: a
+// workload of thousands of routes typically repeats a few expressions.
+var checkedRegexes sync.Map // string -> error (nil stored as errNone)
+
+var errNone = fmt.Errorf("")
+
+// checkRegex parses an expression with RE2 syntax, as Envoy's safe_regex
+// (Google RE2) would.
+func checkRegex(expr string) error {
+	if v, ok := checkedRegexes.Load(expr); ok {
+		if v.(error) == errNone {
+			return nil
+		}
+		return v.(error)
+	}
+	_, err := syntax.Parse(expr, syntax.Perl)
+	if err == nil {
+		checkedRegexes.Store(expr, errNone)
+	} else {
+		checkedRegexes.Store(expr, err)
+	}
+	return err
 }

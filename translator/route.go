@@ -43,6 +43,7 @@ type routeEntry struct {
 
 func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 	out := &GatewayConfig{Namespace: gs.obj.Namespace, Name: gs.obj.Name}
+	t.prebuildRBAC(gs)
 	ports := map[int32]*portBuild{}
 	for _, l := range gs.listeners {
 		p := ports[int32(l.spec.Port)]
@@ -188,11 +189,11 @@ func (t *translation) routePolicyConfig(p *portBuild, opt *routePolicy, vhJwt *j
 			typed[rbacFilter] = mustAny(rbacPerRoute(nil))
 		}
 	case rbacSpec != vhRBAC || opt.setsJwt():
-		rules, msg := buildRBAC(field, rbacSpec, routeJwt.providers())
-		if msg != "" {
-			return nil, msg
+		built := t.rbacFor(field, rbacSpec, routeJwt.providers())
+		if built.msg != "" {
+			return nil, built.msg
 		}
-		typed[rbacFilter] = mustAny(rbacPerRoute(rules))
+		typed[rbacFilter] = built.any
 		p.usesRBAC = true
 	}
 	if len(typed) == 0 {

@@ -98,6 +98,8 @@ type translation struct {
 	routeOpts map[types.NamespacedName]*routePolicy
 	// optConds collects option conditions per ancestor until the end.
 	optConds map[optionKey]map[string]*optionCond
+	// rbacCache holds route-level RBAC built once per option and providers.
+	rbacCache map[rbacKey]rbacBuilt
 }
 
 func newTranslation(in *resource.Resources, opts Options) *translation {

@@ -1,0 +1,223 @@
+package workload_test
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/gatewarden/gatewarden/internal/workload"
+	"github.com/gatewarden/gatewarden/pkg/explain"
+	"github.com/gatewarden/gatewarden/pkg/jwt"
+	"github.com/gatewarden/gatewarden/pkg/resource"
+	"github.com/gatewarden/gatewarden/pkg/source/dir"
+	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/xds"
+)
+
+// sizes are the numbers of routes every benchmark runs at; BENCH_SIZES
+// ("100,1000") narrows them.
+func sizes() []int {
+	if s := os.Getenv("BENCH_SIZES"); s != "" {
+		var out []int
+		for _, f := range splitComma(s) {
+			var n int
+			fmt.Sscanf(f, "%d", &n)
+			out = append(out, n)
+		}
+		return out
+	}
+	return []int{100, 1000, 10000}
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}
+
+func loadDir(b *testing.B, n int) (string, *resource.Resources) {
+	b.Helper()
+	d := b.TempDir()
+	if err := workload.Write(d, workload.Options{Routes: n}); err != nil {
+		b.Fatal(err)
+	}
+	scan := dir.Load(d)
+	if len(scan.Problems) > 0 {
+		b.Fatal(scan.Problems)
+	}
+	return d, scan.Resources
+}
+
+// BenchmarkLoad reads N routes' manifests from disk (4 documents a route).
+func BenchmarkLoad(b *testing.B) {
+	for _, n := range sizes() {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			d, _ := loadDir(b, n)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if s := dir.Load(d); len(s.Problems) > 0 || len(s.Resources.HTTPRoutes) != n {
+					b.Fatal("bad load")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/route")
+		})
+	}
+}
+
+// BenchmarkTranslate translates N routes with JWT and per-route RBAC.
+func BenchmarkTranslate(b *testing.B) {
+	for _, n := range sizes() {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			_, res := loadDir(b, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r := translator.Translate(res, translator.Options{})
+				if len(r.Gateways) != 1 {
+					b.Fatal("no gateway")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/route")
+		})
+	}
+}
+
+// BenchmarkSnapshot builds the consistent, content-hashed snapshot.
+func BenchmarkSnapshot(b *testing.B) {
+	for _, n := range sizes() {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			_, res := loadDir(b, n)
+			gc := translator.Translate(res, translator.Options{}).Gateways[0]
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := xds.BuildSnapshot(gc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMarshal encodes every resource as it goes on the wire.
+func BenchmarkMarshal(b *testing.B) {
+	for _, n := range sizes() {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			_, res := loadDir(b, n)
+			gc := translator.Translate(res, translator.Options{}).Gateways[0]
+			var msgs []proto.Message
+			for _, m := range gc.Listeners {
+				msgs = append(msgs, m)
+			}
+			for _, m := range gc.Routes {
+				msgs = append(msgs, m)
+			}
+			for _, m := range gc.Clusters {
+				msgs = append(msgs, m)
+			}
+			for _, m := range gc.Endpoints {
+				msgs = append(msgs, m)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			bytes := 0
+			for i := 0; i < b.N; i++ {
+				bytes = 0
+				for _, m := range msgs {
+					out, err := proto.Marshal(m)
+					if err != nil {
+						b.Fatal(err)
+					}
+					bytes += len(out)
+				}
+			}
+			b.ReportMetric(float64(bytes), "wire-bytes")
+		})
+	}
+}
+
+// BenchmarkExplain decides one request (JWT + RBAC on the last route) with
+// the explainer built once, as `gatewarden explain --server` would use it.
+func BenchmarkExplain(b *testing.B) {
+	tok := guideBob()
+	for _, n := range sizes() {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			_, res := loadDir(b, n)
+			gcs := translator.Translate(res, translator.Options{}).Gateways
+			ex, err := explain.New(gcs)
+			if err != nil {
+				b.Fatal(err)
+			}
+			url := fmt.Sprintf("http://r%d.example.com:8080/svc%d/x", n-1, n-1)
+			h := http.Header{"Authorization": {"Bearer " + tok}}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				d, err := ex.Explain("", explain.Request{URL: url, Header: h})
+				if err != nil || d.Code != 403 {
+					b.Fatalf("explain: %v %+v", err, d)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkExplainCold is explain end to end from resources: translate,
+// index, decide, as one `gatewarden explain --resources` does.
+func BenchmarkExplainCold(b *testing.B) {
+	tok := guideBob()
+	for _, n := range sizes() {
+		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
+			_, res := loadDir(b, n)
+			url := fmt.Sprintf("http://r%d.example.com:8080/svc%d/x", n-1, n-1)
+			h := http.Header{"Authorization": {"Bearer " + tok}}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ex, err := explain.New(translator.Translate(res, translator.Options{}).Gateways)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if d, err := ex.Explain("", explain.Request{URL: url, Header: h}); err != nil || d.Code != 403 {
+					b.Fatalf("explain: %v %+v", err, d)
+				}
+			}
+		})
+	}
+}
+
+// guideBob is the guide's Bob token (team ops): the workload's RBAC denies it.
+func guideBob() string {
+	data, err := os.ReadFile("../../examples/gateway-jwt/tokens.env")
+	if err != nil {
+		panic(err)
+	}
+	for _, line := range splitLines(string(data)) {
+		if len(line) > 10 && line[:10] == "BOB_TOKEN=" {
+			if _, err := jwt.Decode(line[10:]); err != nil {
+				panic(err)
+			}
+			return line[10:]
+		}
+	}
+	panic("no BOB_TOKEN")
+}
+
+func splitLines(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '\n' {
+			out = append(out, s[start:i])
+			start = i + 1
+		}
+	}
+	return out
+}

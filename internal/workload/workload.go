@@ -1,0 +1,138 @@
+// Package workload generates the benchmark configuration: N HTTPRoutes with
+// a Service, an EndpointSlice and a RouteOption each, behind one Gateway
+// whose VirtualHostOption verifies JWTs. The same N always gives the same
+// bytes, so figures from different runs compare.
+package workload
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Key is the JWKS of the workload's provider: the guide's public key.
+const Key = `{"keys":[{"kty":"RSA","kid":"solo-public-key-001","use":"sig","alg":"RS256","n":"AOfIaJMUm7564sWWNHaXt_hS8H0O1Ew59-nRqruMQosfQqa7tWne5lL3m9sMAkfa3Twx0LMN_7QqRDoztvV3Wa_JwbMzb9afWE-IfKIuDqkvog6s-xGIFNhtDGBTuL8YAQYtwCF7l49SMv-GqyLe-nO9yJW-6wIGoOqImZrCxjxXFzF6mTMOBpIODFj0LUZ54QQuDcD1Nue2LMLsUvGa7V1ZHsYuGvUqzvXFBXMmMS2OzGir9ckpUhrUeHDCGFpEM4IQnu-9U8TbAJxKE5Zp8Nikefr2ISIG2Hk1K2rBAc_HwoPeWAcAWUAR5tWHAxx-UXClSZQ9TMFK850gQGenUp8","e":"AQAB"}]}`
+
+// Options shape a workload.
+type Options struct {
+	Routes int
+	// Port is the Gateway listener's; BackendPort the EndpointSlices'.
+	Port, BackendPort int
+	// Backend is the endpoint address of every Service (an FQDN when not an IP).
+	Backend string
+}
+
+func (o Options) withDefaults() Options {
+	if o.Port == 0 {
+		o.Port = 8080
+	}
+	if o.BackendPort == 0 {
+		o.BackendPort = 8000
+	}
+	if o.Backend == "" {
+		o.Backend = "10.0.0.1"
+	}
+	return o
+}
+
+// Files returns the manifests by file name: gateway.yaml and one file per route.
+func Files(o Options) map[string]string {
+	o = o.withDefaults()
+	files := map[string]string{"gateway.yaml": fmt.Sprintf(gatewayYAML, o.Port, Key)}
+	addrType := "IPv4"
+	if strings.IndexFunc(o.Backend, func(r rune) bool { return r >= 'a' && r <= 'z' }) >= 0 {
+		addrType = "FQDN"
+	}
+	for i := 0; i < o.Routes; i++ {
+		files[fmt.Sprintf("routes/r%05d.yaml", i)] = Route(i, o.BackendPort, addrType, o.Backend, fmt.Sprintf("team-%d", i%10))
+	}
+	return files
+}
+
+// Route is the manifests of route i; team is the value its RBAC requires
+// of org.team.
+func Route(i, backendPort int, addrType, backend, team string) string {
+	return fmt.Sprintf(routeYAML, i, backendPort, addrType, backend, team)
+}
+
+// Write writes the workload into dir.
+func Write(dir string, o Options) error {
+	for name, content := range Files(o) {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const gatewayYAML = `apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: gatewarden}
+spec: {controllerName: gatewarden.io/gatewarden}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: bench, namespace: bench}
+spec:
+  gatewayClassName: gatewarden
+  listeners:
+  - {name: http, protocol: HTTP, port: %d, allowedRoutes: {namespaces: {from: All}}}
+---
+apiVersion: gateway.solo.io/v1
+kind: VirtualHostOption
+metadata: {name: jwt, namespace: bench}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: bench}]
+  options:
+    jwt:
+      providers:
+        selfminted:
+          issuer: solo.io
+          jwks: {local: {key: '%s'}}
+`
+
+const routeYAML = `apiVersion: v1
+kind: Service
+metadata: {name: svc%[1]d, namespace: bench}
+spec:
+  ports: [{name: http, port: 80}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: svc%[1]d, namespace: bench, labels: {kubernetes.io/service-name: svc%[1]d}}
+addressType: %[3]s
+ports: [{name: http, port: %[2]d}]
+endpoints: [{addresses: [%[4]s]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: r%[1]d, namespace: bench}
+spec:
+  parentRefs: [{name: bench, namespace: bench}]
+  hostnames: [r%[1]d.example.com]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /svc%[1]d}}]
+    backendRefs: [{name: svc%[1]d, port: 80}]
+---
+apiVersion: gateway.solo.io/v1
+kind: RouteOption
+metadata: {name: r%[1]d, namespace: bench}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r%[1]d}]
+  options:
+    rbac:
+      policies:
+        team:
+          nestedClaimDelimiter: .
+          principals:
+          - jwtPrincipal: {claims: {org.team: %[5]s, org.name: acme}}
+          - jwtPrincipal: {claims: {roles: admin}, matcher: LIST_CONTAINS}
+        users:
+          principals:
+          - jwtPrincipal: {claims: {sub: "user-[0-9]+"}, matcher: REGEX_MATCH}
+`
