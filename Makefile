@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 CACHE := .cache
 
-.PHONY: help build test unit e2e e2e-kube generate lint run tools envoy kube-tools clean
+.PHONY: help build test unit e2e e2e-kube generate lint run tools envoy kube-tools bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -46,6 +46,11 @@ lint: ## gofmt and go vet
 
 run: build envoy ## the guide, live: httpbin + gatewarden (examples/gateway-jwt) + Envoy
 	hack/run.sh
+
+BENCH_SIZES ?= 100,1000,10000
+bench: envoy ## run every benchmark and regenerate BENCHMARKS.md (BENCH_SIZES=100,1000 for a quick run)
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(GO) run ./hack/bench -sizes $(BENCH_SIZES) -out BENCHMARKS.md
 
 clean: ## remove build output (keeps the installed tools)
 	rm -rf $(BIN)

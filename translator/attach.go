@@ -2,6 +2,7 @@ package translator
 
 import (
 	"fmt"
+	"strings"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -137,6 +138,11 @@ func (t *translation) resolveRules(rs *routeState) {
 				st.setInvalid(fmt.Sprintf("spec.rules[%d].filters: RouteOption %s/%s named by extensionRef does not exist", i, rs.obj.Namespace, ref.Name), string(gwv1.RouteReasonBackendNotFound))
 			}
 		}
+		for j, m := range rule.Matches {
+			if msg := checkMatch(m); msg != "" {
+				st.setInvalid(fmt.Sprintf("spec.rules[%d].matches[%d].%s", i, j, msg), reasonUnsupportedValue)
+			}
+		}
 		for j, ref := range rule.BackendRefs {
 			b, err := t.resolveBackend(rs.obj, ref.BackendRef)
 			if err != nil {
@@ -163,3 +169,49 @@ func (r *ruleState) setInvalid(msg, reason string) {
 func (r *ruleState) invalidReason() string { return r.reason }
 
 func ptr[T any](v T) *T { return &v }
+
+// checkMatch finds what Envoy would reject in a match: a regular
+// expression RE2 cannot compile (or that is too large), a header name that
+// is not an HTTP token. Without it one bad route would make Envoy reject
+// the whole route configuration of its listener.
+func checkMatch(m gwv1.HTTPRouteMatch) string {
+	if m.Path != nil && m.Path.Type != nil && *m.Path.Type == gwv1.PathMatchRegularExpression && m.Path.Value != nil {
+		if err := checkRegex(*m.Path.Value); err != nil {
+			return fmt.Sprintf("path.value: %q is not a valid RE2 regular expression: %v", *m.Path.Value, err)
+		}
+	}
+	for k, h := range m.Headers {
+		if !isToken(string(h.Name)) {
+			return fmt.Sprintf("headers[%d].name: %q is not a valid HTTP header name", k, h.Name)
+		}
+		if h.Type != nil && *h.Type == gwv1.HeaderMatchRegularExpression {
+			if err := checkRegex(h.Value); err != nil {
+				return fmt.Sprintf("headers[%d].value: %q is not a valid RE2 regular expression: %v", k, h.Value, err)
+			}
+		}
+	}
+	for k, q := range m.QueryParams {
+		if q.Name == "" {
+			return fmt.Sprintf("queryParams[%d].name: a name is required", k)
+		}
+		if q.Type != nil && *q.Type == gwv1.QueryParamMatchRegularExpression {
+			if err := checkRegex(q.Value); err != nil {
+				return fmt.Sprintf("queryParams[%d].value: %q is not a valid RE2 regular expression: %v", k, q.Value, err)
+			}
+		}
+	}
+	return ""
+}
+
+// isToken reports an RFC 9110 token: the characters of a header name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c > 127 || c <= ' ' || strings.ContainsRune("\"(),/:;<=>?@[\\]{}", c) {
+			return false
+		}
+	}
+	return true
+}

@@ -135,7 +135,30 @@ func (l *listenerState) allowsNamespace(routeNS string) bool {
 // Gateway API: a listener without hostname accepts every route hostname; a
 // route without hostnames takes the listener's; otherwise each pair that
 // matches yields the more specific of the two.
-func intersectHostnames(listener *gwv1.Hostname, route []gwv1.Hostname) []string {
+func intersectHostnames(listener *gwv1.Hostname, routeHosts []gwv1.Hostname) []string {
+	hosts := intersect(listener, routeHosts)
+	seen := make(map[string]bool, len(hosts))
+	out := hosts[:0]
+	for _, h := range hosts {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func intersect(listener *gwv1.Hostname, routeHosts []gwv1.Hostname) []string {
+	// Host names compare case-insensitively (Envoy matches domains so);
+	// two spellings of one name must make one virtual host.
+	route := make([]gwv1.Hostname, len(routeHosts))
+	for i, h := range routeHosts {
+		route[i] = gwv1.Hostname(strings.ToLower(string(h)))
+	}
+	if listener != nil {
+		l := gwv1.Hostname(strings.ToLower(string(*listener)))
+		listener = &l
+	}
 	if listener == nil || *listener == "" {
 		if len(route) == 0 {
 			return []string{"*"}

@@ -14,6 +14,10 @@ import (
 	"github.com/go-jose/go-jose/v4"
 )
 
+// maxInlineJWKS bounds an inline key: it is copied into the configuration
+// of every Envoy of the Gateway on every change.
+const maxInlineJWKS = 256 << 10
+
 // normalizeJWKS checks a key given inline and returns it as a JWKS of public
 // keys. It accepts a JWKS, a single JWK, or PEM public keys and certificates.
 // Envoy accepts an invalid inline JWKS without complaint and then rejects
@@ -22,6 +26,9 @@ func normalizeJWKS(in string) (string, error) {
 	in = strings.TrimSpace(in)
 	if in == "" {
 		return "", errors.New("the key is empty")
+	}
+	if len(in) > maxInlineJWKS {
+		return "", fmt.Errorf("the key is %d bytes, larger than the %d allowed inline; serve a JWKS that large with jwks.remote", len(in), maxInlineJWKS)
 	}
 	var set jose.JSONWebKeySet
 	switch {

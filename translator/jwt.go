@@ -159,6 +159,9 @@ func (t *translation) buildProvider(namespace, field string, spec optv1.JwtProvi
 		Forward:                spec.KeepToken,
 		FailedStatusInMetadata: spec.AttachFailedStatusToMetadata,
 		ClockSkewSeconds:       60,
+		// Envoy keeps verified tokens so that a token seen again is not
+		// verified again: most requests of a client reuse its token.
+		JwtCacheConfig: &jwtauthnv3.JwtCacheConfig{JwtCacheSize: 1000},
 	}
 	if spec.ClockSkewSeconds != nil {
 		prov.ClockSkewSeconds = *spec.ClockSkewSeconds

@@ -64,6 +64,9 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 						matches = []gwv1.HTTPRouteMatch{{}}
 					}
 					for j, m := range matches {
+						if checkMatch(m) != "" {
+							continue // Envoy would reject it; the rule's status says why
+						}
 						vh.entries = append(vh.entries, routeEntry{route: a.route, rule: i, match: j, m: m})
 					}
 				}

@@ -6,6 +6,7 @@ import "github.com/prometheus/client_golang/prometheus"
 type Metrics struct {
 	Streams      *prometheus.GaugeVec
 	Pushes       *prometheus.CounterVec
+	BytesSent    *prometheus.CounterVec
 	Acks         *prometheus.CounterVec
 	Nacks        *prometheus.CounterVec
 	Snapshots    *prometheus.CounterVec
@@ -21,6 +22,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Pushes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatewarden_xds_pushes_total", Help: "xDS responses sent to Envoys, by resource type.",
 		}, []string{"type"}),
+		BytesSent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewarden_xds_bytes_sent_total", Help: "Bytes of xDS responses sent to Envoys (protobuf size), by resource type.",
+		}, []string{"type"}),
 		Acks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatewarden_xds_acks_total", Help: "xDS responses Envoys accepted, by gateway and resource type.",
 		}, []string{"gateway", "type"}),
@@ -34,6 +38,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gatewarden_xds_snapshot_errors_total", Help: "Snapshots not published because they were inconsistent.",
 		}),
 	}
-	reg.MustRegister(m.Streams, m.Pushes, m.Acks, m.Nacks, m.Snapshots, m.SnapshotErrs)
+	reg.MustRegister(m.Streams, m.Pushes, m.BytesSent, m.Acks, m.Nacks, m.Snapshots, m.SnapshotErrs)
 	return m
 }

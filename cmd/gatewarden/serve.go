@@ -79,7 +79,7 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringVar(&o.adminAddress, "admin-address", "127.0.0.1:9090", "address of the admin endpoint (/healthz, /readyz, /metrics, /debug/config)")
 	f.StringVar(&o.controllerName, "controller-name", translator.DefaultControllerName, "GatewayClass controllerName to serve")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	f.DurationVar(&o.debounce, "debounce", 100*time.Millisecond, "quiet time after a file change before the directory is read again")
+	f.DurationVar(&o.debounce, "debounce", 30*time.Millisecond, "quiet time after a file change before the directory is read again")
 	return cmd
 }
 

@@ -21,6 +21,8 @@ type Options struct {
 	Port, BackendPort int
 	// Backend is the endpoint address of every Service (an FQDN when not an IP).
 	Backend string
+	// JWKS verifies the tokens; default Key.
+	JWKS string
 }
 
 func (o Options) withDefaults() Options {
@@ -33,13 +35,16 @@ func (o Options) withDefaults() Options {
 	if o.Backend == "" {
 		o.Backend = "10.0.0.1"
 	}
+	if o.JWKS == "" {
+		o.JWKS = Key
+	}
 	return o
 }
 
 // Files returns the manifests by file name: gateway.yaml and one file per route.
 func Files(o Options) map[string]string {
 	o = o.withDefaults()
-	files := map[string]string{"gateway.yaml": fmt.Sprintf(gatewayYAML, o.Port, Key)}
+	files := map[string]string{"gateway.yaml": fmt.Sprintf(gatewayYAML, o.Port, o.JWKS)}
 	addrType := "IPv4"
 	if strings.IndexFunc(o.Backend, func(r rune) bool { return r >= 'a' && r <= 'z' }) >= 0 {
 		addrType = "FQDN"

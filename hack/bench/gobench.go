@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// goBenchmarks runs the Go benchmarks of internal/workload and tabulates them.
+func goBenchmarks(r *report, o options) error {
+	var sizes []string
+	for _, n := range o.sizes {
+		sizes = append(sizes, strconv.Itoa(n))
+	}
+	if !containsInt(o.sizes, 5000) {
+		sizes = append(sizes, "5000") // the translation target is at 5,000 routes
+	}
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", strconv.Itoa(o.count), "-benchtime", "3x", "./internal/workload")
+	cmd.Env = append(os.Environ(), "BENCH_SIZES="+strings.Join(sizes, ","))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go test -bench: %v\n%s", err, out.String())
+	}
+	type key struct {
+		bench string
+		n     int
+	}
+	ns, bop, allocs := map[key][]float64{}, map[key][]float64{}, map[key][]float64{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "Benchmark")
+		name = name[:strings.LastIndex(name, "-")]
+		parts := strings.SplitN(name, "/routes=", 2)
+		if len(parts) != 2 {
+			continue
+		}
+		n, _ := strconv.Atoi(parts[1])
+		k := key{parts[0], n}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			switch f[i+1] {
+			case "ns/op":
+				ns[k] = append(ns[k], v)
+			case "B/op":
+				bop[k] = append(bop[k], v)
+			case "allocs/op":
+				allocs[k] = append(allocs[k], v)
+			}
+		}
+	}
+	var keys []key
+	for k := range ns {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].bench != keys[j].bench {
+			return keys[i].bench < keys[j].bench
+		}
+		return keys[i].n < keys[j].n
+	})
+	var b strings.Builder
+	b.WriteString("`go test -run '^$' -bench . -benchmem ./internal/workload` (`BENCH_SIZES` sets the sizes), " + strconv.Itoa(o.count) + " runs each.\n\n")
+	b.WriteString("| benchmark | routes | time per op (median, min, max) | per route | memory per op | allocs per op |\n|---|---:|---|---:|---:|---:|\n")
+	for _, k := range keys {
+		s := summarize(ns[k])
+		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %.0f |\n", k.bench, k.n, s.durations(), dur(s.median/float64(k.n)), mib(summarize(bop[k]).median), summarize(allocs[k]).median)
+	}
+	b.WriteString("\nTargets:\n\n")
+	if s, ok := ns[key{"Translate", 5000}]; ok {
+		m := summarize(s).median
+		fmt.Fprintf(&b, "- translation of 5,000 routes under 140 ms (10x Envoy Gateway's in-memory 1.4 s): %s, %.1fx faster than 1.4 s: %s\n", dur(m), 1.4e9/m, verdict(m < 140e6))
+	}
+	if s, ok := ns[key{"Translate", 10000}]; ok {
+		m := summarize(s).median
+		fmt.Fprintf(&b, "- translation of 10,000 routes under 300 ms: %s: %s\n", dur(m), verdict(m < 300e6))
+	}
+	if s, ok := ns[key{"Explain", 1000}]; ok {
+		m := summarize(s).median
+		fmt.Fprintf(&b, "- explain at 1,000 routes under 50 ms: %s per request with the configuration indexed (`--server`): %s", dur(m), verdict(m < 50e6))
+		if c, ok := ns[key{"ExplainCold", 1000}]; ok {
+			fmt.Fprintf(&b, "; %s from resources, translation included (`--resources`)", dur(summarize(c).median))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("- linear cost: the per-route column stays flat as N grows tenfold.\n")
+	r.section("Go benchmarks", b.String())
+	return nil
+}
+
+func containsInt(xs []int, v int) bool {
+	for _, x := range xs {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// propagation times a RouteOption change on disk until Envoy enforces it.
+func propagation(r *report, o options, bin string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gatewarden serving N routes from a directory to one real Envoy; one RouteOption rewritten %d times\n", o.changes)
+	b.WriteString("(atomic rename), alternately allowing and denying a token; time from the rename until Envoy's\n")
+	b.WriteString("answer for that route flips (polled every 2 ms). Default debounce (30 ms) included.\n\n")
+	b.WriteString("| routes | p50 | p99 | min | max | bytes sent per change | gatewarden RSS | target p99 |\n|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	for _, n := range []int{1000, 10000} {
+		if !containsInt(o.sizes, n) && !(n == 1000 && len(o.sizes) > 0) {
+			continue
+		}
+		s, err := startStack(bin, n, true)
+		if err != nil {
+			return err
+		}
+		i := 7
+		tok := s.token("team-7")
+		if err := waitFor(120*time.Second, func() bool { return s.code(i, tok) == 200 }); err != nil {
+			s.stop()
+			return fmt.Errorf("%d routes: Envoy never served route %d: %w", n, i, err)
+		}
+		bytesBefore := s.metric("gatewarden_xds_bytes_sent_total")
+		var lat []float64
+		for c := 0; c < o.changes; c++ {
+			team, want := "nobody", 403
+			if c%2 == 1 {
+				team, want = "team-7", 200
+			}
+			start := time.Now()
+			if err := s.setTeam(i, team); err != nil {
+				s.stop()
+				return err
+			}
+			for s.code(i, tok) != want {
+				if time.Since(start) > 30*time.Second {
+					s.stop()
+					return fmt.Errorf("%d routes: change %d not enforced in 30 s", n, c)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			lat = append(lat, float64(time.Since(start)))
+			time.Sleep(150 * time.Millisecond) // let the next change be a change of its own
+		}
+		perChange := (s.metric("gatewarden_xds_bytes_sent_total") - bytesBefore) / float64(o.changes)
+		mem := rss(s.gatewarden.Process.Pid)
+		s.stop()
+		target := 200e6
+		if n >= 10000 {
+			target = 1e9
+		}
+		p99 := percentile(lat, 99)
+		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %.0f kB | %s | %s (< %s) |\n", n, dur(percentile(lat, 50)), dur(p99),
+			dur(summarize(lat).min), dur(summarize(lat).max), perChange/1000, mib(mem), verdict(p99 < target), dur(target))
+	}
+	b.WriteString("\nA change to one route re-sends that Gateway's route configuration (one RDS resource holding every\n")
+	b.WriteString("virtual host), which is why the bytes per change grow with N.\n")
+	r.section("Propagation to a real Envoy", b.String())
+	return nil
+}

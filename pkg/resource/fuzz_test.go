@@ -1,0 +1,32 @@
+package resource
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzLoad feeds arbitrary bytes to the loader: it must never panic, and a
+// file it accepts yields documents only when there was no error.
+func FuzzLoad(f *testing.F) {
+	seeds, _ := filepath.Glob("../../translator/testdata/*.in.yaml")
+	for _, s := range seeds {
+		if data, err := os.ReadFile(s); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("---\n---\n"))
+	f.Add([]byte("\x00\xff\xfe garbage"))
+	f.Add([]byte(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"s"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		docs, err := Load("fuzz.yaml", data)
+		if err != nil && docs != nil {
+			t.Fatalf("an error and %d documents", len(docs))
+		}
+		for _, d := range docs {
+			if d.Object != nil && d.Object.GetName() == "" {
+				t.Fatal("an object without a name was accepted")
+			}
+		}
+	})
+}

@@ -1,0 +1,44 @@
+package translator_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/gatewarden/gatewarden/pkg/resource"
+	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/xds"
+)
+
+// FuzzTranslate translates whatever the loader accepts from fuzzed YAML:
+// the translator must not panic, and every Gateway's output must make a
+// consistent snapshot.
+func FuzzTranslate(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.in.yaml")
+	for _, s := range seeds {
+		if data, err := os.ReadFile(s); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		docs, err := resource.Load("fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		res := &resource.Resources{}
+		for _, d := range docs {
+			if d.Object != nil {
+				res.Add(d.Object)
+			}
+		}
+		out := translator.Translate(res, translator.Options{})
+		for _, gc := range out.Gateways {
+			if _, err := xds.BuildSnapshot(gc); err != nil {
+				t.Fatalf("gateway %s: %v", gc.Key(), err)
+			}
+		}
+		if _, err := out.YAML(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

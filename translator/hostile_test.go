@@ -1,0 +1,200 @@
+package translator_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
+	"github.com/gatewarden/gatewarden/pkg/jwt"
+	"github.com/gatewarden/gatewarden/pkg/resource"
+	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/xds"
+)
+
+// hostileBase has two routes: victim, which the hostile objects target, and
+// bystander, which must keep being served whatever they do.
+const hostileBase = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: gatewarden}
+spec: {controllerName: gatewarden.io/gatewarden}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: gatewarden
+  listeners:
+  - {name: victim, protocol: HTTP, port: 8080, hostname: victim.test, allowedRoutes: {namespaces: {from: All}}}
+  - {name: bystander, protocol: HTTP, port: 8080, hostname: bystander.test, allowedRoutes: {namespaces: {from: All}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: app, namespace: apps}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: victim, namespace: apps}
+spec:
+  parentRefs: [{name: gw, namespace: infra, sectionName: victim}]
+  rules: [{backendRefs: [{name: app, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: bystander, namespace: apps}
+spec:
+  parentRefs: [{name: gw, namespace: infra, sectionName: bystander}]
+  rules: [{backendRefs: [{name: app, port: 80}]}]
+`
+
+func vhoFor(section, options string) string {
+	return fmt.Sprintf(`
+---
+apiVersion: gateway.solo.io/v1
+kind: VirtualHostOption
+metadata: {name: hostile, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: %s}]
+  options:
+%s`, section, options)
+}
+
+func routeOption(ns, target, options string) string {
+	return fmt.Sprintf(`
+---
+apiVersion: gateway.solo.io/v1
+kind: RouteOption
+metadata: {name: hostile, namespace: %s}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: %s}]
+  options:
+%s`, ns, target, options)
+}
+
+// TestHostileManifests feeds hostile objects next to a clean route: each is
+// refused with a message that says why (or, for the loader's cases, with a
+// load error naming the line), the route it targets never opens, the
+// bystander keeps being served, and Envoy accepts the result.
+func TestHostileManifests(t *testing.T) {
+	k, err := jwt.GenerateEC("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := k.JWKS()
+	var huge strings.Builder
+	huge.WriteString(`{"keys":[`)
+	for i := 0; huge.Len() < 300<<10; i++ {
+		if i > 0 {
+			huge.WriteString(",")
+		}
+		j := k.PublicJWK()
+		j.KeyID = fmt.Sprintf("k%d", i)
+		b, _ := j.MarshalJSON()
+		huge.Write(b)
+	}
+	huge.WriteString("]}")
+	claims := func(n int) string {
+		var b strings.Builder
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "c%d: v, ", i)
+		}
+		return strings.TrimSuffix(b.String(), ", ")
+	}
+	jwt := fmt.Sprintf("    jwt: {providers: {p: {jwks: {local: {key: '%s'}}}}}\n", jwks)
+	tests := map[string]struct {
+		extra     string
+		want      string // in a condition message (translation) ...
+		loadError string // ... or in the load error
+	}{
+		"huge JWKS": {extra: vhoFor("victim", fmt.Sprintf("    jwt: {providers: {p: {jwks: {local: {key: '%s'}}}}}\n", huge.String())),
+			want: "larger than the 262144 allowed inline"},
+		"10,000 claims": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {"+claims(10000)+"}}}]}}}\n"),
+			want: "10000 claims, at most 64 are allowed"},
+		"catastrophic-looking regex is fine for RE2": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '(a+)+$'}, matcher: REGEX_MATCH}}]}}}\n")},
+		"regex over Envoy's program size": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat("(ab|cd|ef)", 20)+"'}, matcher: REGEX_MATCH}}]}}}\n"),
+			want: "too complex"},
+		"regex at Envoy's program size": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat("x", 96)+"'}, matcher: REGEX_MATCH}}]}}}\n")},
+		"regex one over Envoy's program size": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat("x", 97)+"'}, matcher: REGEX_MATCH}}]}}}\n"),
+			want: "too complex"},
+		"regex of classes near the limit": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat(`\\w`, 24)+"'}, matcher: REGEX_MATCH}}]}}}\n")},
+		"deeply nested claim": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {nestedClaimDelimiter: '.', principals: [{jwtPrincipal: {claims: {"+strings.Repeat("a.", 100)+"z: v}}}]}}}\n"),
+			want: "nested 101 deep, at most 16"},
+		"empty claim segment": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {nestedClaimDelimiter: '.', principals: [{jwtPrincipal: {claims: {'a..b': v}}}]}}}\n"),
+			want: "has an empty segment"},
+		"cross-namespace target": {extra: routeOption("elsewhere", "victim", "    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: x}}}]}}}\n"),
+			want: "HTTPRoute elsewhere/victim not found"},
+		"VirtualHostOption targeting another namespace": {extra: strings.Replace(vhoFor("victim", jwt), "name: gw,", "name: gw, namespace: other,", 1),
+			want: `"other" differs from the option's namespace`},
+		"unknown field": {extra: vhoFor("victim", "    jwt: {providers: {p: {jwks: {local: {key: x}}, issuerr: x}}}\n"),
+			loadError: `unknown field "spec.options.jwt.providers.p.issuerr"`},
+		"unknown matcher": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: x}, matcher: SUBSTRING}}]}}}\n"),
+			want: `matcher "SUBSTRING" is not supported`},
+		"bad path regex on a route": {extra: "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: victim2, namespace: apps}\nspec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: victim}]\n  rules: [{matches: [{path: {type: RegularExpression, value: '/(('}}], backendRefs: [{name: app, port: 80}]}]\n",
+			want: "not a valid RE2 regular expression"},
+		"bad header name on a route": {extra: "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: victim2, namespace: apps}\nspec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: victim}]\n  rules: [{matches: [{headers: [{name: 'bad header', value: x}]}], backendRefs: [{name: app, port: 80}]}]\n",
+			want: "is not a valid HTTP header name"},
+		"binary garbage": {extra: "\n---\n\x00\x01\x02\xff\xfe", loadError: "hostile.yaml:"},
+		"empty documents":   {extra: "\n---\n---\n\n---\n"},
+		"unknown kind":      {extra: "\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\n"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			docs, err := resource.Load("hostile.yaml", []byte(hostileBase+tc.extra))
+			if tc.loadError != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.loadError) {
+					t.Fatalf("load error = %v, want %q", err, tc.loadError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			res := &resource.Resources{}
+			for _, d := range docs {
+				if d.Object != nil {
+					res.Add(d.Object)
+				}
+			}
+			out := translator.Translate(res, translator.Options{})
+			var msgs []string
+			for _, p := range out.Status.Problems() {
+				msgs = append(msgs, p.Condition.Message)
+			}
+			all := strings.Join(msgs, "\n")
+			if tc.want == "" && len(msgs) > 0 {
+				t.Fatalf("unexpected problems:\n%s", all)
+			}
+			if tc.want != "" && !strings.Contains(all, tc.want) {
+				t.Fatalf("no condition says %q; conditions:\n%s", tc.want, all)
+			}
+			gc := out.Gateway("infra/gw")
+			if gc == nil {
+				t.Fatal("the Gateway is not served")
+			}
+			for _, vh := range gc.Routes[0].VirtualHosts {
+				for _, r := range vh.Routes {
+					forwarded := r.GetRoute() != nil
+					switch {
+					case vh.Name == "bystander.test" && !forwarded:
+						t.Errorf("the bystander route is not served: %v", r.Action)
+					case vh.Name == "victim.test" && tc.want != "" && forwarded && r.TypedPerFilterConfig == nil && vh.TypedPerFilterConfig == nil:
+						t.Errorf("route %s of the victim is forwarded with no policy after a refused option", r.Name)
+					}
+				}
+			}
+			if _, err := xds.BuildSnapshot(gc); err != nil {
+				t.Fatal(err)
+			}
+			b, err := xds.StaticBootstrap(gc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			testenv.ValidateEnvoyConfig(t, b)
+		})
+	}
+}
+
