@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 	"github.com/gatewarden/gatewarden/pkg/resource"
@@ -136,9 +135,9 @@ func TestHostileManifests(t *testing.T) {
 			want: "not a valid RE2 regular expression"},
 		"bad header name on a route": {extra: "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: victim2, namespace: apps}\nspec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: victim}]\n  rules: [{matches: [{headers: [{name: 'bad header', value: x}]}], backendRefs: [{name: app, port: 80}]}]\n",
 			want: "is not a valid HTTP header name"},
-		"binary garbage": {extra: "\n---\n\x00\x01\x02\xff\xfe", loadError: "hostile.yaml:"},
-		"empty documents":   {extra: "\n---\n---\n\n---\n"},
-		"unknown kind":      {extra: "\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\n"},
+		"binary garbage":  {extra: "\n---\n\x00\x01\x02\xff\xfe", loadError: "hostile.yaml:"},
+		"empty documents": {extra: "\n---\n---\n\n---\n"},
+		"unknown kind":    {extra: "\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\n"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -197,4 +196,3 @@ func TestHostileManifests(t *testing.T) {
 		})
 	}
 }
-
