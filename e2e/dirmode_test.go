@@ -27,11 +27,15 @@ type dirEnv struct {
 	httpbinPort int
 	gateway     string // namespace/name the Envoy serves
 	xdsAddr     string
-	url         string
-	adminURL    string
-	gatewarden  *process
-	envoy       *process
-	envoyPID    int
+	// to restart the processes as they were started
+	gatewardenArgs []string
+	envoyArgs      []string
+	envoyAdmin     string
+	url            string
+	adminURL       string
+	gatewarden     *process
+	envoy          *process
+	envoyPID       int
 }
 
 // copyExample copies an example file into the watched directory, rewriting
@@ -128,8 +132,9 @@ func startDirEnvWith(t *testing.T, sotw bool, setup func(*dirEnv), serveFlags, b
 
 	xdsAddr := fmt.Sprintf("127.0.0.1:%d", xdsPort)
 	e.xdsAddr = xdsAddr
-	e.gatewarden = start(t, bin, append([]string{"serve", "--resources", e.dir, "--xds-address", xdsAddr,
-		"--admin-address", fmt.Sprintf("127.0.0.1:%d", adminPort), "--debounce", "50ms"}, serveFlags...)...)
+	e.gatewardenArgs = append([]string{"serve", "--resources", e.dir, "--xds-address", xdsAddr,
+		"--admin-address", fmt.Sprintf("127.0.0.1:%d", adminPort), "--debounce", "50ms"}, serveFlags...)
+	e.gatewarden = start(t, bin, e.gatewardenArgs...)
 	eventually(t, 10*time.Second, "gatewarden ready", func() string {
 		resp, err := http.Get(e.adminURL + "/readyz")
 		if err != nil {
@@ -156,7 +161,9 @@ func startDirEnvWith(t *testing.T, sotw bool, setup func(*dirEnv), serveFlags, b
 	if err := os.WriteFile(bootPath, boot, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	e.envoy = start(t, envoyBin, "-c", bootPath, "--log-level", "warn", "--use-dynamic-base-id", "--disable-hot-restart")
+	e.envoyAdmin = fmt.Sprintf("127.0.0.1:%d", envoyAdminPort)
+	e.envoyArgs = []string{"-c", bootPath, "--log-level", "warn", "--use-dynamic-base-id", "--disable-hot-restart"}
+	e.envoy = start(t, envoyBin, e.envoyArgs...)
 	e.envoyPID = e.envoy.cmd.Process.Pid
 	return e
 }

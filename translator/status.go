@@ -91,3 +91,30 @@ func (s *Status) Problems() []Problem {
 	policies("RouteOption", s.RouteOptions)
 	return out
 }
+
+// WithRejected returns a copy of s in which the Gateway namespace/name is
+// not Programmed, with Envoy's message: Envoy rejected its configuration and
+// keeps serving the last one it accepted. s itself is not changed; the copy
+// shares everything but that Gateway's status. It returns nil when the
+// Gateway is not in s.
+func (s *Status) WithRejected(namespace, name, message string) *Status {
+	key := types.NamespacedName{Namespace: namespace, Name: name}
+	st := s.Gateways[key]
+	if st == nil {
+		return nil
+	}
+	cp := *s
+	cp.Gateways = make(map[types.NamespacedName]*gwv1.GatewayStatus, len(s.Gateways))
+	for k, v := range s.Gateways {
+		cp.Gateways[k] = v
+	}
+	gst := st.DeepCopy()
+	gen := int64(0)
+	for _, c := range gst.Conditions {
+		gen = c.ObservedGeneration
+	}
+	setCondition(&gst.Conditions, string(gwv1.GatewayConditionProgrammed), false, string(gwv1.GatewayReasonInvalid),
+		"Envoy rejected the configuration; it keeps serving the last one it accepted: "+message, gen)
+	cp.Gateways[key] = gst
+	return &cp
+}

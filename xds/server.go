@@ -34,7 +34,12 @@ type Server struct {
 	nacks     map[string]Nack // gateway -> last NACK of its current version
 	ready     chan struct{}
 	readyOnce sync.Once
+	onNack    func(gateway string, n Nack)
 }
+
+// OnNack sets a function called (outside the server's lock) when an Envoy
+// rejects a Gateway's configuration, so that the Gateway's status can say so.
+func (s *Server) OnNack(f func(gateway string, n Nack)) { s.onNack = f }
 
 // Nack is the last rejection of a Gateway's configuration by an Envoy.
 type Nack struct {
@@ -233,10 +238,15 @@ func (s *Server) onRequest(id int64, node *corev3.Node, typeURL, nonce, errMsg s
 		version = prev.version
 	}
 	gateway := st.node.GetCluster()
+	var nackInfo Nack
 	if nack {
-		s.nacks[gateway] = Nack{Node: st.node.GetId(), TypeURL: typeURL, Version: version, Message: errMsg, Time: time.Now()}
+		nackInfo = Nack{Node: st.node.GetId(), TypeURL: typeURL, Version: version, Message: errMsg, Time: time.Now()}
+		s.nacks[gateway] = nackInfo
 	}
 	s.mu.Unlock()
+	if nack && s.onNack != nil {
+		defer s.onNack(gateway, nackInfo)
+	}
 
 	if first {
 		s.log.Info("xDS stream opened", "stream", id, "node", st.node.GetId(), "gateway", gateway)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -205,6 +206,29 @@ func runServe(ctx context.Context, o serveOptions) error {
 		mu.Unlock()
 		return result
 	}
+	// A NACK marks the Gateway not Programmed in the last translation's
+	// status (logged; written back in Kubernetes mode).
+	var onRejected func(*translator.Result)
+	srv.OnNack(func(gateway string, n xds.Nack) {
+		ns, name, _ := strings.Cut(gateway, "/")
+		mu.Lock()
+		if last == nil {
+			mu.Unlock()
+			return
+		}
+		st := last.Status.WithRejected(ns, name, n.Message)
+		if st == nil {
+			mu.Unlock()
+			return
+		}
+		res := &translator.Result{Gateways: last.Gateways, Status: st}
+		last = res
+		mu.Unlock()
+		log.Warn("Gateway not programmed: Envoy rejected its configuration", "gateway", gateway, "version", n.Version, "error", n.Message)
+		if onRejected != nil {
+			onRejected(res)
+		}
+	})
 	if o.resources != "" {
 		g.Go(func() error {
 			loader := dir.NewLoader(o.resources)
@@ -219,6 +243,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		if err != nil {
 			return err
 		}
+		onRejected = src.Offer
 		g.Go(func() error { return src.Run(ctx) })
 	}
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {

@@ -153,6 +153,10 @@ func (s *Source) Run(ctx context.Context) error {
 	return s.mgr.Start(ctx)
 }
 
+// Offer hands a (re-marked) translation to the status writer, as when an
+// Envoy rejected the configuration after it was published.
+func (s *Source) Offer(r *translator.Result) { s.status.offer(r) }
+
 // translateLoop lists everything after each quiet period and hands it on.
 func (s *Source) translateLoop(ctx context.Context) error {
 	if !s.mgr.GetCache().WaitForCacheSync(ctx) {
