@@ -44,9 +44,24 @@ func splitComma(s string) []string {
 	return out
 }
 
+type loaded struct {
+	dir string
+	res *resource.Resources
+}
+
+// workloads are written and loaded once per size and process: the
+// benchmarks run their functions several times (-count, b.N probing).
+var workloads = map[int]loaded{}
+
 func loadDir(b *testing.B, n int) (string, *resource.Resources) {
 	b.Helper()
-	d := b.TempDir()
+	if l, ok := workloads[n]; ok {
+		return l.dir, l.res
+	}
+	d, err := os.MkdirTemp("", "workload")
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := workload.Write(d, workload.Options{Routes: n}); err != nil {
 		b.Fatal(err)
 	}
@@ -54,6 +69,7 @@ func loadDir(b *testing.B, n int) (string, *resource.Resources) {
 	if len(scan.Problems) > 0 {
 		b.Fatal(scan.Problems)
 	}
+	workloads[n] = loaded{d, scan.Resources}
 	return d, scan.Resources
 }
 
@@ -220,4 +236,12 @@ func splitLines(s string) []string {
 		}
 	}
 	return out
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	for _, l := range workloads {
+		os.RemoveAll(l.dir)
+	}
+	os.Exit(code)
 }
