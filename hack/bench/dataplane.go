@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gatewarden/gatewarden/internal/loadtest"
 )
 
 // dataplane measures requests per second and latency through Envoy with
@@ -18,14 +20,14 @@ func dataplane(r *report, o options, bin string) error {
 	if err != nil {
 		return fmt.Errorf("wrk not found: install it with `apt-get install -y wrk` (make bench does)")
 	}
-	s, err := startStack(bin, 10, true)
+	s, err := loadtest.StartStack(bin, envoyBin(), 10, true)
 	if err != nil {
 		return err
 	}
-	defer s.stop()
+	defer s.Stop()
 	i := 3
-	tok := s.token("team-3")
-	if err := waitFor(60*time.Second, func() bool { return s.code(i, tok) == 200 }); err != nil {
+	tok := s.Token("team-3")
+	if err := loadtest.WaitFor(60*time.Second, func() bool { return s.Code(i, tok) == 200 }); err != nil {
 		return err
 	}
 	type mode struct {
@@ -33,13 +35,13 @@ func dataplane(r *report, o options, bin string) error {
 		setup func() error
 		want  int
 	}
-	gateway := filepath.Join(s.dir, "gateway.yaml")
+	gateway := filepath.Join(s.Dir, "gateway.yaml")
 	gwYAML, err := os.ReadFile(gateway)
 	if err != nil {
 		return err
 	}
 	noJWT := strings.Split(string(gwYAML), "---\napiVersion: gateway.solo.io/v1")[0]
-	routeFile := filepath.Join(s.dir, "routes", fmt.Sprintf("r%05d.yaml", i))
+	routeFile := filepath.Join(s.Dir, "routes", fmt.Sprintf("r%05d.yaml", i))
 	routeYAML, err := os.ReadFile(routeFile)
 	if err != nil {
 		return err
@@ -57,11 +59,11 @@ func dataplane(r *report, o options, bin string) error {
 			return err
 		}
 		time.Sleep(time.Second)
-		if c := s.code(i, tok); c != m.want {
+		if c := s.Code(i, tok); c != m.want {
 			return fmt.Errorf("%s: route answers %d, want %d", m.name, c, m.want)
 		}
 		for run := 0; run < 3; run++ {
-			url := fmt.Sprintf("http://127.0.0.1:%d/svc%d/get", s.gwPort, i)
+			url := fmt.Sprintf("http://127.0.0.1:%d/svc%d/get", s.GWPort, i)
 			out, err := exec.Command(wrk, "-t2", "-c32", "-d"+strconv.Itoa(o.wrkSeconds)+"s", "--latency",
 				"-H", fmt.Sprintf("Host: r%d.example.com", i), "-H", "Authorization: Bearer "+tok, url).CombinedOutput()
 			if err != nil {

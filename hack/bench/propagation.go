@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/gatewarden/gatewarden/internal/loadtest"
 )
 
 // propagation times a RouteOption change on disk until Envoy enforces it.
@@ -17,17 +19,17 @@ func propagation(r *report, o options, bin string) error {
 		if !containsInt(o.sizes, n) && !(n == 1000 && len(o.sizes) > 0) {
 			continue
 		}
-		s, err := startStack(bin, n, true)
+		s, err := loadtest.StartStack(bin, envoyBin(), n, true)
 		if err != nil {
 			return err
 		}
 		i := 7
-		tok := s.token("team-7")
-		if err := waitFor(120*time.Second, func() bool { return s.code(i, tok) == 200 }); err != nil {
-			s.stop()
+		tok := s.Token("team-7")
+		if err := loadtest.WaitFor(120*time.Second, func() bool { return s.Code(i, tok) == 200 }); err != nil {
+			s.Stop()
 			return fmt.Errorf("%d routes: Envoy never served route %d: %w", n, i, err)
 		}
-		bytesBefore := s.metric("gatewarden_xds_bytes_sent_total")
+		bytesBefore := s.Metric("gatewarden_xds_bytes_sent_total")
 		var lat []float64
 		for c := 0; c < o.changes; c++ {
 			team, want := "nobody", 403
@@ -35,13 +37,13 @@ func propagation(r *report, o options, bin string) error {
 				team, want = "team-7", 200
 			}
 			start := time.Now()
-			if err := s.setTeam(i, team); err != nil {
-				s.stop()
+			if err := s.SetTeam(i, team); err != nil {
+				s.Stop()
 				return err
 			}
-			for s.code(i, tok) != want {
+			for s.Code(i, tok) != want {
 				if time.Since(start) > 30*time.Second {
-					s.stop()
+					s.Stop()
 					return fmt.Errorf("%d routes: change %d not enforced in 30 s", n, c)
 				}
 				time.Sleep(2 * time.Millisecond)
@@ -49,9 +51,9 @@ func propagation(r *report, o options, bin string) error {
 			lat = append(lat, float64(time.Since(start)))
 			time.Sleep(150 * time.Millisecond) // let the next change be a change of its own
 		}
-		perChange := (s.metric("gatewarden_xds_bytes_sent_total") - bytesBefore) / float64(o.changes)
-		mem := rss(s.gatewarden.Process.Pid)
-		s.stop()
+		perChange := (s.Metric("gatewarden_xds_bytes_sent_total") - bytesBefore) / float64(o.changes)
+		mem := loadtest.RSS(s.Gatewarden.Process.Pid)
+		s.Stop()
 		target := 200e6
 		if n >= 10000 {
 			target = 1e9

@@ -1,0 +1,198 @@
+// Package loadtest runs gatewarden with a benchmark workload, an upstream
+// and optionally Envoy, on loopback, and simulates ADS clients: shared by
+// the benchmark and reliability runners.
+package loadtest
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatewarden/gatewarden/internal/workload"
+	"github.com/gatewarden/gatewarden/pkg/jwt"
+)
+
+// stack is httpbin, gatewarden serving a workload directory, and Envoy.
+type Stack struct {
+	Dir                  string
+	GWPort, UpstreamPort int
+	XDSAddr, AdminAddr   string
+	Gatewarden, Envoy    *exec.Cmd
+	upstream             *http.Server
+	Key                  *jwt.Key
+	client               *http.Client
+}
+
+func FreePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startStack serves a workload of n routes; withEnvoy starts an Envoy too.
+func StartStack(bin, envoyBin string, n int, withEnvoy bool, serveFlags ...string) (*Stack, error) {
+	s := &Stack{GWPort: FreePort(), XDSAddr: fmt.Sprintf("127.0.0.1:%d", FreePort()), AdminAddr: fmt.Sprintf("127.0.0.1:%d", FreePort()),
+		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
+	var err error
+	if s.Key, err = jwt.GenerateRSA("bench-1"); err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.UpstreamPort = lis.Addr().(*net.TCPAddr).Port
+	// The upstream answers 200 to every path (the workload's routes keep
+	// their /svc<i> prefix), cheaply, so that Envoy's share is what is measured.
+	s.upstream = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})}
+	go s.upstream.Serve(lis)
+	if s.Dir, err = os.MkdirTemp("", "bench-stack"); err != nil {
+		return nil, err
+	}
+	if err := workload.Write(s.Dir, workload.Options{Routes: n, Port: s.GWPort, Backend: "127.0.0.1", BackendPort: s.UpstreamPort, JWKS: s.Key.JWKS()}); err != nil {
+		return nil, err
+	}
+	args := append([]string{"serve", "--resources", s.Dir, "--xds-address", s.XDSAddr, "--admin-address", s.AdminAddr, "--log-level", "warn"}, serveFlags...)
+	s.Gatewarden = exec.Command(bin, args...)
+	s.Gatewarden.Stderr = os.Stderr
+	if err := s.Gatewarden.Start(); err != nil {
+		return nil, err
+	}
+	if err := WaitFor(60*time.Second, func() bool {
+		resp, err := http.Get("http://" + s.AdminAddr + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("gatewarden not ready: %w", err)
+	}
+	if withEnvoy {
+		boot, err := exec.Command(bin, "bootstrap", "--gateway", "bench/bench", "--xds-address", s.XDSAddr, "--envoy-admin-address", fmt.Sprintf("127.0.0.1:%d", FreePort())).Output()
+		if err != nil {
+			s.Stop()
+			return nil, err
+		}
+		path := filepath.Join(s.Dir, ".envoy.yaml")
+		if err := os.WriteFile(path, boot, 0o644); err != nil {
+			return nil, err
+		}
+		s.Envoy = exec.Command(envoyBin, "-c", path, "--log-level", "error", "--use-dynamic-base-id", "--disable-hot-restart", "--concurrency", "1")
+		s.Envoy.Stderr = os.Stderr
+		if err := s.Envoy.Start(); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Stack) Stop() {
+	for _, c := range []*exec.Cmd{s.Envoy, s.Gatewarden} {
+		if c != nil && c.Process != nil {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}
+	if s.upstream != nil {
+		s.upstream.Close()
+	}
+	os.RemoveAll(s.Dir)
+}
+
+// token for route i's RBAC: team-<i%10> of acme.
+func (s *Stack) Token(team string) string {
+	t, err := jwt.Mint(s.Key, jwt.Claims{"org": map[string]any{"team": team, "name": "acme"}}, jwt.MintOptions{Issuer: "solo.io", TTL: time.Hour})
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// code is Envoy's answer to GET /svc<i>/get on r<i>.example.com.
+func (s *Stack) Code(i int, token string) int {
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/svc%d/get", s.GWPort, i), nil)
+	req.Host = fmt.Sprintf("r%d.example.com", i)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// setTeam rewrites route i's RouteOption to require team, atomically.
+func (s *Stack) SetTeam(i int, team string) error {
+	name := filepath.Join(s.Dir, "routes", fmt.Sprintf("r%05d.yaml", i))
+	tmp := filepath.Join(s.Dir, "routes", ".tmp")
+	if err := os.WriteFile(tmp, []byte(workload.Route(i, s.UpstreamPort, "IPv4", "127.0.0.1", team)), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+// metric sums a Prometheus series of gatewarden's admin endpoint.
+func (s *Stack) Metric(name string) float64 {
+	resp, err := http.Get("http://" + s.AdminAddr + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, name+" ") || strings.HasPrefix(l, name+"{") {
+			f := strings.Fields(l)
+			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+			sum += v
+		}
+	}
+	return sum
+}
+
+// rss is the resident memory of a process, in bytes.
+func RSS(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func WaitFor(d time.Duration, ok func() bool) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if ok() {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("not within %s", d)
+}
