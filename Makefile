@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 CACHE := .cache
 
-.PHONY: help build test unit e2e e2e-kube generate lint run tools envoy kube-tools bench clean
+.PHONY: help build test unit e2e e2e-kube generate lint run tools envoy kube-tools bench reliability fuzz-short clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -21,8 +21,14 @@ kube-tools: ## build kube-apiserver and etcd into .cache/bin (pinned in hack/kub
 
 tools: envoy kube-tools ## install every tool the tests need
 
-test: tools lint ## every test: unit, golden (validated by Envoy) and end-to-end
+test: tools lint ## every test: unit, golden (validated by Envoy), end-to-end, and a short fuzz run
 	$(GO) test -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz-short
+
+FUZZTIME ?= 10s
+fuzz-short: ## fuzz the loader and the translator briefly (FUZZTIME each)
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME) ./pkg/resource
+	$(GO) test -run '^$$' -fuzz '^FuzzTranslate$$' -fuzztime $(FUZZTIME) ./translator
 
 unit: ## the tests that need no Envoy
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /translator$$)
@@ -51,6 +57,10 @@ BENCH_SIZES ?= 100,1000,10000
 bench: envoy ## run every benchmark and regenerate BENCHMARKS.md (BENCH_SIZES=100,1000 for a quick run)
 	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(GO) run ./hack/bench -sizes $(BENCH_SIZES) -out BENCHMARKS.md
+
+SOAK ?= 10m
+reliability: tools ## faults, attacks, hostile input, long fuzzing, 1,000 streams, a soak (SOAK=10m); writes docs/reliability.md
+	$(GO) run ./hack/reliability -fuzztime 60s -soak $(SOAK)
 
 clean: ## remove build output (keeps the installed tools)
 	rm -rf $(BIN)

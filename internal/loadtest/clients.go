@@ -31,6 +31,12 @@ type FanoutResult struct {
 // rewritten), timing each until every client ACKed it. Every client must
 // receive every change.
 func RunClients(s *Stack, n, changes int) (*FanoutResult, error) {
+	return RunClientsWith(s, n, changes, 300*time.Millisecond, nil)
+}
+
+// RunClientsWith is RunClients with the pause before each change, and a
+// function called after every change is ACKed by all (for sampling).
+func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange func(change int)) (*FanoutResult, error) {
 	res := &FanoutResult{BaselineRSS: RSS(s.Gatewarden.Process.Pid), BaselineGoroutines: s.Metric("go_goroutines")}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -81,7 +87,7 @@ func RunClients(s *Stack, n, changes int) (*FanoutResult, error) {
 		}
 	}
 	for c := 0; c < changes; c++ {
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(pause)
 		for len(events) > 0 {
 			<-events
 		}
@@ -114,6 +120,9 @@ func RunClients(s *Stack, n, changes int) (*FanoutResult, error) {
 			}
 		}
 		res.ToLastAck = append(res.ToLastAck, last.Sub(start))
+		if afterChange != nil {
+			afterChange(c)
+		}
 	}
 	res.RSS, res.Goroutines = RSS(s.Gatewarden.Process.Pid), s.Metric("go_goroutines")
 	closeAll()
