@@ -22,26 +22,7 @@ import (
 // enforced and its status written, which proves the RBAC is enough.
 func TestDeployManifests(t *testing.T) {
 	checkGenerated(t)
-	k := &kubeEnv{t: t, kubectlBin: testenv.Kubectl(t)}
-	k.env = &envtest.Environment{BinaryAssetsDirectory: testenv.KubeAssets(t)} // no CRDs: deploy/ brings them
-	cfg, err := k.env.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.env.Stop() })
-	k.cfg = cfg
-	user, err := k.env.ControlPlane.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := user.KubeConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
-	if err := os.WriteFile(k.kubeconfig, kc, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	k := startKubeWith(t, &envtest.Environment{BinaryAssetsDirectory: testenv.KubeAssets(t)}) // no CRDs: deploy/ brings them
 
 	out := k.kubectl("", "apply", "-k", filepath.Join(testenv.RepoRoot(), "deploy"))
 	t.Logf("kubectl apply -k deploy/:\n%s", out)

@@ -31,12 +31,17 @@ type kubeEnv struct {
 
 func startKube(t *testing.T) *kubeEnv {
 	t.Helper()
-	k := &kubeEnv{t: t, kubectlBin: testenv.Kubectl(t)}
-	k.env = &envtest.Environment{
+	return startKubeWith(t, &envtest.Environment{
 		BinaryAssetsDirectory: testenv.KubeAssets(t),
 		CRDDirectoryPaths:     []string{testenv.GatewayAPICRDs(t), filepath.Join(testenv.RepoRoot(), "crds")},
 		ErrorIfCRDPathMissing: true,
-	}
+	})
+}
+
+// startKubeWith starts env and writes an admin kubeconfig for it.
+func startKubeWith(t *testing.T, env *envtest.Environment) *kubeEnv {
+	t.Helper()
+	k := &kubeEnv{t: t, kubectlBin: testenv.Kubectl(t), env: env}
 	cfg, err := k.env.Start()
 	if err != nil {
 		t.Fatalf("start the API server: %v", err)
