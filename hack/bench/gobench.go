@@ -20,7 +20,7 @@ func goBenchmarks(r *report, o options) error {
 	if !containsInt(o.sizes, 5000) {
 		sizes = append(sizes, "5000") // the translation target is at 5,000 routes
 	}
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", strconv.Itoa(o.count), "-benchtime", "3x", "./internal/workload")
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", strconv.Itoa(o.count), "-benchtime", "3x", "-timeout", "60m", "./internal/workload")
 	cmd.Env = append(os.Environ(), "BENCH_SIZES="+strings.Join(sizes, ","))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
