@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -252,7 +251,7 @@ func (s *Server) onRequest(id int64, node *corev3.Node, typeURL, nonce, errMsg s
 		s.log.Info("xDS stream opened", "stream", id, "node", st.node.GetId(), "gateway", gateway)
 		if gateway == "" {
 			s.log.Warn("Envoy announced no node cluster; it must be \"namespace/gateway\" to receive configuration (see 'gatewarden bootstrap')", "stream", id, "node", st.node.GetId())
-		} else if !slices.Contains(slicesOf(s.Versions()), gateway) {
+		} else if _, ok := s.Versions()[gateway]; !ok {
 			s.log.Warn("no configuration for this gateway yet; the Envoy waits for it", "stream", id, "gateway", gateway)
 		}
 	}
@@ -275,12 +274,4 @@ func (s *Server) onResponse(id int64, typeURL, nonce, version string) {
 		st.sent[typeURL] = sent{nonce: nonce, version: version}
 	}
 	s.mu.Unlock()
-}
-
-func slicesOf(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

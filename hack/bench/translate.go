@@ -35,10 +35,11 @@ func translateEndToEnd(r *report, o options, bin string) error {
 		var times, rss []float64
 		for i := 0; i < o.count; i++ {
 			cmd := exec.Command(bin, "translate", "--resources", dir)
-			cmd.Stdout = io.Discard
+			var stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 			start := time.Now()
-			if out, err := cmd.CombinedOutput(); err != nil {
-				return fmt.Errorf("translate %d routes: %v\n%s", n, err, out)
+			if err := cmd.Run(); err != nil {
+				return fmt.Errorf("translate %d routes: %v\n%s", n, err, stderr.String())
 			}
 			times = append(times, float64(time.Since(start)))
 			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
