@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -8,7 +9,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/types"
-	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // Dump is the Result as plain data, for people and golden files: xDS
@@ -74,13 +74,32 @@ func (r *Result) Dump() (*Dump, error) {
 	return d, nil
 }
 
-// YAML renders the Dump of r.
+// YAML renders the Dump of r, keys sorted.
 func (r *Result) YAML() ([]byte, error) {
 	d, err := r.Dump()
 	if err != nil {
 		return nil, err
 	}
-	return sigsyaml.Marshal(d)
+	return d.YAML()
+}
+
+// YAML renders d, keys sorted.
+func (d *Dump) YAML() ([]byte, error) {
+	js, err := json.Marshal(d)
+	if err != nil {
+		return nil, err
+	}
+	var generic any
+	if err := json.Unmarshal(js, &generic); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	m := generic.(map[string]any)
+	for _, k := range []string{"gateways", "status"} {
+		out.WriteString(k + ":")
+		writeYAML(&out, m[k], "  ")
+	}
+	return out.Bytes(), nil
 }
 
 func namespaced[V any](m map[types.NamespacedName]V) []ObjectStatus {

@@ -2,6 +2,7 @@ package translator_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/resource"
@@ -78,6 +80,25 @@ func TestGolden(t *testing.T) {
 			}
 			if !bytes.Equal(got, again) {
 				t.Fatalf("two translations of the same input differ:\n%s", cmp.Diff(string(got), string(again)))
+			}
+			// The YAML reads back as exactly the JSON of the same result.
+			d, err := res.Dump()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantJSON, err := json.Marshal(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gotJSON, err := sigsyaml.YAMLToJSON(got)
+			if err != nil {
+				t.Fatalf("the YAML output does not parse: %v", err)
+			}
+			var a, b any
+			json.Unmarshal(wantJSON, &a)
+			json.Unmarshal(gotJSON, &b)
+			if diff := cmp.Diff(a, b); diff != "" {
+				t.Fatalf("the YAML output reads back differently (-json +yaml):\n%s", diff)
 			}
 			outPath := strings.TrimSuffix(in, ".in.yaml") + ".out.yaml"
 			if *update {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gatewarden/gatewarden/pkg/source/dir"
 	"github.com/gatewarden/gatewarden/translator"
@@ -56,7 +55,7 @@ written, listing why on stderr: a gate for a CI pipeline of manifests.`,
 				out, err = json.MarshalIndent(d, "", "  ")
 				out = append(out, '\n')
 			} else {
-				out, err = sigsyaml.Marshal(d)
+				out, err = d.YAML()
 			}
 			if err != nil {
 				return err

@@ -14,7 +14,6 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	sigsjson "sigs.k8s.io/json"
-	sigsyaml "sigs.k8s.io/yaml"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 )
@@ -168,10 +167,11 @@ func decode(data []byte) (*Doc, error) {
 	if err := duplicateKeys(root, ""); err != nil {
 		return nil, err
 	}
-	jsonData, err := sigsyaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, yamlError(err)
+	var buf bytes.Buffer
+	if err := nodeToJSON(root, &buf); err != nil {
+		return nil, err
 	}
+	jsonData := buf.Bytes()
 	var meta struct {
 		APIVersion string `json:"apiVersion"`
 		Kind       string `json:"kind"`
