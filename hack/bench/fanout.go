@@ -29,7 +29,8 @@ func fanout(r *report, o options, bin string) error {
 		res, err := loadtest.RunClients(s, run.clients, 3)
 		s.Stop()
 		if err != nil {
-			return err
+			fmt.Fprintf(&b, "| %d | %d | failed: %v | | | | |\n", run.routes, run.clients, err)
+			continue
 		}
 		var acks []float64
 		for _, d := range res.ToLastAck {

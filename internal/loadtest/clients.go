@@ -56,7 +56,10 @@ func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange f
 		wg.Wait()
 	}
 	for i := 0; i < n; i++ {
-		conn, err := grpc.NewClient(s.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		// Envoy takes responses of any size; the gRPC default of 4 MiB would
+		// refuse the route configuration of 10,000 routes.
+		conn, err := grpc.NewClient(s.XDSAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
 		if err != nil {
 			closeAll()
 			return nil, err

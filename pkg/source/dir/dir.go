@@ -34,7 +34,7 @@ type Loader struct {
 
 type fileState struct {
 	sum  [sha256.Size]byte
-	stat fileStat // of the content behind sum
+	stat fileStat       // of the content behind sum
 	docs []resource.Doc // last good documents
 	err  error          // the current content's problem, if any
 }
