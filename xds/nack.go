@@ -23,6 +23,7 @@ func (nodeHash) ID(node *corev3.Node) string { return node.GetCluster() }
 // version and do not have the problem.)
 type nackGuard struct {
 	cachev3.SnapshotCache
+	gate   *pushGate
 	mu     sync.Mutex
 	nacked map[nackKey]string // version rejected, by gateway and type
 }
@@ -30,7 +31,7 @@ type nackGuard struct {
 type nackKey struct{ gateway, typeURL string }
 
 func newNackGuard(c cachev3.SnapshotCache) *nackGuard {
-	return &nackGuard{SnapshotCache: c, nacked: map[nackKey]string{}}
+	return &nackGuard{SnapshotCache: c, gate: newPushGate(), nacked: map[nackKey]string{}}
 }
 
 func (g *nackGuard) rejected(gateway, typeURL, version string) {
@@ -49,5 +50,72 @@ func (g *nackGuard) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, 
 			req.VersionInfo = v
 		}
 	}
-	return g.SnapshotCache.CreateWatch(req, sub, ch)
+	inner := make(chan cachev3.Response, 1)
+	cancel, err := g.SnapshotCache.CreateWatch(req, sub, inner)
+	if err != nil {
+		return cancel, err
+	}
+	done := make(chan struct{})
+	go func() {
+		var r cachev3.Response
+		select {
+		case r = <-inner:
+		case <-done:
+			return
+		}
+		release, ok := g.gate.acquire(done)
+		if !ok {
+			return
+		}
+		if raw, isRaw := r.(*cachev3.RawResponse); isRaw {
+			r = &gatedResponse{RawResponse: raw, gate: g.gate, release: release}
+		} else {
+			release() // not ours to encode: not gated
+		}
+		select {
+		case ch <- r:
+		case <-done:
+			release()
+		}
+	}()
+	return stopper(done, cancel), nil
+}
+
+// CreateDeltaWatch gates delta responses like state-of-the-world ones.
+func (g *nackGuard) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
+	inner := make(chan cachev3.DeltaResponse, 1)
+	cancel, err := g.SnapshotCache.CreateDeltaWatch(req, sub, inner)
+	if err != nil {
+		return cancel, err
+	}
+	done := make(chan struct{})
+	go func() {
+		var r cachev3.DeltaResponse
+		select {
+		case r = <-inner:
+		case <-done:
+			return
+		}
+		release, ok := g.gate.acquire(done)
+		if !ok {
+			return
+		}
+		select {
+		case ch <- &gatedDeltaResponse{DeltaResponse: r, gate: g.gate, release: release}:
+		case <-done:
+			release()
+		}
+	}()
+	return stopper(done, cancel), nil
+}
+
+// stopper closes done once and cancels the inner watch.
+func stopper(done chan struct{}, cancel func()) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done) })
+		if cancel != nil {
+			cancel()
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
@@ -29,6 +30,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	published map[string]string // gateway -> version
+	current   map[string]*translator.GatewayConfig
 	streams   map[int64]*stream
 	nacks     map[string]Nack // gateway -> last NACK of its current version
 	ready     chan struct{}
@@ -63,6 +65,7 @@ func NewServer(log *slog.Logger, metrics *Metrics) *Server {
 		metrics:   metrics,
 		cache:     newNackGuard(cachev3.NewSnapshotCache(true, nodeHash{}, nil)),
 		published: map[string]string{},
+		current:   map[string]*translator.GatewayConfig{},
 		streams:   map[int64]*stream{},
 		nacks:     map[string]Nack{},
 		ready:     make(chan struct{}),
@@ -92,6 +95,7 @@ func (s *Server) Publish(ctx context.Context, res *translator.Result) error {
 			errs = append(errs, s.setLocked(ctx, &translator.GatewayConfig{Namespace: splitKey(key)[0], Name: splitKey(key)[1]}))
 		}
 	}
+	s.forgetStaleEncodings()
 	s.readyOnce.Do(func() { close(s.ready) })
 	return errors.Join(errs...)
 }
@@ -112,14 +116,37 @@ func (s *Server) setLocked(ctx context.Context, gc *translator.GatewayConfig) er
 	}
 	if len(gc.Listeners) == 0 && len(gc.Clusters) == 0 {
 		delete(s.published, gc.Key())
+		delete(s.current, gc.Key())
 	} else {
 		s.published[gc.Key()] = version
+		s.current[gc.Key()] = gc
 	}
 	delete(s.nacks, gc.Key())
 	s.metrics.Snapshots.WithLabelValues(gc.Key()).Inc()
 	s.log.Info("published configuration", "gateway", gc.Key(), "version", version,
 		"listeners", len(gc.Listeners), "routes", len(gc.Routes), "clusters", len(gc.Clusters))
 	return nil
+}
+
+// forgetStaleEncodings drops the shared encodings of resources that no
+// published snapshot holds. Called with s.mu held.
+func (s *Server) forgetStaleEncodings() {
+	live := map[types.Resource]bool{}
+	for _, gc := range s.current {
+		for _, r := range gc.Listeners {
+			live[r] = true
+		}
+		for _, r := range gc.Routes {
+			live[r] = true
+		}
+		for _, r := range gc.Clusters {
+			live[r] = true
+		}
+		for _, r := range gc.Endpoints {
+			live[r] = true
+		}
+	}
+	s.cache.gate.retain(live)
 }
 
 // Versions returns the published version of each Gateway.
@@ -181,25 +208,29 @@ func (s *Server) callbacks() serverv3.Callbacks {
 			s.openStream(id, "sotw")
 			return nil
 		},
-		StreamClosedFunc: func(id int64, node *corev3.Node) { s.closeStream(id, "sotw", node) },
+		StreamClosedFunc: func(id int64, node *corev3.Node) { s.cache.gate.closed(id); s.closeStream(id, "sotw", node) },
 		DeltaStreamOpenFunc: func(_ context.Context, id int64, _ string) error {
 			s.openStream(id, "delta")
 			return nil
 		},
-		DeltaStreamClosedFunc: func(id int64, node *corev3.Node) { s.closeStream(id, "delta", node) },
+		DeltaStreamClosedFunc: func(id int64, node *corev3.Node) { s.cache.gate.closed(id); s.closeStream(id, "delta", node) },
 		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
+			s.cache.gate.answered(id, req.GetTypeUrl())
 			s.onRequest(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 			return nil
 		},
 		StreamResponseFunc: func(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+			s.cache.gate.sent(id, resp.GetTypeUrl(), resp)
 			s.metrics.BytesSent.WithLabelValues(shortType(resp.GetTypeUrl())).Add(float64(proto.Size(resp)))
 			s.onResponse(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
 		},
 		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+			s.cache.gate.answered(id, req.GetTypeUrl())
 			s.onRequest(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 			return nil
 		},
 		StreamDeltaResponseFunc: func(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+			s.cache.gate.sent(id, resp.GetTypeUrl(), resp)
 			s.metrics.BytesSent.WithLabelValues(shortType(resp.GetTypeUrl())).Add(float64(proto.Size(resp)))
 			s.onResponse(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
 		},
