@@ -2,6 +2,7 @@ package resource
 
 import (
 	"os"
+	"time"
 	"path/filepath"
 	"testing"
 )
@@ -19,7 +20,23 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("\x00\xff\xfe garbage"))
 	f.Add([]byte(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"s"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		docs, err := Load("fuzz.yaml", data)
+		type result struct {
+			docs []Doc
+			err  error
+		}
+		done := make(chan result, 1)
+		go func() {
+			docs, err := Load("fuzz.yaml", data)
+			done <- result{docs, err}
+		}()
+		var docs []Doc
+		var err error
+		select {
+		case r := <-done:
+			docs, err = r.docs, r.err
+		case <-time.After(3 * time.Second):
+			t.Fatalf("Load did not return within 3 s on %q", data)
+		}
 		if err != nil && docs != nil {
 			t.Fatalf("an error and %d documents", len(docs))
 		}

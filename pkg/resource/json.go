@@ -16,22 +16,44 @@ import (
 // as Kubernetes' own YAML reading does (sigs.k8s.io/yaml, YAML 1.1): an
 // unquoted yes, no, on or off is a boolean, even as a key ("y:" is "true").
 func nodeToJSON(n *yaml.Node, buf *bytes.Buffer) error {
+	c := &converter{budget: maxNodes}
+	return c.node(n, buf, 0)
+}
+
+// Bounds on a document: aliases may refer to themselves or expand
+// exponentially ("billion laughs"); a manifest never needs either.
+const (
+	maxAliasDepth = 16
+	maxNodes      = 1 << 20
+)
+
+type converter struct{ budget int }
+
+func (c *converter) node(n *yaml.Node, buf *bytes.Buffer, aliases int) error {
+	c.budget--
+	if c.budget < 0 {
+		return lineErr(n.Line, "the document expands to more than %d nodes", maxNodes)
+	}
 	switch n.Kind {
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			buf.WriteString("null")
 			return nil
 		}
-		return nodeToJSON(n.Content[0], buf)
+		return c.node(n.Content[0], buf, aliases)
 	case yaml.AliasNode:
-		return nodeToJSON(n.Alias, buf)
+		if aliases >= maxAliasDepth || n.Alias == nil {
+			return lineErr(n.Line, "aliases nested more than %d deep (or referring to themselves)", maxAliasDepth)
+		}
+		return c.node(n.Alias, buf, aliases+1)
 	case yaml.SequenceNode:
 		buf.WriteByte('[')
-		for i, c := range n.Content {
+		c2 := c
+		for i, e := range n.Content {
 			if i > 0 {
 				buf.WriteByte(',')
 			}
-			if err := nodeToJSON(c, buf); err != nil {
+			if err := c2.node(e, buf, aliases); err != nil {
 				return err
 			}
 		}
@@ -40,9 +62,12 @@ func nodeToJSON(n *yaml.Node, buf *bytes.Buffer) error {
 	case yaml.MappingNode:
 		buf.WriteByte('{')
 		first := true
-		var write func(m *yaml.Node) error
+		var write func(m *yaml.Node, depth int) error
 		seen := map[string]bool{}
-		write = func(m *yaml.Node) error {
+		write = func(m *yaml.Node, depth int) error {
+			if depth > maxAliasDepth {
+				return lineErr(m.Line, "merges nested more than %d deep (or referring to themselves)", maxAliasDepth)
+			}
 			for i := 0; i+1 < len(m.Content); i += 2 {
 				k, v := m.Content[i], m.Content[i+1]
 				if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
@@ -52,7 +77,7 @@ func nodeToJSON(n *yaml.Node, buf *bytes.Buffer) error {
 						src = src.Alias
 					}
 					if src.Kind == yaml.MappingNode {
-						if err := write(src); err != nil {
+						if err := write(src, depth+1); err != nil {
 							return err
 						}
 					}
@@ -62,7 +87,7 @@ func nodeToJSON(n *yaml.Node, buf *bytes.Buffer) error {
 					k = k.Alias
 				}
 				if k.Kind != yaml.ScalarNode {
-					return fmt.Errorf("line %d: a mapping key must be a scalar", k.Line)
+					return lineErr(k.Line, "a mapping key must be a scalar")
 				}
 				if seen[k.Value] {
 					continue
@@ -84,7 +109,7 @@ func nodeToJSON(n *yaml.Node, buf *bytes.Buffer) error {
 					buf.Write(key.Bytes())
 				}
 				buf.WriteByte(':')
-				if err := nodeToJSON(v, buf); err != nil {
+				if err := c.node(v, buf, aliases); err != nil {
 					return err
 				}
 			}
@@ -100,10 +125,10 @@ func nodeToJSON(n *yaml.Node, buf *bytes.Buffer) error {
 			}
 			direct.Content = append(direct.Content, n.Content[i], n.Content[i+1])
 		}
-		if err := write(direct); err != nil {
+		if err := write(direct, 0); err != nil {
 			return err
 		}
-		if err := write(&yaml.Node{Kind: yaml.MappingNode, Content: merges}); err != nil {
+		if err := write(&yaml.Node{Kind: yaml.MappingNode, Content: merges}, 0); err != nil {
 			return err
 		}
 		buf.WriteByte('}')
@@ -111,7 +136,7 @@ func nodeToJSON(n *yaml.Node, buf *bytes.Buffer) error {
 	case yaml.ScalarNode:
 		return scalarToJSON(n, buf)
 	}
-	return fmt.Errorf("line %d: unexpected YAML node", n.Line)
+	return lineErr(n.Line, "unexpected YAML node")
 }
 
 func scalarToJSON(n *yaml.Node, buf *bytes.Buffer) error {
@@ -155,7 +180,7 @@ func scalarToJSON(n *yaml.Node, buf *bytes.Buffer) error {
 			return nil
 		}
 		if err == nil {
-			return fmt.Errorf("line %d: %s cannot be represented in JSON", n.Line, n.Value)
+			return lineErr(n.Line, "%s cannot be represented in JSON", n.Value)
 		}
 	}
 	s, err := json.Marshal(n.Value)
@@ -164,4 +189,8 @@ func scalarToJSON(n *yaml.Node, buf *bytes.Buffer) error {
 	}
 	buf.Write(s)
 	return nil
+}
+
+func lineErr(line int, format string, args ...any) error {
+	return &lineError{line: line, msg: fmt.Sprintf(format, args...)}
 }

@@ -3,6 +3,7 @@ package resource
 import (
 	"strings"
 	"testing"
+	"time"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -106,5 +107,27 @@ func TestLoadDecodesTypesAndDefaultsNamespace(t *testing.T) {
 	}
 	if res.Len() != 2 {
 		t.Fatalf("Len = %d, want 2", res.Len())
+	}
+}
+
+func TestLoadRefusesAliasBombs(t *testing.T) {
+	for name, in := range map[string]string{
+		"self-referring alias": "apiVersion: v1\nkind: Service\nmetadata: &m {name: s, labels: *m}\n",
+		"self-referring merge": "apiVersion: v1\nkind: Service\nmetadata: &m {name: s, <<: *m}\n",
+		"billion laughs": "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n  g: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			done := make(chan error, 1)
+			go func() { _, err := Load("x.yaml", []byte(in)); done <- err }()
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				t.Log(err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("the loader did not return within 5 s")
+			}
+		})
 	}
 }
