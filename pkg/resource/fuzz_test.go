@@ -2,9 +2,9 @@ package resource
 
 import (
 	"os"
-	"time"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // FuzzLoad feeds arbitrary bytes to the loader: it must never panic, and a

@@ -114,7 +114,7 @@ func TestLoadRefusesAliasBombs(t *testing.T) {
 	for name, in := range map[string]string{
 		"self-referring alias": "apiVersion: v1\nkind: Service\nmetadata: &m {name: s, labels: *m}\n",
 		"self-referring merge": "apiVersion: v1\nkind: Service\nmetadata: &m {name: s, <<: *m}\n",
-		"billion laughs": "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n  g: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
+		"billion laughs":       "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  a: &a [x, x, x, x, x, x, x, x, x, x]\n  b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n  d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n  f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n  g: [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			done := make(chan error, 1)
