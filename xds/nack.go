@@ -56,28 +56,13 @@ func (g *nackGuard) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, 
 		return cancel, err
 	}
 	done := make(chan struct{})
-	go func() {
-		var r cachev3.Response
-		select {
-		case r = <-inner:
-		case <-done:
-			return
+	go forward(g.gate, inner, ch, done, func(r cachev3.Response, release func()) cachev3.Response {
+		if raw, ok := r.(*cachev3.RawResponse); ok {
+			return &gatedResponse{RawResponse: raw, gate: g.gate, release: release}
 		}
-		release, ok := g.gate.acquire(done)
-		if !ok {
-			return
-		}
-		if raw, isRaw := r.(*cachev3.RawResponse); isRaw {
-			r = &gatedResponse{RawResponse: raw, gate: g.gate, release: release}
-		} else {
-			release() // not ours to encode: not gated
-		}
-		select {
-		case ch <- r:
-		case <-done:
-			release()
-		}
-	}()
+		release() // not ours to encode: not gated
+		return r
+	})
 	return stopper(done, cancel), nil
 }
 
@@ -89,24 +74,30 @@ func (g *nackGuard) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subs
 		return cancel, err
 	}
 	done := make(chan struct{})
-	go func() {
-		var r cachev3.DeltaResponse
-		select {
-		case r = <-inner:
-		case <-done:
-			return
-		}
-		release, ok := g.gate.acquire(done)
-		if !ok {
-			return
-		}
-		select {
-		case ch <- &gatedDeltaResponse{DeltaResponse: r, gate: g.gate, release: release}:
-		case <-done:
-			release()
-		}
-	}()
+	go forward(g.gate, inner, ch, done, func(r cachev3.DeltaResponse, release func()) cachev3.DeltaResponse {
+		return &gatedDeltaResponse{DeltaResponse: r, gate: g.gate, release: release}
+	})
 	return stopper(done, cancel), nil
+}
+
+// forward hands the cache's response to the stream once it has a push
+// slot, wrapped to hold it; a watch cancelled first drops it.
+func forward[R any](gate *pushGate, inner <-chan R, out chan<- R, done <-chan struct{}, wrap func(R, func()) R) {
+	var r R
+	select {
+	case r = <-inner:
+	case <-done:
+		return
+	}
+	release, ok := gate.acquire(done)
+	if !ok {
+		return
+	}
+	select {
+	case out <- wrap(r, release):
+	case <-done:
+		release()
+	}
 }
 
 // stopper closes done once and cancels the inner watch.
