@@ -24,11 +24,15 @@ type backend struct {
 	// tls, for a JWKS server reached over https, with the SNI to send.
 	tls    bool
 	tlsSNI string
+	name   string // clusterName, computed once
 }
 
 // clusterName is the Envoy cluster of a Service port: "namespace/service/port",
 // with "/tls" for the TLS cluster of an https JWKS server.
 func (b backend) clusterName() string {
+	if b.name != "" {
+		return b.name
+	}
 	if b.tls {
 		return fmt.Sprintf("%s/%s/%d/tls", b.namespace, b.service, b.port)
 	}
@@ -75,7 +79,9 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	if ref.Weight != nil {
 		weight = uint32(max(*ref.Weight, 0))
 	}
-	return backend{namespace: ns, service: svc.Name, port: sp.Port, portName: sp.Name, weight: weight}, nil
+	b := backend{namespace: ns, service: svc.Name, port: sp.Port, portName: sp.Name, weight: weight}
+	b.name = b.clusterName()
+	return b, nil
 }
 
 // systemCABundle is where Debian-based images (Envoy's among them) keep the

@@ -51,7 +51,7 @@ func validateRBAC(field string, spec *optv1.RBACExtension) string {
 			}
 			m := pr.JwtPrincipal.Matcher
 			for _, claim := range sortedKeys(pr.JwtPrincipal.Claims) {
-				if _, err := valueMatcher(m, pr.JwtPrincipal.Claims[claim], true); err != "" {
+				if err := checkClaimValue(m, pr.JwtPrincipal.Claims[claim]); err != "" {
 					return fmt.Sprintf("%s.claims.%s: %s", f, claim, err)
 				}
 			}
@@ -78,10 +78,30 @@ func validateRBAC(field string, spec *optv1.RBACExtension) string {
 	return ""
 }
 
-// valueMatcher translates one claim value under a matcher, checking it (a
-// regular expression is compiled) only when check is set: the translation
-// checks each option once, then builds its RBAC for every route.
-func valueMatcher(m optv1.ClaimMatcher, value string, check bool) (*matcherv3.ValueMatcher, string) {
+// checkClaimValue says what is wrong with a claim value under a matcher, or
+// "". The translation checks each option once, then builds its RBAC for
+// every route with valueMatcher.
+func checkClaimValue(m optv1.ClaimMatcher, value string) string {
+	switch m {
+	case "", optv1.ClaimMatcherExactString, optv1.ClaimMatcherListContains:
+		return ""
+	case optv1.ClaimMatcherBoolean:
+		if v := strings.ToLower(value); v != "true" && v != "false" {
+			return fmt.Sprintf("value %q is not a boolean; BOOLEAN takes \"true\" or \"false\"", value)
+		}
+		return ""
+	case optv1.ClaimMatcherRegexMatch:
+		if err := checkRegex(value); err != nil {
+			return fmt.Sprintf("value %q is not a valid RE2 regular expression: %v", value, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+		}
+		return ""
+	}
+	return fmt.Sprintf("matcher %q is not supported; supported: EXACT_STRING, BOOLEAN, LIST_CONTAINS, REGEX_MATCH", m)
+}
+
+// valueMatcher translates one claim value, checked by checkClaimValue,
+// under a matcher.
+func valueMatcher(m optv1.ClaimMatcher, value string) (*matcherv3.ValueMatcher, string) {
 	switch m {
 	case "", optv1.ClaimMatcherExactString:
 		return stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: value}}), ""
@@ -100,12 +120,6 @@ func valueMatcher(m optv1.ClaimMatcher, value string, check bool) (*matcherv3.Va
 			MatchPattern: &matcherv3.ListMatcher_OneOf{OneOf: stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: value}})},
 		}}}, ""
 	case optv1.ClaimMatcherRegexMatch:
-		if !check {
-			return stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: value}}}), ""
-		}
-		if err := checkRegex(value); err != nil {
-			return nil, fmt.Sprintf("value %q is not a valid RE2 regular expression: %v", value, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
-		}
 		return stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: value}}}), ""
 	default:
 		return nil, fmt.Sprintf("matcher %q is not supported; supported: EXACT_STRING, BOOLEAN, LIST_CONTAINS, REGEX_MATCH", m)
@@ -169,7 +183,7 @@ func buildPrincipal(jp optv1.JWTPrincipal, delimiter string, providers []*jwtPro
 	for _, key := range keys {
 		var ids []*rbaccfgv3.Principal
 		for _, claim := range sortedKeys(jp.Claims) {
-			vm, msg := valueMatcher(jp.Matcher, jp.Claims[claim], false)
+			vm, msg := valueMatcher(jp.Matcher, jp.Claims[claim])
 			if msg != "" {
 				return nil, "claims." + claim + ": " + msg
 			}
