@@ -28,6 +28,6 @@ else
   echo "$want" > "$stamp"
 fi
 "$bin/kube-apiserver" --version
-"$bin/etcd" --version | head -1
+v="$("$bin/etcd" --version)"; echo "${v%%$'\n'*}"
 
-"$bin/kubectl" version --client 2>/dev/null | head -1
+"$bin/kubectl" version --client 2>/dev/null
