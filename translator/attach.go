@@ -109,7 +109,7 @@ func (t *translation) attachToGateway(rs *routeState, gs *gatewayState, ref gwv1
 	refsOK, refsReason, refsMsg := true, string(gwv1.RouteReasonResolvedRefs), "References are resolved"
 	for _, rule := range rs.rules {
 		if rule.invalid != "" {
-			refsOK, refsReason, refsMsg = false, rule.invalidReason(), rule.invalid
+			refsOK, refsReason, refsMsg = false, rule.reason, rule.invalid
 			break
 		}
 	}
@@ -165,8 +165,6 @@ func (r *ruleState) setInvalid(msg, reason string) {
 		r.reason = reason
 	}
 }
-
-func (r *ruleState) invalidReason() string { return r.reason }
 
 func ptr[T any](v T) *T { return &v }
 

@@ -5,7 +5,6 @@ import (
 	"net"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -206,8 +205,6 @@ func listenerPtr(gs *gatewayState, name gwv1.SectionName) *listenerState {
 	}
 	return nil
 }
-
-func generationOf(o metav1.Object) int64 { return o.GetGeneration() }
 
 func (t *translation) gatewayAddresses() []gwv1.GatewayStatusAddress {
 	var out []gwv1.GatewayStatusAddress

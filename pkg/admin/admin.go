@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,8 +17,6 @@ import (
 type Server struct {
 	mux   *http.ServeMux
 	ready func() bool
-
-	mu    sync.Mutex
 	debug func() any
 }
 

@@ -56,9 +56,6 @@ func NewLoader(root string) *Loader {
 	return &Loader{root: root, files: map[string]*fileState{}}
 }
 
-// Root is the directory the Loader reads.
-func (l *Loader) Root() string { return l.root }
-
 // IsManifest reports whether a file name is read as a manifest. Hidden files
 // and editor leftovers are not.
 func IsManifest(name string) bool {

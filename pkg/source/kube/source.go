@@ -219,32 +219,25 @@ func (s *Source) list(ctx context.Context) (*resource.Resources, error) {
 			return nil, fmt.Errorf("list %T: %w", l, err)
 		}
 	}
-	for i := range classes.Items {
-		res.GatewayClasses = append(res.GatewayClasses, &classes.Items[i])
-	}
-	for i := range gateways.Items {
-		res.Gateways = append(res.Gateways, &gateways.Items[i])
-	}
-	for i := range routes.Items {
-		res.HTTPRoutes = append(res.HTTPRoutes, &routes.Items[i])
-	}
-	for i := range grants.Items {
-		res.ReferenceGrants = append(res.ReferenceGrants, &grants.Items[i])
-	}
-	for i := range services.Items {
-		res.Services = append(res.Services, &services.Items[i])
-	}
-	for i := range slices.Items {
-		res.EndpointSlices = append(res.EndpointSlices, &slices.Items[i])
-	}
-	for i := range vhos.Items {
-		res.VirtualHostOptions = append(res.VirtualHostOptions, &vhos.Items[i])
-	}
-	for i := range ros.Items {
-		res.RouteOptions = append(res.RouteOptions, &ros.Items[i])
-	}
+	res.GatewayClasses = pointers(classes.Items)
+	res.Gateways = pointers(gateways.Items)
+	res.HTTPRoutes = pointers(routes.Items)
+	res.ReferenceGrants = pointers(grants.Items)
+	res.Services = pointers(services.Items)
+	res.EndpointSlices = pointers(slices.Items)
+	res.VirtualHostOptions = pointers(vhos.Items)
+	res.RouteOptions = pointers(ros.Items)
 	res.Sort()
 	return res, nil
+}
+
+// pointers points at each item of a list.
+func pointers[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
 }
 
 // everyReplica is a runnable that runs whether or not this replica leads
