@@ -46,7 +46,7 @@ endpoints: [{addresses: [httpbin.localhost]}]
 	// gatewarden as the ServiceAccount of deploy/.
 	token := strings.TrimSpace(k.kubectl("", "create", "token", "gatewarden", "-n", "gatewarden-system"))
 	saKubeconfig := k.tokenKubeconfig(token)
-	for _, verb := range []string{"delete gateways", "update gateways", "get secrets", "create httproutes", "patch services"} {
+	for _, verb := range []string{"delete gateways", "update gateways", "update secrets", "delete secrets", "create httproutes", "patch services"} {
 		// can-i exits 1 when the answer is no.
 		can, _ := k.tryKubectl("", append([]string{"auth", "can-i"}, append(strings.Fields(verb), "--as=system:serviceaccount:gatewarden-system:gatewarden", "-A")...)...)
 		if strings.TrimSpace(can) != "no" {

@@ -85,7 +85,11 @@ func (t *translation) attachToGateway(rs *routeState, gs *gatewayState, ref gwv1
 		if ref.Port != nil && *ref.Port != l.spec.Port {
 			continue
 		}
-		if !l.allowsNamespace(r.Namespace) {
+		if len(l.status.SupportedKinds) == 0 {
+			reason, msg = string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("listener %q does not allow HTTPRoutes", l.spec.Name)
+			continue
+		}
+		if !l.allowsNamespace(r.Namespace, t.index.namespaces) {
 			reason, msg = string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("listener %q does not allow routes from namespace %q", l.spec.Name, r.Namespace)
 			continue
 		}

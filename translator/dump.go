@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/types"
@@ -26,6 +27,8 @@ type GatewayDump struct {
 	Routes    []any  `json:"routes,omitempty"`
 	Clusters  []any  `json:"clusters,omitempty"`
 	Endpoints []any  `json:"endpoints,omitempty"`
+	// Secrets are listed with their private keys redacted.
+	Secrets []any `json:"secrets,omitempty"`
 }
 
 // StatusDump lists statuses by kind, each sorted by namespace/name.
@@ -59,6 +62,9 @@ func (r *Result) Dump() (*Dump, error) {
 			return nil, err
 		}
 		if gd.Endpoints, err = protoList(g.Endpoints); err != nil {
+			return nil, err
+		}
+		if gd.Secrets, err = protoList(redactSecrets(g.Secrets)); err != nil {
 			return nil, err
 		}
 		d.Gateways = append(d.Gateways, gd)
@@ -143,4 +149,18 @@ func protoList[T proto.Message](msgs []T) ([]any, error) {
 		out = append(out, v)
 	}
 	return out, nil
+}
+
+// redactSecrets copies secrets with their private keys replaced, so that a
+// printed or served configuration never carries one.
+func redactSecrets(in []*tlsv3.Secret) []*tlsv3.Secret {
+	out := make([]*tlsv3.Secret, len(in))
+	for i, s := range in {
+		s = proto.Clone(s).(*tlsv3.Secret)
+		if c := s.GetTlsCertificate(); c != nil && c.PrivateKey != nil {
+			c.PrivateKey = inlineString("[redacted]")
+		}
+		out[i] = s
+	}
+	return out
 }

@@ -1,10 +1,15 @@
 package translator
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"net"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -21,7 +26,8 @@ type listenerState struct {
 	spec    gwv1.Listener
 	status  *gwv1.ListenerStatus
 	routes  []*attachment
-	vhostOp *vhostPolicy // the merged VirtualHostOptions of this listener
+	vhostOp *vhostPolicy  // the merged VirtualHostOptions of this listener
+	certs   []certificate // HTTPS: the certificates it serves
 }
 
 func (t *translation) acceptClasses() {
@@ -29,11 +35,30 @@ func (t *translation) acceptClasses() {
 		if string(c.Spec.ControllerName) != t.opts.ControllerName {
 			continue
 		}
-		st := &gwv1.GatewayClassStatus{}
+		st := &gwv1.GatewayClassStatus{SupportedFeatures: supportedFeatures()}
 		setCondition(&st.Conditions, string(gwv1.GatewayClassConditionStatusAccepted), true,
 			string(gwv1.GatewayClassReasonAccepted), "Accepted by "+t.opts.ControllerName, c.Generation)
 		t.status.GatewayClasses[c.Name] = st
 	}
+}
+
+// SupportedFeatures are the Gateway API features gatewarden implements, by
+// their conformance names. Each is exercised by the upstream conformance
+// suite (e2e/conformance), which reads them from the GatewayClass status.
+var SupportedFeatures = []string{
+	"Gateway",
+	"HTTPRoute",
+	"ReferenceGrant",
+}
+
+func supportedFeatures() []gwv1.SupportedFeature {
+	names := slices.Clone(SupportedFeatures)
+	slices.Sort(names)
+	out := make([]gwv1.SupportedFeature, len(names))
+	for i, n := range names {
+		out[i] = gwv1.SupportedFeature{Name: gwv1.FeatureName(n)}
+	}
+	return out
 }
 
 func (t *translation) ownsClass(name gwv1.ObjectName) bool {
@@ -49,27 +74,48 @@ func (t *translation) gateways() []*gatewayState {
 		if !t.ownsClass(g.Spec.GatewayClassName) {
 			continue
 		}
-		st := &gwv1.GatewayStatus{Addresses: t.gatewayAddresses()}
+		st := &gwv1.GatewayStatus{Addresses: t.gatewayAddresses(g)}
 		t.status.Gateways[nn(g.Namespace, g.Name)] = st
 		gs := &gatewayState{obj: g, status: st}
+		protocols := map[gwv1.PortNumber]gwv1.ProtocolType{}
 		for _, l := range g.Spec.Listeners {
 			ls := gwv1.ListenerStatus{Name: l.Name, SupportedKinds: []gwv1.RouteGroupKind{}}
 			reason, msg := checkListener(l)
-			if reason == "" {
-				group := gwv1.Group(gwv1.GroupName)
-				ls.SupportedKinds = []gwv1.RouteGroupKind{{Group: &group, Kind: "HTTPRoute"}}
+			if reason != string(gwv1.ListenerReasonUnsupportedProtocol) {
+				ls.SupportedKinds = supportedKinds(l)
+			}
+			if p, ok := protocols[l.Port]; reason == "" && ok && p != l.Protocol {
+				reason, msg = string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("listener %q: port %d is already used with protocol %s", l.Name, l.Port, p)
 			}
 			st.Listeners = append(st.Listeners, ls)
 			lp := &st.Listeners[len(st.Listeners)-1]
 			if reason != "" {
+				if reason == string(gwv1.ListenerReasonProtocolConflict) {
+					setCondition(&lp.Conditions, string(gwv1.ListenerConditionConflicted), true, reason, msg, g.Generation)
+				}
 				setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), false, reason, msg, g.Generation)
 				setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), msg, g.Generation)
 				continue
 			}
+			protocols[l.Port] = l.Protocol
 			setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), true, string(gwv1.ListenerReasonAccepted), "Listener is accepted", g.Generation)
-			setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), true, string(gwv1.ListenerReasonResolvedRefs), "References are resolved", g.Generation)
+			var certs []certificate
+			if l.Protocol == gwv1.HTTPSProtocolType {
+				var refReason, refMsg string
+				certs, refReason, refMsg = t.resolveCertificates(g, l)
+				if refReason != "" {
+					setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), false, refReason, refMsg, g.Generation)
+					setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), refMsg, g.Generation)
+					continue
+				}
+			}
+			if kindMsg := unsupportedKinds(l); kindMsg != "" {
+				setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), false, string(gwv1.ListenerReasonInvalidRouteKinds), kindMsg, g.Generation)
+			} else {
+				setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), true, string(gwv1.ListenerReasonResolvedRefs), "References are resolved", g.Generation)
+			}
 			setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), true, string(gwv1.ListenerReasonProgrammed), "Listener is programmed", g.Generation)
-			gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l})
+			gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, certs: certs})
 		}
 		// Listener status pointers are taken once the slice stops growing.
 		for _, ls := range gs.listeners {
@@ -102,8 +148,14 @@ func (t *translation) gateways() []*gatewayState {
 
 // checkListener returns a reason and message when gatewarden cannot serve l.
 func checkListener(l gwv1.Listener) (string, string) {
-	if l.Protocol != gwv1.HTTPProtocolType {
-		return string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("listener %q: protocol %q is not supported; supported: HTTP", l.Name, l.Protocol)
+	switch l.Protocol {
+	case gwv1.HTTPProtocolType:
+	case gwv1.HTTPSProtocolType:
+		if l.TLS != nil && l.TLS.Mode != nil && *l.TLS.Mode != gwv1.TLSModeTerminate {
+			return string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("listener %q: tls.mode %q is not supported for HTTPS; supported: Terminate", l.Name, *l.TLS.Mode)
+		}
+	default:
+		return string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("listener %q: protocol %q is not supported; supported: HTTP, HTTPS", l.Name, l.Protocol)
 	}
 	if l.Port < 1 || l.Port > 65535 {
 		return string(gwv1.ListenerReasonPortUnavailable), fmt.Sprintf("listener %q: port %d is out of range", l.Name, l.Port)
@@ -111,9 +163,52 @@ func checkListener(l gwv1.Listener) (string, string) {
 	return "", ""
 }
 
+// supportedKinds lists the route kinds of allowedRoutes.kinds that
+// gatewarden serves on l (HTTPRoute when none is named).
+func supportedKinds(l gwv1.Listener) []gwv1.RouteGroupKind {
+	group := gwv1.Group(gwv1.GroupName)
+	if l.AllowedRoutes == nil || len(l.AllowedRoutes.Kinds) == 0 {
+		return []gwv1.RouteGroupKind{{Group: &group, Kind: "HTTPRoute"}}
+	}
+	out := []gwv1.RouteGroupKind{}
+	for _, k := range l.AllowedRoutes.Kinds {
+		if isHTTPRouteKind(k) {
+			out = append(out, gwv1.RouteGroupKind{Group: &group, Kind: "HTTPRoute"})
+		}
+	}
+	return out
+}
+
+func isHTTPRouteKind(k gwv1.RouteGroupKind) bool {
+	return (k.Group == nil || *k.Group == gwv1.GroupName) && k.Kind == "HTTPRoute"
+}
+
+// unsupportedKinds names the kinds of allowedRoutes.kinds gatewarden does
+// not serve, or is empty.
+func unsupportedKinds(l gwv1.Listener) string {
+	if l.AllowedRoutes == nil {
+		return ""
+	}
+	var bad []string
+	for _, k := range l.AllowedRoutes.Kinds {
+		if !isHTTPRouteKind(k) {
+			g := gwv1.GroupName
+			if k.Group != nil {
+				g = string(*k.Group)
+			}
+			bad = append(bad, g+"/"+string(k.Kind))
+		}
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("listener %q: allowedRoutes.kinds %v are not supported; supported: %s/HTTPRoute", l.Name, bad, gwv1.GroupName)
+}
+
 // allowsNamespace applies a listener's allowedRoutes.namespaces to a route
-// in routeNS. The default, as in the Gateway API CRD, is Same.
-func (l *listenerState) allowsNamespace(routeNS string) bool {
+// in routeNS. The default, as in the Gateway API CRD, is Same. A Selector is
+// matched against the labels of the route's Namespace object.
+func (l *listenerState) allowsNamespace(routeNS string, namespaces map[string]*corev1.Namespace) bool {
 	from := gwv1.NamespacesFromSame
 	if l.spec.AllowedRoutes != nil && l.spec.AllowedRoutes.Namespaces != nil && l.spec.AllowedRoutes.Namespaces.From != nil {
 		from = *l.spec.AllowedRoutes.Namespaces.From
@@ -123,9 +218,18 @@ func (l *listenerState) allowsNamespace(routeNS string) bool {
 		return true
 	case gwv1.NamespacesFromSame:
 		return routeNS == l.gw.obj.Namespace
+	case gwv1.NamespacesFromSelector:
+		sel := l.spec.AllowedRoutes.Namespaces.Selector
+		ns := namespaces[routeNS]
+		if sel == nil || ns == nil {
+			return false
+		}
+		s, err := metav1.LabelSelectorAsSelector(sel)
+		if err != nil {
+			return false
+		}
+		return s.Matches(labels.Set(ns.Labels))
 	default:
-		// Selector needs Namespace objects, which gatewarden does not read yet:
-		// refusing is the safe answer.
 		return false
 	}
 }
@@ -206,9 +310,48 @@ func listenerPtr(gs *gatewayState, name gwv1.SectionName) *listenerState {
 	return nil
 }
 
-func (t *translation) gatewayAddresses() []gwv1.GatewayStatusAddress {
+// GatewayServiceLabel marks the Service that exposes a Gateway's Envoys (the
+// Gateway API's infrastructure label); its load balancer addresses are the
+// Gateway's.
+const GatewayServiceLabel = "gateway.networking.k8s.io/gateway-name"
+
+// gatewayAddresses are the addresses published in g's status: those g asks
+// for in spec.addresses, else the load balancer (or cluster) addresses of
+// the Service labelled with g's name in g's namespace, else the addresses
+// gatewarden was started with.
+func (t *translation) gatewayAddresses(g *gwv1.Gateway) []gwv1.GatewayStatusAddress {
+	var values []string
+	for _, a := range g.Spec.Addresses {
+		if a.Value != "" {
+			values = append(values, a.Value)
+		}
+	}
+	if len(values) == 0 {
+		for _, s := range t.in.Services {
+			if s.Namespace != g.Namespace || s.Labels[GatewayServiceLabel] != g.Name {
+				continue
+			}
+			for _, in := range s.Status.LoadBalancer.Ingress {
+				values = append(values, cmp.Or(in.IP, in.Hostname))
+			}
+			if len(values) == 0 {
+				for _, ip := range s.Spec.ClusterIPs {
+					if ip != "" && ip != "None" {
+						values = append(values, ip)
+					}
+				}
+			}
+			break
+		}
+	}
+	if len(values) == 0 {
+		values = t.opts.GatewayAddresses
+	}
 	var out []gwv1.GatewayStatusAddress
-	for _, a := range t.opts.GatewayAddresses {
+	for _, a := range values {
+		if a == "" {
+			continue
+		}
 		typ := gwv1.HostnameAddressType
 		if net.ParseIP(a) != nil {
 			typ = gwv1.IPAddressType
@@ -216,4 +359,16 @@ func (t *translation) gatewayAddresses() []gwv1.GatewayStatusAddress {
 		out = append(out, gwv1.GatewayStatusAddress{Type: ptr(typ), Value: a})
 	}
 	return out
+}
+
+// bindAddress is where the listeners of gs bind.
+func (t *translation) bindAddress(gs *gatewayState) string {
+	if t.opts.BindGatewayAddress {
+		for _, a := range gs.status.Addresses {
+			if ip := net.ParseIP(a.Value); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	return "0.0.0.0"
 }

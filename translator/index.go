@@ -18,6 +18,8 @@ type index struct {
 	classes       map[string]*gwv1.GatewayClass
 	routesByName  map[types.NamespacedName]*gwv1.HTTPRoute
 	gatewayByName map[types.NamespacedName]*gwv1.Gateway
+	secrets       map[types.NamespacedName]*corev1.Secret
+	namespaces    map[string]*corev1.Namespace
 }
 
 func newIndex(in *resource.Resources) index {
@@ -28,6 +30,14 @@ func newIndex(in *resource.Resources) index {
 		classes:       map[string]*gwv1.GatewayClass{},
 		routesByName:  map[types.NamespacedName]*gwv1.HTTPRoute{},
 		gatewayByName: map[types.NamespacedName]*gwv1.Gateway{},
+		secrets:       map[types.NamespacedName]*corev1.Secret{},
+		namespaces:    map[string]*corev1.Namespace{},
+	}
+	for _, s := range in.Secrets {
+		idx.secrets[nn(s.Namespace, s.Name)] = s
+	}
+	for _, n := range in.Namespaces {
+		idx.namespaces[n.Name] = n
 	}
 	for _, s := range in.Services {
 		idx.services[nn(s.Namespace, s.Name)] = s

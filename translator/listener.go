@@ -18,6 +18,9 @@ const hcmFilter = "envoy.filters.network.http_connection_manager"
 // portBuild gathers what one Envoy listener (one port of a Gateway) needs.
 type portBuild struct {
 	port     int32
+	bind     string // the IP address the listener binds
+	tls      bool   // HTTPS: one filter chain per listener hostname
+	chains   []tlsChain
 	vhosts   map[string]*vhostBuild
 	usesRBAC bool
 	// jwt holds every JWT configuration a virtual host or route of the port
@@ -37,6 +40,22 @@ func (p *portBuild) useJwt(c *jwtConfig, backends map[string]backend) {
 			backends[b.clusterName()] = b
 		}
 	}
+}
+
+// addChain adds the filter chain of an HTTPS listener: its certificates for
+// its hostname. A second listener with the same hostname on the port adds
+// nothing (the Gateway API calls that a conflict; the first one wins).
+func (p *portBuild) addChain(l *listenerState) {
+	var names []string
+	if l.spec.Hostname != nil && *l.spec.Hostname != "" {
+		names = []string{string(*l.spec.Hostname)}
+	}
+	for _, c := range p.chains {
+		if slices.Equal(c.serverNames, names) {
+			return
+		}
+	}
+	p.chains = append(p.chains, tlsChain{serverNames: names, certs: l.certs})
 }
 
 // listenerName names the Envoy listener and route configuration of a port.
@@ -66,16 +85,24 @@ func buildListener(p *portBuild) *listenerv3.Listener {
 		MergeSlashes:                 true,
 		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
 	}
-	return &listenerv3.Listener{
-		Name:    name,
-		Address: socketAddress("0.0.0.0", uint32(p.port)),
-		FilterChains: []*listenerv3.FilterChain{{
-			Filters: []*listenerv3.Filter{{
-				Name:       hcmFilter,
-				ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
-			}},
-		}},
+	hcmFilters := []*listenerv3.Filter{{
+		Name:       hcmFilter,
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
+	}}
+	l := &listenerv3.Listener{Name: name, Address: socketAddress(p.bind, uint32(p.port))}
+	if !p.tls {
+		l.FilterChains = []*listenerv3.FilterChain{{Filters: hcmFilters}}
+		return l
 	}
+	l.ListenerFilters = []*listenerv3.ListenerFilter{tlsInspector()}
+	for _, c := range p.chains {
+		fc := &listenerv3.FilterChain{Filters: hcmFilters, TransportSocket: c.transportSocket()}
+		if len(c.serverNames) > 0 {
+			fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: c.serverNames}
+		}
+		l.FilterChains = append(l.FilterChains, fc)
+	}
+	return l
 }
 
 func buildRouteConfig(p *portBuild) *routev3.RouteConfiguration {

@@ -48,8 +48,12 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 	for _, l := range gs.listeners {
 		p := ports[int32(l.spec.Port)]
 		if p == nil {
-			p = &portBuild{port: int32(l.spec.Port), vhosts: map[string]*vhostBuild{}}
+			p = &portBuild{port: int32(l.spec.Port), bind: t.bindAddress(gs), vhosts: map[string]*vhostBuild{},
+				tls: l.spec.Protocol == gwv1.HTTPSProtocolType}
 			ports[int32(l.spec.Port)] = p
+		}
+		if p.tls {
+			p.addChain(l)
 		}
 		for _, a := range l.routes {
 			for _, h := range a.hostnames {
@@ -72,6 +76,17 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 				}
 			}
 		}
+	}
+	secrets := map[string]certificate{}
+	for _, p := range ports {
+		for _, c := range p.chains {
+			for _, cert := range c.certs {
+				secrets[cert.name] = cert
+			}
+		}
+	}
+	for _, name := range sortedKeys(secrets) {
+		out.Secrets = append(out.Secrets, buildSecret(secrets[name]))
 	}
 	backends := map[string]backend{}
 	for _, port := range sortedPorts(ports) {

@@ -13,6 +13,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/gatewarden/gatewarden/pkg/resource"
@@ -29,6 +30,10 @@ type Options struct {
 	// reached (an IP address or a host name each), published in every
 	// Gateway's status.addresses.
 	GatewayAddresses []string
+	// BindGatewayAddress makes each Gateway's listeners bind to the first
+	// IP address published for it instead of 0.0.0.0: for Envoys that share
+	// one host, each Gateway with its own address on it.
+	BindGatewayAddress bool
 }
 
 func (o Options) withDefaults() Options {
@@ -56,6 +61,8 @@ type GatewayConfig struct {
 	Routes    []*routev3.RouteConfiguration
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
+	// Secrets are the certificates of HTTPS listeners, served over SDS.
+	Secrets []*tlsv3.Secret
 }
 
 // Key is the Gateway's "namespace/name", which is also the node cluster its

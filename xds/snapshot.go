@@ -26,6 +26,7 @@ func BuildSnapshot(gc *translator.GatewayConfig) (*cachev3.Snapshot, error) {
 		resourcev3.RouteType:    toResources(gc.Routes),
 		resourcev3.ClusterType:  toResources(gc.Clusters),
 		resourcev3.EndpointType: toResources(gc.Endpoints),
+		resourcev3.SecretType:   toResources(gc.Secrets),
 	}
 	version, err := contentVersion(resources)
 	if err != nil {

@@ -5,9 +5,11 @@ import (
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
@@ -47,6 +49,11 @@ func StaticBootstrap(gc *translator.GatewayConfig) (*bootstrapv3.Bootstrap, erro
 				f.ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: a}
 			}
 		}
+		for _, fc := range l.FilterChains {
+			if err := staticSecretRefs(fc); err != nil {
+				return nil, fmt.Errorf("listener %s: %w", l.Name, err)
+			}
+		}
 		b.StaticResources.Listeners = append(b.StaticResources.Listeners, l)
 	}
 	endpoints := map[string]int{}
@@ -66,5 +73,28 @@ func StaticBootstrap(gc *translator.GatewayConfig) (*bootstrapv3.Bootstrap, erro
 		}
 		b.StaticResources.Clusters = append(b.StaticResources.Clusters, c)
 	}
+	b.StaticResources.Secrets = gc.Secrets
 	return b, nil
+}
+
+// staticSecretRefs makes the SDS references of a filter chain's TLS context
+// name static secrets of the bootstrap instead of ADS ones.
+func staticSecretRefs(fc *listenerv3.FilterChain) error {
+	ts := fc.GetTransportSocket()
+	if ts == nil {
+		return nil
+	}
+	ctx := &tlsv3.DownstreamTlsContext{}
+	if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+		return err
+	}
+	for _, s := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+		s.SdsConfig = nil
+	}
+	a, err := anypb.New(ctx)
+	if err != nil {
+		return err
+	}
+	fc.TransportSocket = &corev3.TransportSocket{Name: ts.Name, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}
+	return nil
 }

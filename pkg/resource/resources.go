@@ -18,12 +18,16 @@ import (
 
 // Resources is everything the translator reads.
 type Resources struct {
-	GatewayClasses     []*gwv1.GatewayClass
-	Gateways           []*gwv1.Gateway
-	HTTPRoutes         []*gwv1.HTTPRoute
-	ReferenceGrants    []*gwv1beta1.ReferenceGrant
-	Services           []*corev1.Service
-	EndpointSlices     []*discoveryv1.EndpointSlice
+	GatewayClasses  []*gwv1.GatewayClass
+	Gateways        []*gwv1.Gateway
+	HTTPRoutes      []*gwv1.HTTPRoute
+	ReferenceGrants []*gwv1beta1.ReferenceGrant
+	Services        []*corev1.Service
+	EndpointSlices  []*discoveryv1.EndpointSlice
+	// Secrets hold the certificates of HTTPS listeners.
+	Secrets []*corev1.Secret
+	// Namespaces are read for the labels listeners select routes by.
+	Namespaces         []*corev1.Namespace
 	VirtualHostOptions []*optv1.VirtualHostOption
 	RouteOptions       []*optv1.RouteOption
 }
@@ -44,6 +48,10 @@ func (r *Resources) Add(obj any) bool {
 		r.Services = append(r.Services, o)
 	case *discoveryv1.EndpointSlice:
 		r.EndpointSlices = append(r.EndpointSlices, o)
+	case *corev1.Secret:
+		r.Secrets = append(r.Secrets, o)
+	case *corev1.Namespace:
+		r.Namespaces = append(r.Namespaces, o)
 	case *optv1.VirtualHostOption:
 		r.VirtualHostOptions = append(r.VirtualHostOptions, o)
 	case *optv1.RouteOption:
@@ -72,6 +80,8 @@ func (r *Resources) Sort() {
 	slices.SortStableFunc(r.ReferenceGrants, byKey)
 	slices.SortStableFunc(r.Services, byKey)
 	slices.SortStableFunc(r.EndpointSlices, byKey)
+	slices.SortStableFunc(r.Secrets, byKey)
+	slices.SortStableFunc(r.Namespaces, byKey)
 	slices.SortStableFunc(r.VirtualHostOptions, byKey)
 	slices.SortStableFunc(r.RouteOptions, byKey)
 }
@@ -79,5 +89,5 @@ func (r *Resources) Sort() {
 // Len is the number of objects of every kind.
 func (r *Resources) Len() int {
 	return len(r.GatewayClasses) + len(r.Gateways) + len(r.HTTPRoutes) + len(r.ReferenceGrants) +
-		len(r.Services) + len(r.EndpointSlices) + len(r.VirtualHostOptions) + len(r.RouteOptions)
+		len(r.Services) + len(r.EndpointSlices) + len(r.Secrets) + len(r.Namespaces) + len(r.VirtualHostOptions) + len(r.RouteOptions)
 }

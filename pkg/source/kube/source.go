@@ -68,6 +68,8 @@ var watched = []struct {
 	{&gwv1beta1.ReferenceGrant{}, false},
 	{&corev1.Service{}, false},
 	{&discoveryv1.EndpointSlice{}, false},
+	{&corev1.Secret{}, false},
+	{&corev1.Namespace{}, true},
 	{&optv1.VirtualHostOption{}, true},
 	{&optv1.RouteOption{}, true},
 }
@@ -211,10 +213,12 @@ func (s *Source) list(ctx context.Context) (*resource.Resources, error) {
 		grants   gwv1beta1.ReferenceGrantList
 		services corev1.ServiceList
 		slices   discoveryv1.EndpointSliceList
+		secrets  corev1.SecretList
+		nss      corev1.NamespaceList
 		vhos     optv1.VirtualHostOptionList
 		ros      optv1.RouteOptionList
 	)
-	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &vhos, &ros} {
+	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &nss, &vhos, &ros} {
 		if err := c.List(ctx, l); err != nil {
 			return nil, fmt.Errorf("list %T: %w", l, err)
 		}
@@ -225,6 +229,8 @@ func (s *Source) list(ctx context.Context) (*resource.Resources, error) {
 	res.ReferenceGrants = pointers(grants.Items)
 	res.Services = pointers(services.Items)
 	res.EndpointSlices = pointers(slices.Items)
+	res.Secrets = pointers(secrets.Items)
+	res.Namespaces = pointers(nss.Items)
 	res.VirtualHostOptions = pointers(vhos.Items)
 	res.RouteOptions = pointers(ros.Items)
 	res.Sort()

@@ -90,6 +90,7 @@ func (w *statusWriter) write(ctx context.Context, r *translator.Result) error {
 			gc := o.(*gwv1.GatewayClass)
 			want := gc.Status
 			want.Conditions = mergeConditions(gc.Status.Conditions, st.Conditions, now)
+			want.SupportedFeatures = st.SupportedFeatures
 			return setIfChanged(&gc.Status, want)
 		}))
 	}

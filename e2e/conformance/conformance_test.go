@@ -1,0 +1,196 @@
+// Package conformance runs the upstream Gateway API conformance suite
+// (sigs.k8s.io/gateway-api/conformance, unmodified) against gatewarden in
+// Kubernetes mode, a real kube-apiserver and real Envoys. Pods, endpoint
+// slices and Gateway addresses come from a test-only runner (runner_test.go)
+// since this machine has no kubelet and no container runtime.
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+	gwv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
+	gwv1alpha3 "sigs.k8s.io/gateway-api/apis/v1alpha3"
+	gwv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
+	xv1alpha1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
+	"sigs.k8s.io/gateway-api/conformance"
+	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
+	"sigs.k8s.io/gateway-api/conformance/utils/suite"
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
+	"github.com/gatewarden/gatewarden/translator"
+)
+
+const className = "gatewarden"
+
+// TestConformance runs the GATEWAY-HTTP profile. CONFORMANCE_REPORT names
+// the file the suite's report is written to; CONFORMANCE_RUN_TEST runs one
+// test of the suite by its short name.
+func TestConformance(t *testing.T) {
+	env := &envtest.Environment{
+		BinaryAssetsDirectory: testenv.KubeAssets(t),
+		CRDDirectoryPaths:     []string{testenv.GatewayAPICRDs(t), filepath.Join(testenv.RepoRoot(), "crds")},
+		ErrorIfCRDPathMissing: true,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		t.Fatalf("start the API server: %v", err)
+	}
+	t.Cleanup(func() { env.Stop() })
+	user, err := env.ControlPlane.AddUser(envtest.User{Name: "admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc, err := user.KubeConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// As the suite's own DefaultOptions: its helpers build clients with the
+	// default scheme, so the Gateway API types go there.
+	for _, add := range []func(*runtime.Scheme) error{gwv1.Install, gwv1beta1.Install, gwv1alpha2.Install, gwv1alpha3.Install, xv1alpha1.Install, apiextensionsv1.AddToScheme} {
+		if err := add(clientgoscheme.Scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := client.New(cfg, client.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+
+	gc := &gwv1.GatewayClass{}
+	gc.Name = className
+	gc.Spec.ControllerName = gwv1.GatewayController(translator.DefaultControllerName)
+	if err := c.Create(ctx, gc); err != nil {
+		t.Fatal(err)
+	}
+
+	bins := buildBinaries(t)
+	xdsAddr := fmt.Sprintf("127.0.0.1:%d", freePort())
+	gw := exec.Command(bins["gatewarden"], "serve", "--kubeconfig", kubeconfig, "--leader-election-namespace", "default",
+		"--xds-address", xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", freePort()),
+		"--debounce", "20ms", "--bind-gateway-address")
+	gwLog, err := os.Create(filepath.Join(logDir(t), "gatewarden.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.Stdout, gw.Stderr = gwLog, gwLog
+	gwDone, err := startProc(gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(gw, gwDone); gwLog.Close() })
+
+	r := &runner{t: t, c: c, echoBin: bins["echo-basic"], envoyBin: testenv.Envoy(t), gwBin: bins["gatewarden"],
+		xdsAddr: xdsAddr, className: className, pods: map[types.NamespacedName]*podProc{}, gateways: map[types.UID]*gatewayProc{}}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); r.run(ctx, 250*time.Millisecond) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+
+	opts := suite.ConformanceOptions{
+		ConfigurableOptions: suite.ConfigurableOptions{
+			GatewayClassName:     className,
+			CleanupBaseResources: true,
+			CleanupTestResources: true,
+			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName},
+			ReportOutputPath:     os.Getenv("CONFORMANCE_REPORT"),
+			RunTest:              os.Getenv("CONFORMANCE_RUN_TEST"),
+			SkipTests:            skipTests(),
+			Implementation: confv1.Implementation{
+				Organization: "gatewarden",
+				Project:      "gatewarden",
+				URL:          "https://github.com/gatewarden/gatewarden",
+				Version:      version(),
+				Contact:      []string{"https://github.com/gatewarden/gatewarden/issues"},
+			},
+		},
+		Client:     c,
+		Clientset:  cs,
+		RestConfig: cfg,
+	}
+	conformance.RunConformanceWithOptions(t, opts)
+}
+
+// skipTests are the suite's tests that cannot pass on a machine without a
+// pod network, each with the reason (also in the README).
+func skipTests() []string {
+	var out []string
+	for name := range environmental {
+		out = append(out, name)
+	}
+	if extra := os.Getenv("CONFORMANCE_SKIP"); extra != "" {
+		out = append(out, strings.Split(extra, ",")...)
+	}
+	return out
+}
+
+var environmental = map[string]string{}
+
+// buildBinaries builds gatewarden and the suite's echo server once.
+func buildBinaries(t *testing.T) map[string]string {
+	t.Helper()
+	dir := filepath.Join(testenv.RepoRoot(), ".cache", "conformance-bin")
+	out := map[string]string{}
+	for name, pkg := range map[string]string{"gatewarden": "./cmd/gatewarden", "echo-basic": "sigs.k8s.io/gateway-api/conformance/echo-basic"} {
+		path := filepath.Join(dir, name)
+		cmd := exec.Command("go", "build", "-o", path, pkg)
+		cmd.Dir = testenv.RepoRoot()
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		}
+		out[name] = path
+	}
+	return out
+}
+
+func version() string {
+	b, err := exec.Command("git", "-C", testenv.RepoRoot(), "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "dev"
+	}
+	return strings.TrimSpace(string(b))
+}
+
+var (
+	logDirOnce sync.Once
+	logDirPath string
+)
+
+// logDir holds the output of every process the test starts:
+// $CONFORMANCE_LOGS, else a temporary directory.
+func logDir(t *testing.T) string {
+	logDirOnce.Do(func() {
+		logDirPath = os.Getenv("CONFORMANCE_LOGS")
+		if logDirPath == "" {
+			logDirPath = t.TempDir()
+		}
+		os.MkdirAll(logDirPath, 0o755)
+	})
+	return logDirPath
+}

@@ -1,0 +1,90 @@
+package translator
+
+import (
+	"crypto/tls"
+	"fmt"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	corev1 "k8s.io/api/core/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// certificate is a listener certificate read from a Secret. Envoy gets it
+// over SDS, named by the Secret, so a listener never carries a private key.
+type certificate struct {
+	name       string // SDS resource name
+	chain, key []byte
+}
+
+func secretResourceName(namespace, name string) string { return "secret/" + namespace + "/" + name }
+
+// resolveCertificates reads the certificates of an HTTPS listener of g. On
+// failure it returns the listener's ResolvedRefs reason and a message naming
+// the reference.
+func (t *translation) resolveCertificates(g *gwv1.Gateway, l gwv1.Listener) ([]certificate, string, string) {
+	if l.TLS == nil || len(l.TLS.CertificateRefs) == 0 {
+		return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("listener %q: an HTTPS listener needs tls.certificateRefs", l.Name)
+	}
+	var out []certificate
+	for i, ref := range l.TLS.CertificateRefs {
+		field := fmt.Sprintf("listener %q: tls.certificateRefs[%d]", l.Name, i)
+		group, kind := "", "Secret"
+		if ref.Group != nil {
+			group = string(*ref.Group)
+		}
+		if ref.Kind != nil {
+			kind = string(*ref.Kind)
+		}
+		if group != "" || kind != "Secret" {
+			return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: %s %q is not supported; supported: core Secret", field, "group/kind", group+"/"+kind)
+		}
+		ns := g.Namespace
+		if ref.Namespace != nil && *ref.Namespace != "" {
+			ns = string(*ref.Namespace)
+		}
+		if ns != g.Namespace && !t.index.granted(gwv1.GroupName, "Gateway", g.Namespace, "", "Secret", ns, string(ref.Name)) {
+			return nil, string(gwv1.ListenerReasonRefNotPermitted), fmt.Sprintf("%s: Secret %s/%s is in another namespace and no ReferenceGrant allows it", field, ns, ref.Name)
+		}
+		s := t.index.secrets[nn(ns, string(ref.Name))]
+		if s == nil {
+			return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: Secret %s/%s not found", field, ns, ref.Name)
+		}
+		chain, key := s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]
+		if _, err := tls.X509KeyPair(chain, key); err != nil {
+			return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: Secret %s/%s does not hold a usable certificate and key in %s and %s: %v", field, ns, ref.Name, corev1.TLSCertKey, corev1.TLSPrivateKeyKey, err)
+		}
+		out = append(out, certificate{name: secretResourceName(ns, string(ref.Name)), chain: chain, key: key})
+	}
+	return out, "", ""
+}
+
+// tlsChain is one filter chain of an HTTPS port: the certificates served
+// for the server names of one listener (none: any name).
+type tlsChain struct {
+	serverNames []string
+	certs       []certificate
+}
+
+func (c tlsChain) transportSocket() *corev3.TransportSocket {
+	ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{AlpnProtocols: []string{"http/1.1"}}}
+	for _, cert := range c.certs {
+		ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = append(ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs,
+			&tlsv3.SdsSecretConfig{Name: cert.name, SdsConfig: adsConfigSource()})
+	}
+	return &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+}
+
+func tlsInspector() *listenerv3.ListenerFilter {
+	return &listenerv3.ListenerFilter{Name: "envoy.filters.listener.tls_inspector",
+		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspectorv3.TlsInspector{})}}
+}
+
+func buildSecret(c certificate) *tlsv3.Secret {
+	return &tlsv3.Secret{Name: c.name, Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{
+		CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: c.chain}},
+		PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: c.key}},
+	}}}
+}
