@@ -31,6 +31,8 @@ type ruleState struct {
 	option *routePolicy
 	// extensionRef is set when the rule names a RouteOption by ExtensionRef.
 	extensionRef bool
+	// filters are the rule's standard HTTPRoute filters.
+	filters ruleFilters
 }
 
 // attachment is a route attached to one listener, with the hostnames it
@@ -126,9 +128,11 @@ func (t *translation) attachToGateway(rs *routeState, gs *gatewayState, ref gwv1
 func (t *translation) resolveRules(rs *routeState) {
 	for i, rule := range rs.obj.Spec.Rules {
 		st := &ruleState{}
-		for _, f := range rule.Filters {
+		for k, f := range rule.Filters {
 			if f.Type != gwv1.HTTPRouteFilterExtensionRef || f.ExtensionRef == nil {
-				st.setInvalid(fmt.Sprintf("spec.rules[%d].filters: filter type %q is not supported", i, f.Type), reasonUnsupportedValue)
+				if msg := st.filters.add(i, k, f); msg != "" {
+					st.setInvalid(msg, reasonUnsupportedValue)
+				}
 				continue
 			}
 			ref := f.ExtensionRef
@@ -140,6 +144,16 @@ func (t *translation) resolveRules(rs *routeState) {
 			st.option = t.routeOption(rs.obj.Namespace, string(ref.Name))
 			if st.option == nil {
 				st.setInvalid(fmt.Sprintf("spec.rules[%d].filters: RouteOption %s/%s named by extensionRef does not exist", i, rs.obj.Namespace, ref.Name), string(gwv1.RouteReasonBackendNotFound))
+			}
+		}
+		if st.filters.redirect != nil {
+			if msg := checkPathModifier(fmt.Sprintf("spec.rules[%d].filters.requestRedirect", i), st.filters.redirect.Path, rule.Matches); msg != "" {
+				st.setInvalid(msg, reasonUnsupportedValue)
+			}
+		}
+		if st.filters.rewrite != nil {
+			if msg := checkPathModifier(fmt.Sprintf("spec.rules[%d].filters.urlRewrite", i), st.filters.rewrite.Path, rule.Matches); msg != "" {
+				st.setInvalid(msg, reasonUnsupportedValue)
 			}
 		}
 		for j, m := range rule.Matches {

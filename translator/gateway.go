@@ -3,8 +3,8 @@ package translator
 import (
 	"cmp"
 	"fmt"
-	"slices"
 	"net"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +28,8 @@ type listenerState struct {
 	routes  []*attachment
 	vhostOp *vhostPolicy  // the merged VirtualHostOptions of this listener
 	certs   []certificate // HTTPS: the certificates it serves
+	// unprogrammed listeners take routes (for status) but are not served.
+	unprogrammed bool
 }
 
 func (t *translation) acceptClasses() {
@@ -104,8 +106,11 @@ func (t *translation) gateways() []*gatewayState {
 				var refReason, refMsg string
 				certs, refReason, refMsg = t.resolveCertificates(g, l)
 				if refReason != "" {
+					// Routes still attach (and are counted), but Envoy
+					// gets no filter chain for it.
 					setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), false, refReason, refMsg, g.Generation)
 					setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), refMsg, g.Generation)
+					gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, unprogrammed: true})
 					continue
 				}
 			}

@@ -46,6 +46,9 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 	t.prebuildRBAC(gs)
 	ports := map[int32]*portBuild{}
 	for _, l := range gs.listeners {
+		if l.unprogrammed {
+			continue
+		}
 		p := ports[int32(l.spec.Port)]
 		if p == nil {
 			p = &portBuild{port: int32(l.spec.Port), bind: t.bindAddress(gs), vhosts: map[string]*vhostBuild{},
@@ -156,7 +159,9 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			r.Action = directResponse(500, bodyPolicyInvalid)
 		case opt != nil && opt.invalid != "":
 			r.Action = directResponse(500, bodyPolicyInvalid)
-		case rule.invalid != "" || len(rule.backends) == 0:
+		case rule.invalid != "":
+			r.Action = directResponse(500, bodyRouteInvalid)
+		case len(rule.backends) == 0 && rule.filters.redirect == nil:
 			r.Action = directResponse(500, bodyRouteInvalid)
 		default:
 			typed, msg := t.routePolicyConfig(p, opt, vhJwt, vhRBAC, backends)
@@ -168,7 +173,14 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 				break
 			}
 			r.TypedPerFilterConfig = typed
-			r.Action = routeAction(rule.backends)
+			rule.filters.applyHeaders(r)
+			if rule.filters.redirect != nil {
+				r.Action = rule.filters.redirectAction(e.m, p.port)
+				break
+			}
+			ra := routeAction(rule.backends)
+			rule.filters.applyRewrite(ra.Route, e.m)
+			r.Action = ra
 			for _, b := range rule.backends {
 				backends[b.clusterName()] = b
 			}

@@ -39,7 +39,7 @@ func (t *translation) resolveCertificates(g *gwv1.Gateway, l gwv1.Listener) ([]c
 			kind = string(*ref.Kind)
 		}
 		if group != "" || kind != "Secret" {
-			return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: %s %q is not supported; supported: core Secret", field, "group/kind", group+"/"+kind)
+			return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: kind %q of group %q is not supported; supported: Secret of the core group", field, kind, group)
 		}
 		ns := g.Namespace
 		if ref.Namespace != nil && *ref.Namespace != "" {
@@ -52,7 +52,7 @@ func (t *translation) resolveCertificates(g *gwv1.Gateway, l gwv1.Listener) ([]c
 		if s == nil {
 			return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: Secret %s/%s not found", field, ns, ref.Name)
 		}
-		chain, key := s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]
+		chain, key := secretValue(s, corev1.TLSCertKey), secretValue(s, corev1.TLSPrivateKeyKey)
 		if _, err := tls.X509KeyPair(chain, key); err != nil {
 			return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: Secret %s/%s does not hold a usable certificate and key in %s and %s: %v", field, ns, ref.Name, corev1.TLSCertKey, corev1.TLSPrivateKeyKey, err)
 		}
@@ -87,4 +87,16 @@ func buildSecret(c certificate) *tlsv3.Secret {
 		CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: c.chain}},
 		PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: c.key}},
 	}}}
+}
+
+// secretValue reads a key of a Secret from data, or from stringData in a
+// manifest read from disk (the API server folds stringData into data).
+func secretValue(s *corev1.Secret, key string) []byte {
+	if v, ok := s.Data[key]; ok {
+		return v
+	}
+	if v, ok := s.StringData[key]; ok {
+		return []byte(v)
+	}
+	return nil
 }

@@ -113,6 +113,18 @@ func TestConformance(t *testing.T) {
 	go func() { defer wg.Done(); r.run(ctx, 250*time.Millisecond) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
 
+	// The suite reads the supported features from the GatewayClass status.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if err := c.Get(ctx, client.ObjectKeyFromObject(gc), gc); err == nil && len(gc.Status.SupportedFeatures) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gatewarden did not write the GatewayClass status in 60 s; its log is in %s", logDir(t))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
 	opts := suite.ConformanceOptions{
 		ConfigurableOptions: suite.ConfigurableOptions{
 			GatewayClassName:     className,
