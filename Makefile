@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 CACHE := .cache
 
-.PHONY: help build test unit e2e e2e-kube generate lint run tools envoy kube-tools bench reliability fuzz-short clean
+.PHONY: help build test unit e2e e2e-kube conformance generate lint run tools envoy kube-tools bench reliability fuzz-short clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ e2e: envoy ## the directory-mode end-to-end tests alone
 
 e2e-kube: envoy kube-tools ## the Kubernetes-mode end-to-end tests (real API server via envtest)
 	$(GO) test -count=1 -v -run 'Kubernetes' ./e2e/
+
+conformance: envoy kube-tools ## the upstream Gateway API conformance suite (GATEWAY-HTTP); writes conformance/report.yaml
+	CONFORMANCE_REPORT=$(CURDIR)/conformance/report.yaml $(GO) test -count=1 -v -timeout 40m -run '^TestConformance$$' ./e2e/conformance/
 
 generate: ## regenerate deepcopy code, CRDs (crds/) and the generated parts of deploy/
 	cd hack/tools && $(GO) build -o ../../$(CACHE)/bin/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen

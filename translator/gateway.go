@@ -136,8 +136,12 @@ func (t *translation) gateways() []*gatewayState {
 			msg = "Gateway has no valid listener"
 		}
 		reason := string(gwv1.GatewayReasonAccepted)
-		if !accepted {
+		if len(gs.listeners) < len(g.Spec.Listeners) {
+			// Accepted (or not) with some listeners refused.
 			reason = string(gwv1.GatewayReasonListenersNotValid)
+			if accepted {
+				msg = "Gateway is accepted; some listeners are not valid: see their conditions"
+			}
 		}
 		setCondition(&st.Conditions, string(gwv1.GatewayConditionAccepted), accepted, reason, msg, g.Generation)
 		progReason := string(gwv1.GatewayReasonProgrammed)

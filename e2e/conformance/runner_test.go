@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"net"
@@ -300,7 +301,9 @@ func (r *runner) syncPods(ctx context.Context) error {
 }
 
 func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
-	name := fmt.Sprintf("%s-%s", d.Name, randSuffix())
+	// Named as the ReplicaSet controller names Pods: deployment, template
+	// hash, random suffix (the suite reads the deployment back from it).
+	name := fmt.Sprintf("%s-%s-%s", d.Name, templateHash(d), randSuffix(5))
 	ctr := d.Spec.Template.Spec.Containers[0]
 	p := &podProc{deployment: d.UID, name: name, namespace: d.Namespace, labels: d.Spec.Template.Labels,
 		ports: map[int32]int32{}, named: map[string]int32{}}
@@ -574,9 +577,22 @@ func sliceName(svc, pod string) string {
 	return strings.Trim(name, "-")
 }
 
-func randSuffix() string {
-	const chars = "bcdfghjklmnpqrstvwxz2456789"
-	b := make([]byte, 5)
+const suffixChars = "bcdfghjklmnpqrstvwxz2456789"
+
+// templateHash stands in for the pod-template-hash of the Deployment's
+// ReplicaSet: ten characters derived from the Deployment's UID.
+func templateHash(d *appsv1.Deployment) string {
+	sum := sha256.Sum256([]byte(d.UID))
+	b := make([]byte, 10)
+	for i := range b {
+		b[i] = suffixChars[int(sum[i])%len(suffixChars)]
+	}
+	return string(b)
+}
+
+func randSuffix(n int) string {
+	const chars = suffixChars
+	b := make([]byte, n)
 	rand.Read(b)
 	for i := range b {
 		b[i] = chars[int(b[i])%len(chars)]

@@ -291,6 +291,17 @@ func (e *Explainer) Explain(gatewayKey string, r Request) (*Decision, error) {
 	case *routev3.Route_DirectResponse:
 		d.step("direct response %d", a.DirectResponse.Status)
 		return d.answer(int(a.DirectResponse.Status), a.DirectResponse.GetBody().GetInlineString()), nil
+	case *routev3.Route_Redirect:
+		code := map[routev3.RedirectAction_RedirectResponseCode]int{
+			routev3.RedirectAction_MOVED_PERMANENTLY:  301,
+			routev3.RedirectAction_FOUND:              302,
+			routev3.RedirectAction_SEE_OTHER:          303,
+			routev3.RedirectAction_TEMPORARY_REDIRECT: 307,
+			routev3.RedirectAction_PERMANENT_REDIRECT: 308,
+		}[a.Redirect.ResponseCode]
+		r := a.Redirect
+		d.step("redirect %d (scheme %q, host %q, port %d, path %q)", code, r.GetSchemeRedirect(), r.HostRedirect, r.PortRedirect, r.GetPathRedirect())
+		return d.answer(code, ""), nil
 	case *routev3.Route_Route:
 		cluster := a.Route.GetCluster()
 		if wc := a.Route.GetWeightedClusters(); wc != nil {
