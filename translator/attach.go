@@ -156,6 +156,9 @@ func (t *translation) resolveRules(rs *routeState) {
 				st.setInvalid(msg, reasonUnsupportedValue)
 			}
 		}
+		if msg := st.filters.setTimeouts(i, rule.Timeouts); msg != "" {
+			st.setInvalid(msg, reasonUnsupportedValue)
+		}
 		for j, m := range rule.Matches {
 			if msg := checkMatch(m); msg != "" {
 				st.setInvalid(fmt.Sprintf("spec.rules[%d].matches[%d].%s", i, j, msg), reasonUnsupportedValue)

@@ -8,6 +8,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	corev1 "k8s.io/api/core/v1"
@@ -25,7 +27,15 @@ type backend struct {
 	tls    bool
 	tlsSNI string
 	name   string // clusterName, computed once
+	// appProtocol of the Service port: kubernetes.io/h2c speaks HTTP/2
+	// without TLS, kubernetes.io/ws takes WebSocket upgrades.
+	appProtocol string
 }
+
+const (
+	appProtocolH2C       = "kubernetes.io/h2c"
+	appProtocolWebSocket = "kubernetes.io/ws"
+)
 
 // clusterName is the Envoy cluster of a Service port: "namespace/service/port",
 // with "/tls" for the TLS cluster of an https JWKS server.
@@ -80,6 +90,9 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 		weight = uint32(max(*ref.Weight, 0))
 	}
 	b := backend{namespace: ns, service: svc.Name, port: sp.Port, portName: sp.Name, weight: weight}
+	if sp.AppProtocol != nil {
+		b.appProtocol = *sp.AppProtocol
+	}
 	b.name = b.clusterName()
 	return b, nil
 }
@@ -98,6 +111,15 @@ func buildCluster(b backend) *clusterv3.Cluster {
 		},
 		ConnectTimeout: durationpb.New(5 * time.Second),
 		LbPolicy:       clusterv3.Cluster_ROUND_ROBIN,
+	}
+	if b.appProtocol == appProtocolH2C {
+		c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+			"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": mustAny(&httpv3.HttpProtocolOptions{
+				UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
+					ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+				}},
+			}),
+		}
 	}
 	if b.tls {
 		c.TransportSocket = &corev3.TransportSocket{

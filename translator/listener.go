@@ -84,6 +84,9 @@ func buildListener(p *portBuild) *listenerv3.Listener {
 		NormalizePath:                wrapperspb.Bool(true),
 		MergeSlashes:                 true,
 		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
+		// WebSocket upgrades are off but on the routes to a Service port
+		// of appProtocol kubernetes.io/ws, which turn them on.
+		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket", Enabled: wrapperspb.Bool(false)}},
 	}
 	hcmFilters := []*listenerv3.Filter{{
 		Name:       hcmFilter,

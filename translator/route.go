@@ -180,6 +180,12 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			}
 			ra := routeAction(rule.backends)
 			rule.filters.applyRewrite(ra.Route, e.m)
+			rule.filters.applyTimeouts(ra.Route)
+			for _, b := range rule.backends {
+				if b.appProtocol == appProtocolWebSocket {
+					ra.Route.UpgradeConfigs = []*routev3.RouteAction_UpgradeConfig{{UpgradeType: "websocket", Enabled: wrapperspb.Bool(true)}}
+				}
+			}
 			r.Action = ra
 			for _, b := range rule.backends {
 				backends[b.clusterName()] = b

@@ -3,10 +3,12 @@ package translator
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -16,6 +18,51 @@ type ruleFilters struct {
 	request, response *gwv1.HTTPHeaderFilter
 	redirect          *gwv1.HTTPRequestRedirectFilter
 	rewrite           *gwv1.HTTPURLRewriteFilter
+	// timeout is the rule's timeouts.request (else its backendRequest);
+	// backendTimeout its timeouts.backendRequest. Zero disables.
+	timeout, backendTimeout *time.Duration
+}
+
+// setTimeouts reads the timeouts of rule i.
+func (f *ruleFilters) setTimeouts(i int, t *gwv1.HTTPRouteTimeouts) string {
+	if t == nil {
+		return ""
+	}
+	parse := func(name string, d *gwv1.Duration) (*time.Duration, string) {
+		if d == nil {
+			return nil, ""
+		}
+		v, err := time.ParseDuration(string(*d))
+		if err != nil || v < 0 {
+			return nil, fmt.Sprintf("spec.rules[%d].timeouts.%s: %q is not a duration", i, name, *d)
+		}
+		return &v, ""
+	}
+	var msg string
+	if f.timeout, msg = parse("request", t.Request); msg != "" {
+		return msg
+	}
+	if f.backendTimeout, msg = parse("backendRequest", t.BackendRequest); msg != "" {
+		return msg
+	}
+	if f.timeout != nil && f.backendTimeout != nil && *f.timeout != 0 && (*f.backendTimeout == 0 || *f.backendTimeout > *f.timeout) {
+		return fmt.Sprintf("spec.rules[%d].timeouts.backendRequest: %s must not be longer than timeouts.request (%s)", i, *t.BackendRequest, *t.Request)
+	}
+	return ""
+}
+
+// applyTimeouts sets the route's timeouts: request bounds the whole
+// exchange, backendRequest each try.
+func (f *ruleFilters) applyTimeouts(ra *routev3.RouteAction) {
+	switch {
+	case f.timeout != nil:
+		ra.Timeout = durationpb.New(*f.timeout)
+		if f.backendTimeout != nil {
+			ra.RetryPolicy = &routev3.RetryPolicy{PerTryTimeout: durationpb.New(*f.backendTimeout)}
+		}
+	case f.backendTimeout != nil:
+		ra.Timeout = durationpb.New(*f.backendTimeout)
+	}
 }
 
 // addFilter records one filter of rule i; it returns why gatewarden cannot
