@@ -44,6 +44,9 @@ const className = "gatewarden"
 // the file the suite's report is written to; CONFORMANCE_RUN_TEST runs one
 // test of the suite by its short name.
 func TestConformance(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the conformance suite sends its requests to ports 80 and 443 of each Gateway, which Envoy can bind only as root: run it as root (CI does)")
+	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: testenv.KubeAssets(t),
 		CRDDirectoryPaths:     []string{testenv.GatewayAPICRDs(t), filepath.Join(testenv.RepoRoot(), "crds")},
