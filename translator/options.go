@@ -104,7 +104,7 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 		c := &checkedVHO{obj: o}
 		c.jwt, c.invalid = t.vhoJwt(o)
 		if c.invalid == "" && o.Spec.Options.Rbac != nil {
-			c.invalid = validateRBAC("spec.options.rbac", o.Spec.Options.Rbac)
+			c.invalid = t.checkRBAC(o.Spec.Options.Rbac)
 		}
 		for i, ref := range o.Spec.TargetRefs {
 			gwRef := ancestorGateway(o.Namespace, string(ref.Name))
@@ -278,7 +278,7 @@ func (t *translation) checkRouteOptions() {
 	for _, o := range t.in.RouteOptions {
 		p := t.routeOptionJwt(o)
 		if p.invalid == "" && o.Spec.Options.Rbac != nil {
-			p.invalid = validateRBAC("spec.options.rbac", o.Spec.Options.Rbac)
+			p.invalid = t.checkRBAC(o.Spec.Options.Rbac)
 		}
 		t.routeOpts[nn(o.Namespace, o.Name)] = p
 	}

@@ -2,6 +2,7 @@ package translator
 
 import (
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -10,11 +11,79 @@ import (
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 )
 
-// rbacKey identifies one RBAC translation: the same rbac extension under the
-// same JWT providers always translates to the same per-route config.
+// rbacKey identifies one RBAC translation: the same rbac extension (by
+// content: many RouteOptions often carry the same rules) under the same JWT
+// providers, for the same field, always translates to the same per-route
+// config.
 type rbacKey struct {
-	spec      *optv1.RBACExtension
+	spec      string // the extension's JSON
 	providers string
+	field     string
+}
+
+// rbacContent is the content key of spec, computed once per object.
+func (t *translation) rbacContent(spec *optv1.RBACExtension) string {
+	if k, ok := t.rbacJSON[spec]; ok {
+		return k
+	}
+	k := rbacContentKey(spec)
+	if t.rbacJSON == nil {
+		t.rbacJSON = map[*optv1.RBACExtension]string{}
+	}
+	t.rbacJSON[spec] = k
+	return k
+}
+
+// rbacContentKey encodes every field of spec, maps in key order, strings
+// length-prefixed, so that two extensions have the same key exactly when
+// they are equal. TestRBACContentKeyCoversEveryField fails when a field is
+// added to these types and not here.
+func rbacContentKey(spec *optv1.RBACExtension) string {
+	b := make([]byte, 0, 256)
+	str := func(s string) { b = strconv.AppendInt(b, int64(len(s)), 10); b = append(b, ':'); b = append(b, s...) }
+	if spec.Disable {
+		b = append(b, 'D')
+	}
+	for _, name := range sortedKeys(spec.Policies) {
+		p := spec.Policies[name]
+		b = append(b, 'P')
+		str(name)
+		str(p.NestedClaimDelimiter)
+		for _, pr := range p.Principals {
+			j := pr.JwtPrincipal
+			b = append(b, 'J')
+			str(j.Provider)
+			str(string(j.Matcher))
+			for _, c := range sortedKeys(j.Claims) {
+				str(c)
+				str(j.Claims[c])
+			}
+		}
+		if p.Permissions != nil {
+			b = append(b, 'M')
+			str(p.Permissions.PathPrefix)
+			for _, m := range p.Permissions.Methods {
+				str(m)
+			}
+		}
+		b = append(b, ';')
+	}
+	return string(b)
+}
+
+// checkRBAC is validateRBAC of spec (as spec.options.rbac), once per
+// distinct content.
+func (t *translation) checkRBAC(spec *optv1.RBACExtension) string {
+	k := t.rbacContent(spec)
+	if msg, ok := t.rbacChecked[k]; ok {
+		return msg
+	}
+	msg := validateRBAC("spec.options.rbac", spec)
+	if t.rbacChecked == nil {
+		t.rbacChecked = map[string]string{}
+	}
+	t.rbacChecked[k] = msg
+	return msg
 }
 
 type rbacBuilt struct {
@@ -34,7 +103,7 @@ func providersKey(ps []*jwtProvider) string {
 // rbacFor returns the packed RBACPerRoute of spec under providers, built
 // once per translation (prebuilt in parallel by prebuildRBAC).
 func (t *translation) rbacFor(field string, spec *optv1.RBACExtension, providers []*jwtProvider) rbacBuilt {
-	key := rbacKey{spec, providersKey(providers)}
+	key := rbacKey{t.rbacContent(spec), providersKey(providers), field}
 	if b, ok := t.rbacCache[key]; ok {
 		return b
 	}
@@ -61,6 +130,7 @@ func buildRBACAny(field string, spec *optv1.RBACExtension, providers []*jwtProvi
 func (t *translation) prebuildRBAC(gs *gatewayState) {
 	type job struct {
 		key       rbacKey
+		spec      *optv1.RBACExtension
 		providers []*jwtProvider
 	}
 	seen := map[rbacKey]bool{}
@@ -83,10 +153,11 @@ func (t *translation) prebuildRBAC(gs *gatewayState) {
 				if opt.setsJwt() {
 					provs = opt.applyJwt(vhJwt).providers()
 				}
-				k := rbacKey{opt.obj.Spec.Options.Rbac, providersKey(provs)}
+				spec := opt.obj.Spec.Options.Rbac
+				k := rbacKey{t.rbacContent(spec), providersKey(provs), "spec.options.rbac"}
 				if !seen[k] {
 					seen[k] = true
-					jobs = append(jobs, job{k, provs})
+					jobs = append(jobs, job{k, spec, provs})
 				}
 			}
 		}
@@ -102,7 +173,7 @@ func (t *translation) prebuildRBAC(gs *gatewayState) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < len(jobs); i += workers {
-				out[i] = buildRBACAny("spec.options.rbac", jobs[i].key.spec, jobs[i].providers)
+				out[i] = buildRBACAny(jobs[i].key.field, jobs[i].spec, jobs[i].providers)
 			}
 		}(w)
 	}

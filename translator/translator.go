@@ -16,6 +16,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"k8s.io/apimachinery/pkg/types"
 
+	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
@@ -107,6 +108,9 @@ type translation struct {
 	optConds map[optionKey]map[string]*optionCond
 	// rbacCache holds route-level RBAC built once per option and providers.
 	rbacCache map[rbacKey]rbacBuilt
+	rbacJSON  map[*optv1.RBACExtension]string // content keys
+	// rbacChecked holds validateRBAC's answer by content key.
+	rbacChecked map[string]string
 }
 
 func newTranslation(in *resource.Resources, opts Options) *translation {
