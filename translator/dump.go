@@ -25,8 +25,10 @@ type GatewayDump struct {
 	Gateway   string `json:"gateway"`
 	Listeners []any  `json:"listeners,omitempty"`
 	Routes    []any  `json:"routes,omitempty"`
-	Clusters  []any  `json:"clusters,omitempty"`
-	Endpoints []any  `json:"endpoints,omitempty"`
+	// ScopedRoutes select a route configuration by Host (scoped RDS).
+	ScopedRoutes []any `json:"scopedRoutes,omitempty"`
+	Clusters     []any `json:"clusters,omitempty"`
+	Endpoints    []any `json:"endpoints,omitempty"`
 	// Secrets are listed with their private keys redacted.
 	Secrets []any `json:"secrets,omitempty"`
 }
@@ -56,6 +58,9 @@ func (r *Result) Dump() (*Dump, error) {
 			return nil, err
 		}
 		if gd.Routes, err = protoList(g.Routes); err != nil {
+			return nil, err
+		}
+		if gd.ScopedRoutes, err = protoList(g.ScopedRoutes); err != nil {
 			return nil, err
 		}
 		if gd.Clusters, err = protoList(g.Clusters); err != nil {

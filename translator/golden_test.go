@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -68,13 +69,14 @@ func TestGolden(t *testing.T) {
 		name := strings.TrimSuffix(filepath.Base(in), ".in.yaml")
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			res := translator.Translate(loadInput(t, in), translator.Options{})
+			opts := goldenOptions(t, in)
+			res := translator.Translate(loadInput(t, in), opts)
 			got, err := res.YAML()
 			if err != nil {
 				t.Fatalf("render result: %v", err)
 			}
 			// Translating again gives the same bytes: output is deterministic.
-			again, err := translator.Translate(loadInput(t, in), translator.Options{}).YAML()
+			again, err := translator.Translate(loadInput(t, in), opts).YAML()
 			if err != nil {
 				t.Fatalf("render result: %v", err)
 			}
@@ -128,4 +130,33 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// goldenOptions reads the translation options an input asks for in comment
+// lines "# golden:NAME=VALUE" (scoped-routes-min-hosts).
+func goldenOptions(t *testing.T, path string) translator.Options {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o translator.Options
+	for _, line := range strings.Split(string(data), "\n") {
+		kv, ok := strings.CutPrefix(line, "# golden:")
+		if !ok {
+			continue
+		}
+		name, value, _ := strings.Cut(kv, "=")
+		switch name {
+		case "scoped-routes-min-hosts":
+			n, err := strconv.Atoi(value)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", path, line, err)
+			}
+			o.ScopedRoutesMinHosts = n
+		default:
+			t.Fatalf("%s: unknown option %q", path, line)
+		}
+	}
+	return o
 }

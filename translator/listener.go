@@ -20,6 +20,7 @@ type portBuild struct {
 	port     int32
 	bind     string // the IP address the listener binds
 	tls      bool   // HTTPS: one filter chain per listener hostname
+	scoped   bool   // routes split per hostname (scoped RDS)
 	chains   []tlsChain
 	vhosts   map[string]*vhostBuild
 	usesRBAC bool
@@ -88,6 +89,9 @@ func buildListener(p *portBuild) *listenerv3.Listener {
 		// of appProtocol kubernetes.io/ws, which turn them on.
 		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket", Enabled: wrapperspb.Bool(false)}},
 	}
+	if p.scoped {
+		hcm.RouteSpecifier = scopedRoutes(p.port)
+	}
 	hcmFilters := []*listenerv3.Filter{{
 		Name:       hcmFilter,
 		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(hcm)},
@@ -132,9 +136,13 @@ func inlineString(s string) *corev3.DataSource {
 
 // mustAny packs a message. Packing a well-formed message cannot fail; a
 // failure is a bug in gatewarden, not in the user's input.
+//
+// Packing is deterministic (maps in key order): the same configuration gives
+// the same bytes in every translation, so that the delta xDS server sends
+// only what changed and an unchanged configuration keeps its version.
 func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
 		panic(fmt.Sprintf("pack %T: %v", m, err))
 	}
 	return a

@@ -97,8 +97,15 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 		for _, h := range sortedKeys(p.vhosts) {
 			t.buildVhost(gs, p, p.vhosts[h], backends)
 		}
+		p.scoped = useScopedRoutes(p, t.opts.ScopedRoutesMinHosts)
 		out.Listeners = append(out.Listeners, buildListener(p))
-		out.Routes = append(out.Routes, buildRouteConfig(p))
+		if p.scoped {
+			rcs, scopes := buildScopedRoutes(p)
+			out.Routes = append(out.Routes, rcs...)
+			out.ScopedRoutes = append(out.ScopedRoutes, scopes...)
+		} else {
+			out.Routes = append(out.Routes, buildRouteConfig(p))
+		}
 	}
 	for _, name := range sortedKeys(backends) {
 		c := buildCluster(backends[name])

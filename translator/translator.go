@@ -35,6 +35,13 @@ type Options struct {
 	// IP address published for it instead of 0.0.0.0: for Envoys that share
 	// one host, each Gateway with its own address on it.
 	BindGatewayAddress bool
+	// ScopedRoutesMinHosts is the number of virtual hosts on a port from
+	// which, when every hostname is exact, the port's routes are served as
+	// one route configuration per hostname (Envoy's scoped RDS), so that a
+	// change to one route does not resend and rebuild all of them. Zero
+	// (or less) keeps one route configuration per port. The commands use
+	// DefaultScopedRoutesMinHosts.
+	ScopedRoutesMinHosts int
 }
 
 func (o Options) withDefaults() Options {
@@ -60,8 +67,11 @@ type GatewayConfig struct {
 	Name      string
 	Listeners []*listenerv3.Listener
 	Routes    []*routev3.RouteConfiguration
-	Clusters  []*clusterv3.Cluster
-	Endpoints []*endpointv3.ClusterLoadAssignment
+	// ScopedRoutes select a route configuration by the Host header, for
+	// the ports served with scoped RDS.
+	ScopedRoutes []*routev3.ScopedRouteConfiguration
+	Clusters     []*clusterv3.Cluster
+	Endpoints    []*endpointv3.ClusterLoadAssignment
 	// Secrets are the certificates of HTTPS listeners, served over SDS.
 	Secrets []*tlsv3.Secret
 }

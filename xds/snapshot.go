@@ -22,11 +22,12 @@ import (
 // is never pushed again and every replica names the same content alike.
 func BuildSnapshot(gc *translator.GatewayConfig) (*cachev3.Snapshot, error) {
 	resources := map[resourcev3.Type][]types.Resource{
-		resourcev3.ListenerType: toResources(gc.Listeners),
-		resourcev3.RouteType:    toResources(gc.Routes),
-		resourcev3.ClusterType:  toResources(gc.Clusters),
-		resourcev3.EndpointType: toResources(gc.Endpoints),
-		resourcev3.SecretType:   toResources(gc.Secrets),
+		resourcev3.ListenerType:    toResources(gc.Listeners),
+		resourcev3.RouteType:       toResources(gc.Routes),
+		resourcev3.ClusterType:     toResources(gc.Clusters),
+		resourcev3.EndpointType:    toResources(gc.Endpoints),
+		resourcev3.SecretType:      toResources(gc.Secrets),
+		resourcev3.ScopedRouteType: toResources(gc.ScopedRoutes),
 	}
 	version, err := contentVersion(resources)
 	if err != nil {

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	"strings"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -41,6 +42,24 @@ func StaticBootstrap(gc *translator.GatewayConfig) (*bootstrapv3.Bootstrap, erro
 						return nil, fmt.Errorf("listener %s names route configuration %q, which is missing", l.Name, rds.RouteConfigName)
 					}
 					hcm.RouteSpecifier = &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: rc}
+				}
+				if sr := hcm.GetScopedRoutes(); sr != nil {
+					// Scopes listed inline, each with its route configuration.
+					list := &hcmv3.ScopedRouteConfigurationsList{}
+					for _, sc := range gc.ScopedRoutes {
+						rc := routes[sc.RouteConfigurationName]
+						if rc == nil {
+							return nil, fmt.Errorf("scope %s names route configuration %q, which is missing", sc.Name, sc.RouteConfigurationName)
+						}
+						if !strings.HasPrefix(sc.Name, sr.Name+"/") {
+							continue
+						}
+						sc = proto.Clone(sc).(*routev3.ScopedRouteConfiguration)
+						sc.RouteConfigurationName = ""
+						sc.RouteConfiguration = rc
+						list.ScopedRouteConfigurations = append(list.ScopedRouteConfigurations, sc)
+					}
+					sr.ConfigSpecifier = &hcmv3.ScopedRoutes_ScopedRouteConfigurationsList{ScopedRouteConfigurationsList: list}
 				}
 				a, err := anypb.New(hcm)
 				if err != nil {

@@ -13,6 +13,7 @@ import (
 func newTranslateCommand() *cobra.Command {
 	var resources, controllerName, gateway, output string
 	var strict bool
+	var scopedMinHosts int
 	cmd := &cobra.Command{
 		Use:   "translate --resources DIR [--gateway NS/NAME] [-o yaml|json] [--strict]",
 		Short: "Print the xDS configuration and statuses a directory of manifests translates to",
@@ -33,7 +34,7 @@ written, listing why on stderr: a gate for a CI pipeline of manifests.`,
 				fmt.Fprint(cmd.ErrOrStderr(), dir.FormatProblems(scan.Problems))
 				return &exitError{code: 1, err: fmt.Errorf("%d problem(s) reading %s", len(scan.Problems), resources)}
 			}
-			res := translator.Translate(scan.Resources, translator.Options{ControllerName: controllerName})
+			res := translator.Translate(scan.Resources, translator.Options{ControllerName: controllerName, ScopedRoutesMinHosts: scopedMinHosts})
 			d, err := res.Dump()
 			if err != nil {
 				return err
@@ -78,6 +79,7 @@ written, listing why on stderr: a gate for a CI pipeline of manifests.`,
 	f.StringVar(&gateway, "gateway", "", "print only this Gateway's configuration (NAMESPACE/NAME); statuses are all printed")
 	f.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	f.BoolVar(&strict, "strict", false, "exit 1 when any object is not accepted as written")
+	f.IntVar(&scopedMinHosts, "scoped-routes-min-hosts", translator.DefaultScopedRoutesMinHosts, "as for serve: from this many exact hostnames on a port, one route configuration per hostname (scoped RDS); 0 disables")
 	_ = cmd.MarkFlagRequired("resources")
 	return cmd
 }

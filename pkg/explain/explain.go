@@ -86,9 +86,12 @@ type gateway struct {
 }
 
 type listener struct {
-	name      string
-	hcm       *hcmv3.HttpConnectionManager
-	routes    *routev3.RouteConfiguration
+	name   string
+	hcm    *hcmv3.HttpConnectionManager
+	routes *routev3.RouteConfiguration
+	// scopes, for a port served with scoped RDS: route configurations by
+	// scope key.
+	scopes    map[string]*routev3.RouteConfiguration
 	jwt       *jwtauthnv3.JwtAuthentication
 	rbac      bool
 	providers map[string]*provider
@@ -122,6 +125,18 @@ func New(gcs []*translator.GatewayConfig, opts ...Options) (*Explainer, error) {
 		for _, r := range gc.Routes {
 			routes[r.Name] = r
 		}
+		scopes := map[string]map[string]*routev3.RouteConfiguration{} // by listener, by key
+		for _, sc := range gc.ScopedRoutes {
+			listener, _, _ := strings.Cut(sc.Name, "/")
+			if scopes[listener] == nil {
+				scopes[listener] = map[string]*routev3.RouteConfiguration{}
+			}
+			var key []string
+			for _, f := range sc.GetKey().GetFragments() {
+				key = append(key, f.GetStringKey())
+			}
+			scopes[listener][strings.Join(key, "\x00")] = routes[sc.RouteConfigurationName]
+		}
 		for _, c := range gc.Clusters {
 			g.clusters[c.Name] = c.GetLoadAssignment()
 		}
@@ -129,7 +144,7 @@ func New(gcs []*translator.GatewayConfig, opts ...Options) (*Explainer, error) {
 			g.clusters[cla.ClusterName] = cla
 		}
 		for _, l := range gc.Listeners {
-			li, err := newListener(l, routes)
+			li, err := newListener(l, routes, scopes)
 			if err != nil {
 				return nil, fmt.Errorf("gateway %s: %w", gc.Key(), err)
 			}
@@ -143,7 +158,7 @@ func New(gcs []*translator.GatewayConfig, opts ...Options) (*Explainer, error) {
 	return e, nil
 }
 
-func newListener(l *listenerv3.Listener, routes map[string]*routev3.RouteConfiguration) (*listener, error) {
+func newListener(l *listenerv3.Listener, routes map[string]*routev3.RouteConfiguration, scopes map[string]map[string]*routev3.RouteConfiguration) (*listener, error) {
 	li := &listener{name: l.Name, providers: map[string]*provider{}}
 	for _, fc := range l.FilterChains {
 		for _, f := range fc.Filters {
@@ -155,6 +170,12 @@ func newListener(l *listenerv3.Listener, routes map[string]*routev3.RouteConfigu
 			li.routes = hcm.GetRouteConfig()
 			if rds := hcm.GetRds(); rds != nil {
 				li.routes = routes[rds.RouteConfigName]
+			}
+			if sr := hcm.GetScopedRoutes(); sr != nil {
+				li.scopes = scopes[sr.Name]
+				if li.scopes == nil {
+					li.scopes = map[string]*routev3.RouteConfiguration{}
+				}
 			}
 			for _, hf := range hcm.HttpFilters {
 				switch hf.Name {
@@ -176,7 +197,7 @@ func newListener(l *listenerv3.Listener, routes map[string]*routev3.RouteConfigu
 			}
 		}
 	}
-	if li.hcm == nil || li.routes == nil {
+	if li.hcm == nil || (li.routes == nil && li.scopes == nil) {
 		return nil, fmt.Errorf("listener %s has no HTTP connection manager with routes", l.Name)
 	}
 	return li, nil
@@ -248,7 +269,17 @@ func (e *Explainer) Explain(gatewayKey string, r Request) (*Decision, error) {
 	path = normalizePath(path, li.hcm.GetNormalizePath().GetValue(), li.hcm.MergeSlashes)
 	req := &request{method: method, host: host, path: path, query: query, header: header, now: now}
 
-	vh := selectVirtualHost(li.routes, host)
+	rc := li.routes
+	if li.scopes != nil {
+		// Scoped RDS: the Host header up to its port picks the route
+		// configuration, by exact key.
+		key, _, _ := strings.Cut(host, ":")
+		if rc = li.scopes[key]; rc == nil {
+			d.step("no route scope has the key %q (the Host header up to its port)", key)
+			return d.answer(404, ""), nil
+		}
+	}
+	vh := selectVirtualHost(rc, host)
 	if vh == nil {
 		d.step("no virtual host matches Host %q", host)
 		return d.answer(404, ""), nil

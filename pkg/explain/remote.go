@@ -44,6 +44,7 @@ func DecodeConfig(data []byte) ([]*translator.GatewayConfig, error) {
 			Gateway   string            `json:"gateway"`
 			Listeners []json.RawMessage `json:"listeners"`
 			Routes    []json.RawMessage `json:"routes"`
+			Scoped    []json.RawMessage `json:"scopedRoutes"`
 			Clusters  []json.RawMessage `json:"clusters"`
 			Endpoints []json.RawMessage `json:"endpoints"`
 		} `json:"gateways"`
@@ -65,6 +66,9 @@ func DecodeConfig(data []byte) ([]*translator.GatewayConfig, error) {
 			return nil, err
 		}
 		if gc.Routes, err = decodeAll(g.Routes, func() *routev3.RouteConfiguration { return &routev3.RouteConfiguration{} }); err != nil {
+			return nil, err
+		}
+		if gc.ScopedRoutes, err = decodeAll(g.Scoped, func() *routev3.ScopedRouteConfiguration { return &routev3.ScopedRouteConfiguration{} }); err != nil {
 			return nil, err
 		}
 		if gc.Clusters, err = decodeAll(g.Clusters, func() *clusterv3.Cluster { return &clusterv3.Cluster{} }); err != nil {
