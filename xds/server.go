@@ -107,7 +107,7 @@ func (s *Server) setLocked(ctx context.Context, gc *translator.GatewayConfig) er
 		s.log.Error("snapshot not published; the last good one stays", "gateway", gc.Key(), "error", err)
 		return err
 	}
-	version := snap.GetVersion(listenerTypeURL)
+	version := SnapshotVersion(snap)
 	if s.published[gc.Key()] == version {
 		return nil
 	}

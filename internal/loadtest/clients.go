@@ -3,14 +3,20 @@ package loadtest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // FanoutResult is what RunClients measured.
@@ -40,7 +46,9 @@ func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange f
 	res := &FanoutResult{BaselineRSS: RSS(s.Gatewarden.Process.Pid), BaselineGoroutines: s.Metric("go_goroutines")}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	routeName := fmt.Sprintf("http-%d", s.GWPort)
+	// Route 7 is the one changed; its hostname picks its route
+	// configuration (the port's, or its own under scoped RDS).
+	watchedHost := "r7.example.com"
 	type event struct {
 		client int
 		at     time.Time
@@ -72,9 +80,9 @@ func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange f
 		go func(delta bool) {
 			defer wg.Done()
 			if delta {
-				deltaClient(ctx, c, node, routeName, report)
+				deltaClient(ctx, c, node, watchedHost, report)
 			} else {
-				sotwClient(ctx, c, node, routeName, report)
+				sotwClient(ctx, c, node, watchedHost, report)
 			}
 		}(i%2 == 1)
 	}
@@ -134,21 +142,142 @@ func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange f
 	return res, nil
 }
 
-// sotwClient subscribes to LDS, CDS and one RDS resource and ACKs; it calls
-// onRoute after ACKing each route configuration.
-func sotwClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceClient, node *corev3.Node, route string, onRoute func(string)) {
+// routeNames follows an Envoy's path from a listener to route
+// configurations: the names the HTTP connection managers of a listener
+// response ask for by RDS, and whether they use scoped RDS instead.
+func routeNames(listeners []*anypb.Any) (names []string, scoped bool) {
+	for _, a := range listeners {
+		l := &listenerv3.Listener{}
+		if a.UnmarshalTo(l) != nil {
+			continue
+		}
+		for _, fc := range l.FilterChains {
+			for _, f := range fc.Filters {
+				hcm := &hcmv3.HttpConnectionManager{}
+				if f.GetTypedConfig().UnmarshalTo(hcm) != nil {
+					continue
+				}
+				if rds := hcm.GetRds(); rds != nil {
+					names = append(names, rds.RouteConfigName)
+				}
+				if hcm.GetScopedRoutes() != nil {
+					scoped = true
+				}
+			}
+		}
+	}
+	return names, scoped
+}
+
+// scopeRoutes returns the route configurations scopes name, and the one
+// whose key is host.
+func scopeRoutes(scopes []*anypb.Any, host string) (names []string, watched string) {
+	for _, a := range scopes {
+		sc := &routev3.ScopedRouteConfiguration{}
+		if a.UnmarshalTo(sc) != nil {
+			continue
+		}
+		names = append(names, sc.RouteConfigurationName)
+		if f := sc.GetKey().GetFragments(); len(f) == 1 && f[0].GetStringKey() == host {
+			watched = sc.RouteConfigurationName
+		}
+	}
+	return names, watched
+}
+
+// routeSubscriber is the part of a simulated Envoy that decides which route
+// configurations to ask for, and which one carries the watched host.
+type routeSubscriber struct {
+	host    string
+	mu      sync.Mutex
+	rds     []string // names asked for by RDS
+	watched string   // the route configuration of host ("" until known)
+}
+
+func (r *routeSubscriber) onListeners(ls []*anypb.Any) (rds []string, wantScopes bool) {
+	names, scoped := routeNames(ls)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !scoped {
+		r.rds = names
+		if len(names) > 0 {
+			r.watched = names[0]
+		}
+	}
+	return r.rds, scoped
+}
+
+func (r *routeSubscriber) onScopes(scopes []*anypb.Any) []string {
+	names, watched := scopeRoutes(scopes, r.host)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rds, r.watched = names, watched
+	return names
+}
+
+// carries reports whether a route response holds the watched configuration.
+func (r *routeSubscriber) carries(names []string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.watched != "" && slices.Contains(names, r.watched)
+}
+
+func resourceNames(rs []*anypb.Any, decode func(*anypb.Any) string) []string {
+	out := make([]string, 0, len(rs))
+	for _, a := range rs {
+		out = append(out, decode(a))
+	}
+	return out
+}
+
+// routeConfigName reads the name of a packed route configuration (its
+// field 1) without decoding the rest, as a thousand simulated clients share
+// the machine with the server they measure.
+func routeConfigName(a *anypb.Any) string {
+	b := a.GetValue()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ""
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return ""
+			}
+			return string(v)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return ""
+		}
+		b = b[m:]
+	}
+	return ""
+}
+
+// sotwClient subscribes to LDS and CDS, then, as Envoy does, to the route
+// configurations its listeners name (through scoped RDS when they use it),
+// and ACKs every response; it calls onRoute after ACKing a route response
+// that carries the route configuration of host.
+func sotwClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceClient, node *corev3.Node, host string, onRoute func(string)) {
 	st, err := c.StreamAggregatedResources(ctx)
 	if err != nil {
 		return
 	}
+	sub := &routeSubscriber{host: host}
 	for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
 		if st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typ}) != nil {
 			return
 		}
 	}
-	if st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.RouteType, ResourceNames: []string{route}}) != nil {
-		return
+	subscribed := map[string]bool{}
+	ask := func(typ string, names []string) bool {
+		subscribed[typ] = true
+		return st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typ, ResourceNames: names}) == nil
 	}
+	var rdsNames []string
 	for {
 		resp, err := st.Recv()
 		if err != nil {
@@ -156,30 +285,52 @@ func sotwClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceCli
 		}
 		ack := &discoveryv3.DiscoveryRequest{TypeUrl: resp.TypeUrl, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}
 		if resp.TypeUrl == resourcev3.RouteType {
-			ack.ResourceNames = []string{route}
+			ack.ResourceNames = rdsNames
 		}
 		if st.Send(ack) != nil {
 			return
 		}
-		if resp.TypeUrl == resourcev3.RouteType {
-			onRoute(resp.VersionInfo)
+		switch resp.TypeUrl {
+		case resourcev3.ListenerType:
+			names, scoped := sub.onListeners(resp.Resources)
+			if scoped && !subscribed[resourcev3.ScopedRouteType] && !ask(resourcev3.ScopedRouteType, nil) {
+				return
+			}
+			if !scoped && len(names) > 0 && !subscribed[resourcev3.RouteType] {
+				rdsNames = names
+				if !ask(resourcev3.RouteType, names) {
+					return
+				}
+			}
+		case resourcev3.ScopedRouteType:
+			rdsNames = sub.onScopes(resp.Resources)
+			if !ask(resourcev3.RouteType, rdsNames) {
+				return
+			}
+		case resourcev3.RouteType:
+			if sub.carries(resourceNames(resp.Resources, routeConfigName)) {
+				onRoute(resp.VersionInfo)
+			}
 		}
 	}
 }
 
 // deltaClient is sotwClient over the delta protocol.
-func deltaClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceClient, node *corev3.Node, route string, onRoute func(string)) {
+func deltaClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceClient, node *corev3.Node, host string, onRoute func(string)) {
 	st, err := c.DeltaAggregatedResources(ctx)
 	if err != nil {
 		return
 	}
+	sub := &routeSubscriber{host: host}
 	for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
 		if st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: typ}) != nil {
 			return
 		}
 	}
-	if st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: []string{route}}) != nil {
-		return
+	subscribed := map[string]bool{}
+	ask := func(typ string, names []string) bool {
+		subscribed[typ] = true
+		return st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: typ, ResourceNamesSubscribe: names}) == nil
 	}
 	for {
 		resp, err := st.Recv()
@@ -189,8 +340,31 @@ func deltaClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceCl
 		if st.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.TypeUrl, ResponseNonce: resp.Nonce}) != nil {
 			return
 		}
-		if resp.TypeUrl == resourcev3.RouteType && len(resp.Resources) > 0 {
-			onRoute(resp.Resources[0].Version)
+		anys := make([]*anypb.Any, 0, len(resp.Resources))
+		for _, r := range resp.Resources {
+			anys = append(anys, r.Resource)
+		}
+		switch resp.TypeUrl {
+		case resourcev3.ListenerType:
+			names, scoped := sub.onListeners(anys)
+			if scoped && !subscribed[resourcev3.ScopedRouteType] && !ask(resourcev3.ScopedRouteType, nil) {
+				return
+			}
+			if !scoped && len(names) > 0 && !subscribed[resourcev3.RouteType] && !ask(resourcev3.RouteType, names) {
+				return
+			}
+		case resourcev3.ScopedRouteType:
+			if !ask(resourcev3.RouteType, sub.onScopes(anys)) {
+				return
+			}
+		case resourcev3.RouteType:
+			var names []string
+			for _, r := range resp.Resources {
+				names = append(names, r.Name)
+			}
+			if sub.carries(names) {
+				onRoute(resp.SystemVersionInfo)
+			}
 		}
 	}
 }
