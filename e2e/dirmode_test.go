@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -171,18 +173,41 @@ func startDirEnvWith(t *testing.T, sotw bool, setup func(*dirEnv), serveFlags, b
 // TestGuideDirectoryMode follows the guide step by step with gatewarden in
 // directory mode: the files of examples/gateway-jwt are added to, changed in
 // and removed from the watched directory while one Envoy keeps running. It
-// runs once with delta ADS (the default) and once with state of the world.
+// runs with delta ADS (the default) and with state of the world, each with
+// the port's routes in one route configuration and split per hostname
+// (scoped RDS, which gatewarden uses from --scoped-routes-min-hosts exact
+// hostnames on a port: forced here with the guide's one).
 func TestGuideDirectoryMode(t *testing.T) {
-	for _, mode := range []string{"delta", "sotw"} {
-		t.Run(mode, func(t *testing.T) { testGuideDirectoryMode(t, mode == "sotw") })
+	for _, mode := range []string{"delta", "sotw", "delta-scoped", "sotw-scoped"} {
+		t.Run(mode, func(t *testing.T) {
+			var flags []string
+			if strings.HasSuffix(mode, "-scoped") {
+				flags = []string{"--scoped-routes-min-hosts", "1"}
+			}
+			testGuideDirectoryMode(t, strings.HasPrefix(mode, "sotw"), flags)
+		})
 	}
 }
 
-func testGuideDirectoryMode(t *testing.T, sotw bool) {
-	e := startDirEnv(t, sotw, guideFiles)
+func testGuideDirectoryMode(t *testing.T, sotw bool, serveFlags []string) {
+	e := startDirEnvWith(t, sotw, guideFiles, serveFlags, nil)
 	tokens := readEnv(t, filepath.Join(testenv.RepoRoot(), "examples/gateway-jwt/tokens.env"))
 	alice := "Authorization: Bearer " + tokens["ALICE_TOKEN"]
 	bob := "Authorization: Bearer " + tokens["BOB_TOKEN"]
+
+	// The configuration served is the one asked for: scoped RDS or not.
+	resp, err := http.Get(e.adminURL + "/debug/xds")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if scoped := len(serveFlags) > 0; bytes.Contains(served, []byte(`"scopedRoutes"`)) != scoped {
+		t.Fatalf("scoped RDS wanted: %v; the served configuration has scopes: %v", scoped, !scoped)
+	}
 
 	type step struct {
 		name   string
