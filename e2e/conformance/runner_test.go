@@ -600,11 +600,33 @@ func randSuffix(n int) string {
 	return string(b)
 }
 
+// Ports of the processes this test starts come from a range of their own,
+// below the kernel's ephemeral range, so that they never race with the
+// ports other tests (run at the same time by go test) are given by the
+// kernel.
+const (
+	portRangeStart = 20000
+	portRangeEnd   = 30000
+)
+
+var (
+	portMu   sync.Mutex
+	nextPort = portRangeStart
+)
+
+// freePort returns the next port of the range that is free on every
+// address.
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+	portMu.Lock()
+	defer portMu.Unlock()
+	for ; nextPort < portRangeEnd; nextPort++ {
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", nextPort))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		nextPort++
+		return nextPort - 1
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	panic(fmt.Sprintf("no free port left in %d-%d", portRangeStart, portRangeEnd))
 }
