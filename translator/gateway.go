@@ -95,7 +95,8 @@ func (t *translation) gateways() []*gatewayState {
 		if !t.ownsClass(g.Spec.GatewayClassName) {
 			continue
 		}
-		st := &gwv1.GatewayStatus{Addresses: t.gatewayAddresses(g)}
+		addrs, pendingService := t.gatewayAddresses(g)
+		st := &gwv1.GatewayStatus{Addresses: addrs}
 		t.status.Gateways[nn(g.Namespace, g.Name)] = st
 		gs := &gatewayState{obj: g, status: st}
 		protocols := map[gwv1.PortNumber]gwv1.ProtocolType{}
@@ -167,8 +168,17 @@ func (t *translation) gateways() []*gatewayState {
 		if !accepted {
 			progReason = string(gwv1.GatewayReasonInvalid)
 		}
-		setCondition(&st.Conditions, string(gwv1.GatewayConditionProgrammed), accepted, progReason,
-			map[bool]string{true: "Gateway is programmed", false: "Gateway has no valid listener"}[accepted], g.Generation)
+		progMsg := map[bool]string{true: "Gateway is programmed", false: "Gateway has no valid listener"}[accepted]
+		programmed := accepted
+		switch {
+		case accepted && pendingService != "":
+			programmed, progReason = false, string(gwv1.GatewayReasonAddressNotAssigned)
+			progMsg = "Service " + pendingService + " has no load balancer address yet"
+		case accepted && t.opts.BindGatewayAddress && t.bindAddress(gs) == "":
+			programmed, progReason = false, string(gwv1.GatewayReasonAddressNotAssigned)
+			progMsg = "the Gateway has no IP address to bind its listeners to"
+		}
+		setCondition(&st.Conditions, string(gwv1.GatewayConditionProgrammed), programmed, progReason, progMsg, g.Generation)
 		out = append(out, gs)
 	}
 	return out
@@ -344,38 +354,45 @@ func listenerPtr(gs *gatewayState, name gwv1.SectionName) *listenerState {
 const GatewayServiceLabel = "gateway.networking.k8s.io/gateway-name"
 
 // gatewayAddresses are the addresses published in g's status: those g asks
-// for in spec.addresses, else the load balancer (or cluster) addresses of
-// the Service labelled with g's name in g's namespace, else the addresses
-// gatewarden was started with.
-func (t *translation) gatewayAddresses(g *gwv1.Gateway) []gwv1.GatewayStatusAddress {
+// for in spec.addresses, else those of the Service labelled with g's name in
+// g's namespace (its load balancer's for a LoadBalancer Service, its cluster
+// IPs otherwise), else the addresses gatewarden was started with. pending
+// names the Service when it is a LoadBalancer without an address yet: the
+// Gateway then has none until it gets one.
+func (t *translation) gatewayAddresses(g *gwv1.Gateway) (addrs []gwv1.GatewayStatusAddress, pending string) {
 	var values []string
 	for _, a := range g.Spec.Addresses {
 		if a.Value != "" {
 			values = append(values, a.Value)
 		}
 	}
+	fromService := false
 	if len(values) == 0 {
 		for _, s := range t.in.Services {
 			if s.Namespace != g.Namespace || s.Labels[GatewayServiceLabel] != g.Name {
 				continue
 			}
-			for _, in := range s.Status.LoadBalancer.Ingress {
-				values = append(values, cmp.Or(in.IP, in.Hostname))
+			fromService = true
+			if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
+				for _, in := range s.Status.LoadBalancer.Ingress {
+					values = append(values, cmp.Or(in.IP, in.Hostname))
+				}
+				if len(values) == 0 {
+					pending = s.Namespace + "/" + s.Name
+				}
+				break
 			}
-			if len(values) == 0 {
-				for _, ip := range s.Spec.ClusterIPs {
-					if ip != "" && ip != "None" {
-						values = append(values, ip)
-					}
+			for _, ip := range s.Spec.ClusterIPs {
+				if ip != "" && ip != "None" {
+					values = append(values, ip)
 				}
 			}
 			break
 		}
 	}
-	if len(values) == 0 {
+	if len(values) == 0 && !fromService {
 		values = t.opts.GatewayAddresses
 	}
-	var out []gwv1.GatewayStatusAddress
 	for _, a := range values {
 		if a == "" {
 			continue
@@ -384,19 +401,22 @@ func (t *translation) gatewayAddresses(g *gwv1.Gateway) []gwv1.GatewayStatusAddr
 		if net.ParseIP(a) != nil {
 			typ = gwv1.IPAddressType
 		}
-		out = append(out, gwv1.GatewayStatusAddress{Type: ptr(typ), Value: a})
+		addrs = append(addrs, gwv1.GatewayStatusAddress{Type: ptr(typ), Value: a})
 	}
-	return out
+	return addrs, pending
 }
 
-// bindAddress is where the listeners of gs bind.
+// bindAddress is where the listeners of gs bind: 0.0.0.0, or with
+// BindGatewayAddress the Gateway's first IP address ("" when it has none:
+// its listeners are then not served).
 func (t *translation) bindAddress(gs *gatewayState) string {
-	if t.opts.BindGatewayAddress {
-		for _, a := range gs.status.Addresses {
-			if ip := net.ParseIP(a.Value); ip != nil {
-				return ip.String()
-			}
+	if !t.opts.BindGatewayAddress {
+		return "0.0.0.0"
+	}
+	for _, a := range gs.status.Addresses {
+		if ip := net.ParseIP(a.Value); ip != nil {
+			return ip.String()
 		}
 	}
-	return "0.0.0.0"
+	return ""
 }

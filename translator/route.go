@@ -45,13 +45,14 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 	out := &GatewayConfig{Namespace: gs.obj.Namespace, Name: gs.obj.Name}
 	t.prebuildRBAC(gs)
 	ports := map[int32]*portBuild{}
+	bind := t.bindAddress(gs)
 	for _, l := range gs.listeners {
-		if l.unprogrammed {
+		if l.unprogrammed || bind == "" {
 			continue
 		}
 		p := ports[int32(l.spec.Port)]
 		if p == nil {
-			p = &portBuild{port: int32(l.spec.Port), bind: t.bindAddress(gs), vhosts: map[string]*vhostBuild{},
+			p = &portBuild{port: int32(l.spec.Port), bind: bind, vhosts: map[string]*vhostBuild{},
 				tls: l.spec.Protocol == gwv1.HTTPSProtocolType}
 			ports[int32(l.spec.Port)] = p
 		}
