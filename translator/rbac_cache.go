@@ -23,14 +23,14 @@ type rbacKey struct {
 
 // rbacContent is the content key of spec, computed once per object.
 func (t *translation) rbacContent(spec *optv1.RBACExtension) string {
-	if k, ok := t.rbacJSON[spec]; ok {
+	if k, ok := t.rbacKeys[spec]; ok {
 		return k
 	}
 	k := rbacContentKey(spec)
-	if t.rbacJSON == nil {
-		t.rbacJSON = map[*optv1.RBACExtension]string{}
+	if t.rbacKeys == nil {
+		t.rbacKeys = map[*optv1.RBACExtension]string{}
 	}
-	t.rbacJSON[spec] = k
+	t.rbacKeys[spec] = k
 	return k
 }
 

@@ -118,7 +118,7 @@ type translation struct {
 	optConds map[optionKey]map[string]*optionCond
 	// rbacCache holds route-level RBAC built once per option and providers.
 	rbacCache map[rbacKey]rbacBuilt
-	rbacJSON  map[*optv1.RBACExtension]string // content keys
+	rbacKeys  map[*optv1.RBACExtension]string // content keys
 	// rbacChecked holds validateRBAC's answer by content key.
 	rbacChecked map[string]string
 }
