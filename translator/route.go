@@ -167,9 +167,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			r.Action = directResponse(500, bodyPolicyInvalid)
 		case opt != nil && opt.invalid != "":
 			r.Action = directResponse(500, bodyPolicyInvalid)
-		case rule.invalid != "":
-			r.Action = directResponse(500, bodyRouteInvalid)
-		case len(rule.backends) == 0 && rule.filters.redirect == nil:
+		case rule.invalid != "" || (len(rule.backends) == 0 && rule.filters.redirect == nil):
 			r.Action = directResponse(500, bodyRouteInvalid)
 		default:
 			typed, msg := t.routePolicyConfig(p, opt, vhJwt, vhRBAC, backends)
