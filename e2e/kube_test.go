@@ -31,11 +31,7 @@ type kubeEnv struct {
 
 func startKube(t *testing.T) *kubeEnv {
 	t.Helper()
-	return startKubeWith(t, &envtest.Environment{
-		BinaryAssetsDirectory: testenv.KubeAssets(t),
-		CRDDirectoryPaths:     []string{testenv.GatewayAPICRDs(t), filepath.Join(testenv.RepoRoot(), "crds")},
-		ErrorIfCRDPathMissing: true,
-	})
+	return startKubeWith(t, testenv.KubeEnvironment(t))
 }
 
 // startKubeWith starts env and writes an admin kubeconfig for it.

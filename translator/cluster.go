@@ -51,14 +51,20 @@ func (b backend) clusterName() string {
 
 type refError struct{ msg, reason string }
 
+// groupKind applies the defaults of a reference's group (core) and kind.
+func groupKind(group *gwv1.Group, kind *gwv1.Kind, defaultKind string) (string, string) {
+	g, k := "", defaultKind
+	if group != nil {
+		g = string(*group)
+	}
+	if kind != nil {
+		k = string(*kind)
+	}
+	return g, k
+}
+
 func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef) (backend, *refError) {
-	group, kind := "", "Service"
-	if ref.Group != nil {
-		group = string(*ref.Group)
-	}
-	if ref.Kind != nil {
-		kind = string(*ref.Kind)
-	}
+	group, kind := groupKind(ref.Group, ref.Kind, "Service")
 	if group != "" || kind != "Service" {
 		return backend{}, &refError{fmt.Sprintf("backend kind %q of group %q is not supported; supported: Service", kind, group), string(gwv1.RouteReasonInvalidKind)}
 	}

@@ -31,13 +31,7 @@ func (t *translation) resolveCertificates(g *gwv1.Gateway, l gwv1.Listener) ([]c
 	var out []certificate
 	for i, ref := range l.TLS.CertificateRefs {
 		field := fmt.Sprintf("listener %q: tls.certificateRefs[%d]", l.Name, i)
-		group, kind := "", "Secret"
-		if ref.Group != nil {
-			group = string(*ref.Group)
-		}
-		if ref.Kind != nil {
-			kind = string(*ref.Kind)
-		}
+		group, kind := groupKind(ref.Group, ref.Kind, "Secret")
 		if group != "" || kind != "Secret" {
 			return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: kind %q of group %q is not supported; supported: Secret of the core group", field, kind, group)
 		}

@@ -47,11 +47,7 @@ func TestConformance(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the conformance suite sends its requests to ports 80 and 443 of each Gateway, which Envoy can bind only as root: run it as root (CI does)")
 	}
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: testenv.KubeAssets(t),
-		CRDDirectoryPaths:     []string{testenv.GatewayAPICRDs(t), filepath.Join(testenv.RepoRoot(), "crds")},
-		ErrorIfCRDPathMissing: true,
-	}
+	env := testenv.KubeEnvironment(t)
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("start the API server: %v", err)

@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
 
 // RepoRoot is the root of the gatewarden module.
@@ -109,4 +110,15 @@ func GatewayAPICRDs(t testing.TB) string {
 		t.Fatalf("locate the gateway-api module: %v", err)
 	}
 	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard")
+}
+
+// KubeEnvironment is an envtest API server with the Gateway API
+// standard-channel CRDs and gatewarden's own, not started yet.
+func KubeEnvironment(t testing.TB) *envtest.Environment {
+	t.Helper()
+	return &envtest.Environment{
+		BinaryAssetsDirectory: KubeAssets(t),
+		CRDDirectoryPaths:     []string{GatewayAPICRDs(t), filepath.Join(RepoRoot(), "crds")},
+		ErrorIfCRDPathMissing: true,
+	}
 }

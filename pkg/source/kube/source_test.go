@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/resource"
@@ -25,11 +23,7 @@ import (
 // TestBurstIsDebounced creates 1,000 Services as fast as the API server takes
 // them and checks that the source translates a handful of times, not 1,000.
 func TestBurstIsDebounced(t *testing.T) {
-	env := &envtest.Environment{
-		BinaryAssetsDirectory: testenv.KubeAssets(t),
-		CRDDirectoryPaths:     []string{testenv.GatewayAPICRDs(t), filepath.Join(testenv.RepoRoot(), "crds")},
-		ErrorIfCRDPathMissing: true,
-	}
+	env := testenv.KubeEnvironment(t)
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatal(err)
