@@ -192,6 +192,8 @@ type routeSubscriber struct {
 	mu      sync.Mutex
 	rds     []string // names asked for by RDS
 	watched string   // the route configuration of host ("" until known)
+	// subscribed are the types asked for after the first listeners.
+	subscribed map[string]bool
 }
 
 func (r *routeSubscriber) onListeners(ls []*anypb.Any) (rds []string, wantScopes bool) {
@@ -213,6 +215,43 @@ func (r *routeSubscriber) onScopes(scopes []*anypb.Any) []string {
 	defer r.mu.Unlock()
 	r.rds, r.watched = names, watched
 	return names
+}
+
+// next is what a listener or scope response makes the client ask for:
+// the scoped route configurations (once), or route configurations by name;
+// typ is "" when nothing is to be asked.
+func (r *routeSubscriber) next(typeURL string, resources []*anypb.Any) (typ string, names []string) {
+	if r.subscribed == nil {
+		r.subscribed = map[string]bool{}
+	}
+	switch typeURL {
+	case resourcev3.ListenerType:
+		names, scoped := r.onListeners(resources)
+		switch {
+		case scoped && !r.subscribed[resourcev3.ScopedRouteType]:
+			typ = resourcev3.ScopedRouteType
+		case !scoped && len(names) > 0 && !r.subscribed[resourcev3.RouteType]:
+			return r.ask(resourcev3.RouteType), names
+		}
+		return r.ask(typ), nil
+	case resourcev3.ScopedRouteType:
+		return r.ask(resourcev3.RouteType), r.onScopes(resources)
+	}
+	return "", nil
+}
+
+func (r *routeSubscriber) ask(typ string) string {
+	if typ != "" {
+		r.subscribed[typ] = true
+	}
+	return typ
+}
+
+// routeNamesAsked are the route configurations asked for so far.
+func (r *routeSubscriber) routeNamesAsked() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rds
 }
 
 // carries reports whether a route response holds the watched configuration.
@@ -272,12 +311,6 @@ func sotwClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceCli
 			return
 		}
 	}
-	subscribed := map[string]bool{}
-	ask := func(typ string, names []string) bool {
-		subscribed[typ] = true
-		return st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typ, ResourceNames: names}) == nil
-	}
-	var rdsNames []string
 	for {
 		resp, err := st.Recv()
 		if err != nil {
@@ -285,31 +318,20 @@ func sotwClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceCli
 		}
 		ack := &discoveryv3.DiscoveryRequest{TypeUrl: resp.TypeUrl, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}
 		if resp.TypeUrl == resourcev3.RouteType {
-			ack.ResourceNames = rdsNames
+			ack.ResourceNames = sub.routeNamesAsked()
 		}
 		if st.Send(ack) != nil {
 			return
 		}
-		switch resp.TypeUrl {
-		case resourcev3.ListenerType:
-			names, scoped := sub.onListeners(resp.Resources)
-			if scoped && !subscribed[resourcev3.ScopedRouteType] && !ask(resourcev3.ScopedRouteType, nil) {
-				return
-			}
-			if !scoped && len(names) > 0 && !subscribed[resourcev3.RouteType] {
-				rdsNames = names
-				if !ask(resourcev3.RouteType, names) {
-					return
-				}
-			}
-		case resourcev3.ScopedRouteType:
-			rdsNames = sub.onScopes(resp.Resources)
-			if !ask(resourcev3.RouteType, rdsNames) {
-				return
-			}
-		case resourcev3.RouteType:
+		if resp.TypeUrl == resourcev3.RouteType {
 			if sub.carries(resourceNames(resp.Resources, routeConfigName)) {
 				onRoute(resp.VersionInfo)
+			}
+			continue
+		}
+		if typ, names := sub.next(resp.TypeUrl, resp.Resources); typ != "" {
+			if st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typ, ResourceNames: names}) != nil {
+				return
 			}
 		}
 	}
@@ -327,11 +349,6 @@ func deltaClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceCl
 			return
 		}
 	}
-	subscribed := map[string]bool{}
-	ask := func(typ string, names []string) bool {
-		subscribed[typ] = true
-		return st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: typ, ResourceNamesSubscribe: names}) == nil
-	}
 	for {
 		resp, err := st.Recv()
 		if err != nil {
@@ -340,30 +357,23 @@ func deltaClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceCl
 		if st.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.TypeUrl, ResponseNonce: resp.Nonce}) != nil {
 			return
 		}
-		anys := make([]*anypb.Any, 0, len(resp.Resources))
-		for _, r := range resp.Resources {
-			anys = append(anys, r.Resource)
-		}
-		switch resp.TypeUrl {
-		case resourcev3.ListenerType:
-			names, scoped := sub.onListeners(anys)
-			if scoped && !subscribed[resourcev3.ScopedRouteType] && !ask(resourcev3.ScopedRouteType, nil) {
-				return
-			}
-			if !scoped && len(names) > 0 && !subscribed[resourcev3.RouteType] && !ask(resourcev3.RouteType, names) {
-				return
-			}
-		case resourcev3.ScopedRouteType:
-			if !ask(resourcev3.RouteType, sub.onScopes(anys)) {
-				return
-			}
-		case resourcev3.RouteType:
+		if resp.TypeUrl == resourcev3.RouteType {
 			var names []string
 			for _, r := range resp.Resources {
 				names = append(names, r.Name)
 			}
 			if sub.carries(names) {
 				onRoute(resp.SystemVersionInfo)
+			}
+			continue
+		}
+		anys := make([]*anypb.Any, 0, len(resp.Resources))
+		for _, r := range resp.Resources {
+			anys = append(anys, r.Resource)
+		}
+		if typ, names := sub.next(resp.TypeUrl, anys); typ != "" {
+			if st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: typ, ResourceNamesSubscribe: names}) != nil {
+				return
 			}
 		}
 	}
