@@ -33,7 +33,7 @@ func FuzzTranslate(f *testing.F) {
 		}
 		out := translator.Translate(res, translator.Options{})
 		for _, gc := range out.Gateways {
-			if _, err := xds.BuildSnapshot(gc); err != nil {
+			if _, err := xds.BuildSnapshot(gc, nil); err != nil {
 				t.Fatalf("gateway %s: %v", gc.Key(), err)
 			}
 		}

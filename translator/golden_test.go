@@ -117,7 +117,7 @@ func TestGolden(t *testing.T) {
 				}
 			}
 			for _, gc := range res.Gateways {
-				if _, err := xds.BuildSnapshot(gc); err != nil {
+				if _, err := xds.BuildSnapshot(gc, nil); err != nil {
 					t.Errorf("gateway %s: %v", gc.Key(), err)
 				}
 				b, err := xds.StaticBootstrap(gc)

@@ -185,7 +185,7 @@ func TestHostileManifests(t *testing.T) {
 					}
 				}
 			}
-			if _, err := xds.BuildSnapshot(gc); err != nil {
+			if _, err := xds.BuildSnapshot(gc, nil); err != nil {
 				t.Fatal(err)
 			}
 			b, err := xds.StaticBootstrap(gc)

@@ -4,38 +4,44 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/grpc/status"
 
 	"github.com/gatewarden/gatewarden/translator"
 )
 
-// Server publishes Results as snapshots and serves them over ADS.
+// Server publishes Results as snapshots and serves them over ADS, state of
+// the world and delta.
+//
+// Every resource is encoded once per change and the same bytes go to every
+// stream; a stream keeps only what it needs to answer its Envoy (its
+// subscriptions and, for delta, which snapshot its Envoy is up to date
+// with), so memory grows with the configuration, not with the
+// configuration times the number of Envoys.
 type Server struct {
 	log     *slog.Logger
 	metrics *Metrics
-	cache   *nackGuard
-	xds     serverv3.Server
 
 	mu        sync.Mutex
-	published map[string]string // gateway -> version
-	current   map[string]*translator.GatewayConfig
+	snapshots map[string]*Snapshot // gateway -> served snapshot (empty for a Gateway that is gone)
+	published map[string]string    // gateway -> version, for Gateways with configuration
 	streams   map[int64]*stream
 	nacks     map[string]Nack // gateway -> last NACK of its current version
 	ready     chan struct{}
 	readyOnce sync.Once
 	onNack    func(gateway string, n Nack)
+	nextID    atomic.Int64
 }
 
 // OnNack sets a function called (outside the server's lock) when an Envoy
@@ -51,102 +57,88 @@ type Nack struct {
 	Time    time.Time `json:"time"`
 }
 
-type stream struct {
-	node *corev3.Node
-	sent map[string]sent // by type URL
-}
-
-type sent struct{ nonce, version string }
-
-// NewServer returns a Server with an empty cache.
+// NewServer returns a Server with no configuration.
 func NewServer(log *slog.Logger, metrics *Metrics) *Server {
-	s := &Server{
+	return &Server{
 		log:       log,
 		metrics:   metrics,
-		cache:     newNackGuard(cachev3.NewSnapshotCache(true, nodeHash{}, nil)),
+		snapshots: map[string]*Snapshot{},
 		published: map[string]string{},
-		current:   map[string]*translator.GatewayConfig{},
 		streams:   map[int64]*stream{},
 		nacks:     map[string]Nack{},
 		ready:     make(chan struct{}),
 	}
-	s.xds = serverv3.NewServer(context.Background(), s.cache, s.callbacks())
-	return s
 }
 
 // Ready is closed once a first Result has been published.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Publish turns every Gateway of res into a snapshot and hands the changed
-// ones to the cache. A Gateway that is gone gets an empty snapshot, so that
-// its Envoys drop its listeners rather than serve stale policy. A snapshot
-// that is not consistent is not published: the last good one stays.
-func (s *Server) Publish(ctx context.Context, res *translator.Result) error {
+// Publish turns every Gateway of res into a snapshot and serves the changed
+// ones. A Gateway that is gone gets an empty snapshot, so that its Envoys
+// drop its listeners rather than serve stale policy. A snapshot that is not
+// consistent is not published: the last good one stays.
+func (s *Server) Publish(_ context.Context, res *translator.Result) error {
 	var errs []error
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	current := map[string]bool{}
 	for _, gc := range res.Gateways {
 		current[gc.Key()] = true
-		errs = append(errs, s.setLocked(ctx, gc))
+		errs = append(errs, s.set(gc))
 	}
+	s.mu.Lock()
+	var gone []string
 	for key := range s.published {
 		if !current[key] {
-			errs = append(errs, s.setLocked(ctx, &translator.GatewayConfig{Namespace: splitKey(key)[0], Name: splitKey(key)[1]}))
+			gone = append(gone, key)
 		}
 	}
-	s.forgetStaleEncodings()
+	s.mu.Unlock()
+	for _, key := range gone {
+		k := splitKey(key)
+		errs = append(errs, s.set(&translator.GatewayConfig{Namespace: k[0], Name: k[1]}))
+	}
 	s.readyOnce.Do(func() { close(s.ready) })
 	return errors.Join(errs...)
 }
 
-func (s *Server) setLocked(ctx context.Context, gc *translator.GatewayConfig) error {
-	snap, err := BuildSnapshot(gc)
+func (s *Server) set(gc *translator.GatewayConfig) error {
+	key := gc.Key()
+	s.mu.Lock()
+	prev := s.snapshots[key]
+	s.mu.Unlock()
+	// Publish runs on one goroutine at a time (each source calls it from
+	// one); encoding happens outside the lock so that streams keep going.
+	snap, err := BuildSnapshot(gc, prev)
 	if err != nil {
 		s.metrics.SnapshotErrs.Inc()
-		s.log.Error("snapshot not published; the last good one stays", "gateway", gc.Key(), "error", err)
+		s.log.Error("snapshot not published; the last good one stays", "gateway", key, "error", err)
 		return err
 	}
-	version := SnapshotVersion(snap)
-	if s.published[gc.Key()] == version {
+	s.mu.Lock()
+	if prev != nil && prev.version == snap.version {
+		s.mu.Unlock()
 		return nil
 	}
-	if err := s.cache.SetSnapshot(ctx, gc.Key(), snap); err != nil {
-		return fmt.Errorf("set snapshot of %s: %w", gc.Key(), err)
-	}
+	s.snapshots[key] = snap
 	if len(gc.Listeners) == 0 && len(gc.Clusters) == 0 {
-		delete(s.published, gc.Key())
-		delete(s.current, gc.Key())
+		delete(s.published, key)
 	} else {
-		s.published[gc.Key()] = version
-		s.current[gc.Key()] = gc
+		s.published[key] = snap.version
 	}
-	delete(s.nacks, gc.Key())
-	s.metrics.Snapshots.WithLabelValues(gc.Key()).Inc()
-	s.log.Info("published configuration", "gateway", gc.Key(), "version", version,
-		"listeners", len(gc.Listeners), "routes", len(gc.Routes), "clusters", len(gc.Clusters))
+	delete(s.nacks, key)
+	var wake []*stream
+	for _, st := range s.streams {
+		if st.gateway == key {
+			wake = append(wake, st)
+		}
+	}
+	s.mu.Unlock()
+	for _, st := range wake {
+		st.notify()
+	}
+	s.metrics.Snapshots.WithLabelValues(key).Inc()
+	s.log.Info("published configuration", "gateway", key, "version", snap.version,
+		"listeners", len(gc.Listeners), "routes", len(gc.Routes), "clusters", len(gc.Clusters), "streams", len(wake))
 	return nil
-}
-
-// forgetStaleEncodings drops the shared encodings of resources that no
-// published snapshot holds. Called with s.mu held.
-func (s *Server) forgetStaleEncodings() {
-	live := map[types.Resource]bool{}
-	for _, gc := range s.current {
-		for _, r := range gc.Listeners {
-			live[r] = true
-		}
-		for _, r := range gc.Routes {
-			live[r] = true
-		}
-		for _, r := range gc.Clusters {
-			live[r] = true
-		}
-		for _, r := range gc.Endpoints {
-			live[r] = true
-		}
-	}
-	s.cache.gate.retain(live)
 }
 
 // Versions returns the published version of each Gateway.
@@ -171,9 +163,10 @@ func (s *Server) Nacks() map[string]Nack {
 	return out
 }
 
-// Register adds the ADS service to a gRPC server.
-func (s *Server) Register(g *grpc.Server) {
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, s.xds)
+func (s *Server) snapshot(gateway string) *Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snapshots[gateway]
 }
 
 // Serve serves ADS on lis until ctx ends.
@@ -182,9 +175,11 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, opts ...grpc.Serve
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1 << 20),
+		// Responses are sent as the shared bytes of their resources.
+		grpc.ForceServerCodecV2(codec{}),
 	}, opts...)
 	g := grpc.NewServer(opts...)
-	s.Register(g)
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, ads{s})
 	errc := make(chan error, 1)
 	go func() { errc <- g.Serve(lis) }()
 	select {
@@ -202,107 +197,185 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, opts ...grpc.Serve
 	}
 }
 
-func (s *Server) callbacks() serverv3.Callbacks {
-	return serverv3.CallbackFuncs{
-		StreamOpenFunc: func(_ context.Context, id int64, _ string) error {
-			s.openStream(id, "sotw")
-			return nil
-		},
-		StreamClosedFunc: func(id int64, node *corev3.Node) { s.cache.gate.closed(id); s.closeStream(id, "sotw", node) },
-		DeltaStreamOpenFunc: func(_ context.Context, id int64, _ string) error {
-			s.openStream(id, "delta")
-			return nil
-		},
-		DeltaStreamClosedFunc: func(id int64, node *corev3.Node) { s.cache.gate.closed(id); s.closeStream(id, "delta", node) },
-		StreamRequestFunc: func(id int64, req *discoveryv3.DiscoveryRequest) error {
-			s.cache.gate.answered(id, req.GetTypeUrl())
-			s.onRequest(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
-			return nil
-		},
-		StreamResponseFunc: func(_ context.Context, id int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
-			s.cache.gate.sent(id, resp.GetTypeUrl(), resp)
-			s.metrics.BytesSent.WithLabelValues(shortType(resp.GetTypeUrl())).Add(float64(proto.Size(resp)))
-			s.onResponse(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
-		},
-		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
-			s.cache.gate.answered(id, req.GetTypeUrl())
-			s.onRequest(id, req.GetNode(), req.GetTypeUrl(), req.GetResponseNonce(), req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
-			return nil
-		},
-		StreamDeltaResponseFunc: func(id int64, _ *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
-			s.cache.gate.sent(id, resp.GetTypeUrl(), resp)
-			s.metrics.BytesSent.WithLabelValues(shortType(resp.GetTypeUrl())).Add(float64(proto.Size(resp)))
-			s.onResponse(id, resp.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
-		},
+// ads is the gRPC service.
+type ads struct{ s *Server }
+
+func (a ads) StreamAggregatedResources(st discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
+	return serveStream(a.s, st, false, st.Recv)
+}
+
+func (a ads) DeltaAggregatedResources(st discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
+	return serveStream(a.s, st, true, st.Recv)
+}
+
+// stream is one Envoy's ADS stream. Only the stream's goroutine touches its
+// watches; node and gateway are set once, under the server's lock.
+type stream struct {
+	id      int64
+	delta   bool
+	send    grpc.ServerStream
+	wake    chan struct{}
+	node    *corev3.Node
+	gateway string
+	nonce   uint64
+	sotw    map[string]*sotwWatch
+	deltas  map[string]*deltaWatch
+}
+
+func (st *stream) notify() {
+	select {
+	case st.wake <- struct{}{}:
+	default:
 	}
 }
 
-func (s *Server) openStream(id int64, protocol string) {
-	s.metrics.Streams.WithLabelValues(protocol).Inc()
-	s.mu.Lock()
-	s.streams[id] = &stream{sent: map[string]sent{}}
-	s.mu.Unlock()
+func (st *stream) protocol() string {
+	if st.delta {
+		return "delta"
+	}
+	return "sotw"
 }
 
-func (s *Server) closeStream(id int64, protocol string, node *corev3.Node) {
-	s.metrics.Streams.WithLabelValues(protocol).Dec()
+// serveStream reads requests on their own goroutine and answers them, and
+// pushes each new snapshot of the stream's Gateway.
+func serveStream[R any](s *Server, gs grpc.ServerStream, delta bool, recv func() (R, error)) error {
+	st := &stream{id: s.nextID.Add(1), delta: delta, send: gs, wake: make(chan struct{}, 1),
+		sotw: map[string]*sotwWatch{}, deltas: map[string]*deltaWatch{}}
+	s.metrics.Streams.WithLabelValues(st.protocol()).Inc()
 	s.mu.Lock()
-	delete(s.streams, id)
+	s.streams[st.id] = st
 	s.mu.Unlock()
-	s.log.Info("xDS stream closed", "stream", id, "protocol", protocol, "node", node.GetId(), "gateway", node.GetCluster())
-}
-
-func (s *Server) onRequest(id int64, node *corev3.Node, typeURL, nonce, errMsg string, nack bool) {
-	s.mu.Lock()
-	st := s.streams[id]
-	if st == nil {
+	defer func() {
+		s.metrics.Streams.WithLabelValues(st.protocol()).Dec()
+		s.mu.Lock()
+		delete(s.streams, st.id)
 		s.mu.Unlock()
-		return
-	}
-	first := st.node == nil
-	if node != nil {
-		st.node = node
-	}
-	var version string
-	if prev, ok := st.sent[typeURL]; ok && prev.nonce == nonce {
-		version = prev.version
-	}
-	gateway := st.node.GetCluster()
-	var nackInfo Nack
-	if nack {
-		nackInfo = Nack{Node: st.node.GetId(), TypeURL: typeURL, Version: version, Message: errMsg, Time: time.Now()}
-		s.nacks[gateway] = nackInfo
-	}
-	s.mu.Unlock()
-	if nack && s.onNack != nil {
-		defer s.onNack(gateway, nackInfo)
-	}
+		s.log.Info("xDS stream closed", "stream", st.id, "protocol", st.protocol(), "node", st.node.GetId(), "gateway", st.gateway)
+	}()
 
-	if first {
-		s.log.Info("xDS stream opened", "stream", id, "node", st.node.GetId(), "gateway", gateway)
-		if gateway == "" {
-			s.log.Warn("Envoy announced no node cluster; it must be \"namespace/gateway\" to receive configuration (see 'gatewarden bootstrap')", "stream", id, "node", st.node.GetId())
-		} else if _, ok := s.Versions()[gateway]; !ok {
-			s.log.Warn("no configuration for this gateway yet; the Envoy waits for it", "stream", id, "gateway", gateway)
+	ctx := gs.Context()
+	reqs := make(chan R)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			req, err := recv()
+			if err != nil {
+				errc <- err
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
+				return nil
+			}
+			return err
+		case req := <-reqs:
+			var err error
+			switch r := any(req).(type) {
+			case *discoveryv3.DiscoveryRequest:
+				err = s.sotwRequest(st, r)
+			case *discoveryv3.DeltaDiscoveryRequest:
+				err = s.deltaRequest(st, r)
+			}
+			if err != nil {
+				return err
+			}
+		case <-st.wake:
+		}
+		if err := s.push(st); err != nil {
+			return err
 		}
 	}
-	switch {
-	case nack:
-		s.cache.rejected(gateway, typeURL, version)
-		s.metrics.Nacks.WithLabelValues(gateway, shortType(typeURL)).Inc()
-		s.log.Warn("Envoy rejected configuration; it keeps its last good one and this version will not be re-sent",
-			"gateway", gateway, "node", st.node.GetId(), "type", shortType(typeURL), "version", version, "error", errMsg)
-	case version != "":
-		s.metrics.Acks.WithLabelValues(gateway, shortType(typeURL)).Inc()
-		s.log.Debug("Envoy accepted configuration", "gateway", gateway, "node", st.node.GetId(), "type", shortType(typeURL), "version", version)
+}
+
+// hello records the node of a stream's first request.
+func (s *Server) hello(st *stream, node *corev3.Node) error {
+	if st.node != nil {
+		return nil
+	}
+	if node == nil {
+		return status.Error(codes.InvalidArgument, "the first request of a stream must carry the node")
+	}
+	s.mu.Lock()
+	st.node, st.gateway = node, node.GetCluster()
+	_, configured := s.published[st.gateway]
+	s.mu.Unlock()
+	s.log.Info("xDS stream opened", "stream", st.id, "protocol", st.protocol(), "node", node.GetId(), "gateway", st.gateway)
+	if st.gateway == "" {
+		s.log.Warn("Envoy announced no node cluster; it must be \"namespace/gateway\" to receive configuration (see 'gatewarden bootstrap')", "stream", st.id, "node", node.GetId())
+	} else if !configured {
+		s.log.Warn("no configuration for this gateway yet; the Envoy waits for it", "stream", st.id, "gateway", st.gateway)
+	}
+	return nil
+}
+
+// answered counts and logs an Envoy's answer to a response: a NACK is
+// recorded for the Gateway's status, and the rejected version is not sent
+// again (the stream waits for the next snapshot).
+func (s *Server) answered(st *stream, typeURL, version, errMsg string, nack bool) {
+	if !nack {
+		s.metrics.Acks.WithLabelValues(st.gateway, shortType(typeURL)).Inc()
+		s.log.Debug("Envoy accepted configuration", "gateway", st.gateway, "node", st.node.GetId(), "type", shortType(typeURL), "version", version)
+		return
+	}
+	n := Nack{Node: st.node.GetId(), TypeURL: typeURL, Version: version, Message: errMsg, Time: time.Now()}
+	s.mu.Lock()
+	s.nacks[st.gateway] = n
+	s.mu.Unlock()
+	s.metrics.Nacks.WithLabelValues(st.gateway, shortType(typeURL)).Inc()
+	s.log.Warn("Envoy rejected configuration; it keeps its last good one and this version will not be re-sent",
+		"gateway", st.gateway, "node", st.node.GetId(), "type", shortType(typeURL), "version", version, "error", errMsg)
+	if s.onNack != nil {
+		s.onNack(st.gateway, n)
 	}
 }
 
-func (s *Server) onResponse(id int64, typeURL, nonce, version string) {
-	s.metrics.Pushes.WithLabelValues(shortType(typeURL)).Inc()
-	s.mu.Lock()
-	if st := s.streams[id]; st != nil {
-		st.sent[typeURL] = sent{nonce: nonce, version: version}
+// pushOrder sends clusters and their endpoints before the listeners and
+// routes that use them.
+var pushOrder = []string{clusterTypeURL, endpointTypeURL, secretTypeURL, listenerTypeURL, scopedRouteTypeURL, routeTypeURL}
+
+// push sends every response the stream's Envoy is due.
+func (s *Server) push(st *stream) error {
+	if st.node == nil {
+		return nil
 	}
-	s.mu.Unlock()
+	snap := s.snapshot(st.gateway)
+	if snap == nil {
+		return nil
+	}
+	for _, typeURL := range pushOrder {
+		ts := snap.types[typeURL]
+		var resp *encodedResponse
+		if st.delta {
+			if w := st.deltas[typeURL]; w != nil {
+				resp = st.deltaResponse(w, ts)
+			}
+		} else if w := st.sotw[typeURL]; w != nil {
+			resp = st.sotwResponse(w, ts)
+		}
+		if resp == nil {
+			continue
+		}
+		if err := st.send.SendMsg(resp); err != nil {
+			return err
+		}
+		s.metrics.Pushes.WithLabelValues(shortType(typeURL)).Inc()
+		s.metrics.BytesSent.WithLabelValues(shortType(typeURL)).Add(float64(resp.size))
+	}
+	return nil
+}
+
+func (st *stream) nextNonce() string {
+	st.nonce++
+	return fmt.Sprintf("%d", st.nonce)
 }

@@ -6,7 +6,14 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 )
 
-const listenerTypeURL = resourcev3.ListenerType
+const (
+	listenerTypeURL    = resourcev3.ListenerType
+	routeTypeURL       = resourcev3.RouteType
+	scopedRouteTypeURL = resourcev3.ScopedRouteType
+	clusterTypeURL     = resourcev3.ClusterType
+	endpointTypeURL    = resourcev3.EndpointType
+	secretTypeURL      = resourcev3.SecretType
+)
 
 // shortType is the last element of a type URL, for logs and metric labels.
 func shortType(typeURL string) string {

@@ -126,7 +126,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		defer mu.Unlock()
 		doc := map[string]any{"versions": srv.Versions(), "nacks": srv.Nacks(), "problems": lastProblems}
 		if last != nil {
-			if d, err := last.Dump(); err == nil {
+			if d, err := served(srv, last); err == nil {
 				doc["config"] = d
 			} else {
 				doc["error"] = err.Error()
@@ -178,7 +178,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		if last == nil {
 			return map[string]any{"gateways": []any{}}
 		}
-		d, err := last.Dump()
+		d, err := served(srv, last)
 		if err != nil {
 			return map[string]any{"error": err.Error()}
 		}
@@ -202,13 +202,16 @@ func runServe(ctx context.Context, o serveOptions) error {
 			log.Error("publish", "error", err)
 		}
 		mu.Lock()
-		last = result
+		// Only the statuses are kept: the served configuration lives in the
+		// xDS server, encoded.
+		last = &translator.Result{Status: result.Status}
 		lastProblems = lastProblems[:0]
 		for _, p := range problems {
 			lastProblems = append(lastProblems, p.Error())
 		}
 		mu.Unlock()
-		return result
+		// The sources use the statuses alone.
+		return &translator.Result{Status: result.Status}
 	}
 	// A NACK marks the Gateway not Programmed in the last translation's
 	// status (logged; written back in Kubernetes mode).
@@ -225,7 +228,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 			mu.Unlock()
 			return
 		}
-		res := &translator.Result{Gateways: last.Gateways, Status: st}
+		res := &translator.Result{Status: st}
 		last = res
 		mu.Unlock()
 		log.Warn("Gateway not programmed: Envoy rejected its configuration", "gateway", gateway, "version", n.Version, "error", n.Message)
@@ -255,4 +258,14 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	log.Info("gatewarden stopped")
 	return nil
+}
+
+// served is the configuration the xDS server serves, with the statuses of
+// the last translation, for the debug endpoints.
+func served(srv *xds.Server, last *translator.Result) (*translator.Dump, error) {
+	configs, err := srv.Configs()
+	if err != nil {
+		return nil, err
+	}
+	return (&translator.Result{Gateways: configs, Status: last.Status}).Dump()
 }

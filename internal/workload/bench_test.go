@@ -116,7 +116,7 @@ func BenchmarkSnapshot(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := xds.BuildSnapshot(gc); err != nil {
+				if _, err := xds.BuildSnapshot(gc, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,0 +1,262 @@
+package xds_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/gatewarden/gatewarden/internal/workload"
+	"github.com/gatewarden/gatewarden/pkg/source/dir"
+	"github.com/gatewarden/gatewarden/translator"
+)
+
+const benchGateway = "bench/bench"
+
+// workloadResult translates n generated routes, served with scoped RDS: a
+// route configuration per hostname.
+func workloadResult(t *testing.T, n int) *translator.Result {
+	t.Helper()
+	d := t.TempDir()
+	if err := workload.Write(d, workload.Options{Routes: n}); err != nil {
+		t.Fatal(err)
+	}
+	scan := dir.Load(d)
+	if len(scan.Problems) > 0 {
+		t.Fatal(scan.Problems)
+	}
+	res := translator.Translate(scan.Resources, translator.Options{ScopedRoutesMinHosts: 10})
+	if len(res.Gateways) != 1 || res.Gateways[0].Key() != benchGateway || len(res.Gateways[0].Routes) != n {
+		t.Fatalf("unexpected translation of the workload")
+	}
+	return res
+}
+
+// edited copies a Result's only Gateway with f applied to a copy.
+func edited(res *translator.Result, f func(gc *translator.GatewayConfig)) *translator.Result {
+	gc := *res.Gateways[0]
+	gc.Routes = slices.Clone(gc.Routes)
+	gc.Clusters = slices.Clone(gc.Clusters)
+	gc.Endpoints = slices.Clone(gc.Endpoints)
+	f(&gc)
+	return &translator.Result{Gateways: []*translator.GatewayConfig{&gc}, Status: res.Status}
+}
+
+func names[T interface{ GetName() string }](rs []T) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.GetName())
+	}
+	slices.Sort(out)
+	return out
+}
+
+type deltaClient struct {
+	t    *testing.T
+	st   discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
+	recv func(time.Duration) (*discoveryv3.DeltaDiscoveryResponse, bool)
+}
+
+func (c *deltaClient) send(req *discoveryv3.DeltaDiscoveryRequest) {
+	c.t.Helper()
+	if err := c.st.Send(req); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// expect receives a response of typeURL and ACKs it; it returns the names
+// sent and removed.
+func (c *deltaClient) expect(typeURL string) (sent, removed []string, versions map[string]string) {
+	c.t.Helper()
+	resp, ok := c.recv(5 * time.Second)
+	if !ok {
+		c.t.Fatalf("no %s response", typeURL)
+	}
+	if resp.TypeUrl != typeURL {
+		c.t.Fatalf("got a %s response, want %s", resp.TypeUrl, typeURL)
+	}
+	versions = map[string]string{}
+	for _, r := range resp.Resources {
+		sent = append(sent, r.Name)
+		versions[r.Name] = r.Version
+	}
+	slices.Sort(sent)
+	removed = slices.Sorted(slices.Values(resp.RemovedResources))
+	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: typeURL, ResponseNonce: resp.Nonce})
+	return sent, removed, versions
+}
+
+func (c *deltaClient) quiet() {
+	c.t.Helper()
+	if resp, ok := c.recv(500 * time.Millisecond); ok {
+		c.t.Fatalf("unexpected %s response: %d resources, %d removed", resp.TypeUrl, len(resp.Resources), len(resp.RemovedResources))
+	}
+}
+
+func newDeltaClient(t *testing.T, client discoveryv3.AggregatedDiscoveryServiceClient) *deltaClient {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	st, err := client.DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &deltaClient{t: t, st: st, recv: receiver(t, st.Recv)}
+}
+
+// TestDeltaSendsWhatChanged follows an Envoy's delta subscriptions through
+// changes, removals, unsubscribing and a reconnection.
+func TestDeltaSendsWhatChanged(t *testing.T) {
+	s, _, client := startServer(t)
+	res := workloadResult(t, 20)
+	gc := res.Gateways[0]
+	if err := s.Publish(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	c := newDeltaClient(t, client)
+	node := &corev3.Node{Id: "envoy-1", Cluster: benchGateway}
+	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType})
+	if got, _, _ := c.expect(resourcev3.ClusterType); !slices.Equal(got, names(gc.Clusters)) {
+		t.Fatalf("clusters sent: %v", got)
+	}
+	routeNames := names(gc.Routes)
+	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: routeNames[:15]})
+	got, _, versions := c.expect(resourcev3.RouteType)
+	if !slices.Equal(got, routeNames[:15]) {
+		t.Fatalf("routes sent for 15 subscribed: %v", got)
+	}
+	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: routeNames[15:]})
+	if got, _, _ := c.expect(resourcev3.RouteType); !slices.Equal(got, routeNames[15:]) {
+		t.Fatalf("routes sent for 5 more subscribed: %v", got)
+	}
+	c.quiet()
+
+	// One route configuration changes, one cluster changes, one is removed.
+	changedRoute, changedCluster, removedCluster := routeNames[3], gc.Clusters[4].Name, gc.Clusters[6].Name
+	next := edited(res, func(gc *translator.GatewayConfig) {
+		for i, r := range gc.Routes {
+			if r.Name == changedRoute {
+				r = proto.Clone(r).(*routev3.RouteConfiguration)
+				r.RequestHeadersToAdd = nil
+				r.MaxDirectResponseBodySizeBytes = nil
+				r.ValidateClusters = nil
+				r.IgnorePortInHostMatching = !r.IgnorePortInHostMatching
+				gc.Routes[i] = r
+			}
+		}
+		c := proto.Clone(gc.Clusters[4]).(*clusterv3.Cluster)
+		c.ConnectTimeout = durationpb.New(7 * time.Second)
+		gc.Clusters[4] = c
+		gc.Clusters = slices.Delete(gc.Clusters, 6, 7)
+		gc.Endpoints = slices.DeleteFunc(gc.Endpoints, func(e *endpointv3.ClusterLoadAssignment) bool { return e.ClusterName == removedCluster })
+	})
+	if err := s.Publish(context.Background(), next); err != nil {
+		t.Fatal(err)
+	}
+	sent, removed, _ := c.expect(resourcev3.ClusterType)
+	if !slices.Equal(sent, []string{changedCluster}) || !slices.Equal(removed, []string{removedCluster}) {
+		t.Fatalf("cluster change: sent %v removed %v, want [%s] and [%s]", sent, removed, changedCluster, removedCluster)
+	}
+	if sent, removed, _ := c.expect(resourcev3.RouteType); !slices.Equal(sent, []string{changedRoute}) || len(removed) > 0 {
+		t.Fatalf("route change: sent %v removed %v, want [%s]", sent, removed, changedRoute)
+	}
+	c.quiet()
+
+	// Unsubscribed, then subscribed again: sent again in full.
+	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNamesUnsubscribe: routeNames[:2]})
+	c.quiet()
+	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: routeNames[:1]})
+	if got, _, _ := c.expect(resourcev3.RouteType); !slices.Equal(got, routeNames[:1]) {
+		t.Fatalf("resubscribed: sent %v", got)
+	}
+	// Undoing the change sends the route configuration back.
+	if err := s.Publish(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(resourcev3.ClusterType)
+	if sent, _, _ := c.expect(resourcev3.RouteType); !slices.Equal(sent, []string{changedRoute}) {
+		t.Fatalf("after the change was undone: sent %v", sent)
+	}
+
+	// A reconnecting Envoy that says it has the current versions of some
+	// routes and an old one of another is sent only that one.
+	r := newDeltaClient(t, client)
+	initial := map[string]string{}
+	for _, n := range routeNames[5:10] {
+		initial[n] = versions[n]
+	}
+	initial[changedRoute] = "stale"
+	r.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.RouteType,
+		ResourceNamesSubscribe: append(slices.Clone(routeNames[5:10]), changedRoute), InitialResourceVersions: initial})
+	if got, _, _ := r.expect(resourcev3.RouteType); !slices.Equal(got, []string{changedRoute}) {
+		t.Fatalf("reconnected: sent %v, want only [%s]", got, changedRoute)
+	}
+	r.quiet()
+}
+
+// TestSotWFollowsSubscriptions sends a state-of-the-world Envoy exactly the
+// names it asks for, again when it asks for others, and not when nothing
+// changed.
+func TestSotWFollowsSubscriptions(t *testing.T) {
+	s, _, client := startServer(t)
+	res := workloadResult(t, 20)
+	if err := s.Publish(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := client.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := receiver(t, st.Recv)
+	routeNames := names(res.Gateways[0].Routes)
+	ask := func(req *discoveryv3.DiscoveryRequest, want []string) *discoveryv3.DiscoveryResponse {
+		t.Helper()
+		if err := st.Send(req); err != nil {
+			t.Fatal(err)
+		}
+		resp, ok := recv(5 * time.Second)
+		if !ok {
+			t.Fatalf("no response to a request for %d names", len(req.ResourceNames))
+		}
+		var got []string
+		for _, a := range resp.Resources {
+			rc := &routev3.RouteConfiguration{}
+			if err := a.UnmarshalTo(rc); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, rc.Name)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("sent %v, want %v", got, want)
+		}
+		return resp
+	}
+	resp := ask(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "envoy-1", Cluster: benchGateway}, TypeUrl: resourcev3.RouteType, ResourceNames: routeNames[:5]}, routeNames[:5])
+	resp = ask(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: routeNames}, routeNames)
+	// The ACK of that response, same names: nothing to send.
+	if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: routeNames}); err != nil {
+		t.Fatal(err)
+	}
+	if extra, ok := recv(500 * time.Millisecond); ok {
+		t.Fatalf("an ACK was answered with %d resources", len(extra.Resources))
+	}
+	// A request answering an older response is ignored.
+	if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, ResponseNonce: "stale", ResourceNames: routeNames[:1]}); err != nil {
+		t.Fatal(err)
+	}
+	if extra, ok := recv(500 * time.Millisecond); ok {
+		t.Fatalf("a stale request was answered with %d resources", len(extra.Resources))
+	}
+	ask(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: routeNames[2:4]}, routeNames[2:4])
+}

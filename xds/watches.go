@@ -1,0 +1,370 @@
+package xds
+
+import (
+	"slices"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+)
+
+const explicitWildcard = "*"
+
+// subscription is the set of resource names an Envoy asked for on one type.
+// When it is exactly the names of the served snapshot, which is the common
+// case (an Envoy asks for every cluster's endpoints and every route
+// configuration its listeners name), it points to the snapshot's name index
+// rather than holding a set of its own.
+type subscription struct {
+	wildcard bool
+	// legacy: the first request named nothing, which asks for everything
+	// until a request names resources.
+	legacy bool
+	shared *nameIndex
+	own    map[string]struct{}
+}
+
+func (s *subscription) has(name string) bool {
+	return s.wildcard || s.listed(name)
+}
+
+// listed reports whether name is subscribed by name.
+func (s *subscription) listed(name string) bool {
+	if s.shared != nil {
+		return s.shared.has(name)
+	}
+	_, ok := s.own[name]
+	return ok
+}
+
+func (s *subscription) size() int {
+	if s.shared != nil {
+		return len(s.shared.list)
+	}
+	return len(s.own)
+}
+
+// names calls f for every subscribed name (not for a wildcard).
+func (s *subscription) names(f func(string)) {
+	if s.shared != nil {
+		for _, n := range s.shared.list {
+			f(n)
+		}
+		return
+	}
+	for n := range s.own {
+		f(n)
+	}
+}
+
+// equal reports whether s and o select the same names.
+func (s *subscription) equal(o *subscription) bool {
+	if s.wildcard || o.wildcard {
+		return s.wildcard == o.wildcard
+	}
+	if s.shared != nil && s.shared == o.shared {
+		return true
+	}
+	if s.size() != o.size() {
+		return false
+	}
+	same := true
+	s.names(func(n string) {
+		if same && !o.has(n) {
+			same = false
+		}
+	})
+	return same
+}
+
+// compact points the subscription to idx when it selects exactly its names.
+func (s *subscription) compact(idx *nameIndex) {
+	if s.wildcard || s.shared == idx || s.size() != len(idx.list) {
+		return
+	}
+	for _, n := range idx.list {
+		if !s.has(n) {
+			return
+		}
+	}
+	s.shared, s.own = idx, nil
+}
+
+// own makes the set the subscription's own, to change it.
+func (s *subscription) owned() map[string]struct{} {
+	if s.own == nil {
+		s.own = make(map[string]struct{}, s.size())
+		if s.shared != nil {
+			for _, n := range s.shared.list {
+				s.own[n] = struct{}{}
+			}
+		}
+		s.shared = nil
+	}
+	return s.own
+}
+
+// setSotW replaces the names, as every state-of-the-world request does.
+func (s *subscription) setSotW(names []string, idx *nameIndex) {
+	if s.legacy && len(names) == 0 {
+		return
+	}
+	s.legacy = false
+	s.wildcard = slices.Contains(names, explicitWildcard)
+	s.shared, s.own = nil, nil
+	if s.wildcard {
+		return
+	}
+	if idx != nil && len(names) == len(idx.list) {
+		seen := make([]bool, len(idx.list))
+		all := true
+		for _, n := range names {
+			i, ok := idx.pos[n]
+			if !ok || seen[i] {
+				all = false
+				break
+			}
+			seen[i] = true
+		}
+		if all {
+			s.shared = idx
+			return
+		}
+	}
+	s.own = make(map[string]struct{}, len(names))
+	for _, n := range names {
+		s.own[n] = struct{}{}
+	}
+}
+
+// sotwWatch is what a state-of-the-world stream remembers of one type.
+type sotwWatch struct {
+	sub     subscription
+	sent    bool
+	version string // of the last response
+	nonce   string
+	dirty   bool // the subscription changed since the last response
+}
+
+func (s *Server) sotwRequest(st *stream, req *discoveryv3.DiscoveryRequest) error {
+	if err := s.hello(st, req.GetNode()); err != nil {
+		return err
+	}
+	typeURL := req.GetTypeUrl()
+	if typeURL == "" {
+		return status.Error(codes.InvalidArgument, "a request on an ADS stream must carry its type URL")
+	}
+	w := st.sotw[typeURL]
+	if w == nil {
+		w = &sotwWatch{sub: subscription{legacy: true, wildcard: len(req.GetResourceNames()) == 0}}
+		st.sotw[typeURL] = w
+	} else if w.nonce != "" && req.GetResponseNonce() != w.nonce {
+		// An answer to an older response: the protocol says to ignore it,
+		// its Envoy answers the latest one next.
+		return nil
+	}
+	before := w.sub
+	var idx *nameIndex
+	if snap := s.snapshot(st.gateway); snap != nil && snap.types[typeURL] != nil {
+		idx = snap.types[typeURL].names
+	}
+	w.sub.setSotW(req.GetResourceNames(), idx)
+	if !w.sub.equal(&before) {
+		w.dirty = true
+	}
+	if w.nonce != "" && req.GetResponseNonce() == w.nonce {
+		s.answered(st, typeURL, w.version, req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+	}
+	return nil
+}
+
+// sotwResponse is the response a state-of-the-world watch is due, if any:
+// when the type's version or the subscription changed since the last one.
+func (st *stream) sotwResponse(w *sotwWatch, ts *typeSnapshot) *encodedResponse {
+	if ts == nil || (w.sent && !w.dirty && w.version == ts.version) {
+		return nil
+	}
+	w.sent, w.dirty, w.version, w.nonce = true, false, ts.version, st.nextNonce()
+	h := head(nil).str(sotwVersionField, ts.version).str(sotwTypeURLField, ts.typeURL).str(sotwNonceField, w.nonce)
+	if w.sub.wildcard || w.sub.shared == ts.names {
+		return response(h, ts.all)
+	}
+	var picked []mem.Buffer
+	if w.sub.size() < len(ts.entries)/4 {
+		var idx []int32
+		w.sub.names(func(n string) {
+			if i, ok := ts.names.pos[n]; ok {
+				idx = append(idx, i)
+			}
+		})
+		slices.Sort(idx)
+		for _, i := range idx {
+			picked = append(picked, ts.entries[i].sotw)
+		}
+	} else {
+		for _, e := range ts.entries {
+			if w.sub.has(e.name) {
+				picked = append(picked, e.sotw)
+			}
+		}
+	}
+	return response(h, picked)
+}
+
+// deltaWatch is what a delta stream remembers of one type: its
+// subscription, and the versions its Envoy has. Those are base's versions
+// of the names subscribed when base was sent, except where extra says
+// otherwise ("" for a resource the Envoy does not have); after each
+// response the Envoy is up to date with the snapshot sent and extra is
+// empty again.
+type deltaWatch struct {
+	sub     subscription
+	base    *typeSnapshot
+	extra   map[string]string
+	sent    bool
+	version string // of the last response
+	nonce   string
+}
+
+func (w *deltaWatch) known(name string) string {
+	if v, ok := w.extra[name]; ok {
+		return v
+	}
+	if w.base != nil {
+		if i, ok := w.base.names.pos[name]; ok {
+			return w.base.entries[i].version
+		}
+	}
+	return ""
+}
+
+func (w *deltaWatch) setKnown(name, version string) {
+	if w.extra == nil {
+		w.extra = map[string]string{}
+	}
+	w.extra[name] = version
+}
+
+func (s *Server) deltaRequest(st *stream, req *discoveryv3.DeltaDiscoveryRequest) error {
+	if err := s.hello(st, req.GetNode()); err != nil {
+		return err
+	}
+	typeURL := req.GetTypeUrl()
+	if typeURL == "" {
+		return status.Error(codes.InvalidArgument, "a request on an ADS stream must carry its type URL")
+	}
+	w := st.deltas[typeURL]
+	first := w == nil
+	if first {
+		w = &deltaWatch{sub: subscription{legacy: true, wildcard: len(req.GetResourceNamesSubscribe()) == 0}}
+		st.deltas[typeURL] = w
+	}
+	subscribe, unsubscribe := req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe()
+	// As the protocol has it, a stream that began as a wildcard by naming
+	// nothing stays one when it names resources; "*" says so explicitly.
+	if len(subscribe) > 0 {
+		w.sub.legacy = false
+	}
+	for _, n := range subscribe {
+		if n == explicitWildcard {
+			w.sub.wildcard = true
+			continue
+		}
+		if w.sub.listed(n) {
+			continue
+		}
+		w.sub.owned()[n] = struct{}{}
+		if !w.sub.wildcard {
+			// Newly subscribed: its Envoy has it only if it says so below.
+			w.setKnown(n, "")
+		}
+	}
+	for _, n := range unsubscribe {
+		if n == explicitWildcard {
+			w.sub.wildcard = false
+			continue
+		}
+		if w.sub.listed(n) {
+			delete(w.sub.owned(), n)
+		}
+		delete(w.extra, n)
+	}
+	if first {
+		// A reconnecting Envoy says what it already has.
+		for n, v := range req.GetInitialResourceVersions() {
+			w.setKnown(n, v)
+		}
+	}
+	if req.GetResponseNonce() != "" && req.GetResponseNonce() == w.nonce {
+		s.answered(st, typeURL, w.version, req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+	}
+	return nil
+}
+
+// deltaResponse is the response a delta watch is due, if any: the
+// resources whose version differs from what the Envoy has, and the names
+// of those it has that are gone.
+func (st *stream) deltaResponse(w *deltaWatch, ts *typeSnapshot) *encodedResponse {
+	if ts == nil || (w.base == ts && w.extra == nil) {
+		return nil
+	}
+	var changed []int32
+	var removed []string
+	switch {
+	case w.extra == nil && w.base != nil && ts.prevSeq == w.base.seq &&
+		(w.sub.wildcard || (w.sub.shared == w.base.names && ts.names == w.base.names)):
+		// Up to date with the previous snapshot and subscribed to all of
+		// it: the difference is computed once for every such stream.
+		changed, removed = ts.changed, ts.removed
+	case w.sub.wildcard:
+		for i, e := range ts.entries {
+			if w.known(e.name) != e.version {
+				changed = append(changed, int32(i))
+			}
+		}
+		gone := func(n string) bool { return !ts.names.has(n) && w.known(n) != "" }
+		if w.base != nil {
+			for _, n := range w.base.names.list {
+				if gone(n) {
+					removed = append(removed, n)
+				}
+			}
+		}
+		for n := range w.extra {
+			if (w.base == nil || !w.base.names.has(n)) && gone(n) {
+				removed = append(removed, n)
+			}
+		}
+		slices.Sort(removed)
+	default:
+		w.sub.names(func(n string) {
+			have := w.known(n)
+			if i, ok := ts.names.pos[n]; ok {
+				if ts.entries[i].version != have {
+					changed = append(changed, i)
+				}
+			} else if have != "" {
+				removed = append(removed, n)
+			}
+		})
+		slices.Sort(changed)
+		slices.Sort(removed)
+	}
+	w.base, w.extra = ts, nil
+	w.sub.compact(ts.names)
+	if len(changed) == 0 && len(removed) == 0 && (w.sent || !w.sub.wildcard) {
+		return nil
+	}
+	w.sent, w.version, w.nonce = true, ts.version, st.nextNonce()
+	h := head(nil).str(deltaVersionField, ts.version).str(deltaTypeURLField, ts.typeURL).str(deltaNonceField, w.nonce)
+	for _, n := range removed {
+		h = h.str(deltaRemovedField, n)
+	}
+	bufs := make([]mem.Buffer, 0, 2*len(changed))
+	for _, i := range changed {
+		e := ts.entries[i]
+		bufs = append(bufs, e.deltaHead, e.any)
+	}
+	return response(h, bufs)
+}
