@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -60,8 +61,21 @@ type typeSnapshot struct {
 	changed      []int32
 	removed      []string
 	// all lists every entry as field 2 of a DiscoveryResponse, for the
-	// state-of-the-world responses carrying every resource.
-	all []mem.Buffer
+	// state-of-the-world responses carrying every resource; built when
+	// first needed.
+	allOnce sync.Once
+	all     []mem.Buffer
+}
+
+// sotwAll returns every entry as field 2 of a DiscoveryResponse.
+func (ts *typeSnapshot) sotwAll() []mem.Buffer {
+	ts.allOnce.Do(func() {
+		ts.all = make([]mem.Buffer, len(ts.entries))
+		for i, e := range ts.entries {
+			ts.all[i] = mem.SliceBuffer(e.sotw)
+		}
+	})
+	return ts.all
 }
 
 // nameIndex maps the names of a type's resources to their position. It is
@@ -80,14 +94,30 @@ type entry struct {
 	name    string
 	version string
 	// sotw is the resource as field 2 (resources) of a DiscoveryResponse:
-	// tag, length and the google.protobuf.Any.
-	sotw mem.Buffer
-	// any is the Any alone (a view of sotw).
-	any mem.Buffer
-	// deltaHead opens field 2 of a DeltaDiscoveryResponse (a Resource with
-	// its name and version) up to the Any, which follows it.
-	deltaHead mem.Buffer
-	raw       []byte // the Any's bytes, for comparison and decoding
+	// tag, length and the google.protobuf.Any, which begins at anyAt.
+	sotw  []byte
+	anyAt int32
+}
+
+func (e *entry) anyBytes() []byte { return e.sotw[e.anyAt:] }
+
+// appendDeltaHead appends the opening of the resource as field 2 of a
+// DeltaDiscoveryResponse (a Resource with its name and version) up to the
+// Any, which follows it.
+func (e *entry) appendDeltaHead(b []byte) []byte {
+	anyLen := len(e.sotw) - int(e.anyAt)
+	// Resource: version (1), resource (2), name (3).
+	inner := protowire.SizeTag(3) + protowire.SizeBytes(len(e.name)) +
+		protowire.SizeTag(1) + protowire.SizeBytes(len(e.version)) +
+		protowire.SizeTag(2) + protowire.SizeBytes(anyLen)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(inner))
+	b = protowire.AppendTag(b, 3, protowire.BytesType)
+	b = protowire.AppendString(b, e.name)
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, e.version)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	return protowire.AppendVarint(b, uint64(anyLen))
 }
 
 var typeSeq atomic.Uint64
@@ -201,10 +231,6 @@ func encodeType(typeURL string, resources []types.Resource, prev *typeSnapshot) 
 			}
 		}
 	}
-	ts.all = make([]mem.Buffer, len(ts.entries))
-	for i, e := range ts.entries {
-		ts.all[i] = e.sotw
-	}
 	return ts, nil
 }
 
@@ -217,40 +243,23 @@ func newEntry(name, typeURL string, value []byte) *entry {
 	sotw := make([]byte, 0, protowire.SizeTag(2)+protowire.SizeBytes(anyLen))
 	sotw = protowire.AppendTag(sotw, 2, protowire.BytesType)
 	sotw = protowire.AppendVarint(sotw, uint64(anyLen))
-	head := len(sotw)
+	e.anyAt = int32(len(sotw))
 	sotw = protowire.AppendTag(sotw, 1, protowire.BytesType)
 	sotw = protowire.AppendString(sotw, typeURL)
 	sotw = protowire.AppendTag(sotw, 2, protowire.BytesType)
-	sotw = protowire.AppendBytes(sotw, value)
-	e.raw = sotw[head:]
-	e.sotw = mem.SliceBuffer(sotw)
-	e.any = mem.SliceBuffer(e.raw)
-	// Resource: version (1), resource (2), name (3).
-	inner := protowire.SizeTag(3) + protowire.SizeBytes(len(name)) +
-		protowire.SizeTag(1) + protowire.SizeBytes(len(e.version)) +
-		protowire.SizeTag(2) + protowire.SizeBytes(anyLen)
-	var dh []byte
-	dh = protowire.AppendTag(dh, 2, protowire.BytesType)
-	dh = protowire.AppendVarint(dh, uint64(inner))
-	dh = protowire.AppendTag(dh, 3, protowire.BytesType)
-	dh = protowire.AppendString(dh, name)
-	dh = protowire.AppendTag(dh, 1, protowire.BytesType)
-	dh = protowire.AppendString(dh, e.version)
-	dh = protowire.AppendTag(dh, 2, protowire.BytesType)
-	dh = protowire.AppendVarint(dh, uint64(anyLen))
-	e.deltaHead = mem.SliceBuffer(dh)
+	e.sotw = protowire.AppendBytes(sotw, value)
 	return e
 }
 
 // valueEquals reports whether e encodes value as typeURL.
 func (e *entry) valueEquals(typeURL string, value []byte) bool {
 	want := protowire.SizeTag(1) + protowire.SizeBytes(len(typeURL)) + protowire.SizeTag(2) + protowire.SizeBytes(len(value))
-	return len(e.raw) == want && bytes.HasSuffix(e.raw, value)
+	return len(e.sotw)-int(e.anyAt) == want && bytes.HasSuffix(e.sotw, value)
 }
 
 // value is the encoded resource message inside the Any.
 func (e *entry) value() []byte {
-	b := e.raw
+	b := e.anyBytes()
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {

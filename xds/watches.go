@@ -188,7 +188,7 @@ func (st *stream) sotwResponse(w *sotwWatch, ts *typeSnapshot) *encodedResponse 
 	w.sent, w.dirty, w.version, w.nonce = true, false, ts.version, st.nextNonce()
 	h := head(nil).str(sotwVersionField, ts.version).str(sotwTypeURLField, ts.typeURL).str(sotwNonceField, w.nonce)
 	if w.sub.wildcard || w.sub.shared == ts.names {
-		return response(h, ts.all)
+		return response(h, ts.sotwAll())
 	}
 	var picked []mem.Buffer
 	if w.sub.size() < len(ts.entries)/4 {
@@ -200,12 +200,12 @@ func (st *stream) sotwResponse(w *sotwWatch, ts *typeSnapshot) *encodedResponse 
 		})
 		slices.Sort(idx)
 		for _, i := range idx {
-			picked = append(picked, ts.entries[i].sotw)
+			picked = append(picked, mem.SliceBuffer(ts.entries[i].sotw))
 		}
 	} else {
 		for _, e := range ts.entries {
 			if w.sub.has(e.name) {
-				picked = append(picked, e.sotw)
+				picked = append(picked, mem.SliceBuffer(e.sotw))
 			}
 		}
 	}
@@ -361,10 +361,18 @@ func (st *stream) deltaResponse(w *deltaWatch, ts *typeSnapshot) *encodedRespons
 	for _, n := range removed {
 		h = h.str(deltaRemovedField, n)
 	}
+	// The heads of every resource share one allocation.
+	var heads []byte
+	ends := make([]int, len(changed))
+	for k, i := range changed {
+		heads = ts.entries[i].appendDeltaHead(heads)
+		ends[k] = len(heads)
+	}
 	bufs := make([]mem.Buffer, 0, 2*len(changed))
-	for _, i := range changed {
-		e := ts.entries[i]
-		bufs = append(bufs, e.deltaHead, e.any)
+	start := 0
+	for k, i := range changed {
+		bufs = append(bufs, mem.SliceBuffer(heads[start:ends[k]]), mem.SliceBuffer(ts.entries[i].anyBytes()))
+		start = ends[k]
 	}
 	return response(h, bufs)
 }

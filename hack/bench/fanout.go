@@ -21,20 +21,30 @@ func fanout(r *report, o options, bin string) error {
 	fmt.Fprintf(&b, "Simulated ADS clients on loopback, one gRPC connection each, half delta and half SotW; each subscribes to\n")
 	b.WriteString("listeners, clusters and the route configuration and ACKs every response. One RouteOption change; time\n")
 	b.WriteString("until the last client ACKed the new route configuration. RSS and goroutines of the gatewarden process.\n\n")
-	b.WriteString("| routes | clients | change to last ACK (median) | RSS with clients | goroutines with clients | goroutines after they left | target |\n|---:|---:|---:|---:|---:|---:|---|\n")
-	runs := []struct{ routes, clients int }{{1000, o.clients}, {10000, 100}}
+	b.WriteString("| routes | clients | gatewarden's GOMEMLIMIT | change to last ACK (median) | RSS with clients | goroutines with clients | goroutines after they left | target |\n|---:|---:|---|---:|---:|---:|---:|---|\n")
+	// The last run shows what a soft memory limit does at the size of the
+	// RSS target.
+	runs := []struct {
+		routes, clients int
+		memLimit        string
+	}{{1000, o.clients, ""}, {10000, 100, ""}, {10000, 100, "128MiB"}}
 	heapNote := ""
 	for _, run := range runs {
 		if run.routes == 10000 && !containsInt(o.sizes, 10000) {
 			continue
 		}
-		s, err := loadtest.StartStack(bin, envoyBin(), run.routes, false)
+		var env []string
+		limit := "none"
+		if run.memLimit != "" {
+			env, limit = []string{"GOMEMLIMIT=" + run.memLimit}, run.memLimit
+		}
+		s, err := loadtest.StartStackEnv(bin, envoyBin(), run.routes, false, env)
 		if err != nil {
 			return err
 		}
 		var heap string
 		res, err := loadtest.RunClientsWith(s, run.clients, 3, 300*time.Millisecond, func(change int) {
-			if change == 2 && run.routes == 10000 {
+			if change == 2 && run.routes == 10000 && run.memLimit == "" {
 				heap = heapTop(s.AdminAddr)
 			}
 		})
@@ -43,7 +53,7 @@ func fanout(r *report, o options, bin string) error {
 			heapNote = heap
 		}
 		if err != nil {
-			fmt.Fprintf(&b, "| %d | %d | failed: %v | | | | |\n", run.routes, run.clients, err)
+			fmt.Fprintf(&b, "| %d | %d | %s | failed: %v | | | | |\n", run.routes, run.clients, limit, err)
 			continue
 		}
 		var acks []float64
@@ -57,16 +67,19 @@ func fanout(r *report, o options, bin string) error {
 		} else {
 			target = fmt.Sprintf("RSS under 128 MiB: %s", verdict(res.RSS < 128<<20))
 		}
-		fmt.Fprintf(&b, "| %d | %d | %s (max %s, 3 changes) | %s | %.0f | %.0f | %s |\n", run.routes, run.clients, dur(summarize(acks).median), dur(worst), mib(res.RSS), res.Goroutines, res.AfterGoroutines, target)
+		fmt.Fprintf(&b, "| %d | %d | %s | %s (max %s, 3 changes) | %s | %.0f | %.0f | %s |\n", run.routes, run.clients, limit, dur(summarize(acks).median), dur(worst), mib(res.RSS), res.Goroutines, res.AfterGoroutines, target)
 	}
-	b.WriteString("\nEach response is encoded once for all streams and at most 32 are in flight (a push slot is held until the\n")
-	b.WriteString("Envoy answers); each resource type has its own version, so a route change does not resend clusters. The\n")
-	b.WriteString("memory with clients is go-control-plane's per-stream state and responses (it wraps every resource of a\n")
-	b.WriteString("response for each stream) and gRPC's buffers: with 10,000 routes under scoped RDS a state-of-the-world\n")
-	b.WriteString("client subscribes to 10,000 route configurations and is sent all of them on each change. The RSS target\n")
-	b.WriteString("is far off: gatewarden alone holds its inputs, the translation and the snapshot (the propagation table\n")
-	b.WriteString("gives its RSS without clients). deploy/ sets GOMEMLIMIT so that garbage is collected before the\n")
-	b.WriteString("container limit.\n")
+	b.WriteString("\nEach resource is encoded once per change, and every stream is sent those same bytes behind a head of its\n")
+	b.WriteString("own (version, type, nonce): a push copies nothing per Envoy. A stream keeps its subscriptions (pointing to the\n")
+	b.WriteString("snapshot's own name index when an Envoy asks for exactly its names, as Envoys do) and, for delta, which\n")
+	b.WriteString("snapshot its Envoy is up to date with. Each resource type has its own version, so a route change does not\n")
+	b.WriteString("resend clusters. With 100 clients the live heap is within a few MiB of gatewarden's alone: what remains is\n")
+	b.WriteString("what gatewarden holds for any number of Envoys. In directory mode that is the parsed manifests, kept so\n")
+	b.WriteString("that a change re-reads only the files that changed (about 55 MiB at 10,000 routes, Kubernetes objects\n")
+	b.WriteString("with maps for labels, RBAC policies and claims), the encoded snapshot (about 20 MiB) and the statuses\n")
+	b.WriteString("(about 10 MiB); RSS is that and the garbage collector's headroom (GOGC=100 lets the heap reach twice the live\n")
+	b.WriteString("heap). A soft limit (the last row) trades CPU for memory but cannot go below the live heap plus what a\n")
+	b.WriteString("change needs while it is translated (about 50 MiB at 10,000 routes).\n")
 	if heapNote != "" {
 		b.WriteString("\nLive heap with 100 clients at 10,000 routes, after the last change (`/debug/pprof/heap?gc=1`,\n`go tool pprof -top -sample_index=inuse_space`):\n\n```\n" + heapNote + "```\n")
 	}

@@ -194,6 +194,55 @@ type routeSubscriber struct {
 	watched string   // the route configuration of host ("" until known)
 	// subscribed are the types asked for after the first listeners.
 	subscribed map[string]bool
+	// delta: responses carry what changed (else every resource).
+	delta bool
+	eds   []string // endpoint names asked for, in order
+	edsOf map[string]bool
+}
+
+// onClusters returns the endpoint names to ask for after a cluster
+// response, as Envoy asks for the endpoints of every EDS cluster: all of
+// them again when they changed (state of the world), or the new ones
+// (delta); nil when nothing is to be asked.
+func (r *routeSubscriber) onClusters(cs []*anypb.Any) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.edsOf == nil {
+		r.edsOf = map[string]bool{}
+	}
+	var fresh, all []string
+	for _, a := range cs {
+		name, eds := edsClusterName(a)
+		if !eds {
+			continue
+		}
+		all = append(all, name)
+		if !r.edsOf[name] {
+			fresh = append(fresh, name)
+		}
+	}
+	if r.delta {
+		for _, n := range fresh {
+			r.edsOf[n] = true
+		}
+		r.eds = append(r.eds, fresh...)
+		return fresh
+	}
+	if len(fresh) == 0 && len(all) == len(r.eds) {
+		return nil
+	}
+	r.eds, r.edsOf = all, map[string]bool{}
+	for _, n := range all {
+		r.edsOf[n] = true
+	}
+	return all
+}
+
+// endpointNamesAsked are the endpoint names asked for so far.
+func (r *routeSubscriber) endpointNamesAsked() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.eds
 }
 
 func (r *routeSubscriber) onListeners(ls []*anypb.Any) (rds []string, wantScopes bool) {
@@ -236,6 +285,10 @@ func (r *routeSubscriber) next(typeURL string, resources []*anypb.Any) (typ stri
 		return r.ask(typ), nil
 	case resourcev3.ScopedRouteType:
 		return r.ask(resourcev3.RouteType), r.onScopes(resources)
+	case resourcev3.ClusterType:
+		if names := r.onClusters(resources); len(names) > 0 {
+			return r.ask(resourcev3.EndpointType), names
+		}
 	}
 	return "", nil
 }
@@ -269,6 +322,46 @@ func resourceNames(rs []*anypb.Any, decode func(*anypb.Any) string) []string {
 	return out
 }
 
+// edsClusterName reads a packed cluster's name and whether its endpoints
+// come from EDS (type, field 2, is EDS), without decoding the rest. The
+// endpoints are asked for by the cluster's name: gatewarden sets no EDS
+// service name.
+func edsClusterName(a *anypb.Any) (name string, eds bool) {
+	const edsType = 3
+	b := a.GetValue()
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return "", false
+		}
+		b = b[n:]
+		switch {
+		case num == 1 && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return "", false
+			}
+			name = string(v)
+			b = b[m:]
+			continue
+		case num == 2 && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return "", false
+			}
+			eds = v == edsType
+			b = b[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return "", false
+		}
+		b = b[m:]
+	}
+	return name, eds
+}
+
 // routeConfigName reads the name of a packed route configuration (its
 // field 1) without decoding the rest, as a thousand simulated clients share
 // the machine with the server they measure.
@@ -296,8 +389,9 @@ func routeConfigName(a *anypb.Any) string {
 	return ""
 }
 
-// sotwClient subscribes to LDS and CDS, then, as Envoy does, to the route
-// configurations its listeners name (through scoped RDS when they use it),
+// sotwClient subscribes to LDS and CDS, then, as Envoy does, to the
+// endpoints of its EDS clusters and to the route configurations its
+// listeners name (through scoped RDS when they use it),
 // and ACKs every response; it calls onRoute after ACKing a route response
 // that carries the route configuration of host.
 func sotwClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceClient, node *corev3.Node, host string, onRoute func(string)) {
@@ -317,8 +411,11 @@ func sotwClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceCli
 			return
 		}
 		ack := &discoveryv3.DiscoveryRequest{TypeUrl: resp.TypeUrl, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}
-		if resp.TypeUrl == resourcev3.RouteType {
+		switch resp.TypeUrl {
+		case resourcev3.RouteType:
 			ack.ResourceNames = sub.routeNamesAsked()
+		case resourcev3.EndpointType:
+			ack.ResourceNames = sub.endpointNamesAsked()
 		}
 		if st.Send(ack) != nil {
 			return
@@ -343,7 +440,7 @@ func deltaClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceCl
 	if err != nil {
 		return
 	}
-	sub := &routeSubscriber{host: host}
+	sub := &routeSubscriber{host: host, delta: true}
 	for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
 		if st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: typ}) != nil {
 			return

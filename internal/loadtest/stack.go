@@ -42,6 +42,12 @@ func FreePort() int {
 
 // startStack serves a workload of n routes; withEnvoy starts an Envoy too.
 func StartStack(bin, envoyBin string, n int, withEnvoy bool, serveFlags ...string) (*Stack, error) {
+	return StartStackEnv(bin, envoyBin, n, withEnvoy, nil, serveFlags...)
+}
+
+// StartStackEnv is StartStack with variables added to gatewarden's
+// environment (such as GOMEMLIMIT).
+func StartStackEnv(bin, envoyBin string, n int, withEnvoy bool, env []string, serveFlags ...string) (*Stack, error) {
 	s := &Stack{GWPort: FreePort(), XDSAddr: fmt.Sprintf("127.0.0.1:%d", FreePort()), AdminAddr: fmt.Sprintf("127.0.0.1:%d", FreePort()),
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
 	var err error
@@ -67,6 +73,9 @@ func StartStack(bin, envoyBin string, n int, withEnvoy bool, serveFlags ...strin
 	}
 	args := append([]string{"serve", "--resources", s.Dir, "--xds-address", s.XDSAddr, "--admin-address", s.AdminAddr, "--log-level", "warn"}, serveFlags...)
 	s.Gatewarden = exec.Command(bin, args...)
+	if len(env) > 0 {
+		s.Gatewarden.Env = append(os.Environ(), env...)
+	}
 	s.Gatewarden.Stderr = os.Stderr
 	if err := s.Gatewarden.Start(); err != nil {
 		return nil, err
