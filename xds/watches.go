@@ -157,6 +157,7 @@ func (s *Server) sotwRequest(st *stream, req *discoveryv3.DiscoveryRequest) erro
 	}
 	w := st.sotw[typeURL]
 	if w == nil {
+		s.warnUnserved(st, typeURL)
 		w = &sotwWatch{sub: subscription{legacy: true, wildcard: len(req.GetResourceNames()) == 0}}
 		st.sotw[typeURL] = w
 	} else if w.nonce != "" && req.GetResponseNonce() != w.nonce {
@@ -257,6 +258,7 @@ func (s *Server) deltaRequest(st *stream, req *discoveryv3.DeltaDiscoveryRequest
 	w := st.deltas[typeURL]
 	first := w == nil
 	if first {
+		s.warnUnserved(st, typeURL)
 		w = &deltaWatch{sub: subscription{legacy: true, wildcard: len(req.GetResourceNamesSubscribe()) == 0}}
 		st.deltas[typeURL] = w
 	}
@@ -375,4 +377,12 @@ func (st *stream) deltaResponse(w *deltaWatch, ts *typeSnapshot) *encodedRespons
 		start = ends[k]
 	}
 	return response(h, bufs)
+}
+
+// warnUnserved says so when an Envoy asks for a type gatewarden never
+// serves: it would wait for it until its initial fetch timeout.
+func (s *Server) warnUnserved(st *stream, typeURL string) {
+	if !slices.Contains(typeOrder, typeURL) {
+		s.log.Warn("Envoy asked for a resource type gatewarden does not serve", "stream", st.id, "node", st.node.GetId(), "type", typeURL)
+	}
 }
