@@ -1,8 +1,9 @@
 package translator
 
 import (
+	"fmt"
+	"google.golang.org/protobuf/proto"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -26,49 +27,12 @@ func (t *translation) rbacContent(spec *optv1.RBACExtension) string {
 	if k, ok := t.rbacKeys[spec]; ok {
 		return k
 	}
-	k := rbacContentKey(spec)
+	k := spec.ContentKey()
 	if t.rbacKeys == nil {
 		t.rbacKeys = map[*optv1.RBACExtension]string{}
 	}
 	t.rbacKeys[spec] = k
 	return k
-}
-
-// rbacContentKey encodes every field of spec, maps in key order, strings
-// length-prefixed, so that two extensions have the same key exactly when
-// they are equal. TestRBACContentKeyCoversEveryField fails when a field is
-// added to these types and not here.
-func rbacContentKey(spec *optv1.RBACExtension) string {
-	b := make([]byte, 0, 256)
-	str := func(s string) { b = strconv.AppendInt(b, int64(len(s)), 10); b = append(b, ':'); b = append(b, s...) }
-	if spec.Disable {
-		b = append(b, 'D')
-	}
-	for _, name := range sortedKeys(spec.Policies) {
-		p := spec.Policies[name]
-		b = append(b, 'P')
-		str(name)
-		str(p.NestedClaimDelimiter)
-		for _, pr := range p.Principals {
-			j := pr.JwtPrincipal
-			b = append(b, 'J')
-			str(j.Provider)
-			str(string(j.Matcher))
-			for _, c := range sortedKeys(j.Claims) {
-				str(c)
-				str(j.Claims[c])
-			}
-		}
-		if p.Permissions != nil {
-			b = append(b, 'M')
-			str(p.Permissions.PathPrefix)
-			for _, m := range p.Permissions.Methods {
-				str(m)
-			}
-		}
-		b = append(b, ';')
-	}
-	return string(b)
 }
 
 // checkRBAC is validateRBAC of spec (as spec.options.rbac), once per
@@ -184,4 +148,63 @@ func (t *translation) prebuildRBAC(gs *gatewayState) {
 	for i, j := range jobs {
 		t.rbacCache[j.key] = out[i]
 	}
+}
+
+// sameRBAC reports whether a and b are the same rules (by content: two
+// objects may carry equal extensions).
+func (t *translation) sameRBAC(a, b *optv1.RBACExtension) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a == b || t.rbacContent(a) == t.rbacContent(b)
+}
+
+// packedOnce packs the config build returns, once per key.
+func (t *translation) packedOnce(key string, build func() proto.Message) *anypb.Any {
+	if a, ok := t.packed[key]; ok {
+		return a
+	}
+	if t.packed == nil {
+		t.packed = map[string]*anypb.Any{}
+	}
+	a := mustAny(build())
+	t.packed[key] = a
+	return a
+}
+
+// jwtPerRouteAny is jwtPerRoute(c) packed, once per requirement.
+func (t *translation) jwtPerRouteAny(c *jwtConfig) *anypb.Any {
+	key := "jwt-off"
+	if !c.empty() {
+		key = "jwt:" + c.requirementName()
+	}
+	return t.packedOnce(key, func() proto.Message { return jwtPerRoute(c) })
+}
+
+// rbacOff is the per-route config that turns RBAC off.
+func (t *translation) rbacOff() *anypb.Any {
+	return t.packedOnce("rbac-off", func() proto.Message { return rbacPerRoute(nil) })
+}
+
+// sharedTyped returns a per-filter config map equal to m, the same map for
+// every route or virtual host with the same configs: thousands of routes
+// often carry one policy, and the maps are never modified once built.
+// Configs are compared by identity, which the memos above make content.
+func (t *translation) sharedTyped(m map[string]*anypb.Any) map[string]*anypb.Any {
+	if len(m) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	for _, k := range sortedKeys(m) {
+		fmt.Fprintf(&b, "%s=%p;", k, m[k])
+	}
+	key := b.String()
+	if s, ok := t.typedMaps[key]; ok {
+		return s
+	}
+	if t.typedMaps == nil {
+		t.typedMaps = map[string]map[string]*anypb.Any{}
+	}
+	t.typedMaps[key] = m
+	return m
 }

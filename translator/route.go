@@ -132,7 +132,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 	if pol != nil && !vhostInvalid {
 		vhJwt = pol.jwt
 		if !vhJwt.empty() {
-			vh.typed[jwtAuthnFilter] = mustAny(jwtPerRoute(vhJwt))
+			vh.typed[jwtAuthnFilter] = t.jwtPerRouteAny(vhJwt)
 			p.useJwt(vhJwt, backends)
 		}
 		if pol.rbac != nil && !pol.rbac.Disable {
@@ -150,6 +150,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 	if vhostInvalid {
 		vh.typed = nil
 	}
+	vh.typed = t.sharedTyped(vh.typed)
 	for _, e := range vh.entries {
 		r := &routev3.Route{
 			Name:  fmt.Sprintf("%s/%s/rule/%d/match/%d", e.route.obj.Namespace, e.route.obj.Name, e.rule, e.match),
@@ -214,7 +215,7 @@ func (t *translation) routePolicyConfig(p *portBuild, opt *routePolicy, vhJwt *j
 	if opt.setsJwt() {
 		routeJwt = opt.applyJwt(vhJwt)
 		if !routeJwt.empty() || !vhJwt.empty() {
-			typed[jwtAuthnFilter] = mustAny(jwtPerRoute(routeJwt))
+			typed[jwtAuthnFilter] = t.jwtPerRouteAny(routeJwt)
 		}
 		if !routeJwt.empty() {
 			p.useJwt(routeJwt, backends)
@@ -228,9 +229,9 @@ func (t *translation) routePolicyConfig(p *portBuild, opt *routePolicy, vhJwt *j
 	case rbacSpec == nil:
 	case rbacSpec.Disable:
 		if vhRBAC != nil {
-			typed[rbacFilter] = mustAny(rbacPerRoute(nil))
+			typed[rbacFilter] = t.rbacOff()
 		}
-	case rbacSpec != vhRBAC || opt.setsJwt():
+	case !t.sameRBAC(rbacSpec, vhRBAC) || opt.setsJwt():
 		built := t.rbacFor(field, rbacSpec, routeJwt.providers())
 		if built.msg != "" {
 			return nil, built.msg
@@ -238,10 +239,7 @@ func (t *translation) routePolicyConfig(p *portBuild, opt *routePolicy, vhJwt *j
 		typed[rbacFilter] = built.any
 		p.usesRBAC = true
 	}
-	if len(typed) == 0 {
-		return nil, ""
-	}
-	return typed, ""
+	return t.sharedTyped(typed), ""
 }
 
 func (vh *vhostBuild) proto() *routev3.VirtualHost {

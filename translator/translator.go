@@ -7,6 +7,7 @@ package translator
 
 import (
 	"cmp"
+	"google.golang.org/protobuf/types/known/anypb"
 	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -121,6 +122,10 @@ type translation struct {
 	rbacKeys  map[*optv1.RBACExtension]string // content keys
 	// rbacChecked holds validateRBAC's answer by content key.
 	rbacChecked map[string]string
+	// packed and typedMaps hold per-filter configs by content (see
+	// sharedTyped).
+	packed    map[string]*anypb.Any
+	typedMaps map[string]map[string]*anypb.Any
 }
 
 func newTranslation(in *resource.Resources, opts Options) *translation {

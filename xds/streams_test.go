@@ -200,6 +200,17 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 		t.Fatalf("reconnected: sent %v, want only [%s]", got, changedRoute)
 	}
 	r.quiet()
+
+	// The Gateway is gone: its Envoys are told to remove everything.
+	if err := s.Publish(context.Background(), &translator.Result{Status: res.Status}); err != nil {
+		t.Fatal(err)
+	}
+	if sent, removed, _ := c.expect(resourcev3.ClusterType); len(sent) > 0 || !slices.Equal(removed, names(gc.Clusters)) {
+		t.Fatalf("Gateway removed: clusters sent %v, removed %d of %d", sent, len(removed), len(gc.Clusters))
+	}
+	if sent, removed, _ := c.expect(resourcev3.RouteType); len(sent) > 0 || len(removed) != len(routeNames)-1 {
+		t.Fatalf("Gateway removed: routes sent %v, removed %d, want the %d subscribed", sent, len(removed), len(routeNames)-1)
+	}
 }
 
 // TestSotWFollowsSubscriptions sends a state-of-the-world Envoy exactly the

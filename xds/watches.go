@@ -91,7 +91,7 @@ func (s *subscription) compact(idx *nameIndex) {
 	s.shared, s.own = idx, nil
 }
 
-// own makes the set the subscription's own, to change it.
+// owned makes the set the subscription's own, to change it.
 func (s *subscription) owned() map[string]struct{} {
 	if s.own == nil {
 		s.own = make(map[string]struct{}, s.size())

@@ -217,6 +217,7 @@ func decode(data []byte) (*Doc, error) {
 	if obj.GetNamespace() == "" {
 		obj.SetNamespace(DefaultNamespace)
 	}
+	share(obj)
 	return &Doc{GVK: gvk, Object: obj}, nil
 }
 

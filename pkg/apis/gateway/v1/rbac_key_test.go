@@ -1,4 +1,4 @@
-package translator
+package v1_test
 
 import (
 	"reflect"
@@ -8,9 +8,9 @@ import (
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 )
 
-// TestRBACContentKeyCoversEveryField keeps rbacContentKey complete: a field
+// TestContentKeyCoversEveryField keeps ContentKey complete: a field
 // it does not encode would let two different rule sets share a translation.
-func TestRBACContentKeyCoversEveryField(t *testing.T) {
+func TestContentKeyCoversEveryField(t *testing.T) {
 	encoded := map[reflect.Type][]string{
 		reflect.TypeFor[optv1.RBACExtension]():   {"Disable", "Policies"},
 		reflect.TypeFor[optv1.RBACPolicy]():      {"Principals", "Permissions", "NestedClaimDelimiter"},
@@ -26,14 +26,14 @@ func TestRBACContentKeyCoversEveryField(t *testing.T) {
 		slices.Sort(have)
 		want := slices.Sorted(slices.Values(fields))
 		if !slices.Equal(have, want) {
-			t.Errorf("%s has fields %v; rbacContentKey encodes %v: update it", typ, have, want)
+			t.Errorf("%s has fields %v; ContentKey encodes %v: update it", typ, have, want)
 		}
 	}
 }
 
-// TestRBACContentKeyDistinguishes checks that changing any one field changes
+// TestContentKeyDistinguishes checks that changing any one field changes
 // the key, and that map order does not.
-func TestRBACContentKeyDistinguishes(t *testing.T) {
+func TestContentKeyDistinguishes(t *testing.T) {
 	base := func() *optv1.RBACExtension {
 		return &optv1.RBACExtension{Policies: map[string]optv1.RBACPolicy{
 			"a": {NestedClaimDelimiter: ".", Principals: []optv1.RBACPrincipal{{JwtPrincipal: optv1.JWTPrincipal{
@@ -42,8 +42,8 @@ func TestRBACContentKeyDistinguishes(t *testing.T) {
 			"b": {},
 		}}
 	}
-	k := rbacContentKey(base())
-	if k != rbacContentKey(base()) {
+	k := base().ContentKey()
+	if k != base().ContentKey() {
 		t.Fatal("the key of equal extensions differs")
 	}
 	changes := map[string]func(*optv1.RBACExtension){
@@ -75,7 +75,7 @@ func TestRBACContentKeyDistinguishes(t *testing.T) {
 	for name, change := range changes {
 		e := base()
 		change(e)
-		if rbacContentKey(e) == k {
+		if e.ContentKey() == k {
 			t.Errorf("%s: the key did not change", name)
 		}
 	}
