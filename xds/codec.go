@@ -16,8 +16,8 @@ type encodedResponse struct {
 	size int
 }
 
-// codec sends encodedResponses as they are and leaves every other message
-// to gRPC's protobuf codec.
+// codec sends encodedResponses as they are, receives rawMessages as they
+// are, and leaves every other message to gRPC's protobuf codec.
 type codec struct{}
 
 var protoCodec = encoding.GetCodecV2(proto.Name)
@@ -31,7 +31,18 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 	return protoCodec.Marshal(v)
 }
 
-func (codec) Unmarshal(data mem.BufferSlice, v any) error { return protoCodec.Unmarshal(data, v) }
+func (codec) Unmarshal(data mem.BufferSlice, v any) error {
+	if r, ok := v.(*rawMessage); ok {
+		// data is freed when this returns: the bytes are copied, into the
+		// message's buffer when it is large enough.
+		r.buf = r.buf[:0]
+		for _, b := range data {
+			r.buf = append(r.buf, b.ReadOnlyData()...)
+		}
+		return nil
+	}
+	return protoCodec.Unmarshal(data, v)
+}
 
 func (codec) Name() string { return proto.Name }
 

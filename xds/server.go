@@ -201,7 +201,14 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, opts ...grpc.Serve
 type ads struct{ s *Server }
 
 func (a ads) StreamAggregatedResources(st discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
-	return serveStream(a.s, st, false, st.Recv)
+	return serveStream(a.s, st, false, func() (*rawMessage, error) {
+		m := rawMessages.Get().(*rawMessage)
+		if err := st.RecvMsg(m); err != nil {
+			releaseRaw(m)
+			return nil, err
+		}
+		return m, nil
+	})
 }
 
 func (a ads) DeltaAggregatedResources(st discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
@@ -282,8 +289,12 @@ func serveStream[R any](s *Server, gs grpc.ServerStream, delta bool, recv func()
 		case req := <-reqs:
 			var err error
 			switch r := any(req).(type) {
-			case *discoveryv3.DiscoveryRequest:
-				err = s.sotwRequest(st, r)
+			case *rawMessage:
+				var parsed *sotwRequest
+				if parsed, err = parseSotWRequest(r.buf); err == nil {
+					err = s.sotwRequest(st, parsed)
+				}
+				releaseRaw(r)
 			case *discoveryv3.DeltaDiscoveryRequest:
 				err = s.deltaRequest(st, r)
 			}

@@ -105,77 +105,99 @@ func (s *subscription) owned() map[string]struct{} {
 	return s.own
 }
 
-// setSotW replaces the names, as every state-of-the-world request does.
-func (s *subscription) setSotW(names []string, idx *nameIndex) {
-	if s.legacy && len(names) == 0 {
+// setSotW replaces the names with the request's, as every
+// state-of-the-world request does.
+func (s *subscription) setSotW(req *sotwRequest, idx *nameIndex) {
+	if s.legacy && req.nameCount == 0 {
 		return
 	}
 	s.legacy = false
-	s.wildcard = slices.Contains(names, explicitWildcard)
+	s.wildcard = false
+	req.names(func(n []byte) {
+		if string(n) == explicitWildcard {
+			s.wildcard = true
+		}
+	})
 	s.shared, s.own = nil, nil
 	if s.wildcard {
 		return
 	}
-	if idx != nil && len(names) == len(idx.list) {
+	if idx != nil && req.nameCount == len(idx.list) {
 		seen := make([]bool, len(idx.list))
 		all := true
-		for _, n := range names {
-			i, ok := idx.pos[n]
+		req.names(func(n []byte) {
+			if !all {
+				return
+			}
+			i, ok := idx.pos[string(n)]
 			if !ok || seen[i] {
 				all = false
-				break
+				return
 			}
 			seen[i] = true
-		}
+		})
 		if all {
 			s.shared = idx
 			return
 		}
 	}
-	s.own = make(map[string]struct{}, len(names))
-	for _, n := range names {
-		s.own[n] = struct{}{}
-	}
+	s.own = make(map[string]struct{}, req.nameCount)
+	req.names(func(n []byte) { s.own[string(n)] = struct{}{} })
 }
 
 // sotwWatch is what a state-of-the-world stream remembers of one type.
 type sotwWatch struct {
-	sub     subscription
-	sent    bool
-	version string // of the last response
-	nonce   string
-	dirty   bool // the subscription changed since the last response
+	sub subscription
+	// asked, nameCount and namesHash tell the names of the last request.
+	asked     bool
+	nameCount int
+	namesHash uint64
+	sent      bool
+	version   string // of the last response
+	nonce     string
+	dirty     bool // the subscription changed since the last response
 }
 
-func (s *Server) sotwRequest(st *stream, req *discoveryv3.DiscoveryRequest) error {
-	if err := s.hello(st, req.GetNode()); err != nil {
-		return err
+func (s *Server) sotwRequest(st *stream, req *sotwRequest) error {
+	if st.node == nil {
+		node, err := req.decodeNode()
+		if err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		if err := s.hello(st, node); err != nil {
+			return err
+		}
 	}
-	typeURL := req.GetTypeUrl()
+	typeURL := req.typeURL
 	if typeURL == "" {
 		return status.Error(codes.InvalidArgument, "a request on an ADS stream must carry its type URL")
 	}
 	w := st.sotw[typeURL]
 	if w == nil {
 		s.warnUnserved(st, typeURL)
-		w = &sotwWatch{sub: subscription{legacy: true, wildcard: len(req.GetResourceNames()) == 0}}
+		w = &sotwWatch{sub: subscription{legacy: true, wildcard: req.nameCount == 0}}
 		st.sotw[typeURL] = w
-	} else if w.nonce != "" && req.GetResponseNonce() != w.nonce {
+	} else if w.nonce != "" && req.nonce != w.nonce {
 		// An answer to an older response: the protocol says to ignore it,
 		// its Envoy answers the latest one next.
 		return nil
 	}
-	before := w.sub
-	var idx *nameIndex
-	if snap := s.snapshot(st.gateway); snap != nil && snap.types[typeURL] != nil {
-		idx = snap.types[typeURL].names
+	// Most requests repeat the names of the one before (every ACK does).
+	if !w.asked || req.nameCount != w.nameCount || req.namesHash != w.namesHash {
+		w.asked, w.nameCount, w.namesHash = true, req.nameCount, req.namesHash
+		before := w.sub
+		var idx *nameIndex
+		if snap := s.snapshot(st.gateway); snap != nil && snap.types[typeURL] != nil {
+			idx = snap.types[typeURL].names
+		}
+		w.sub.setSotW(req, idx)
+		if !w.sub.equal(&before) {
+			w.dirty = true
+		}
 	}
-	w.sub.setSotW(req.GetResourceNames(), idx)
-	if !w.sub.equal(&before) {
-		w.dirty = true
-	}
-	if w.nonce != "" && req.GetResponseNonce() == w.nonce {
-		s.answered(st, typeURL, w.version, req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
+	if w.nonce != "" && req.nonce == w.nonce {
+		msg, nack := req.nack()
+		s.answered(st, typeURL, w.version, msg, nack)
 	}
 	return nil
 }

@@ -1,0 +1,143 @@
+package xds
+
+import (
+	"fmt"
+	"hash/maphash"
+	"sync"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// rawMessage receives a request's bytes as they came (see codec).
+type rawMessage struct{ buf []byte }
+
+// rawMessages recycles request buffers: a state-of-the-world Envoy repeats
+// every resource name it wants in every request, ACKs included (10,000
+// route configurations are about 300 kB). Kept as bytes in a reused buffer,
+// an ACK is read without allocating, where decoding would make a string per
+// name.
+var rawMessages = sync.Pool{New: func() any { return &rawMessage{} }}
+
+// maxPooledRequest bounds the buffers kept for reuse.
+const maxPooledRequest = 4 << 20
+
+func releaseRaw(m *rawMessage) {
+	if cap(m.buf) <= maxPooledRequest {
+		rawMessages.Put(m)
+	}
+}
+
+// sotwRequest is a DiscoveryRequest read from its bytes. The resource
+// names stay in raw until they are needed: most requests repeat the names
+// of the one before, which their hash shows without making a string.
+type sotwRequest struct {
+	raw            []byte
+	typeURL, nonce string
+	node           []byte // google.protobuf Node, when present
+	errorDetail    []byte // google.rpc.Status, when present
+	nameCount      int
+	namesHash      uint64
+	hasErrorDetail bool
+	hasNode        bool
+}
+
+var namesSeed = maphash.MakeSeed()
+
+// DiscoveryRequest field numbers.
+const (
+	reqNodeField        protowire.Number = 2
+	reqNamesField       protowire.Number = 3
+	reqTypeURLField     protowire.Number = 4
+	reqNonceField       protowire.Number = 5
+	reqErrorDetailField protowire.Number = 6
+)
+
+func parseSotWRequest(b []byte) (*sotwRequest, error) {
+	r := &sotwRequest{raw: b}
+	var h maphash.Hash
+	h.SetSeed(namesSeed)
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, fmt.Errorf("malformed DiscoveryRequest: %w", protowire.ParseError(n))
+		}
+		b = b[n:]
+		if typ != protowire.BytesType {
+			m := protowire.ConsumeFieldValue(num, typ, b)
+			if m < 0 {
+				return nil, fmt.Errorf("malformed DiscoveryRequest: %w", protowire.ParseError(m))
+			}
+			b = b[m:]
+			continue
+		}
+		v, m := protowire.ConsumeBytes(b)
+		if m < 0 {
+			return nil, fmt.Errorf("malformed DiscoveryRequest: %w", protowire.ParseError(m))
+		}
+		b = b[m:]
+		switch num {
+		case reqNodeField:
+			r.node, r.hasNode = v, true
+		case reqNamesField:
+			r.nameCount++
+			var l [binaryLen]byte
+			h.Write(protowire.AppendVarint(l[:0], uint64(len(v))))
+			h.Write(v)
+		case reqTypeURLField:
+			r.typeURL = string(v)
+		case reqNonceField:
+			r.nonce = string(v)
+		case reqErrorDetailField:
+			r.errorDetail, r.hasErrorDetail = v, true
+		}
+	}
+	r.namesHash = h.Sum64()
+	return r, nil
+}
+
+const binaryLen = 10 // the longest varint
+
+// names calls f with each resource name, as a view of the request's bytes.
+func (r *sotwRequest) names(f func([]byte)) {
+	b := r.raw
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		b = b[n:]
+		if typ != protowire.BytesType {
+			b = b[protowire.ConsumeFieldValue(num, typ, b):]
+			continue
+		}
+		v, m := protowire.ConsumeBytes(b)
+		b = b[m:]
+		if num == reqNamesField {
+			f(v)
+		}
+	}
+}
+
+// decodeNode decodes the request's node, if it carries one.
+func (r *sotwRequest) decodeNode() (*corev3.Node, error) {
+	if !r.hasNode {
+		return nil, nil
+	}
+	n := &corev3.Node{}
+	if err := proto.Unmarshal(r.node, n); err != nil {
+		return nil, fmt.Errorf("malformed node: %w", err)
+	}
+	return n, nil
+}
+
+// nack returns the message of the request's error detail, if it is a NACK.
+func (r *sotwRequest) nack() (string, bool) {
+	if !r.hasErrorDetail {
+		return "", false
+	}
+	st := &rpcstatus.Status{}
+	if err := proto.Unmarshal(r.errorDetail, st); err != nil {
+		return "(an error detail that could not be read: " + err.Error() + ")", true
+	}
+	return st.GetMessage(), true
+}
