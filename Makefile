@@ -29,9 +29,10 @@ FUZZTIME ?= 10s
 # Minimizing each new input (60 s by default) over seeds of several kB would
 # take the whole run: inputs are kept as found.
 FUZZFLAGS = -fuzztime $(FUZZTIME) -fuzzminimizetime 0s
-fuzz-short: ## fuzz the loader and the translator briefly (FUZZTIME each)
+fuzz-short: ## fuzz the loader, the translator and the xDS request reader briefly (FUZZTIME each)
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' $(FUZZFLAGS) ./pkg/resource
 	$(GO) test -run '^$$' -fuzz '^FuzzTranslate$$' $(FUZZFLAGS) ./translator
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSotWRequest$$' $(FUZZFLAGS) ./xds
 
 unit: ## the tests that need no Envoy
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /translator$$)

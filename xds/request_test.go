@@ -68,3 +68,42 @@ func TestParseSotWRequest(t *testing.T) {
 		t.Fatal("a truncated request was read")
 	}
 }
+
+// FuzzParseSotWRequest feeds the request reader arbitrary bytes, as any
+// client of the xDS port may send: it refuses or reads them, never panics,
+// and what it reads agrees with the protobuf library.
+func FuzzParseSotWRequest(f *testing.F) {
+	for _, r := range []*discoveryv3.DiscoveryRequest{
+		{},
+		{TypeUrl: routeTypeURL, ResourceNames: []string{"a", "b"}, ResponseNonce: "1"},
+		{Node: &corev3.Node{Cluster: "ns/gw"}, ErrorDetail: &rpcstatus.Status{Message: "no"}, ResourceNames: []string{"*"}},
+	} {
+		b, err := proto.Marshal(r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := parseSotWRequest(b)
+		if err != nil {
+			return
+		}
+		var names []string
+		r.names(func(n []byte) { names = append(names, string(n)) })
+		if len(names) != r.nameCount {
+			t.Fatalf("%d names read, %d counted", len(names), r.nameCount)
+		}
+		r.nack()
+		if _, err := r.decodeNode(); err != nil {
+			return
+		}
+		var want discoveryv3.DiscoveryRequest
+		if proto.Unmarshal(b, &want) != nil {
+			return // invalid UTF-8 and the like, which only the library checks
+		}
+		if !slices.Equal(names, want.ResourceNames) || r.typeURL != want.TypeUrl || r.nonce != want.ResponseNonce {
+			t.Fatalf("read %q %q %q, the library %q %q %q", names, r.typeURL, r.nonce, want.ResourceNames, want.TypeUrl, want.ResponseNonce)
+		}
+	})
+}

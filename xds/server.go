@@ -293,6 +293,8 @@ func serveStream[R any](s *Server, gs grpc.ServerStream, delta bool, recv func()
 				var parsed *sotwRequest
 				if parsed, err = parseSotWRequest(r.buf); err == nil {
 					err = s.sotwRequest(st, parsed)
+				} else {
+					err = status.Error(codes.InvalidArgument, err.Error())
 				}
 				releaseRaw(r)
 			case *discoveryv3.DeltaDiscoveryRequest:
