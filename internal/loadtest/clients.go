@@ -28,6 +28,9 @@ type FanoutResult struct {
 	// With while they were connected, After once they had left.
 	BaselineRSS, RSS, AfterRSS                      float64
 	BaselineGoroutines, Goroutines, AfterGoroutines float64
+	// HeapInuse is the Go heap in use with the clients connected; PeakRSS
+	// the most resident memory the process had by then.
+	HeapInuse, PeakRSS float64
 }
 
 // RunClients connects n simulated Envoys (half delta, half state of the
@@ -136,6 +139,7 @@ func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange f
 		}
 	}
 	res.RSS, res.Goroutines = RSS(s.Gatewarden.Process.Pid), s.Metric("go_goroutines")
+	res.PeakRSS, res.HeapInuse = PeakRSS(s.Gatewarden.Process.Pid), s.Metric("go_memstats_heap_inuse_bytes")
 	closeAll()
 	time.Sleep(3 * time.Second)
 	res.AfterRSS, res.AfterGoroutines = RSS(s.Gatewarden.Process.Pid), s.Metric("go_goroutines")

@@ -179,14 +179,20 @@ func (s *Stack) Metric(name string) float64 {
 	return sum
 }
 
-// rss is the resident memory of a process, in bytes.
-func RSS(pid int) float64 {
+// RSS is the resident memory of a process, in bytes.
+func RSS(pid int) float64 { return procStatus(pid, "VmRSS") }
+
+// PeakRSS is the most resident memory a process has had, in bytes.
+func PeakRSS(pid int) float64 { return procStatus(pid, "VmHWM") }
+
+// procStatus reads a field of /proc/PID/status given in kB, in bytes.
+func procStatus(pid int, field string) float64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
+		if strings.HasPrefix(l, field+":") {
 			f := strings.Fields(l)
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			return kb * 1024
