@@ -82,9 +82,9 @@ func fanout(r *report, o options, bin string) error {
 	b.WriteString("once; the encoded snapshot (`xds.newEntry`, `xds.encodeType`); the statuses (`translator`). A change adds\n")
 	b.WriteString("the translation until it is encoded and, with state-of-the-world clients, their requests (each repeats\n")
 	b.WriteString("every name it wants). Without a limit RSS is that and the collector's headroom (GOGC=100 lets the heap reach\n")
-	b.WriteString("twice the live heap), and moves by tens of MiB between runs with the moment the collector runs; the peak\n")
-	b.WriteString("is reached while the 40,000 manifests are first read. A soft limit (the last row) trades CPU for memory but\n")
-	b.WriteString("cannot go below the peak of a change.\n")
+	b.WriteString("twice the heap live when it last ran: a collection in the middle of a translation lets the heap grow to\n")
+	b.WriteString("twice that peak), and moves by tens of MiB between runs with the moment the collector runs. A soft limit\n")
+	b.WriteString("(the last row) trades CPU for memory but cannot go below the peak of a change.\n")
 	if heapNote != "" {
 		b.WriteString("\nLive heap with 100 clients at 10,000 routes, after the last change (`/debug/pprof/heap?gc=1`,\n`go tool pprof -top -sample_index=inuse_space`):\n\n```\n" + heapNote + "```\n")
 	}
