@@ -33,12 +33,8 @@ func (codec) Marshal(v any) (mem.BufferSlice, error) {
 
 func (codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if r, ok := v.(*rawMessage); ok {
-		// data is freed when this returns: the bytes are copied, into the
-		// message's buffer when it is large enough.
-		r.buf = r.buf[:0]
-		for _, b := range data {
-			r.buf = append(r.buf, b.ReadOnlyData()...)
-		}
+		// data is freed when this returns: the bytes are copied.
+		r.buf = data.Materialize()
 		return nil
 	}
 	return protoCodec.Unmarshal(data, v)

@@ -3,7 +3,6 @@ package xds
 import (
 	"fmt"
 	"hash/maphash"
-	"sync"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
@@ -11,24 +10,12 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// rawMessage receives a request's bytes as they came (see codec).
+// rawMessage receives a request's bytes as they came (see codec). A
+// state-of-the-world Envoy repeats every resource name it wants in every
+// request, ACKs included (10,000 route configurations are about 300 kB):
+// kept as bytes, a request is one allocation without pointers, where
+// decoding it would make a string per name.
 type rawMessage struct{ buf []byte }
-
-// rawMessages recycles request buffers: a state-of-the-world Envoy repeats
-// every resource name it wants in every request, ACKs included (10,000
-// route configurations are about 300 kB). Kept as bytes in a reused buffer,
-// an ACK is read without allocating, where decoding would make a string per
-// name.
-var rawMessages = sync.Pool{New: func() any { return &rawMessage{} }}
-
-// maxPooledRequest bounds the buffers kept for reuse.
-const maxPooledRequest = 4 << 20
-
-func releaseRaw(m *rawMessage) {
-	if cap(m.buf) <= maxPooledRequest {
-		rawMessages.Put(m)
-	}
-}
 
 // sotwRequest is a DiscoveryRequest read from its bytes. The resource
 // names stay in raw until they are needed: most requests repeat the names

@@ -202,9 +202,8 @@ type ads struct{ s *Server }
 
 func (a ads) StreamAggregatedResources(st discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesServer) error {
 	return serveStream(a.s, st, false, func() (*rawMessage, error) {
-		m := rawMessages.Get().(*rawMessage)
+		m := &rawMessage{}
 		if err := st.RecvMsg(m); err != nil {
-			releaseRaw(m)
 			return nil, err
 		}
 		return m, nil
@@ -296,7 +295,6 @@ func serveStream[R any](s *Server, gs grpc.ServerStream, delta bool, recv func()
 				} else {
 					err = status.Error(codes.InvalidArgument, err.Error())
 				}
-				releaseRaw(r)
 			case *discoveryv3.DeltaDiscoveryRequest:
 				err = s.deltaRequest(st, r)
 			}

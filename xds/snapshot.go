@@ -65,6 +65,28 @@ type typeSnapshot struct {
 	// first needed.
 	allOnce sync.Once
 	all     []mem.Buffer
+	// deltaBufs is the same for delta responses.
+	deltaOnce sync.Once
+	deltaBufs []mem.Buffer
+}
+
+// deltaAll returns every entry as field 2 of a DeltaDiscoveryResponse.
+func (ts *typeSnapshot) deltaAll() []mem.Buffer {
+	ts.deltaOnce.Do(func() {
+		var heads []byte
+		ends := make([]int, len(ts.entries))
+		for i, e := range ts.entries {
+			heads = e.appendDeltaHead(heads)
+			ends[i] = len(heads)
+		}
+		ts.deltaBufs = make([]mem.Buffer, 0, 2*len(ts.entries))
+		start := 0
+		for i, e := range ts.entries {
+			ts.deltaBufs = append(ts.deltaBufs, mem.SliceBuffer(heads[start:ends[i]]), mem.SliceBuffer(e.anyBytes()))
+			start = ends[i]
+		}
+	})
+	return ts.deltaBufs
 }
 
 // sotwAll returns every entry as field 2 of a DiscoveryResponse.
@@ -88,6 +110,22 @@ type nameIndex struct {
 }
 
 func (n *nameIndex) has(name string) bool { _, ok := n.pos[name]; return ok }
+
+// equals reports whether names are exactly the index's, in any order.
+func (n *nameIndex) equals(names []string) bool {
+	if len(names) != len(n.list) {
+		return false
+	}
+	seen := make([]bool, len(n.list))
+	for _, name := range names {
+		i, ok := n.pos[name]
+		if !ok || seen[i] {
+			return false
+		}
+		seen[i] = true
+	}
+	return true
+}
 
 // entry is one encoded resource.
 type entry struct {

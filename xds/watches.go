@@ -290,6 +290,16 @@ func (s *Server) deltaRequest(st *stream, req *discoveryv3.DeltaDiscoveryRequest
 	if len(subscribe) > 0 {
 		w.sub.legacy = false
 	}
+	if first && len(unsubscribe) == 0 && len(req.GetInitialResourceVersions()) == 0 {
+		// An Envoy's first request usually names every resource of the
+		// type (every cluster's endpoints, every route configuration).
+		if snap := s.snapshot(st.gateway); snap != nil && snap.types[typeURL] != nil {
+			if idx := snap.types[typeURL].names; idx.equals(subscribe) {
+				w.sub.shared = idx
+				subscribe = nil
+			}
+		}
+	}
 	for _, n := range subscribe {
 		if n == explicitWildcard {
 			w.sub.wildcard = true
@@ -299,8 +309,9 @@ func (s *Server) deltaRequest(st *stream, req *discoveryv3.DeltaDiscoveryRequest
 			continue
 		}
 		w.sub.owned()[n] = struct{}{}
-		if !w.sub.wildcard {
-			// Newly subscribed: its Envoy has it only if it says so below.
+		if !w.sub.wildcard && w.base != nil && w.base.names.has(n) {
+			// Newly subscribed: its Envoy does not have it (unless it says
+			// so below), whatever base says.
 			w.setKnown(n, "")
 		}
 	}
@@ -384,6 +395,11 @@ func (st *stream) deltaResponse(w *deltaWatch, ts *typeSnapshot) *encodedRespons
 	h := head(nil).str(deltaVersionField, ts.version).str(deltaTypeURLField, ts.typeURL).str(deltaNonceField, w.nonce)
 	for _, n := range removed {
 		h = h.str(deltaRemovedField, n)
+	}
+	if len(changed) == len(ts.entries) {
+		// Every resource (a first response): the encoding shared by every
+		// stream that is sent them all.
+		return response(h, ts.deltaAll())
 	}
 	// The heads of every resource share one allocation.
 	var heads []byte

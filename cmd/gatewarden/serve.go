@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,6 +38,7 @@ type serveOptions struct {
 	gatewayAddrs   []string
 	bindGWAddr     bool
 	scopedMinHosts int
+	releaseAfter   time.Duration
 	tls            xds.TLSOptions
 	xdsAddress     string
 	adminAddress   string
@@ -77,6 +80,7 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringVar(&o.tls.KeyFile, "xds-tls-key", "", "key file of --xds-tls-cert")
 	f.StringVar(&o.tls.ClientCAFile, "xds-tls-client-ca", "", "CA file: require client certificates signed by it (mutual TLS)")
 	f.StringSliceVar(&o.gatewayAddrs, "gateway-address", nil, "address (IP or host name) of the Envoys, published in the status.addresses of each Gateway that has neither spec.addresses nor a Service labelled "+translator.GatewayServiceLabel+"=<gateway>; repeatable")
+	f.DurationVar(&o.releaseAfter, "release-memory-after", 500*time.Millisecond, "once translations have been quiet this long, return the memory they freed to the system at once rather than gradually (costs one garbage collection); 0 disables")
 	f.IntVar(&o.scopedMinHosts, "scoped-routes-min-hosts", translator.DefaultScopedRoutesMinHosts, "from this many virtual hosts on a port, all with exact hostnames, serve one route configuration per hostname (Envoy scoped RDS) so that a change to one route resends only its own (Envoy then matches the Host header of such a port case-sensitively); 0 disables")
 	f.BoolVar(&o.bindGWAddr, "bind-gateway-address", false, "bind each Gateway's Envoy listeners to the Gateway's first published IP address instead of 0.0.0.0 (Envoys of several Gateways on one host); a Gateway without one is not served and is Programmed=False, AddressNotAssigned")
 	f.DurationVar(&o.leaseDuration, "lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal")
@@ -117,6 +121,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	})
 	reg.MustRegister(translateSeconds, problemsGauge)
 	srv := xds.NewServer(log, xds.NewMetrics(reg))
+	release := &memoryReleaser{quiet: o.releaseAfter, log: log}
 
 	var mu sync.Mutex
 	var last *translator.Result
@@ -201,6 +206,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		if err := srv.Publish(ctx, result); err != nil {
 			log.Error("publish", "error", err)
 		}
+		release.kick()
 		mu.Lock()
 		// Only the statuses are kept: the served configuration lives in the
 		// xDS server, encoded.
@@ -268,4 +274,47 @@ func served(srv *xds.Server, last *translator.Result) (*translator.Dump, error) 
 		return nil, err
 	}
 	return (&translator.Result{Gateways: configs, Status: last.Status}).Dump()
+}
+
+// memoryReleaser returns the memory of a burst of translations to the
+// system once the burst is over. Most of what a translation of thousands
+// of routes allocates is garbage as soon as it is published, and the Go
+// runtime keeps the heap it grew to (up to twice the heap live at its last
+// collection, which may have run in the middle of a translation) and hands
+// it back only gradually: without this, a container's memory stays near
+// the peak of the last change.
+type memoryReleaser struct {
+	quiet time.Duration
+	log   *slog.Logger
+	free  func() // debug.FreeOSMemory when nil
+	mu    sync.Mutex
+	timer *time.Timer
+}
+
+// kick (re)starts the quiet period.
+func (r *memoryReleaser) kick() {
+	if r.quiet <= 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.timer == nil {
+		r.timer = time.AfterFunc(r.quiet, r.release)
+		return
+	}
+	r.timer.Reset(r.quiet)
+}
+
+func (r *memoryReleaser) release() {
+	start := time.Now()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	before := m.HeapSys - m.HeapReleased
+	if r.free != nil {
+		r.free()
+	} else {
+		debug.FreeOSMemory()
+	}
+	runtime.ReadMemStats(&m)
+	r.log.Debug("returned freed memory to the system", "heapBefore", before, "heapAfter", m.HeapSys-m.HeapReleased, "took", time.Since(start).Round(time.Millisecond))
 }

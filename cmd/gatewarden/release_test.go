@@ -1,0 +1,37 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestMemoryIsReleasedOnceQuiet: a burst of translations releases memory
+// once, after it; a disabled releaser never does.
+func TestMemoryIsReleasedOnceQuiet(t *testing.T) {
+	var n atomic.Int32
+	r := &memoryReleaser{quiet: 100 * time.Millisecond, log: slog.New(slog.NewTextHandler(io.Discard, nil)), free: func() { n.Add(1) }}
+	for i := 0; i < 5; i++ {
+		r.kick()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := n.Load(); got != 0 {
+		t.Fatalf("released %d times during the burst", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for n.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := n.Load(); got != 1 {
+		t.Fatalf("released %d times after the burst, want 1", got)
+	}
+	off := &memoryReleaser{quiet: 0, log: r.log, free: func() { n.Add(1) }}
+	off.kick()
+	time.Sleep(50 * time.Millisecond)
+	if got := n.Load(); got != 1 {
+		t.Fatal("a disabled releaser released")
+	}
+}
