@@ -41,8 +41,13 @@ type Server struct {
 	ready     chan struct{}
 	readyOnce sync.Once
 	onNack    func(gateway string, n Nack)
+	onBusy    func()
 	nextID    atomic.Int64
 }
+
+// OnBusy sets a function called after each request read and each response
+// sent, so that work that waits for quiet (returning memory) knows of it.
+func (s *Server) OnBusy(f func()) { s.onBusy = f }
 
 // OnNack sets a function called (outside the server's lock) when an Envoy
 // rejects a Gateway's configuration, so that the Gateway's status can say so.
@@ -305,6 +310,9 @@ func serveStream[R any](s *Server, gs grpc.ServerStream, delta bool, recv func()
 		}
 		if err := s.push(st); err != nil {
 			return err
+		}
+		if s.onBusy != nil {
+			s.onBusy()
 		}
 	}
 }

@@ -80,7 +80,7 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringVar(&o.tls.KeyFile, "xds-tls-key", "", "key file of --xds-tls-cert")
 	f.StringVar(&o.tls.ClientCAFile, "xds-tls-client-ca", "", "CA file: require client certificates signed by it (mutual TLS)")
 	f.StringSliceVar(&o.gatewayAddrs, "gateway-address", nil, "address (IP or host name) of the Envoys, published in the status.addresses of each Gateway that has neither spec.addresses nor a Service labelled "+translator.GatewayServiceLabel+"=<gateway>; repeatable")
-	f.DurationVar(&o.releaseAfter, "release-memory-after", 500*time.Millisecond, "once translations have been quiet this long, return the memory they freed to the system at once rather than gradually (costs one garbage collection); 0 disables")
+	f.DurationVar(&o.releaseAfter, "release-memory-after", 500*time.Millisecond, "once translations and xDS pushes have been quiet this long, return the memory they freed to the system at once rather than gradually (costs one garbage collection); 0 disables")
 	f.IntVar(&o.scopedMinHosts, "scoped-routes-min-hosts", translator.DefaultScopedRoutesMinHosts, "from this many virtual hosts on a port, all with exact hostnames, serve one route configuration per hostname (Envoy scoped RDS) so that a change to one route resends only its own (Envoy then matches the Host header of such a port case-sensitively); 0 disables")
 	f.BoolVar(&o.bindGWAddr, "bind-gateway-address", false, "bind each Gateway's Envoy listeners to the Gateway's first published IP address instead of 0.0.0.0 (Envoys of several Gateways on one host); a Gateway without one is not served and is Programmed=False, AddressNotAssigned")
 	f.DurationVar(&o.leaseDuration, "lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal")
@@ -122,6 +122,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	reg.MustRegister(translateSeconds, problemsGauge)
 	srv := xds.NewServer(log, xds.NewMetrics(reg))
 	release := &memoryReleaser{quiet: o.releaseAfter, log: log}
+	srv.OnBusy(release.kick)
 
 	var mu sync.Mutex
 	var last *translator.Result
@@ -276,8 +277,8 @@ func served(srv *xds.Server, last *translator.Result) (*translator.Dump, error) 
 	return (&translator.Result{Gateways: configs, Status: last.Status}).Dump()
 }
 
-// memoryReleaser returns the memory of a burst of translations to the
-// system once the burst is over. Most of what a translation of thousands
+// memoryReleaser returns the memory of a burst of translations and pushes
+// to the system once the burst is over. Most of what a translation of thousands
 // of routes allocates is garbage as soon as it is published, and the Go
 // runtime keeps the heap it grew to (up to twice the heap live at its last
 // collection, which may have run in the middle of a translation) and hands

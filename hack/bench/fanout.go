@@ -20,8 +20,9 @@ func fanout(r *report, o options, bin string) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Simulated ADS clients on loopback, one gRPC connection each, half delta and half SotW; each subscribes to\n")
 	b.WriteString("listeners, clusters and the route configuration and ACKs every response. One RouteOption change; time\n")
-	b.WriteString("until the last client ACKed the new route configuration. RSS (and its peak so far, start included), Go heap in use and\n")
-	b.WriteString("goroutines of the gatewarden process.\n\n")
+	b.WriteString("until the last client ACKed the new route configuration. RSS, Go heap in use and goroutines of the gatewarden\n")
+	b.WriteString("process with the clients connected, read 2 s after the last ACK, and the peak RSS it had by then (start\n")
+	b.WriteString("and every change included).\n\n")
 	b.WriteString("| routes | clients | gatewarden's GOMEMLIMIT | change to last ACK (median) | RSS with clients | peak RSS | Go heap in use | goroutines with clients | goroutines after they left | target |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
 	// The last run shows what a soft memory limit does at the size of the
 	// RSS target.

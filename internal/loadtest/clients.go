@@ -28,8 +28,8 @@ type FanoutResult struct {
 	// With while they were connected, After once they had left.
 	BaselineRSS, RSS, AfterRSS                      float64
 	BaselineGoroutines, Goroutines, AfterGoroutines float64
-	// HeapInuse is the Go heap in use with the clients connected; PeakRSS
-	// the most resident memory the process had by then.
+	// RSS, HeapInuse and Goroutines are read 2 s after the last ACK (settle);
+	// PeakRSS is the most resident memory the process had by then.
 	HeapInuse, PeakRSS float64
 }
 
@@ -42,6 +42,9 @@ type FanoutResult struct {
 func RunClients(s *Stack, n, changes int) (*FanoutResult, error) {
 	return RunClientsWith(s, n, changes, 300*time.Millisecond, nil)
 }
+
+// settle is how long after the last ACK the figures with clients are read.
+const settle = 2 * time.Second
 
 // RunClientsWith is RunClients with the pause before each change, and a
 // function called after every change is ACKed by all (for sampling).
@@ -138,6 +141,9 @@ func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange f
 			afterChange(c)
 		}
 	}
+	// Settled: the figures with the clients connected and up to date, not
+	// in the middle of the last push.
+	time.Sleep(settle)
 	res.RSS, res.Goroutines = RSS(s.Gatewarden.Process.Pid), s.Metric("go_goroutines")
 	res.PeakRSS, res.HeapInuse = PeakRSS(s.Gatewarden.Process.Pid), s.Metric("go_memstats_heap_inuse_bytes")
 	closeAll()
