@@ -7,32 +7,14 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gatewarden/gatewarden/internal/workload"
-	"github.com/gatewarden/gatewarden/pkg/source/dir"
 	"github.com/gatewarden/gatewarden/translator"
 )
-
-func workloadConfig(t *testing.T, routes int) *translator.GatewayConfig {
-	t.Helper()
-	d := t.TempDir()
-	if err := workload.Write(d, workload.Options{Routes: routes}); err != nil {
-		t.Fatal(err)
-	}
-	scan := dir.Load(d)
-	if len(scan.Problems) > 0 {
-		t.Fatal(scan.Problems)
-	}
-	res := translator.Translate(scan.Resources, translator.Options{ScopedRoutesMinHosts: 10})
-	if len(res.Gateways) != 1 {
-		t.Fatalf("%d gateways", len(res.Gateways))
-	}
-	return res.Gateways[0]
-}
 
 // TestResponsesShareEncodingsAndDecode checks the hand-assembled wire form
 // against the protobuf library, and that two streams are sent the same
 // bytes rather than copies.
 func TestResponsesShareEncodingsAndDecode(t *testing.T) {
-	gc := workloadConfig(t, 20)
+	gc := workload.Translate(t, 20, translator.Options{ScopedRoutesMinHosts: 10}).Gateways[0]
 	snap, err := BuildSnapshot(gc, nil)
 	if err != nil {
 		t.Fatal(err)

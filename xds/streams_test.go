@@ -16,7 +16,6 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/gatewarden/gatewarden/internal/workload"
-	"github.com/gatewarden/gatewarden/pkg/source/dir"
 	"github.com/gatewarden/gatewarden/translator"
 )
 
@@ -26,16 +25,8 @@ const benchGateway = "bench/bench"
 // route configuration per hostname.
 func workloadResult(t *testing.T, n int) *translator.Result {
 	t.Helper()
-	d := t.TempDir()
-	if err := workload.Write(d, workload.Options{Routes: n}); err != nil {
-		t.Fatal(err)
-	}
-	scan := dir.Load(d)
-	if len(scan.Problems) > 0 {
-		t.Fatal(scan.Problems)
-	}
-	res := translator.Translate(scan.Resources, translator.Options{ScopedRoutesMinHosts: 10})
-	if len(res.Gateways) != 1 || res.Gateways[0].Key() != benchGateway || len(res.Gateways[0].Routes) != n {
+	res := workload.Translate(t, n, translator.Options{ScopedRoutesMinHosts: 10})
+	if res.Gateways[0].Key() != benchGateway || len(res.Gateways[0].Routes) != n {
 		t.Fatalf("unexpected translation of the workload")
 	}
 	return res

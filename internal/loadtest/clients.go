@@ -248,13 +248,6 @@ func (r *routeSubscriber) onClusters(cs []*anypb.Any) []string {
 	return all
 }
 
-// endpointNamesAsked are the endpoint names asked for so far.
-func (r *routeSubscriber) endpointNamesAsked() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.eds
-}
-
 func (r *routeSubscriber) onListeners(ls []*anypb.Any) (rds []string, wantScopes bool) {
 	names, scoped := routeNames(ls)
 	r.mu.Lock()
@@ -310,11 +303,19 @@ func (r *routeSubscriber) ask(typ string) string {
 	return typ
 }
 
-// routeNamesAsked are the route configurations asked for so far.
-func (r *routeSubscriber) routeNamesAsked() []string {
+// namesAsked are the names asked for so far by a state-of-the-world
+// request of typeURL (route configurations or endpoints), which every ACK
+// repeats; nil for the other types.
+func (r *routeSubscriber) namesAsked(typeURL string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.rds
+	switch typeURL {
+	case resourcev3.RouteType:
+		return r.rds
+	case resourcev3.EndpointType:
+		return r.eds
+	}
+	return nil
 }
 
 // carries reports whether a route response holds the watched configuration.
@@ -421,12 +422,7 @@ func sotwClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceCli
 			return
 		}
 		ack := &discoveryv3.DiscoveryRequest{TypeUrl: resp.TypeUrl, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}
-		switch resp.TypeUrl {
-		case resourcev3.RouteType:
-			ack.ResourceNames = sub.routeNamesAsked()
-		case resourcev3.EndpointType:
-			ack.ResourceNames = sub.endpointNamesAsked()
-		}
+		ack.ResourceNames = sub.namesAsked(resp.TypeUrl)
 		if st.Send(ack) != nil {
 			return
 		}
