@@ -314,6 +314,9 @@ func (r *memoryReleaser) release() {
 	if r.free != nil {
 		r.free()
 	} else {
+		// Two collections: objects cached in sync.Pools (gRPC's buffers)
+		// outlive the first.
+		runtime.GC()
 		debug.FreeOSMemory()
 	}
 	runtime.ReadMemStats(&m)
