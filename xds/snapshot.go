@@ -40,14 +40,6 @@ type Snapshot struct {
 // Version changes when the content of any type does.
 func (s *Snapshot) Version() string { return s.version }
 
-// TypeVersion is the version of one type's resources.
-func (s *Snapshot) TypeVersion(typeURL string) string {
-	if t := s.types[typeURL]; t != nil {
-		return t.version
-	}
-	return ""
-}
-
 // typeSnapshot holds the resources of one type, sorted by name.
 type typeSnapshot struct {
 	typeURL string
