@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"encoding/binary"
 	"fmt"
 	"hash/maphash"
 
@@ -23,12 +24,10 @@ type rawMessage struct{ buf []byte }
 type sotwRequest struct {
 	raw            []byte
 	typeURL, nonce string
-	node           []byte // google.protobuf Node, when present
-	errorDetail    []byte // google.rpc.Status, when present
+	node           []byte // Node, nil when absent
+	errorDetail    []byte // google.rpc.Status, nil when absent
 	nameCount      int
 	namesHash      uint64
-	hasErrorDetail bool
-	hasNode        bool
 }
 
 var namesSeed = maphash.MakeSeed()
@@ -67,10 +66,10 @@ func parseSotWRequest(b []byte) (*sotwRequest, error) {
 		b = b[m:]
 		switch num {
 		case reqNodeField:
-			r.node, r.hasNode = v, true
+			r.node = v
 		case reqNamesField:
 			r.nameCount++
-			var l [binaryLen]byte
+			var l [binary.MaxVarintLen64]byte
 			h.Write(protowire.AppendVarint(l[:0], uint64(len(v))))
 			h.Write(v)
 		case reqTypeURLField:
@@ -78,14 +77,12 @@ func parseSotWRequest(b []byte) (*sotwRequest, error) {
 		case reqNonceField:
 			r.nonce = string(v)
 		case reqErrorDetailField:
-			r.errorDetail, r.hasErrorDetail = v, true
+			r.errorDetail = v
 		}
 	}
 	r.namesHash = h.Sum64()
 	return r, nil
 }
-
-const binaryLen = 10 // the longest varint
 
 // names calls f with each resource name, as a view of the request's bytes.
 func (r *sotwRequest) names(f func([]byte)) {
@@ -107,7 +104,7 @@ func (r *sotwRequest) names(f func([]byte)) {
 
 // decodeNode decodes the request's node, if it carries one.
 func (r *sotwRequest) decodeNode() (*corev3.Node, error) {
-	if !r.hasNode {
+	if r.node == nil {
 		return nil, nil
 	}
 	n := &corev3.Node{}
@@ -119,7 +116,7 @@ func (r *sotwRequest) decodeNode() (*corev3.Node, error) {
 
 // nack returns the message of the request's error detail, if it is a NACK.
 func (r *sotwRequest) nack() (string, bool) {
-	if !r.hasErrorDetail {
+	if r.errorDetail == nil {
 		return "", false
 	}
 	st := &rpcstatus.Status{}

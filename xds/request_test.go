@@ -49,7 +49,7 @@ func TestParseSotWRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, nack := ack.nack(); nack || ack.hasNode {
+	if _, nack := ack.nack(); nack || ack.node != nil {
 		t.Fatal("an ACK without node read as a NACK or with a node")
 	}
 	if ack.namesHash != r.namesHash {

@@ -35,7 +35,6 @@ type Server struct {
 
 	mu        sync.Mutex
 	snapshots map[string]*Snapshot // gateway -> served snapshot (empty for a Gateway that is gone)
-	published map[string]string    // gateway -> version, for Gateways with configuration
 	streams   map[int64]*stream
 	nacks     map[string]Nack // gateway -> last NACK of its current version
 	ready     chan struct{}
@@ -68,7 +67,6 @@ func NewServer(log *slog.Logger, metrics *Metrics) *Server {
 		log:       log,
 		metrics:   metrics,
 		snapshots: map[string]*Snapshot{},
-		published: map[string]string{},
 		streams:   map[int64]*stream{},
 		nacks:     map[string]Nack{},
 		ready:     make(chan struct{}),
@@ -91,8 +89,8 @@ func (s *Server) Publish(_ context.Context, res *translator.Result) error {
 	}
 	s.mu.Lock()
 	var gone []string
-	for key := range s.published {
-		if !current[key] {
+	for key, snap := range s.snapshots {
+		if !snap.empty && !current[key] {
 			gone = append(gone, key)
 		}
 	}
@@ -124,11 +122,6 @@ func (s *Server) set(gc *translator.GatewayConfig) error {
 		return nil
 	}
 	s.snapshots[key] = snap
-	if len(gc.Listeners) == 0 && len(gc.Clusters) == 0 {
-		delete(s.published, key)
-	} else {
-		s.published[key] = snap.version
-	}
 	delete(s.nacks, key)
 	var wake []*stream
 	for _, st := range s.streams {
@@ -150,9 +143,11 @@ func (s *Server) set(gc *translator.GatewayConfig) error {
 func (s *Server) Versions() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]string, len(s.published))
-	for k, v := range s.published {
-		out[k] = v
+	out := map[string]string{}
+	for k, snap := range s.snapshots {
+		if !snap.empty {
+			out[k] = snap.version
+		}
 	}
 	return out
 }
@@ -327,7 +322,7 @@ func (s *Server) hello(st *stream, node *corev3.Node) error {
 	}
 	s.mu.Lock()
 	st.node, st.gateway = node, node.GetCluster()
-	_, configured := s.published[st.gateway]
+	configured := s.snapshots[st.gateway] != nil && !s.snapshots[st.gateway].empty
 	s.mu.Unlock()
 	s.log.Info("xDS stream opened", "stream", st.id, "protocol", st.protocol(), "node", node.GetId(), "gateway", st.gateway)
 	if st.gateway == "" {

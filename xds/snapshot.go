@@ -34,7 +34,10 @@ import (
 // and shared by every stream that is sent it. A Snapshot is never modified.
 type Snapshot struct {
 	version string
-	types   map[string]*typeSnapshot // by type URL
+	// empty: the Gateway has no listeners and no clusters (it is gone, or
+	// serves nothing yet).
+	empty bool
+	types map[string]*typeSnapshot // by type URL
 }
 
 // Version changes when the content of any type does.
@@ -64,21 +67,37 @@ type typeSnapshot struct {
 
 // deltaAll returns every entry as field 2 of a DeltaDiscoveryResponse.
 func (ts *typeSnapshot) deltaAll() []mem.Buffer {
-	ts.deltaOnce.Do(func() {
-		var heads []byte
-		ends := make([]int, len(ts.entries))
-		for i, e := range ts.entries {
-			heads = e.appendDeltaHead(heads)
-			ends[i] = len(heads)
-		}
-		ts.deltaBufs = make([]mem.Buffer, 0, 2*len(ts.entries))
-		start := 0
-		for i, e := range ts.entries {
-			ts.deltaBufs = append(ts.deltaBufs, mem.SliceBuffer(heads[start:ends[i]]), mem.SliceBuffer(e.anyBytes()))
-			start = ends[i]
-		}
-	})
+	ts.deltaOnce.Do(func() { ts.deltaBufs = ts.deltaPieces(nil) })
 	return ts.deltaBufs
+}
+
+// deltaPieces lists the entries at idx (every entry when idx is nil) as
+// field 2 of a DeltaDiscoveryResponse: each its head, in one allocation for
+// all of them, then its Any.
+func (ts *typeSnapshot) deltaPieces(idx []int32) []mem.Buffer {
+	n := len(idx)
+	if idx == nil {
+		n = len(ts.entries)
+	}
+	at := func(k int) *entry {
+		if idx == nil {
+			return ts.entries[k]
+		}
+		return ts.entries[idx[k]]
+	}
+	var heads []byte
+	ends := make([]int, n)
+	for k := range n {
+		heads = at(k).appendDeltaHead(heads)
+		ends[k] = len(heads)
+	}
+	bufs := make([]mem.Buffer, 0, 2*n)
+	start := 0
+	for k := range n {
+		bufs = append(bufs, mem.SliceBuffer(heads[start:ends[k]]), mem.SliceBuffer(at(k).anyBytes()))
+		start = ends[k]
+	}
+	return bufs
 }
 
 // sotwAll returns every entry as field 2 of a DiscoveryResponse.
@@ -181,7 +200,7 @@ func BuildSnapshot(gc *translator.GatewayConfig, prev *Snapshot) (*Snapshot, err
 	if err := check.Consistent(); err != nil {
 		return nil, fmt.Errorf("snapshot of %s is not consistent: %w", gc.Key(), err)
 	}
-	snap := &Snapshot{types: map[string]*typeSnapshot{}}
+	snap := &Snapshot{types: map[string]*typeSnapshot{}, empty: len(gc.Listeners) == 0 && len(gc.Clusters) == 0}
 	overall := sha256.New()
 	for _, typ := range typeOrder {
 		var before *typeSnapshot
@@ -329,9 +348,11 @@ func equalNames(a, b []string) bool {
 // endpoints: gatewarden keeps only the encoded form once it is published.
 func (s *Server) Configs() ([]*translator.GatewayConfig, error) {
 	s.mu.Lock()
-	snaps := make(map[string]*Snapshot, len(s.published))
-	for key := range s.published {
-		snaps[key] = s.snapshots[key]
+	snaps := map[string]*Snapshot{}
+	for key, snap := range s.snapshots {
+		if !snap.empty {
+			snaps[key] = snap
+		}
 	}
 	s.mu.Unlock()
 	keys := make([]string, 0, len(snaps))

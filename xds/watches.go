@@ -401,20 +401,7 @@ func (st *stream) deltaResponse(w *deltaWatch, ts *typeSnapshot) *encodedRespons
 		// stream that is sent them all.
 		return response(h, ts.deltaAll())
 	}
-	// The heads of every resource share one allocation.
-	var heads []byte
-	ends := make([]int, len(changed))
-	for k, i := range changed {
-		heads = ts.entries[i].appendDeltaHead(heads)
-		ends[k] = len(heads)
-	}
-	bufs := make([]mem.Buffer, 0, 2*len(changed))
-	start := 0
-	for k, i := range changed {
-		bufs = append(bufs, mem.SliceBuffer(heads[start:ends[k]]), mem.SliceBuffer(ts.entries[i].anyBytes()))
-		start = ends[k]
-	}
-	return response(h, bufs)
+	return response(h, ts.deltaPieces(changed))
 }
 
 // warnUnserved says so when an Envoy asks for a type gatewarden never

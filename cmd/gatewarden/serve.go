@@ -307,18 +307,25 @@ func (r *memoryReleaser) kick() {
 }
 
 func (r *memoryReleaser) release() {
+	free := r.free
+	if free == nil {
+		free = func() {
+			// Two collections: objects cached in sync.Pools (gRPC's buffers)
+			// outlive the first.
+			runtime.GC()
+			debug.FreeOSMemory()
+		}
+	}
+	// Reading the memory statistics stops the world: only for the log.
+	if !r.log.Enabled(context.Background(), slog.LevelDebug) {
+		free()
+		return
+	}
 	start := time.Now()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	before := m.HeapSys - m.HeapReleased
-	if r.free != nil {
-		r.free()
-	} else {
-		// Two collections: objects cached in sync.Pools (gRPC's buffers)
-		// outlive the first.
-		runtime.GC()
-		debug.FreeOSMemory()
-	}
+	free()
 	runtime.ReadMemStats(&m)
 	r.log.Debug("returned freed memory to the system", "heapBefore", before, "heapAfter", m.HeapSys-m.HeapReleased, "took", time.Since(start).Round(time.Millisecond))
 }
