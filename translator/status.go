@@ -9,7 +9,8 @@ import (
 
 // Status is what a translation has to say about each input object, in the
 // Gateway API's own status types. Conditions carry no LastTransitionTime: the
-// translator has no clock, and the writer of status sets it.
+// translator has no clock, and the writer of status sets it. Objects whose
+// statuses are equal may share one value: a Status is read-only.
 type Status struct {
 	GatewayClasses     map[string]*gwv1.GatewayClassStatus
 	Gateways           map[types.NamespacedName]*gwv1.GatewayStatus

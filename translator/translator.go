@@ -104,6 +104,7 @@ func Translate(in *resource.Resources, opts Options) *Result {
 		out.Gateways = append(out.Gateways, t.buildGateway(gw))
 	}
 	t.finishOptionStatus()
+	t.status.share()
 	return out
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"weak"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -55,20 +56,37 @@ type typeSnapshot struct {
 	seq, prevSeq uint64
 	changed      []int32
 	removed      []string
-	// all lists every entry as field 2 of a DiscoveryResponse, for the
-	// state-of-the-world responses carrying every resource; built when
-	// first needed.
-	allOnce sync.Once
-	all     []mem.Buffer
-	// deltaBufs is the same for delta responses.
-	deltaOnce sync.Once
-	deltaBufs []mem.Buffer
+	// sotwBufs lists every entry as field 2 of a DiscoveryResponse, for
+	// the state-of-the-world responses carrying every resource; deltaBufs
+	// is the same for delta responses.
+	sotwBufs, deltaBufs bufCache
+}
+
+// bufCache holds a list of buffers built when first needed and shared by
+// the responses assembled while it is in use, weakly: it costs memory only
+// while streams are being sent every resource of a type (Envoys
+// connecting), and is built again when needed after a collection.
+type bufCache struct {
+	mu sync.Mutex
+	p  weak.Pointer[bufList]
+}
+
+type bufList struct{ bufs []mem.Buffer }
+
+func (c *bufCache) get(build func() []mem.Buffer) []mem.Buffer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l := c.p.Value(); l != nil {
+		return l.bufs
+	}
+	l := &bufList{bufs: build()}
+	c.p = weak.Make(l)
+	return l.bufs
 }
 
 // deltaAll returns every entry as field 2 of a DeltaDiscoveryResponse.
 func (ts *typeSnapshot) deltaAll() []mem.Buffer {
-	ts.deltaOnce.Do(func() { ts.deltaBufs = ts.deltaPieces(nil) })
-	return ts.deltaBufs
+	return ts.deltaBufs.get(func() []mem.Buffer { return ts.deltaPieces(nil) })
 }
 
 // deltaPieces lists the entries at idx (every entry when idx is nil) as
@@ -102,13 +120,13 @@ func (ts *typeSnapshot) deltaPieces(idx []int32) []mem.Buffer {
 
 // sotwAll returns every entry as field 2 of a DiscoveryResponse.
 func (ts *typeSnapshot) sotwAll() []mem.Buffer {
-	ts.allOnce.Do(func() {
-		ts.all = make([]mem.Buffer, len(ts.entries))
+	return ts.sotwBufs.get(func() []mem.Buffer {
+		all := make([]mem.Buffer, len(ts.entries))
 		for i, e := range ts.entries {
-			ts.all[i] = mem.SliceBuffer(e.sotw)
+			all[i] = mem.SliceBuffer(e.sotw)
 		}
+		return all
 	})
-	return ts.all
 }
 
 // nameIndex maps the names of a type's resources to their position. It is

@@ -3,6 +3,7 @@ package resource
 import (
 	"runtime"
 	"sync"
+	"unique"
 	"weak"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
@@ -59,8 +60,10 @@ func (in *interner[T]) len() int {
 // translator only reads its inputs, so equal extensions can be one.
 var rbacRules = newInterner((*optv1.RBACExtension).ContentKey)
 
-// share replaces parts of obj by the equal ones already held.
+// share replaces parts of obj by the equal ones already held: its
+// namespace (the objects of a configuration live in a few) and its rules.
 func share(obj Object) {
+	obj.SetNamespace(unique.Make(obj.GetNamespace()).Value())
 	switch o := obj.(type) {
 	case *optv1.RouteOption:
 		o.Spec.Options.Rbac = rbacRules.intern(o.Spec.Options.Rbac)

@@ -10,6 +10,7 @@ import (
 	"go.yaml.in/yaml/v3"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 	gwv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
@@ -26,6 +27,7 @@ type Object interface {
 	GetNamespace() string
 	GetName() string
 	SetNamespace(string)
+	GetObjectKind() schema.ObjectKind
 }
 
 // Doc is one document of a file: where it starts and what it decoded to.
@@ -69,6 +71,23 @@ var kinds = map[schema.GroupVersionKind]func() Object{
 	optv1.GroupVersion.WithKind(optv1.KindVirtualHostOption): func() Object { return &optv1.VirtualHostOption{} },
 	optv1.GroupVersion.WithKind(optv1.KindRouteOption):       func() Object { return &optv1.RouteOption{} },
 }
+
+// kindInfo is what a document of a kind gatewarden reads is given: its
+// constructor and the strings of its apiVersion and kind, held once for
+// every document of the kind (a loader keeps thousands).
+type kindInfo struct {
+	gvk        schema.GroupVersionKind
+	apiVersion string
+	new        func() Object
+}
+
+var kindInfos = func() map[schema.GroupVersionKind]*kindInfo {
+	m := make(map[schema.GroupVersionKind]*kindInfo, len(kinds))
+	for gvk, newObj := range kinds {
+		m[gvk] = &kindInfo{gvk: gvk, apiVersion: gvk.GroupVersion().String(), new: newObj}
+	}
+	return m
+}()
 
 // Load decodes every document of one file. Documents of kinds gatewarden does
 // not read are returned with a nil Object. Decoding is strict: an unknown or
@@ -190,11 +209,11 @@ func decode(data []byte) (*Doc, error) {
 		return nil, &lineError{line: lineOf(root, []string{"apiVersion"}), msg: fmt.Sprintf("apiVersion %q: %v", meta.APIVersion, err)}
 	}
 	gvk := gv.WithKind(meta.Kind)
-	newObj, ok := kinds[gvk]
+	info, ok := kindInfos[gvk]
 	if !ok {
 		return &Doc{GVK: gvk}, nil
 	}
-	obj := newObj()
+	obj := info.new()
 	strict, err := sigsjson.UnmarshalStrict(jsonData, obj)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", meta.Kind, err)
@@ -217,8 +236,11 @@ func decode(data []byte) (*Doc, error) {
 	if obj.GetNamespace() == "" {
 		obj.SetNamespace(DefaultNamespace)
 	}
+	if tm, ok := obj.GetObjectKind().(*metav1.TypeMeta); ok {
+		tm.APIVersion, tm.Kind = info.apiVersion, info.gvk.Kind
+	}
 	share(obj)
-	return &Doc{GVK: gvk, Object: obj}, nil
+	return &Doc{GVK: info.gvk, Object: obj}, nil
 }
 
 func objName(o Object) string {
