@@ -27,17 +27,37 @@ func TestResponsesShareEncodingsAndDecode(t *testing.T) {
 	wa := &sotwWatch{sub: subscription{shared: ts.names}}
 	wb := &sotwWatch{sub: subscription{shared: ts.names}}
 	ra, rb := a.sotwResponse(wa, ts), b.sotwResponse(wb, ts)
-	if len(ra.bufs) != len(rb.bufs) || len(ra.bufs) != len(gc.Routes)+1 {
-		t.Fatalf("responses of %d and %d buffers", len(ra.bufs), len(rb.bufs))
-	}
-	for i := 1; i < len(ra.bufs); i++ {
-		if &ra.bufs[i].ReadOnlyData()[0] != &rb.bufs[i].ReadOnlyData()[0] {
-			t.Fatalf("resource %d was encoded for each stream", i)
-		}
+	// The head, then every resource in one buffer that both share.
+	if len(ra.bufs) != 2 || len(rb.bufs) != 2 || &ra.bufs[1].ReadOnlyData()[0] != &rb.bufs[1].ReadOnlyData()[0] {
+		t.Fatalf("responses of %d and %d buffers, not sharing the resources", len(ra.bufs), len(rb.bufs))
 	}
 	var resp discoveryv3.DiscoveryResponse
 	if err := proto.Unmarshal(ra.bufs.Materialize(), &resp); err != nil {
 		t.Fatal(err)
+	}
+	// Once dropped, the encoding of every resource is built again, alike.
+	ts.sotwBufs.drop()
+	if ts.sotwBufs.bufs != nil {
+		t.Fatal("the list was not dropped")
+	}
+	rc := (&stream{}).sotwResponse(&sotwWatch{sub: subscription{shared: ts.names}}, ts)
+	if len(rc.bufs) != 2 || &rc.bufs[1].ReadOnlyData()[0] == &ra.bufs[1].ReadOnlyData()[0] ||
+		string(rc.bufs[1].ReadOnlyData()) != string(ra.bufs[1].ReadOnlyData()) {
+		t.Fatal("the encoding of every resource was not built again alike")
+	}
+	// An Envoy subscribed to a few is sent those, each its head and the
+	// message's bytes the snapshot holds.
+	few := []string{ts.names.list[2], ts.names.list[5]}
+	rf := (&stream{}).sotwResponse(&sotwWatch{sub: subscription{own: map[string]struct{}{few[0]: {}, few[1]: {}}}}, ts)
+	if len(rf.bufs) != 5 || &rf.bufs[2].ReadOnlyData()[0] != &ts.entries[2].value[0] || &rf.bufs[4].ReadOnlyData()[0] != &ts.entries[5].value[0] {
+		t.Fatalf("a response for two resources has %d buffers, or copies them", len(rf.bufs))
+	}
+	var few2 discoveryv3.DiscoveryResponse
+	if err := proto.Unmarshal(rf.bufs.Materialize(), &few2); err != nil {
+		t.Fatal(err)
+	}
+	if len(few2.Resources) != 2 || string(few2.Resources[1].Value) != string(ts.entries[5].value) || few2.Resources[0].TypeUrl != routeTypeURL {
+		t.Fatalf("a response for two resources decodes to %d resources", len(few2.Resources))
 	}
 	if resp.VersionInfo != ts.version || resp.TypeUrl != routeTypeURL || resp.Nonce != wa.nonce || resp.Nonce == "" {
 		t.Fatalf("head: version %q type %q nonce %q", resp.VersionInfo, resp.TypeUrl, resp.Nonce)
@@ -66,12 +86,12 @@ func TestResponsesShareEncodingsAndDecode(t *testing.T) {
 	}
 	for i, r := range delta.Resources {
 		e := ts.entries[i]
-		if r.Name != e.name || r.Version != e.version || r.Resource.TypeUrl != routeTypeURL || string(r.Resource.Value) != string(e.value()) {
+		if r.Name != e.name || r.Version != e.version || r.Resource.TypeUrl != routeTypeURL || string(r.Resource.Value) != string(e.value) {
 			t.Fatalf("delta resource %d: %s@%s, want %s@%s", i, r.Name, r.Version, e.name, e.version)
 		}
 	}
 
-	// A snapshot of the same configuration reuses every encoding and has no
+	// A snapshot of the same configuration has the same versions and no
 	// difference from the first.
 	again, err := BuildSnapshot(gc, snap)
 	if err != nil {
@@ -85,8 +105,8 @@ func TestResponsesShareEncodingsAndDecode(t *testing.T) {
 			t.Fatalf("%s: %d changed, %d removed against an identical snapshot", shortType(typ), len(ts.changed), len(ts.removed))
 		}
 		for i, e := range ts.entries {
-			if e != snap.types[typ].entries[i] {
-				t.Fatalf("%s %s re-encoded", shortType(typ), e.name)
+			if was := snap.types[typ].entries[i]; e.name != was.name || e.version != was.version || string(e.value) != string(was.value) {
+				t.Fatalf("%s %s encoded otherwise", shortType(typ), e.name)
 			}
 		}
 	}

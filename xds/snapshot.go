@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"weak"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -48,8 +47,10 @@ func (s *Snapshot) Version() string { return s.version }
 type typeSnapshot struct {
 	typeURL string
 	version string
-	entries []*entry
+	entries []entry
 	names   *nameIndex
+	// size is the bytes of every resource's message, together.
+	size int
 	// seq identifies this typeSnapshot; changed and removed tell what
 	// differs from the one numbered prevSeq (0: none), so that a delta
 	// stream that was up to date with that one needs no comparison.
@@ -63,82 +64,118 @@ type typeSnapshot struct {
 }
 
 // bufCache holds a list of buffers built when first needed and shared by
-// the responses assembled while it is in use, weakly: it costs memory only
-// while streams are being sent every resource of a type (Envoys
-// connecting), and is built again when needed after a collection.
+// the responses assembled until it is dropped (Server.DropResponseLists):
+// it costs memory while streams are being sent every resource of a type
+// (Envoys connecting, state-of-the-world pushes), not once they are quiet.
 type bufCache struct {
-	mu sync.Mutex
-	p  weak.Pointer[bufList]
+	mu   sync.Mutex
+	bufs []mem.Buffer
 }
-
-type bufList struct{ bufs []mem.Buffer }
 
 func (c *bufCache) get(build func() []mem.Buffer) []mem.Buffer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if l := c.p.Value(); l != nil {
-		return l.bufs
+	if c.bufs == nil {
+		c.bufs = build()
 	}
-	l := &bufList{bufs: build()}
-	c.p = weak.Make(l)
-	return l.bufs
+	return c.bufs
+}
+
+func (c *bufCache) drop() {
+	c.mu.Lock()
+	c.bufs = nil
+	c.mu.Unlock()
 }
 
 // deltaAll returns every entry as field 2 of a DeltaDiscoveryResponse.
 func (ts *typeSnapshot) deltaAll() []mem.Buffer {
-	return ts.deltaBufs.get(func() []mem.Buffer { return ts.deltaPieces(nil) })
+	return ts.deltaBufs.get(func() []mem.Buffer { return ts.allBytes((*entry).appendDeltaHead) })
 }
 
-// deltaPieces lists the entries at idx (every entry when idx is nil) as
-// field 2 of a DeltaDiscoveryResponse: each its head, in one allocation for
-// all of them, then its Any.
+// deltaPieces lists the entries at idx as field 2 of a
+// DeltaDiscoveryResponse.
 func (ts *typeSnapshot) deltaPieces(idx []int32) []mem.Buffer {
-	n := len(idx)
-	if idx == nil {
-		n = len(ts.entries)
-	}
-	at := func(k int) *entry {
-		if idx == nil {
-			return ts.entries[k]
-		}
-		return ts.entries[idx[k]]
-	}
+	return ts.pieces(idx, (*entry).appendDeltaHead)
+}
+
+// sotwPieces is the same for a DiscoveryResponse.
+func (ts *typeSnapshot) sotwPieces(idx []int32) []mem.Buffer {
+	return ts.pieces(idx, (*entry).appendSotWHead)
+}
+
+// pieces lists the entries at idx as they go on the wire: each its head
+// (written by appendHead, in one allocation for all of them), then its
+// message's bytes, shared by every response.
+func (ts *typeSnapshot) pieces(idx []int32, appendHead func(*entry, []byte, string) []byte) []mem.Buffer {
 	var heads []byte
-	ends := make([]int, n)
-	for k := range n {
-		heads = at(k).appendDeltaHead(heads)
+	ends := make([]int, len(idx))
+	for k, i := range idx {
+		heads = appendHead(&ts.entries[i], heads, ts.typeURL)
 		ends[k] = len(heads)
 	}
-	bufs := make([]mem.Buffer, 0, 2*n)
+	bufs := make([]mem.Buffer, 0, 2*len(idx))
 	start := 0
-	for k := range n {
-		bufs = append(bufs, mem.SliceBuffer(heads[start:ends[k]]), mem.SliceBuffer(at(k).anyBytes()))
+	for k, i := range idx {
+		bufs = append(bufs, mem.SliceBuffer(heads[start:ends[k]]), mem.SliceBuffer(ts.entries[i].value))
 		start = ends[k]
 	}
 	return bufs
 }
 
-// sotwAll returns every entry as field 2 of a DiscoveryResponse.
-func (ts *typeSnapshot) sotwAll() []mem.Buffer {
-	return ts.sotwBufs.get(func() []mem.Buffer {
-		all := make([]mem.Buffer, len(ts.entries))
-		for i, e := range ts.entries {
-			all[i] = mem.SliceBuffer(e.sotw)
-		}
-		return all
-	})
+// allBytes encodes every entry (each its head, written by appendHead, then
+// its message) in one buffer: the part of a response carrying every
+// resource, shared by all such responses. One buffer rather than two per
+// resource, because gRPC writes a response piece by piece and thousands of
+// small pieces cost more to write than copying them once.
+func (ts *typeSnapshot) allBytes(appendHead func(*entry, []byte, string) []byte) []mem.Buffer {
+	size := 0
+	for _, e := range ts.entries {
+		size += len(e.value) + len(e.name) + len(e.version) + len(ts.typeURL) + 32
+	}
+	b := make([]byte, 0, size)
+	for i := range ts.entries {
+		e := &ts.entries[i]
+		b = appendHead(e, b, ts.typeURL)
+		b = append(b, e.value...)
+	}
+	return []mem.Buffer{mem.SliceBuffer(b)}
 }
 
-// nameIndex maps the names of a type's resources to their position. It is
-// shared by consecutive snapshots with the same names, and streams whose
-// subscription is exactly these names point to it instead of holding a set
-// of their own.
+// sotwAll returns every entry as field 2 of a DiscoveryResponse.
+func (ts *typeSnapshot) sotwAll() []mem.Buffer {
+	return ts.sotwBufs.get(func() []mem.Buffer { return ts.allBytes((*entry).appendSotWHead) })
+}
+
+// nameIndex lists the names of a type's resources in order, which is
+// also the order of its entries. It is shared by consecutive snapshots with
+// the same names, and streams whose subscription is exactly these names
+// point to it instead of holding a set of their own.
 type nameIndex struct {
-	pos  map[string]int32
 	list []string
 }
 
-func (n *nameIndex) has(name string) bool { _, ok := n.pos[name]; return ok }
+// find returns the position of name.
+func (n *nameIndex) find(name string) (int32, bool) {
+	i, ok := slices.BinarySearch(n.list, name)
+	return int32(i), ok
+}
+
+// findBytes is find for a name as bytes (comparisons with a converted
+// []byte do not copy it).
+func (n *nameIndex) findBytes(name []byte) (int32, bool) {
+	lo, hi := 0, len(n.list)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if n.list[m] < string(name) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return int32(lo), lo < len(n.list) && n.list[lo] == string(name)
+}
+
+func (n *nameIndex) has(name string) bool { _, ok := n.find(name); return ok }
 
 // equals reports whether names are exactly the index's, in any order.
 func (n *nameIndex) equals(names []string) bool {
@@ -147,7 +184,7 @@ func (n *nameIndex) equals(names []string) bool {
 	}
 	seen := make([]bool, len(n.list))
 	for _, name := range names {
-		i, ok := n.pos[name]
+		i, ok := n.find(name)
 		if !ok || seen[i] {
 			return false
 		}
@@ -156,23 +193,42 @@ func (n *nameIndex) equals(names []string) bool {
 	return true
 }
 
-// entry is one encoded resource.
+// entry is one encoded resource. Its type URL is its snapshot's: the
+// Any around it is written by the heads of a response.
 type entry struct {
 	name    string
 	version string
-	// sotw is the resource as field 2 (resources) of a DiscoveryResponse:
-	// tag, length and the google.protobuf.Any, which begins at anyAt.
-	sotw  []byte
-	anyAt int32
+	// value is the resource message's bytes.
+	value []byte
 }
 
-func (e *entry) anyBytes() []byte { return e.sotw[e.anyAt:] }
+// appendAny appends the opening of a google.protobuf.Any of typeURL whose
+// value is e's, up to the value's bytes, which follow it.
+func (e *entry) appendAny(b []byte, typeURL string) []byte {
+	b = protowire.AppendTag(b, 1, protowire.BytesType)
+	b = protowire.AppendString(b, typeURL)
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	return protowire.AppendVarint(b, uint64(len(e.value)))
+}
+
+// anyLen is the size of that Any.
+func (e *entry) anyLen(typeURL string) int {
+	return protowire.SizeTag(1) + protowire.SizeBytes(len(typeURL)) + protowire.SizeTag(2) + protowire.SizeBytes(len(e.value))
+}
+
+// appendSotWHead appends the opening of the resource as field 2
+// (resources) of a DiscoveryResponse: the Any, up to the value.
+func (e *entry) appendSotWHead(b []byte, typeURL string) []byte {
+	b = protowire.AppendTag(b, 2, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(e.anyLen(typeURL)))
+	return e.appendAny(b, typeURL)
+}
 
 // appendDeltaHead appends the opening of the resource as field 2 of a
-// DeltaDiscoveryResponse (a Resource with its name and version) up to the
-// Any, which follows it.
-func (e *entry) appendDeltaHead(b []byte) []byte {
-	anyLen := len(e.sotw) - int(e.anyAt)
+// DeltaDiscoveryResponse (a Resource with its name and version, then the
+// Any), up to the value.
+func (e *entry) appendDeltaHead(b []byte, typeURL string) []byte {
+	anyLen := e.anyLen(typeURL)
 	// Resource: version (1), resource (2), name (3).
 	inner := protowire.SizeTag(3) + protowire.SizeBytes(len(e.name)) +
 		protowire.SizeTag(1) + protowire.SizeBytes(len(e.version)) +
@@ -184,7 +240,8 @@ func (e *entry) appendDeltaHead(b []byte) []byte {
 	b = protowire.AppendTag(b, 1, protowire.BytesType)
 	b = protowire.AppendString(b, e.version)
 	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	return protowire.AppendVarint(b, uint64(anyLen))
+	b = protowire.AppendVarint(b, uint64(anyLen))
+	return e.appendAny(b, typeURL)
 }
 
 var typeSeq atomic.Uint64
@@ -244,54 +301,93 @@ func toResources[T types.Resource](in []T) []types.Resource {
 	return out
 }
 
-// encodeType encodes the resources of one type, sorted by name, reusing
-// prev's entries for the resources whose bytes did not change.
+// encodeType encodes the resources of one type, sorted by name. A
+// resource whose bytes did not change since prev keeps its version; every
+// resource of the type is written into one buffer (its names and versions
+// into one string each), so that a snapshot holds a few allocations per
+// type rather than several per resource, and nothing of prev once prev is
+// no longer served.
 func encodeType(typeURL string, resources []types.Resource, prev *typeSnapshot) (*typeSnapshot, error) {
-	ts := &typeSnapshot{typeURL: typeURL, seq: typeSeq.Add(1), entries: make([]*entry, 0, len(resources))}
+	ts := &typeSnapshot{typeURL: typeURL, seq: typeSeq.Add(1)}
+	type encoded struct {
+		name       string
+		start, end int
+	}
+	encs := make([]encoded, len(resources))
 	opts := proto.MarshalOptions{Deterministic: true}
 	var buf []byte
-	for _, r := range resources {
+	if prev != nil {
+		// Most changes leave the size about the same.
+		buf = make([]byte, 0, prev.size+prev.size/16+1024)
+	}
+	for i, r := range resources {
 		name := cachev3.GetResourceName(r)
+		start := len(buf)
 		var err error
-		buf, err = opts.MarshalAppend(buf[:0], r)
-		if err != nil {
+		if buf, err = opts.MarshalAppend(buf, r); err != nil {
 			return nil, fmt.Errorf("encode %s %q: %w", shortType(typeURL), name, err)
 		}
-		if prev != nil {
-			if i, ok := prev.names.pos[name]; ok && prev.entries[i].valueEquals(typeURL, buf) {
-				ts.entries = append(ts.entries, prev.entries[i])
-				continue
-			}
-		}
-		ts.entries = append(ts.entries, newEntry(name, typeURL, buf))
+		encs[i] = encoded{name: name, start: start, end: len(buf)}
 	}
-	sortEntries(ts.entries)
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%d\x00", typeURL, len(ts.entries))
-	list := make([]string, len(ts.entries))
-	for i, e := range ts.entries {
-		if i > 0 && e.name == ts.entries[i-1].name {
+	slices.SortStableFunc(encs, func(a, b encoded) int { return strings.Compare(a.name, b.name) })
+	list := make([]string, len(encs))
+	for i, e := range encs {
+		if i > 0 && e.name == encs[i-1].name {
 			return nil, fmt.Errorf("two %s resources are named %q", shortType(typeURL), e.name)
 		}
 		list[i] = e.name
-		fmt.Fprintf(h, "%s\x00%s\x00", e.name, e.version)
 	}
-	ts.version = hex.EncodeToString(h.Sum(nil))[:16]
 	if prev != nil && equalNames(prev.names.list, list) {
 		ts.names = prev.names
 	} else {
-		ts.names = &nameIndex{pos: make(map[string]int32, len(list)), list: list}
-		for i, n := range list {
-			ts.names.pos[n] = int32(i)
-		}
+		ts.names = &nameIndex{list: packStrings(list)}
 	}
-	if prev != nil {
-		ts.prevSeq = prev.seq
-		for i, e := range ts.entries {
-			if j, ok := prev.names.pos[e.name]; !ok || prev.entries[j] != e {
+	if cap(buf) > len(buf)+len(buf)/8 {
+		buf = bytes.Clone(buf)
+	}
+	ts.size = len(buf)
+	var versions strings.Builder
+	versions.Grow(16 * len(encs))
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%d\x00", typeURL, len(encs))
+	ts.entries = make([]entry, len(encs))
+	j := 0 // prev's entries are sorted alike: walk them along
+	for i, e := range encs {
+		value := buf[e.start:e.end:e.end]
+		var same *entry
+		if prev != nil {
+			for j < len(prev.entries) && prev.entries[j].name < e.name {
+				j++
+			}
+			if j < len(prev.entries) && prev.entries[j].name == e.name && bytes.Equal(prev.entries[j].value, value) {
+				same = &prev.entries[j]
+			}
+		}
+		if same != nil {
+			versions.WriteString(same.version)
+		} else {
+			sum := sha256.Sum256(value)
+			var hexed [16]byte
+			hex.Encode(hexed[:], sum[:8])
+			versions.Write(hexed[:])
+			if prev != nil {
 				ts.changed = append(ts.changed, int32(i))
 			}
 		}
+		ts.entries[i] = entry{name: ts.names.list[i], value: value}
+	}
+	vs := versions.String()
+	for i := range ts.entries {
+		e := &ts.entries[i]
+		e.version = vs[16*i : 16*i+16]
+		h.Write([]byte(e.name))
+		h.Write([]byte{0})
+		h.Write([]byte(e.version))
+		h.Write([]byte{0})
+	}
+	ts.version = hex.EncodeToString(h.Sum(nil))[:16]
+	if prev != nil {
+		ts.prevSeq = prev.seq
 		for _, n := range prev.names.list {
 			if !ts.names.has(n) {
 				ts.removed = append(ts.removed, n)
@@ -301,53 +397,25 @@ func encodeType(typeURL string, resources []types.Resource, prev *typeSnapshot) 
 	return ts, nil
 }
 
-// newEntry encodes a resource whose value (its message's bytes) is value.
-func newEntry(name, typeURL string, value []byte) *entry {
-	sum := sha256.Sum256(value)
-	e := &entry{name: name, version: hex.EncodeToString(sum[:8])}
-	// Any: type_url (1), value (2).
-	anyLen := protowire.SizeTag(1) + protowire.SizeBytes(len(typeURL)) + protowire.SizeTag(2) + protowire.SizeBytes(len(value))
-	sotw := make([]byte, 0, protowire.SizeTag(2)+protowire.SizeBytes(anyLen))
-	sotw = protowire.AppendTag(sotw, 2, protowire.BytesType)
-	sotw = protowire.AppendVarint(sotw, uint64(anyLen))
-	e.anyAt = int32(len(sotw))
-	sotw = protowire.AppendTag(sotw, 1, protowire.BytesType)
-	sotw = protowire.AppendString(sotw, typeURL)
-	sotw = protowire.AppendTag(sotw, 2, protowire.BytesType)
-	e.sotw = protowire.AppendBytes(sotw, value)
-	return e
-}
-
-// valueEquals reports whether e encodes value as typeURL.
-func (e *entry) valueEquals(typeURL string, value []byte) bool {
-	want := protowire.SizeTag(1) + protowire.SizeBytes(len(typeURL)) + protowire.SizeTag(2) + protowire.SizeBytes(len(value))
-	return len(e.sotw)-int(e.anyAt) == want && bytes.HasSuffix(e.sotw, value)
-}
-
-// value is the encoded resource message inside the Any.
-func (e *entry) value() []byte {
-	b := e.anyBytes()
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil
-		}
-		b = b[n:]
-		if num == 2 && typ == protowire.BytesType {
-			v, _ := protowire.ConsumeBytes(b)
-			return v
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return nil
-		}
-		b = b[m:]
+// packStrings copies ss into one string, as substrings of it.
+func packStrings(ss []string) []string {
+	var b strings.Builder
+	n := 0
+	for _, s := range ss {
+		n += len(s)
 	}
-	return nil
-}
-
-func sortEntries(entries []*entry) {
-	slices.SortFunc(entries, func(a, b *entry) int { return strings.Compare(a.name, b.name) })
+	b.Grow(n)
+	for _, s := range ss {
+		b.WriteString(s)
+	}
+	all := b.String()
+	out := make([]string, len(ss))
+	at := 0
+	for i, s := range ss {
+		out[i] = all[at : at+len(s)]
+		at += len(s)
+	}
+	return out
 }
 
 func equalNames(a, b []string) bool {
@@ -416,7 +484,7 @@ func decodeAll[T proto.Message](snap *Snapshot, typeURL string) ([]T, error) {
 	for _, e := range ts.entries {
 		var zero T
 		m := zero.ProtoReflect().New().Interface().(T)
-		if err := proto.Unmarshal(e.value(), m); err != nil {
+		if err := proto.Unmarshal(e.value, m); err != nil {
 			return nil, fmt.Errorf("decode %s %q: %w", shortType(typeURL), e.name, err)
 		}
 		out = append(out, m)

@@ -262,3 +262,44 @@ func TestSotWFollowsSubscriptions(t *testing.T) {
 	}
 	ask(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: routeNames[2:4]}, routeNames[2:4])
 }
+
+// TestDeltaRemovalAlone: a change that only removes resources tells the
+// Envoy their names and sends nothing else (every resource it already has
+// is unchanged).
+func TestDeltaRemovalAlone(t *testing.T) {
+	s, _, client := startServer(t)
+	res := workloadResult(t, 20)
+	gc := res.Gateways[0]
+	if err := s.Publish(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	c := newDeltaClient(t, client)
+	node := &corev3.Node{Id: "envoy-1", Cluster: benchGateway}
+	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType})
+	if got, _, _ := c.expect(resourcev3.ClusterType); !slices.Equal(got, names(gc.Clusters)) {
+		t.Fatalf("clusters sent: %v", got)
+	}
+	var endpointNames []string
+	for _, e := range gc.Endpoints {
+		endpointNames = append(endpointNames, e.ClusterName)
+	}
+	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: endpointNames})
+	if got, _, _ := c.expect(resourcev3.EndpointType); len(got) != len(endpointNames) {
+		t.Fatalf("endpoints sent: %d of %d", len(got), len(endpointNames))
+	}
+	c.quiet()
+	gone := gc.Clusters[6].Name
+	next := edited(res, func(gc *translator.GatewayConfig) {
+		gc.Clusters = slices.Delete(gc.Clusters, 6, 7)
+		gc.Endpoints = slices.DeleteFunc(gc.Endpoints, func(e *endpointv3.ClusterLoadAssignment) bool { return e.ClusterName == gone })
+	})
+	if err := s.Publish(context.Background(), next); err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType} {
+		if sent, removed, _ := c.expect(typ); len(sent) > 0 || !slices.Equal(removed, []string{gone}) {
+			t.Fatalf("%s: sent %d resources and removed %v, want none sent and [%s] removed", typ, len(sent), removed, gone)
+		}
+	}
+	c.quiet()
+}

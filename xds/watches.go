@@ -5,7 +5,6 @@ import (
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 )
 
@@ -129,7 +128,7 @@ func (s *subscription) setSotW(req *sotwRequest, idx *nameIndex) {
 			if !all {
 				return
 			}
-			i, ok := idx.pos[string(n)]
+			i, ok := idx.findBytes(n)
 			if !ok || seen[i] {
 				all = false
 				return
@@ -213,26 +212,22 @@ func (st *stream) sotwResponse(w *sotwWatch, ts *typeSnapshot) *encodedResponse 
 	if w.sub.wildcard || w.sub.shared == ts.names {
 		return response(h, ts.sotwAll())
 	}
-	var picked []mem.Buffer
+	var idx []int32
 	if w.sub.size() < len(ts.entries)/4 {
-		var idx []int32
 		w.sub.names(func(n string) {
-			if i, ok := ts.names.pos[n]; ok {
+			if i, ok := ts.names.find(n); ok {
 				idx = append(idx, i)
 			}
 		})
 		slices.Sort(idx)
-		for _, i := range idx {
-			picked = append(picked, mem.SliceBuffer(ts.entries[i].sotw))
-		}
 	} else {
-		for _, e := range ts.entries {
+		for i, e := range ts.entries {
 			if w.sub.has(e.name) {
-				picked = append(picked, mem.SliceBuffer(e.sotw))
+				idx = append(idx, int32(i))
 			}
 		}
 	}
-	return response(h, picked)
+	return response(h, ts.sotwPieces(idx))
 }
 
 // deltaWatch is what a delta stream remembers of one type: its
@@ -255,7 +250,7 @@ func (w *deltaWatch) known(name string) string {
 		return v
 	}
 	if w.base != nil {
-		if i, ok := w.base.names.pos[name]; ok {
+		if i, ok := w.base.names.find(name); ok {
 			return w.base.entries[i].version
 		}
 	}
@@ -375,7 +370,7 @@ func (st *stream) deltaResponse(w *deltaWatch, ts *typeSnapshot) *encodedRespons
 	default:
 		w.sub.names(func(n string) {
 			have := w.known(n)
-			if i, ok := ts.names.pos[n]; ok {
+			if i, ok := ts.names.find(n); ok {
 				if ts.entries[i].version != have {
 					changed = append(changed, i)
 				}

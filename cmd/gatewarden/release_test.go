@@ -11,8 +11,9 @@ import (
 // TestMemoryIsReleasedOnceQuiet: a burst of translations releases memory
 // once, after it; a disabled releaser never does.
 func TestMemoryIsReleasedOnceQuiet(t *testing.T) {
-	var n atomic.Int32
-	r := &memoryReleaser{quiet: 100 * time.Millisecond, log: slog.New(slog.NewTextHandler(io.Discard, nil)), free: func() { n.Add(1) }}
+	var n, dropped atomic.Int32
+	r := &memoryReleaser{quiet: 100 * time.Millisecond, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		free: func() { n.Add(1) }, drop: func() { dropped.Add(1) }}
 	for i := 0; i < 5; i++ {
 		r.kick()
 		time.Sleep(20 * time.Millisecond)
@@ -27,6 +28,9 @@ func TestMemoryIsReleasedOnceQuiet(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if got := n.Load(); got != 1 {
 		t.Fatalf("released %d times after the burst, want 1", got)
+	}
+	if got := dropped.Load(); got != 1 {
+		t.Fatalf("the response lists were dropped %d times, want 1", got)
 	}
 	off := &memoryReleaser{quiet: 0, log: r.log, free: func() { n.Add(1) }}
 	off.kick()

@@ -121,7 +121,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	})
 	reg.MustRegister(translateSeconds, problemsGauge)
 	srv := xds.NewServer(log, xds.NewMetrics(reg))
-	release := &memoryReleaser{quiet: o.releaseAfter, log: log}
+	release := &memoryReleaser{quiet: o.releaseAfter, log: log, drop: srv.DropResponseLists}
 	srv.OnBusy(release.kick)
 
 	var mu sync.Mutex
@@ -287,6 +287,7 @@ func served(srv *xds.Server, last *translator.Result) (*translator.Dump, error) 
 type memoryReleaser struct {
 	quiet time.Duration
 	log   *slog.Logger
+	drop  func() // lets go of what is kept only while busy, if set
 	free  func() // debug.FreeOSMemory when nil
 	mu    sync.Mutex
 	timer *time.Timer
@@ -307,6 +308,9 @@ func (r *memoryReleaser) kick() {
 }
 
 func (r *memoryReleaser) release() {
+	if r.drop != nil {
+		r.drop()
+	}
 	free := r.free
 	if free == nil {
 		free = func() {

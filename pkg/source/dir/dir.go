@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,9 +35,30 @@ type Loader struct {
 
 type fileState struct {
 	sum  [sha256.Size]byte
-	stat fileStat       // of the content behind sum
-	docs []resource.Doc // last good documents
-	err  error          // the current content's problem, if any
+	stat fileStat  // of the content behind sum
+	docs []heldDoc // the objects of the last good version
+	err  error     // the current content's problem, if any
+}
+
+// heldDoc is a document of a kind gatewarden reads, as a loader keeps it
+// (for thousands of files): its object and the line it starts on.
+type heldDoc struct {
+	obj  resource.Object
+	line int32
+}
+
+// held keeps the documents that decoded to objects.
+func held(docs []resource.Doc) []heldDoc {
+	if docs == nil {
+		return nil
+	}
+	out := make([]heldDoc, 0, len(docs))
+	for _, d := range docs {
+		if d.Object != nil {
+			out = append(out, heldDoc{obj: d.Object, line: int32(min(d.Line, math.MaxInt32))})
+		}
+	}
+	return out
 }
 
 // Scan is the outcome of reading the directory once.
@@ -150,7 +172,7 @@ func (l *Loader) Scan() Scan {
 			out.Problems = append(out.Problems, err)
 			continue
 		}
-		st.docs, st.err = docs, nil
+		st.docs, st.err = held(docs), nil
 	}
 	for path := range l.files {
 		if !seen[path] {
@@ -175,18 +197,15 @@ func (l *Loader) merge(problems []error) (*resource.Resources, []error) {
 	slices.Sort(paths)
 	for _, path := range paths {
 		for _, d := range l.files[path].docs {
-			if d.Object == nil {
-				continue
-			}
-			key := fmt.Sprintf("%s %s/%s", d.GVK.Kind, d.Object.GetNamespace(), d.Object.GetName())
-			where := fmt.Sprintf("%s:%d", l.rel(path), d.Line)
+			key := fmt.Sprintf("%s %s/%s", d.obj.GetObjectKind().GroupVersionKind().Kind, d.obj.GetNamespace(), d.obj.GetName())
+			where := fmt.Sprintf("%s:%d", l.rel(path), d.line)
 			if first, dup := defined[key]; dup {
-				problems = append(problems, &resource.Error{File: l.rel(path), Line: d.Line,
+				problems = append(problems, &resource.Error{File: l.rel(path), Line: int(d.line),
 					Reason: fmt.Sprintf("%s is already defined at %s; this definition is ignored", key, first)})
 				continue
 			}
 			defined[key] = where
-			res.Add(d.Object)
+			res.Add(d.obj)
 		}
 	}
 	res.Sort()
