@@ -20,7 +20,7 @@ func goBenchmarks(r *report, o options) error {
 	if !containsInt(o.sizes, 5000) {
 		sizes = append(sizes, "5000") // the translation target is at 5,000 routes
 	}
-	cmd := exec.Command("go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", strconv.Itoa(o.count), "-benchtime", "3x", "-timeout", "60m", "./internal/workload")
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", timedBenchmarks, "-benchmem", "-count", strconv.Itoa(o.count), "-benchtime", "3x", "-timeout", "60m", "./internal/workload")
 	cmd.Env = append(os.Environ(), "BENCH_SIZES="+strings.Join(sizes, ","))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, os.Stderr
@@ -72,7 +72,7 @@ func goBenchmarks(r *report, o options) error {
 		return keys[i].n < keys[j].n
 	})
 	var b strings.Builder
-	b.WriteString("`go test -run '^$' -bench . -benchmem ./internal/workload` (`BENCH_SIZES` sets the sizes), " + strconv.Itoa(o.count) + " runs each.\n\n")
+	b.WriteString("`go test -run '^$' -bench '" + timedBenchmarks + "' -benchmem ./internal/workload` (`BENCH_SIZES` sets the sizes), " + strconv.Itoa(o.count) + " runs each.\n\n")
 	b.WriteString("| benchmark | routes | time per op (median, min, max) | per route | memory per op | allocs per op |\n|---|---:|---|---:|---:|---:|\n")
 	for _, k := range keys {
 		s := summarize(ns[k])
@@ -103,8 +103,60 @@ func goBenchmarks(r *report, o options) error {
 			b.WriteString("\nPer route, building and packing each RouteOption's RBAC (`routePolicyConfig`, `buildRBAC`, `anypb`) is the largest part; it is already built once per option and on every core. The rest is allocation and garbage collection: the per-route time grows from 1,000 to 5,000 routes with the heap.\n")
 		}
 	}
+	held, err := retained(o.sizes)
+	if err != nil {
+		return err
+	}
+	b.WriteString(held)
 	r.section("Go benchmarks", b.String())
 	return nil
+}
+
+// timedBenchmarks are the benchmarks timed; BenchmarkRetained measures
+// memory and runs once (retained).
+const timedBenchmarks = "^Benchmark(Load|Translate|Snapshot|Marshal|Explain|ExplainCold)$"
+
+// retained runs BenchmarkRetained once at each size and tabulates what
+// serving the routes holds.
+func retained(sizes []int) (string, error) {
+	var ns []string
+	for _, n := range sizes {
+		ns = append(ns, strconv.Itoa(n))
+	}
+	cmd := exec.Command("go", "test", "-run", "^$", "-bench", "^BenchmarkRetained$", "-benchtime", "1x", "-count", "1", "-timeout", "30m", "./internal/workload")
+	cmd.Env = append(os.Environ(), "BENCH_SIZES="+strings.Join(ns, ","))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("go test -bench Retained: %v\n%s", err, out.String())
+	}
+	var b strings.Builder
+	b.WriteString("\nWhat serving N routes from a directory holds once a change is over, part by part (`BenchmarkRetained`:\n")
+	b.WriteString("the live heap after a collection, before and after each part is built), per route; it is what the control\n")
+	b.WriteString("plane's memory grows by with the configuration, whatever the number of Envoys:\n\n")
+	b.WriteString("| routes | parsed manifests | statuses | encoded snapshot | together | together for N routes |\n|---:|---:|---:|---:|---:|---:|\n")
+	sc := bufio.NewScanner(&out)
+	rows := 0
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 4 || !strings.HasPrefix(f[0], "BenchmarkRetained/routes=") {
+			continue
+		}
+		name := strings.TrimPrefix(f[0], "BenchmarkRetained/routes=")
+		n, _ := strconv.Atoi(name[:strings.LastIndex(name, "-")])
+		m := map[string]float64{}
+		for i := 2; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				m[f[i+1]] = v
+			}
+		}
+		fmt.Fprintf(&b, "| %d | %.0f B | %.0f B | %.0f B | %.0f B | %s |\n", n, m["manifest-B/route"], m["status-B/route"], m["snapshot-B/route"], m["held-B/route"], mib(m["held-B/route"]*float64(n)))
+		rows++
+	}
+	if rows == 0 {
+		return "", fmt.Errorf("BenchmarkRetained printed no figures:\n%s", out.String())
+	}
+	return b.String(), nil
 }
 
 func containsInt(xs []int, v int) bool {

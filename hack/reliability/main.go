@@ -235,6 +235,9 @@ func soakTest(bin, envoy string, routes int, d time.Duration) (result, string) {
 	changes := int(d / time.Second)
 	next := start
 	res, err := loadtest.RunClientsWith(s, 20, changes, 0, func(c int) {
+		if c == changes {
+			return // settled, after the last change
+		}
 		if c%10 == 0 {
 			samples = append(samples, sample{time.Since(start), s.Metric("go_goroutines"), s.Metric("go_memstats_heap_inuse_bytes"), loadtest.RSS(s.Gatewarden.Process.Pid)})
 		}

@@ -29,8 +29,11 @@ type FanoutResult struct {
 	BaselineRSS, RSS, AfterRSS                      float64
 	BaselineGoroutines, Goroutines, AfterGoroutines float64
 	// RSS, HeapInuse and Goroutines are read 2 s after the last ACK (settle);
-	// PeakRSS is the most resident memory the process had by then.
+	// PeakRSS is the most resident memory the process had by then. RSSAnon
+	// and RSSFile split RSS into the process's own memory and the pages of
+	// files it maps (its binary's code and data).
 	HeapInuse, PeakRSS float64
+	RSSAnon, RSSFile   float64
 }
 
 // RunClients connects n simulated Envoys (half delta, half state of the
@@ -47,7 +50,9 @@ func RunClients(s *Stack, n, changes int) (*FanoutResult, error) {
 const settle = 2 * time.Second
 
 // RunClientsWith is RunClients with the pause before each change, and a
-// function called after every change is ACKed by all (for sampling).
+// function called after every change is ACKed by all (for sampling), and
+// once more, with changes, after the figures with the clients are read
+// (for sampling that would disturb them, such as a heap profile).
 func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange func(change int)) (*FanoutResult, error) {
 	res := &FanoutResult{BaselineRSS: RSS(s.Gatewarden.Process.Pid), BaselineGoroutines: s.Metric("go_goroutines")}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -146,6 +151,10 @@ func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange f
 	time.Sleep(settle)
 	res.RSS, res.Goroutines = RSS(s.Gatewarden.Process.Pid), s.Metric("go_goroutines")
 	res.PeakRSS, res.HeapInuse = PeakRSS(s.Gatewarden.Process.Pid), s.Metric("go_memstats_heap_inuse_bytes")
+	res.RSSAnon, res.RSSFile = procStatus(s.Gatewarden.Process.Pid, "RssAnon"), procStatus(s.Gatewarden.Process.Pid, "RssFile")
+	if afterChange != nil {
+		afterChange(changes)
+	}
 	closeAll()
 	time.Sleep(3 * time.Second)
 	res.AfterRSS, res.AfterGoroutines = RSS(s.Gatewarden.Process.Pid), s.Metric("go_goroutines")
