@@ -67,6 +67,14 @@ func (c *jwtConfig) stages() []*jwtStage {
 // providers lists the providers of every stage, for RBAC: the payload keys
 // a jwtPrincipal may read. A name given in both stages appears once.
 func (c *jwtConfig) providers() []*jwtProvider {
+	switch {
+	case c == nil:
+		return nil
+	case c.after == nil && c.before != nil:
+		return c.before.providers // one stage: its providers are distinct
+	case c.before == nil && c.after != nil:
+		return c.after.providers
+	}
 	var out []*jwtProvider
 	for _, s := range c.stages() {
 		for _, p := range s.providers {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"google.golang.org/protobuf/proto"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -55,6 +56,19 @@ type rbacBuilt struct {
 	msg string
 }
 
+// providersKeyOf is providersKey of jc's providers, once per config.
+func (t *translation) providersKeyOf(jc *jwtConfig) string {
+	if k, ok := t.provKeys[jc]; ok {
+		return k
+	}
+	k := providersKey(jc.providers())
+	if t.provKeys == nil {
+		t.provKeys = map[*jwtConfig]string{}
+	}
+	t.provKeys[jc] = k
+	return k
+}
+
 func providersKey(ps []*jwtProvider) string {
 	var b strings.Builder
 	for _, p := range ps {
@@ -66,8 +80,9 @@ func providersKey(ps []*jwtProvider) string {
 
 // rbacFor returns the packed RBACPerRoute of spec under providers, built
 // once per translation (prebuilt in parallel by prebuildRBAC).
-func (t *translation) rbacFor(field string, spec *optv1.RBACExtension, providers []*jwtProvider) rbacBuilt {
-	key := rbacKey{t.rbacContent(spec), providersKey(providers), field}
+func (t *translation) rbacFor(field string, spec *optv1.RBACExtension, jc *jwtConfig) rbacBuilt {
+	providers := jc.providers()
+	key := rbacKey{t.rbacContent(spec), t.providersKeyOf(jc), field}
 	if b, ok := t.rbacCache[key]; ok {
 		return b
 	}
@@ -113,12 +128,13 @@ func (t *translation) prebuildRBAC(gs *gatewayState) {
 				if opt == nil || opt.invalid != "" || opt.obj.Spec.Options.Rbac == nil || opt.obj.Spec.Options.Rbac.Disable {
 					continue
 				}
-				provs := vhJwt.providers()
+				jc := vhJwt
 				if opt.setsJwt() {
-					provs = opt.applyJwt(vhJwt).providers()
+					jc = opt.applyJwt(vhJwt)
 				}
+				provs := jc.providers()
 				spec := opt.obj.Spec.Options.Rbac
-				k := rbacKey{t.rbacContent(spec), providersKey(provs), "spec.options.rbac"}
+				k := rbacKey{t.rbacContent(spec), t.providersKeyOf(jc), "spec.options.rbac"}
 				if !seen[k] {
 					seen[k] = true
 					jobs = append(jobs, job{k, spec, provs})
@@ -172,13 +188,23 @@ func (t *translation) packedOnce(key string, build func() proto.Message) *anypb.
 	return a
 }
 
-// jwtPerRouteAny is jwtPerRoute(c) packed, once per requirement.
+// jwtPerRouteAny is jwtPerRoute(c) packed, once per requirement (and
+// found without naming it again for a config seen before: a virtual
+// host's is asked for once per virtual host).
 func (t *translation) jwtPerRouteAny(c *jwtConfig) *anypb.Any {
+	if a, ok := t.jwtAnys[c]; ok {
+		return a
+	}
 	key := "jwt-off"
 	if !c.empty() {
 		key = "jwt:" + c.requirementName()
 	}
-	return t.packedOnce(key, func() proto.Message { return jwtPerRoute(c) })
+	a := t.packedOnce(key, func() proto.Message { return jwtPerRoute(c) })
+	if t.jwtAnys == nil {
+		t.jwtAnys = map[*jwtConfig]*anypb.Any{}
+	}
+	t.jwtAnys[c] = a
+	return a
 }
 
 // rbacOff is the per-route config that turns RBAC off.
@@ -194,17 +220,39 @@ func (t *translation) sharedTyped(m map[string]*anypb.Any) map[string]*anypb.Any
 	if len(m) == 0 {
 		return nil
 	}
-	var b strings.Builder
-	for _, k := range sortedKeys(m) {
-		fmt.Fprintf(&b, "%s=%p;", k, m[k])
+	// A route carries a config for a few filters (jwt_authn, rbac): the
+	// key is their names and configs, in name order.
+	var key typedKey
+	if len(m) > len(key) {
+		var b strings.Builder
+		for _, k := range sortedKeys(m) {
+			fmt.Fprintf(&b, "%s=%p;", k, m[k])
+		}
+		key[0].name = b.String()
+	} else {
+		i := 0
+		for k, a := range m {
+			key[i] = typedKeyEntry{k, a}
+			i++
+		}
+		slices.SortFunc(key[:i], func(a, b typedKeyEntry) int { return strings.Compare(a.name, b.name) })
 	}
-	key := b.String()
 	if s, ok := t.typedMaps[key]; ok {
 		return s
 	}
 	if t.typedMaps == nil {
-		t.typedMaps = map[string]map[string]*anypb.Any{}
+		t.typedMaps = map[typedKey]map[string]*anypb.Any{}
 	}
 	t.typedMaps[key] = m
 	return m
+}
+
+// typedKey identifies a per-filter config map by content: up to four
+// filter names with their (memoized) configs, or for more a string naming
+// them all in its first name.
+type typedKey [4]typedKeyEntry
+
+type typedKeyEntry struct {
+	name string
+	any  *anypb.Any
 }

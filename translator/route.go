@@ -232,7 +232,7 @@ func (t *translation) routePolicyConfig(p *portBuild, opt *routePolicy, vhJwt *j
 			typed[rbacFilter] = t.rbacOff()
 		}
 	case !t.sameRBAC(rbacSpec, vhRBAC) || opt.setsJwt():
-		built := t.rbacFor(field, rbacSpec, routeJwt.providers())
+		built := t.rbacFor(field, rbacSpec, routeJwt)
 		if built.msg != "" {
 			return nil, built.msg
 		}

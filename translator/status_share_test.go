@@ -47,8 +47,8 @@ func TestStatusKeysDistinguish(t *testing.T) {
 	}
 	key := func(st *gwv1.HTTPRouteStatus) string { return string(appendRouteStatusKey(nil, st)) }
 	k := key(base())
-	if k != key(base()) {
-		t.Fatal("the keys of equal statuses differ")
+	if k != key(base()) || !equalRouteStatus(base(), base()) {
+		t.Fatal("equal statuses have different keys or compare unequal")
 	}
 	changes := map[string]func(p *gwv1.RouteParentStatus){
 		"group":          func(p *gwv1.RouteParentStatus) { p.ParentRef.Group = nil },
@@ -76,6 +76,9 @@ func TestStatusKeysDistinguish(t *testing.T) {
 		if key(st) == k {
 			t.Errorf("%s: the key did not change", name)
 		}
+		if equalRouteStatus(st, base()) || equalRouteStatus(base(), st) {
+			t.Errorf("%s: still compares equal", name)
+		}
 	}
 	two := base()
 	two.Parents = append(two.Parents, two.Parents[0])
@@ -86,8 +89,11 @@ func TestStatusKeysDistinguish(t *testing.T) {
 	pol := func(name string) *gwv1.PolicyStatus {
 		return &gwv1.PolicyStatus{Ancestors: []gwv1.PolicyAncestorStatus{{AncestorRef: gwv1.ParentReference{Name: gwv1.ObjectName(name)}, ControllerName: "c"}}}
 	}
-	if string(appendPolicyStatusKey(nil, pol("a"))) == string(appendPolicyStatusKey(nil, pol("b"))) {
-		t.Error("policy statuses of different ancestors have one key")
+	if string(appendPolicyStatusKey(nil, pol("a"))) == string(appendPolicyStatusKey(nil, pol("b"))) || equalPolicyStatus(pol("a"), pol("b")) {
+		t.Error("policy statuses of different ancestors have one key or compare equal")
+	}
+	if !equalPolicyStatus(pol("a"), pol("a")) {
+		t.Error("equal policy statuses compare unequal")
 	}
 }
 

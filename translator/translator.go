@@ -126,7 +126,9 @@ type translation struct {
 	// packed and typedMaps hold per-filter configs by content (see
 	// sharedTyped).
 	packed    map[string]*anypb.Any
-	typedMaps map[string]map[string]*anypb.Any
+	typedMaps map[typedKey]map[string]*anypb.Any
+	jwtAnys   map[*jwtConfig]*anypb.Any
+	provKeys  map[*jwtConfig]string
 }
 
 func newTranslation(in *resource.Resources, opts Options) *translation {
