@@ -23,15 +23,17 @@ type index struct {
 }
 
 func newIndex(in *resource.Resources) index {
+	// Sized up front: with thousands of routes, growing them is a good
+	// part of a translation.
 	idx := index{
-		services:      map[types.NamespacedName]*corev1.Service{},
-		slices:        map[types.NamespacedName][]*discoveryv1.EndpointSlice{},
+		services:      make(map[types.NamespacedName]*corev1.Service, len(in.Services)),
+		slices:        make(map[types.NamespacedName][]*discoveryv1.EndpointSlice, len(in.Services)),
 		grants:        map[string][]*gwv1beta1.ReferenceGrant{},
-		classes:       map[string]*gwv1.GatewayClass{},
-		routesByName:  map[types.NamespacedName]*gwv1.HTTPRoute{},
-		gatewayByName: map[types.NamespacedName]*gwv1.Gateway{},
-		secrets:       map[types.NamespacedName]*corev1.Secret{},
-		namespaces:    map[string]*corev1.Namespace{},
+		classes:       make(map[string]*gwv1.GatewayClass, len(in.GatewayClasses)),
+		routesByName:  make(map[types.NamespacedName]*gwv1.HTTPRoute, len(in.HTTPRoutes)),
+		gatewayByName: make(map[types.NamespacedName]*gwv1.Gateway, len(in.Gateways)),
+		secrets:       make(map[types.NamespacedName]*corev1.Secret, len(in.Secrets)),
+		namespaces:    make(map[string]*corev1.Namespace, len(in.Namespaces)),
 	}
 	for _, s := range in.Secrets {
 		idx.secrets[nn(s.Namespace, s.Name)] = s

@@ -274,7 +274,7 @@ func (t *translation) attachRouteOptions(routes []*routeState) {
 
 // checkRouteOptions checks every RouteOption once, before rules name them.
 func (t *translation) checkRouteOptions() {
-	t.routeOpts = map[types.NamespacedName]*routePolicy{}
+	t.routeOpts = make(map[types.NamespacedName]*routePolicy, len(t.in.RouteOptions))
 	for _, o := range t.in.RouteOptions {
 		p := t.routeOptionJwt(o)
 		if p.invalid == "" && o.Spec.Options.Rbac != nil {

@@ -92,7 +92,7 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 	for _, name := range sortedKeys(secrets) {
 		out.Secrets = append(out.Secrets, buildSecret(secrets[name]))
 	}
-	backends := map[string]backend{}
+	backends := make(map[string]backend, len(t.in.Services))
 	for _, port := range sortedPorts(ports) {
 		p := ports[port]
 		for _, h := range sortedKeys(p.vhosts) {

@@ -1,10 +1,15 @@
 package translator
 
 import (
+	"cmp"
+	"slices"
+
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
 // Status is what a translation has to say about each input object, in the
@@ -19,13 +24,16 @@ type Status struct {
 	RouteOptions       map[types.NamespacedName]*gwv1.PolicyStatus
 }
 
-func newStatus() *Status {
+func newStatus() *Status { return newStatusFor(&resource.Resources{}) }
+
+// newStatusFor sizes the maps for the objects of in.
+func newStatusFor(in *resource.Resources) *Status {
 	return &Status{
 		GatewayClasses:     map[string]*gwv1.GatewayClassStatus{},
-		Gateways:           map[types.NamespacedName]*gwv1.GatewayStatus{},
-		HTTPRoutes:         map[types.NamespacedName]*gwv1.HTTPRouteStatus{},
-		VirtualHostOptions: map[types.NamespacedName]*gwv1.PolicyStatus{},
-		RouteOptions:       map[types.NamespacedName]*gwv1.PolicyStatus{},
+		Gateways:           make(map[types.NamespacedName]*gwv1.GatewayStatus, len(in.Gateways)),
+		HTTPRoutes:         make(map[types.NamespacedName]*gwv1.HTTPRouteStatus, len(in.HTTPRoutes)),
+		VirtualHostOptions: make(map[types.NamespacedName]*gwv1.PolicyStatus, len(in.VirtualHostOptions)),
+		RouteOptions:       make(map[types.NamespacedName]*gwv1.PolicyStatus, len(in.RouteOptions)),
 	}
 }
 
@@ -69,28 +77,71 @@ func (s *Status) Problems() []Problem {
 	for _, name := range sortedKeys(s.GatewayClasses) {
 		add("GatewayClass", name, "", s.GatewayClasses[name].Conditions)
 	}
-	for _, o := range namespaced(s.Gateways) {
-		st := o.Status.(*gwv1.GatewayStatus)
-		add("Gateway", o.Name, "", st.Conditions)
+	gatewayProblems := func(st *gwv1.GatewayStatus) bool {
+		if !allTrue(st.Conditions) {
+			return true
+		}
 		for _, l := range st.Listeners {
-			add("Gateway", o.Name, "listener "+string(l.Name), l.Conditions)
+			if !allTrue(l.Conditions) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, k := range withProblems(s.Gateways, gatewayProblems) {
+		st := s.Gateways[k]
+		add("Gateway", k.String(), "", st.Conditions)
+		for _, l := range st.Listeners {
+			add("Gateway", k.String(), "listener "+string(l.Name), l.Conditions)
 		}
 	}
-	for _, o := range namespaced(s.HTTPRoutes) {
-		for _, p := range o.Status.(*gwv1.HTTPRouteStatus).Parents {
-			add("HTTPRoute", o.Name, "parent "+string(p.ParentRef.Name), p.Conditions)
+	routeProblems := func(st *gwv1.HTTPRouteStatus) bool {
+		return slices.ContainsFunc(st.Parents, func(p gwv1.RouteParentStatus) bool { return !allTrue(p.Conditions) })
+	}
+	for _, k := range withProblems(s.HTTPRoutes, routeProblems) {
+		for _, p := range s.HTTPRoutes[k].Parents {
+			add("HTTPRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
 		}
+	}
+	policyProblems := func(st *gwv1.PolicyStatus) bool {
+		return slices.ContainsFunc(st.Ancestors, func(a gwv1.PolicyAncestorStatus) bool { return !allTrue(a.Conditions) })
 	}
 	policies := func(kind string, m map[types.NamespacedName]*gwv1.PolicyStatus) {
-		for _, o := range namespaced(m) {
-			for _, a := range o.Status.(*gwv1.PolicyStatus).Ancestors {
-				add(kind, o.Name, "ancestor "+refString(a.AncestorRef), a.Conditions)
+		for _, k := range withProblems(m, policyProblems) {
+			for _, a := range m[k].Ancestors {
+				add(kind, k.String(), "ancestor "+refString(a.AncestorRef), a.Conditions)
 			}
 		}
 	}
 	policies("VirtualHostOption", s.VirtualHostOptions)
 	policies("RouteOption", s.RouteOptions)
 	return out
+}
+
+func allTrue(conds []metav1.Condition) bool {
+	return !slices.ContainsFunc(conds, func(c metav1.Condition) bool { return c.Status != metav1.ConditionTrue })
+}
+
+// withProblems returns the keys of m whose status has a condition that is
+// not True, by namespace and name. Statuses are often shared: each is
+// looked at once.
+func withProblems[V any](m map[types.NamespacedName]*V, has func(*V) bool) []types.NamespacedName {
+	seen := map[*V]bool{}
+	var keys []types.NamespacedName
+	for k, v := range m {
+		bad, ok := seen[v]
+		if !ok {
+			bad = has(v)
+			seen[v] = bad
+		}
+		if bad {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b types.NamespacedName) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+	})
+	return keys
 }
 
 // WithRejected returns a copy of s in which the Gateway namespace/name is

@@ -132,8 +132,8 @@ type translation struct {
 }
 
 func newTranslation(in *resource.Resources, opts Options) *translation {
-	return &translation{opts: opts, in: in, status: newStatus(), index: newIndex(in),
-		optConds: map[optionKey]map[string]*optionCond{}}
+	return &translation{opts: opts, in: in, status: newStatusFor(in), index: newIndex(in),
+		optConds: make(map[optionKey]map[string]*optionCond, len(in.RouteOptions)+len(in.VirtualHostOptions))}
 }
 
 func nn(namespace, name string) types.NamespacedName {

@@ -31,6 +31,8 @@ import (
 type Loader struct {
 	root  string
 	files map[string]*fileState
+	// objects is how many objects the last merge kept.
+	objects int
 }
 
 type fileState struct {
@@ -189,7 +191,12 @@ func (l *Loader) Scan() Scan {
 // two places is a problem: the first file (in path order) keeps it.
 func (l *Loader) merge(problems []error) (*resource.Resources, []error) {
 	res := &resource.Resources{}
-	defined := map[string]string{}
+	type objKey struct{ kind, namespace, name string }
+	type place struct {
+		path string
+		line int32
+	}
+	defined := make(map[objKey]place, l.objects)
 	paths := make([]string, 0, len(l.files))
 	for p := range l.files {
 		paths = append(paths, p)
@@ -197,17 +204,18 @@ func (l *Loader) merge(problems []error) (*resource.Resources, []error) {
 	slices.Sort(paths)
 	for _, path := range paths {
 		for _, d := range l.files[path].docs {
-			key := fmt.Sprintf("%s %s/%s", d.obj.GetObjectKind().GroupVersionKind().Kind, d.obj.GetNamespace(), d.obj.GetName())
-			where := fmt.Sprintf("%s:%d", l.rel(path), d.line)
+			key := objKey{d.obj.GetObjectKind().GroupVersionKind().Kind, d.obj.GetNamespace(), d.obj.GetName()}
 			if first, dup := defined[key]; dup {
 				problems = append(problems, &resource.Error{File: l.rel(path), Line: int(d.line),
-					Reason: fmt.Sprintf("%s is already defined at %s; this definition is ignored", key, first)})
+					Reason: fmt.Sprintf("%s %s/%s is already defined at %s:%d; this definition is ignored",
+						key.kind, key.namespace, key.name, l.rel(first.path), first.line)})
 				continue
 			}
-			defined[key] = where
+			defined[key] = place{path, d.line}
 			res.Add(d.obj)
 		}
 	}
+	l.objects = len(defined)
 	res.Sort()
 	return res, problems
 }
