@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatewarden/gatewarden/internal/workload"
 	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/xds"
 )
 
 const benchGateway = "bench/bench"
@@ -103,21 +104,29 @@ func newDeltaClient(t *testing.T, client discoveryv3.AggregatedDiscoveryServiceC
 	return &deltaClient{t: t, st: st, recv: receiver(t, st.Recv)}
 }
 
-// TestDeltaSendsWhatChanged follows an Envoy's delta subscriptions through
-// changes, removals, unsubscribing and a reconnection.
-func TestDeltaSendsWhatChanged(t *testing.T) {
+// deltaClientWithClusters serves the workload of 20 routes to a delta
+// client that has been sent every cluster.
+func deltaClientWithClusters(t *testing.T) (*xds.Server, *translator.Result, discoveryv3.AggregatedDiscoveryServiceClient, *deltaClient, *corev3.Node) {
+	t.Helper()
 	s, _, client := startServer(t)
 	res := workloadResult(t, 20)
-	gc := res.Gateways[0]
 	if err := s.Publish(context.Background(), res); err != nil {
 		t.Fatal(err)
 	}
 	c := newDeltaClient(t, client)
 	node := &corev3.Node{Id: "envoy-1", Cluster: benchGateway}
 	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType})
-	if got, _, _ := c.expect(resourcev3.ClusterType); !slices.Equal(got, names(gc.Clusters)) {
+	if got, _, _ := c.expect(resourcev3.ClusterType); !slices.Equal(got, names(res.Gateways[0].Clusters)) {
 		t.Fatalf("clusters sent: %v", got)
 	}
+	return s, res, client, c, node
+}
+
+// TestDeltaSendsWhatChanged follows an Envoy's delta subscriptions through
+// changes, removals, unsubscribing and a reconnection.
+func TestDeltaSendsWhatChanged(t *testing.T) {
+	s, res, client, c, node := deltaClientWithClusters(t)
+	gc := res.Gateways[0]
 	routeNames := names(gc.Routes)
 	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: routeNames[:15]})
 	got, _, versions := c.expect(resourcev3.RouteType)
@@ -267,18 +276,8 @@ func TestSotWFollowsSubscriptions(t *testing.T) {
 // Envoy their names and sends nothing else (every resource it already has
 // is unchanged).
 func TestDeltaRemovalAlone(t *testing.T) {
-	s, _, client := startServer(t)
-	res := workloadResult(t, 20)
+	s, res, _, c, _ := deltaClientWithClusters(t)
 	gc := res.Gateways[0]
-	if err := s.Publish(context.Background(), res); err != nil {
-		t.Fatal(err)
-	}
-	c := newDeltaClient(t, client)
-	node := &corev3.Node{Id: "envoy-1", Cluster: benchGateway}
-	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType})
-	if got, _, _ := c.expect(resourcev3.ClusterType); !slices.Equal(got, names(gc.Clusters)) {
-		t.Fatalf("clusters sent: %v", got)
-	}
 	var endpointNames []string
 	for _, e := range gc.Endpoints {
 		endpointNames = append(endpointNames, e.ClusterName)
