@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -266,28 +268,46 @@ func BuildSnapshot(gc *translator.GatewayConfig, prev *Snapshot) (*Snapshot, err
 		resourcev3.EndpointType:    toResources(gc.Endpoints),
 		resourcev3.SecretType:      toResources(gc.Secrets),
 	}
-	// Consistency is what lets Envoy converge: every route configuration a
-	// listener names and every cluster's endpoints must be in the snapshot.
-	check, err := cachev3.NewSnapshot("", resources)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot of %s: %w", gc.Key(), err)
-	}
-	if err := check.Consistent(); err != nil {
-		return nil, fmt.Errorf("snapshot of %s is not consistent: %w", gc.Key(), err)
-	}
-	snap := &Snapshot{types: map[string]*typeSnapshot{}, empty: len(gc.Listeners) == 0 && len(gc.Clusters) == 0}
-	overall := sha256.New()
-	for _, typ := range typeOrder {
+	// The types are encoded on every core (the route configurations are
+	// most of the work) while the consistency is checked.
+	var g errgroup.Group
+	g.SetLimit(runtime.GOMAXPROCS(0) + 1)
+	g.Go(func() error {
+		// Consistency is what lets Envoy converge: every route configuration
+		// a listener names and every cluster's endpoints must be in the
+		// snapshot.
+		check, err := cachev3.NewSnapshot("", resources)
+		if err != nil {
+			return fmt.Errorf("snapshot of %s: %w", gc.Key(), err)
+		}
+		if err := check.Consistent(); err != nil {
+			return fmt.Errorf("snapshot of %s is not consistent: %w", gc.Key(), err)
+		}
+		return nil
+	})
+	encoded := make([]*typeSnapshot, len(typeOrder))
+	for i, typ := range typeOrder {
 		var before *typeSnapshot
 		if prev != nil {
 			before = prev.types[typ]
 		}
-		ts, err := encodeType(typ, resources[typ], before)
-		if err != nil {
-			return nil, fmt.Errorf("snapshot of %s: %w", gc.Key(), err)
-		}
-		snap.types[typ] = ts
-		fmt.Fprintf(overall, "%s\x00%s\x00", typ, ts.version)
+		g.Go(func() error {
+			ts, err := encodeType(typ, resources[typ], before)
+			if err != nil {
+				return fmt.Errorf("snapshot of %s: %w", gc.Key(), err)
+			}
+			encoded[i] = ts
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	snap := &Snapshot{types: map[string]*typeSnapshot{}, empty: len(gc.Listeners) == 0 && len(gc.Clusters) == 0}
+	overall := sha256.New()
+	for i, typ := range typeOrder {
+		snap.types[typ] = encoded[i]
+		fmt.Fprintf(overall, "%s\x00%s\x00", typ, encoded[i].version)
 	}
 	snap.version = hex.EncodeToString(overall.Sum(nil))[:16]
 	return snap, nil
