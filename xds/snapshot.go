@@ -357,7 +357,7 @@ func encodeType(typeURL string, resources []types.Resource, prev *typeSnapshot) 
 		}
 		list[i] = e.name
 	}
-	if prev != nil && equalNames(prev.names.list, list) {
+	if prev != nil && slices.Equal(prev.names.list, list) {
 		ts.names = prev.names
 	} else {
 		ts.names = &nameIndex{list: packStrings(list)}
@@ -397,13 +397,12 @@ func encodeType(typeURL string, resources []types.Resource, prev *typeSnapshot) 
 		ts.entries[i] = entry{name: ts.names.list[i], value: value}
 	}
 	vs := versions.String()
+	var line []byte
 	for i := range ts.entries {
 		e := &ts.entries[i]
 		e.version = vs[16*i : 16*i+16]
-		h.Write([]byte(e.name))
-		h.Write([]byte{0})
-		h.Write([]byte(e.version))
-		h.Write([]byte{0})
+		line = append(append(append(append(line[:0], e.name...), 0), e.version...), 0)
+		h.Write(line)
 	}
 	ts.version = hex.EncodeToString(h.Sum(nil))[:16]
 	if prev != nil {
@@ -436,18 +435,6 @@ func packStrings(ss []string) []string {
 		at += len(s)
 	}
 	return out
-}
-
-func equalNames(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Configs decodes the configuration served to each Gateway, for the debug

@@ -34,24 +34,13 @@ func goBenchmarks(r *report, o options) error {
 	ns, bop, allocs := map[key][]float64{}, map[key][]float64{}, map[key][]float64{}
 	sc := bufio.NewScanner(&out)
 	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+		bench, n, metrics, ok := parseBenchLine(sc.Text())
+		if !ok {
 			continue
 		}
-		name := strings.TrimPrefix(f[0], "Benchmark")
-		name = name[:strings.LastIndex(name, "-")]
-		parts := strings.SplitN(name, "/routes=", 2)
-		if len(parts) != 2 {
-			continue
-		}
-		n, _ := strconv.Atoi(parts[1])
-		k := key{parts[0], n}
-		for i := 2; i+1 < len(f); i += 2 {
-			v, err := strconv.ParseFloat(f[i], 64)
-			if err != nil {
-				continue
-			}
-			switch f[i+1] {
+		k := key{bench, n}
+		for unit, v := range metrics {
+			switch unit {
 			case "ns/op":
 				ns[k] = append(ns[k], v)
 			case "B/op":
@@ -138,17 +127,9 @@ func retained(sizes []int) (string, error) {
 	sc := bufio.NewScanner(&out)
 	rows := 0
 	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 4 || !strings.HasPrefix(f[0], "BenchmarkRetained/routes=") {
+		bench, n, m, ok := parseBenchLine(sc.Text())
+		if !ok || bench != "Retained" {
 			continue
-		}
-		name := strings.TrimPrefix(f[0], "BenchmarkRetained/routes=")
-		n, _ := strconv.Atoi(name[:strings.LastIndex(name, "-")])
-		m := map[string]float64{}
-		for i := 2; i+1 < len(f); i += 2 {
-			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
-				m[f[i+1]] = v
-			}
 		}
 		fmt.Fprintf(&b, "| %d | %.0f B | %.0f B | %.0f B | %.0f B | %s |\n", n, m["manifest-B/route"], m["status-B/route"], m["snapshot-B/route"], m["held-B/route"], mib(m["held-B/route"]*float64(n)))
 		rows++
@@ -157,6 +138,35 @@ func retained(sizes []int) (string, error) {
 		return "", fmt.Errorf("BenchmarkRetained printed no figures:\n%s", out.String())
 	}
 	return b.String(), nil
+}
+
+// parseBenchLine reads a line of `go test -bench` output such as
+// "BenchmarkTranslate/routes=1000-2  3  8812345 ns/op  8.1 ns/route": the
+// benchmark's name, its number of routes and each figure by unit.
+func parseBenchLine(line string) (bench string, routes int, metrics map[string]float64, ok bool) {
+	f := strings.Fields(line)
+	if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+		return "", 0, nil, false
+	}
+	name := strings.TrimPrefix(f[0], "Benchmark")
+	if i := strings.LastIndex(name, "-"); i >= 0 {
+		name = name[:i]
+	}
+	parts := strings.SplitN(name, "/routes=", 2)
+	if len(parts) != 2 {
+		return "", 0, nil, false
+	}
+	n, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return "", 0, nil, false
+	}
+	metrics = map[string]float64{}
+	for i := 2; i+1 < len(f); i += 2 {
+		if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+			metrics[f[i+1]] = v
+		}
+	}
+	return parts[0], n, metrics, true
 }
 
 func containsInt(xs []int, v int) bool {

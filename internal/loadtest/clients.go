@@ -149,9 +149,10 @@ func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange f
 	// Settled: the figures with the clients connected and up to date, not
 	// in the middle of the last push.
 	time.Sleep(settle)
-	res.RSS, res.Goroutines = RSS(s.Gatewarden.Process.Pid), s.Metric("go_goroutines")
-	res.PeakRSS, res.HeapInuse = PeakRSS(s.Gatewarden.Process.Pid), s.Metric("go_memstats_heap_inuse_bytes")
-	res.RSSAnon, res.RSSFile = procStatus(s.Gatewarden.Process.Pid, "RssAnon"), procStatus(s.Gatewarden.Process.Pid, "RssFile")
+	// One reading, so that RSS is its anonymous and file parts.
+	mem := procStatusFields(s.Gatewarden.Process.Pid, "VmRSS", "VmHWM", "RssAnon", "RssFile")
+	res.RSS, res.PeakRSS, res.RSSAnon, res.RSSFile = mem[0], mem[1], mem[2], mem[3]
+	res.Goroutines, res.HeapInuse = s.Metric("go_goroutines"), s.Metric("go_memstats_heap_inuse_bytes")
 	if afterChange != nil {
 		afterChange(changes)
 	}

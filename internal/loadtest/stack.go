@@ -186,19 +186,26 @@ func RSS(pid int) float64 { return procStatus(pid, "VmRSS") }
 func PeakRSS(pid int) float64 { return procStatus(pid, "VmHWM") }
 
 // procStatus reads a field of /proc/PID/status given in kB, in bytes.
-func procStatus(pid int, field string) float64 {
+func procStatus(pid int, field string) float64 { return procStatusFields(pid, field)[0] }
+
+// procStatusFields reads fields of /proc/PID/status given in kB, in bytes,
+// from one reading (0 for a field that is not there).
+func procStatusFields(pid int, fields ...string) []float64 {
+	out := make([]float64, len(fields))
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0
+		return out
 	}
 	for _, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, field+":") {
-			f := strings.Fields(l)
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb * 1024
+		for i, field := range fields {
+			if strings.HasPrefix(l, field+":") {
+				f := strings.Fields(l)
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				out[i] = kb * 1024
+			}
 		}
 	}
-	return 0
+	return out
 }
 
 func WaitFor(d time.Duration, ok func() bool) error {

@@ -260,16 +260,16 @@ func BenchmarkRetained(b *testing.B) {
 			// The first run also pays for what is made once per process
 			// (protobuf descriptors, regular expressions): not counted.
 			for i := -1; i < b.N; i++ {
-				base := heapInUse()
+				base := liveHeap()
 				loader := dir.NewLoader(d)
 				scan := loader.Scan()
 				if len(scan.Problems) > 0 || len(scan.Resources.HTTPRoutes) != n {
 					b.Fatal("bad load")
 				}
-				afterLoad := heapInUse()
+				afterLoad := liveHeap()
 				opts := translator.Options{ScopedRoutesMinHosts: translator.DefaultScopedRoutesMinHosts}
 				status := translator.Translate(scan.Resources, opts).Status
-				afterStatus := heapInUse()
+				afterStatus := liveHeap()
 				// Translated again for the configuration alone, which is
 				// garbage once encoded.
 				res := translator.Translate(scan.Resources, opts)
@@ -281,7 +281,7 @@ func BenchmarkRetained(b *testing.B) {
 					b.Fatal(err)
 				}
 				res = nil
-				afterSnap := heapInUse()
+				afterSnap := liveHeap()
 				manifests, statuses, snapshot = afterLoad-base, afterStatus-afterLoad, afterSnap-afterStatus
 				runtime.KeepAlive(loader)
 				runtime.KeepAlive(status)
@@ -296,9 +296,9 @@ func BenchmarkRetained(b *testing.B) {
 	}
 }
 
-// heapInUse is the size of the live heap, after collecting twice (so that
+// liveHeap is the size of the live heap, after collecting twice (so that
 // what waited for a cleanup or a weak reference is gone too).
-func heapInUse() float64 {
+func liveHeap() float64 {
 	runtime.GC()
 	runtime.GC()
 	var m runtime.MemStats
