@@ -502,7 +502,7 @@ func TestOptionsAgainstEnvoy(t *testing.T) {
 		if len(scan.Problems) > 0 {
 			t.Fatal(scan.Problems)
 		}
-		ex, err := explain.New(translator.Translate(scan.Resources, translator.Options{}).Gateways, explain.Options{FetchJWKS: explain.HTTPFetch})
+		ex, err := explain.New(translator.Translate(scan.Resources, translator.Options{AllowLoopbackBackends: true}).Gateways, explain.Options{FetchJWKS: explain.HTTPFetch})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -91,6 +91,9 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	if sp == nil {
 		return backend{}, &refError{fmt.Sprintf("Service %s/%s has no port %d", ns, ref.Name, *ref.Port), string(gwv1.RouteReasonBackendNotFound)}
 	}
+	if msg := t.forbiddenEndpoint(ns, svc.Name); msg != "" {
+		return backend{}, &refError{msg, string(gwv1.RouteReasonRefNotPermitted)}
+	}
 	weight := uint32(1)
 	if ref.Weight != nil {
 		weight = uint32(max(*ref.Weight, 0))

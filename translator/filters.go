@@ -9,13 +9,15 @@ import (
 
 const routerFilter = "envoy.filters.http.router"
 
-// httpFilters is the one place the order of HTTP filters is decided: JWT
-// verification first, so that RBAC can match the verified claims it writes
+// httpFilters is the one place the order of HTTP filters is decided: path
+// hardening first, then JWT verification, so that RBAC can match the verified claims it writes
 // to dynamic metadata, and the router last.
 var httpFilters = []struct {
 	name  string
 	build func(*portBuild) proto.Message // nil: the filter is not needed
 }{
+	// Ambiguous paths are refused before anything else (hardening.go).
+	{PathHardeningFilter, func(*portBuild) proto.Message { return pathHardening() }},
 	{jwtAuthnFilter, func(p *portBuild) proto.Message {
 		if cfg := buildJwtFilter(p.jwtConfigs()); cfg != nil {
 			return cfg

@@ -100,6 +100,11 @@ func (t *translation) gateways() []*gatewayState {
 		t.status.Gateways[nn(g.Namespace, g.Name)] = st
 		gs := &gatewayState{obj: g, status: st}
 		protocols := map[gwv1.PortNumber]gwv1.ProtocolType{}
+		type hostKey struct {
+			port     gwv1.PortNumber
+			hostname string
+		}
+		hostnames := map[hostKey]gwv1.SectionName{}
 		for _, l := range g.Spec.Listeners {
 			ls := gwv1.ListenerStatus{Name: l.Name, SupportedKinds: []gwv1.RouteGroupKind{}}
 			reason, msg := checkListener(l)
@@ -109,10 +114,17 @@ func (t *translation) gateways() []*gatewayState {
 			if p, ok := protocols[l.Port]; reason == "" && ok && p != l.Protocol {
 				reason, msg = string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("listener %q: port %d is already used with protocol %s", l.Name, l.Port, p)
 			}
+			// Two listeners of one port with one hostname would share
+			// its virtual host, and one would take the other's routes
+			// and policy: the first (in spec order) keeps it.
+			hk := hostKey{l.Port, strings.ToLower(string(ptrOr(l.Hostname, "")))}
+			if other, ok := hostnames[hk]; reason == "" && ok {
+				reason, msg = string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("listener %q: port %d and hostname %q are already used by listener %q", l.Name, l.Port, hk.hostname, other)
+			}
 			st.Listeners = append(st.Listeners, ls)
 			lp := &st.Listeners[len(st.Listeners)-1]
 			if reason != "" {
-				if reason == string(gwv1.ListenerReasonProtocolConflict) {
+				if reason == string(gwv1.ListenerReasonProtocolConflict) || reason == string(gwv1.ListenerReasonHostnameConflict) {
 					setCondition(&lp.Conditions, string(gwv1.ListenerConditionConflicted), true, reason, msg, g.Generation)
 				}
 				setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), false, reason, msg, g.Generation)
@@ -120,6 +132,7 @@ func (t *translation) gateways() []*gatewayState {
 				continue
 			}
 			protocols[l.Port] = l.Protocol
+			hostnames[hk] = l.Name
 			setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), true, string(gwv1.ListenerReasonAccepted), "Listener is accepted", g.Generation)
 			var certs []certificate
 			if l.Protocol == gwv1.HTTPSProtocolType {
@@ -337,6 +350,13 @@ func wildcardMatches(pattern, host string) bool {
 	}
 	suffix := pattern[1:]
 	return strings.HasSuffix(host, suffix) && len(host) > len(suffix) && host != pattern
+}
+
+func ptrOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
 }
 
 func listenerPtr(gs *gatewayState, name gwv1.SectionName) *listenerState {

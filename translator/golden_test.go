@@ -133,14 +133,16 @@ func TestGolden(t *testing.T) {
 }
 
 // goldenOptions reads the translation options an input asks for in comment
-// lines "# golden:NAME=VALUE" (scoped-routes-min-hosts).
+// lines "# golden:NAME=VALUE" (scoped-routes-min-hosts,
+// allow-loopback-backends). Loopback backends are allowed unless an input
+// says otherwise, as in directory mode, which most inputs are written for.
 func goldenOptions(t *testing.T, path string) translator.Options {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var o translator.Options
+	o := translator.Options{AllowLoopbackBackends: true}
 	for _, line := range strings.Split(string(data), "\n") {
 		kv, ok := strings.CutPrefix(line, "# golden:")
 		if !ok {
@@ -154,6 +156,12 @@ func goldenOptions(t *testing.T, path string) translator.Options {
 				t.Fatalf("%s: %s: %v", path, line, err)
 			}
 			o.ScopedRoutesMinHosts = n
+		case "allow-loopback-backends":
+			b, err := strconv.ParseBool(value)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", path, line, err)
+			}
+			o.AllowLoopbackBackends = b
 		default:
 			t.Fatalf("%s: unknown option %q", path, line)
 		}

@@ -147,7 +147,7 @@ func (t *translation) buildJwtStage(kind, namespace, name, field string, spec *o
 	}
 	for _, pname := range sortedKeys(spec.Providers) {
 		pfield := fmt.Sprintf("%s.providers.%s", field, pname)
-		prov, jwks, msg := t.buildProvider(namespace, pfield, spec.Providers[pname])
+		prov, jwks, msg := t.buildProvider(kind, namespace, pfield, spec.Providers[pname])
 		if msg != "" {
 			return nil, msg
 		}
@@ -160,7 +160,7 @@ func (t *translation) buildJwtStage(kind, namespace, name, field string, spec *o
 	return st, ""
 }
 
-func (t *translation) buildProvider(namespace, field string, spec optv1.JwtProvider) (*jwtauthnv3.JwtProvider, *backend, string) {
+func (t *translation) buildProvider(kind, namespace, field string, spec optv1.JwtProvider) (*jwtauthnv3.JwtProvider, *backend, string) {
 	prov := &jwtauthnv3.JwtProvider{
 		Issuer:                 spec.Issuer,
 		Audiences:              spec.Audiences,
@@ -185,7 +185,7 @@ func (t *translation) buildProvider(namespace, field string, spec optv1.JwtProvi
 		}
 		prov.JwksSourceSpecifier = &jwtauthnv3.JwtProvider_LocalJwks{LocalJwks: inlineString(jwks)}
 	case spec.Jwks.Remote != nil:
-		remote, b, msg := t.buildRemoteJwks(namespace, field+".jwks.remote", spec.Jwks.Remote)
+		remote, b, msg := t.buildRemoteJwks(kind, namespace, field+".jwks.remote", spec.Jwks.Remote)
 		if msg != "" {
 			return nil, nil, msg
 		}
@@ -220,7 +220,7 @@ func (t *translation) buildProvider(namespace, field string, spec optv1.JwtProvi
 }
 
 // buildRemoteJwks resolves the JWKS server's Service into a cluster.
-func (t *translation) buildRemoteJwks(namespace, field string, r *optv1.RemoteJwks) (*jwtauthnv3.RemoteJwks, *backend, string) {
+func (t *translation) buildRemoteJwks(kind, namespace, field string, r *optv1.RemoteJwks) (*jwtauthnv3.RemoteJwks, *backend, string) {
 	u, err := url.Parse(r.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, nil, fmt.Sprintf("%s.url: %q is not an http or https URL", field, r.URL)
@@ -242,9 +242,18 @@ func (t *translation) buildRemoteJwks(namespace, field string, r *optv1.RemoteJw
 	if ns == "" {
 		ns = namespace
 	}
+	// As for a route's backendRefs: the Service of another namespace only
+	// with a ReferenceGrant of that namespace, else a tenant makes every
+	// Envoy of the Gateway fetch from another team's Service.
+	if ns != namespace && !t.index.granted(optv1.GroupName, kind, namespace, "", "Service", ns, r.UpstreamRef.Name) {
+		return nil, nil, fmt.Sprintf("%s.upstreamRef: Service %s/%s is in another namespace and no ReferenceGrant in %s allows %s %s to refer to it (%s)", field, ns, r.UpstreamRef.Name, ns, kind, namespace, refNotPermitted)
+	}
 	svc := t.index.services[nn(ns, r.UpstreamRef.Name)]
 	if svc == nil {
 		return nil, nil, fmt.Sprintf("%s.upstreamRef: Service %s/%s not found", field, ns, r.UpstreamRef.Name)
+	}
+	if msg := t.forbiddenEndpoint(ns, svc.Name); msg != "" {
+		return nil, nil, fmt.Sprintf("%s.upstreamRef: %s", field, msg)
 	}
 	b := backend{namespace: ns, service: svc.Name, port: -1, weight: 1}
 	for _, sp := range svc.Spec.Ports {

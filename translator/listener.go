@@ -17,13 +17,15 @@ const hcmFilter = "envoy.filters.network.http_connection_manager"
 
 // portBuild gathers what one Envoy listener (one port of a Gateway) needs.
 type portBuild struct {
-	port     int32
-	bind     string // the IP address the listener binds
-	tls      bool   // HTTPS: one filter chain per listener hostname
-	scoped   bool   // routes split per hostname (scoped RDS)
-	chains   []tlsChain
-	vhosts   map[string]*vhostBuild
-	usesRBAC bool
+	port   int32
+	bind   string // the IP address the listener binds
+	tls    bool   // HTTPS: one filter chain per listener hostname
+	scoped bool   // routes split per hostname (scoped RDS)
+	chains []tlsChain
+	// listeners are the Gateway's listeners on the port, in spec order.
+	listeners []*listenerState
+	vhosts    map[string]*vhostBuild
+	usesRBAC  bool
 	// jwt holds every JWT configuration a virtual host or route of the port
 	// uses, by requirement name.
 	jwt map[string]*jwtConfig
@@ -84,7 +86,12 @@ func buildListener(p *portBuild) *listenerv3.Listener {
 		// "/a/../b" or "//b" cannot slip past a path permission.
 		NormalizePath:                wrapperspb.Bool(true),
 		MergeSlashes:                 true,
-		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT,
+		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_REJECT_REQUEST,
+		LocalReplyConfig:             pathRefusedReply(),
+		// "api.test." is "api.test": a trailing dot must not miss the
+		// listener's virtual host (the route configuration ignores the
+		// port for the same reason).
+		StripTrailingHostDot: true,
 		// WebSocket upgrades are off but on the routes to a Service port
 		// of appProtocol kubernetes.io/ws, which turn them on.
 		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket", Enabled: wrapperspb.Bool(false)}},
@@ -113,22 +120,18 @@ func buildListener(p *portBuild) *listenerv3.Listener {
 }
 
 func buildRouteConfig(p *portBuild) *routev3.RouteConfiguration {
-	rc := &routev3.RouteConfiguration{Name: listenerName(p.port), IgnorePortInHostMatching: false}
+	rc := &routev3.RouteConfiguration{Name: listenerName(p.port), IgnorePortInHostMatching: true}
 	for _, h := range sortedKeys(p.vhosts) {
 		rc.VirtualHosts = append(rc.VirtualHosts, p.vhosts[h].proto())
 	}
 	return rc
 }
 
-// domains are the Host header values a Gateway API hostname matches. Envoy
-// compares the Host header with its port, so an exact hostname also matches
-// with any port (as in "www.example.com:8080").
-func domains(hostname string) []string {
-	if hostname == "*" || hostname[0] == '*' {
-		return []string{hostname}
-	}
-	return []string{hostname, hostname + ":*"}
-}
+// domains are the Host header values a Gateway API hostname matches: the
+// route configurations ignore the Host's port (IgnorePortInHostMatching), so
+// "www.example.com:8080", "www.example.com:1" and "www.example.com" are one
+// host, and a wildcard matches with any port too.
+func domains(hostname string) []string { return []string{hostname} }
 
 func inlineString(s string) *corev3.DataSource {
 	return &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: s}}

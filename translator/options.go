@@ -190,7 +190,7 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonTargetNotFound),
 					fmt.Sprintf("spec.targetRefs: Gateway %s/%s has no valid listener %q", gs.obj.Namespace, gs.obj.Name, tg.section))
 			case tg.vho.invalid != "":
-				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonInvalid),
+				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, invalidReason(tg.vho.invalid),
 					tg.vho.invalid+"; the routes of the targeted listeners answer 500 until it is fixed")
 			case !won[o]:
 				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonConflicted),
@@ -262,7 +262,7 @@ func (t *translation) attachRouteOptions(routes []*routeState) {
 		for p := range used {
 			for _, gw := range rs.parents {
 				if p.invalid != "" {
-					t.optionCondition(optv1.KindRouteOption, p.obj, gw, false, string(gwv1.PolicyReasonInvalid),
+					t.optionCondition(optv1.KindRouteOption, p.obj, gw, false, invalidReason(p.invalid),
 						p.invalid+"; the targeted routes answer 500 until it is fixed")
 				} else {
 					t.optionCondition(optv1.KindRouteOption, p.obj, gw, true, string(gwv1.PolicyReasonAccepted), "Policy is accepted")
@@ -421,6 +421,20 @@ func (t *translation) routeOptionJwt(o *optv1.RouteOption) *routePolicy {
 		}
 	}
 	return p
+}
+
+// refNotPermitted ends the message of a reference to another namespace that
+// no ReferenceGrant allows, in parentheses: the option's condition then takes
+// it as its reason instead of Invalid.
+const refNotPermitted = "RefNotPermitted"
+
+// invalidReason is the reason of an option that cannot be translated for
+// the problem msg: RefNotPermitted or Invalid.
+func invalidReason(msg string) string {
+	if strings.Contains(msg, "("+refNotPermitted+")") {
+		return refNotPermitted
+	}
+	return string(gwv1.PolicyReasonInvalid)
 }
 
 // lostFields renders "jwt (by ns/a), rbac (by ns/b)".

@@ -27,6 +27,8 @@ const (
 // vhostBuild is one virtual host (one hostname) of a port.
 type vhostBuild struct {
 	hostname string
+	// listener is the one listener whose routes and policy it holds.
+	listener *listenerState
 	policy   *vhostPolicy
 	entries  []routeEntry
 	built    []*routev3.Route
@@ -59,27 +61,10 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 		if p.tls {
 			p.addChain(l)
 		}
-		for _, a := range l.routes {
-			for _, h := range a.hostnames {
-				vh := p.vhosts[h]
-				if vh == nil {
-					vh = &vhostBuild{hostname: h, policy: l.vhostOp}
-					p.vhosts[h] = vh
-				}
-				for i, rule := range a.route.obj.Spec.Rules {
-					matches := rule.Matches
-					if len(matches) == 0 {
-						matches = []gwv1.HTTPRouteMatch{{}}
-					}
-					for j, m := range matches {
-						if checkMatch(m) != "" {
-							continue // Envoy would reject it; the rule's status says why
-						}
-						vh.entries = append(vh.entries, routeEntry{route: a.route, rule: i, match: j, m: m})
-					}
-				}
-			}
-		}
+		p.listeners = append(p.listeners, l)
+	}
+	for _, p := range ports {
+		p.addVhosts()
 	}
 	secrets := map[string]certificate{}
 	for _, p := range ports {
@@ -119,6 +104,49 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 		out.Clusters = append(out.Clusters, c)
 	}
 	return out
+}
+
+// addVhosts gives each hostname of the port its virtual host, holding the
+// routes of the one listener that serves it (see isolation.go).
+func (p *portBuild) addVhosts() {
+	vhost := func(h string, l *listenerState) *vhostBuild {
+		vh := p.vhosts[h]
+		if vh == nil {
+			vh = &vhostBuild{hostname: h, listener: l, policy: l.vhostOp}
+			p.vhosts[h] = vh
+		}
+		return vh
+	}
+	for _, l := range p.listeners {
+		if claimsNeeded(p.listeners, l) {
+			vhost(listenerHost(l), l)
+		}
+		for _, a := range l.routes {
+			for _, h := range a.hostnames {
+				if shadowedBy(p.listeners, l, h) != nil {
+					continue
+				}
+				vh := vhost(h, l)
+				if vh.listener != l {
+					// Two listeners of one port with one hostname: the
+					// second is Conflicted and not served (gateways()).
+					continue
+				}
+				for i, rule := range a.route.obj.Spec.Rules {
+					matches := rule.Matches
+					if len(matches) == 0 {
+						matches = []gwv1.HTTPRouteMatch{{}}
+					}
+					for j, m := range matches {
+						if checkMatch(m) != "" {
+							continue // Envoy would reject it; the rule's status says why
+						}
+						vh.entries = append(vh.entries, routeEntry{route: a.route, rule: i, match: j, m: m})
+					}
+				}
+			}
+		}
+	}
 }
 
 func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild, backends map[string]backend) {

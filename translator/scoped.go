@@ -57,7 +57,7 @@ func buildScopedRoutes(p *portBuild) ([]*routev3.RouteConfiguration, []*routev3.
 	var scopes []*routev3.ScopedRouteConfiguration
 	for _, h := range sortedKeys(p.vhosts) {
 		name := scopedRouteName(p.port, h)
-		rcs = append(rcs, &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{p.vhosts[h].proto()}})
+		rcs = append(rcs, &routev3.RouteConfiguration{Name: name, IgnorePortInHostMatching: true, VirtualHosts: []*routev3.VirtualHost{p.vhosts[h].proto()}})
 		scopes = append(scopes, &routev3.ScopedRouteConfiguration{
 			Name:                   name,
 			RouteConfigurationName: name,

@@ -43,6 +43,11 @@ type Options struct {
 	// (or less) keeps one route configuration per port. The commands use
 	// DefaultScopedRoutesMinHosts.
 	ScopedRoutesMinHosts int
+	// AllowLoopbackBackends lets routes and JWKS fetches reach loopback
+	// endpoints (127.0.0.0/8, ::1, localhost): for directory mode, where
+	// local development serves backends on the loopback. Link-local and
+	// unspecified addresses are refused whatever it says (backendaddr.go).
+	AllowLoopbackBackends bool
 }
 
 func (o Options) withDefaults() Options {

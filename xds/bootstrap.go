@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
@@ -31,7 +32,11 @@ type BootstrapOptions struct {
 	XDSAddress string
 	// SotW selects state-of-the-world ADS instead of delta.
 	SotW bool
-	// AdminAddress is Envoy's admin "host:port"; empty disables it.
+	// AdminAddress is Envoy's admin "host:port", or "unix:PATH" for a Unix
+	// socket; empty disables it. A socket is out of reach of every route:
+	// an endpoint (an IP address or a host name and a port) cannot name it,
+	// whereas a loopback port can be named by a tenant's EndpointSlice
+	// wherever loopback backends are allowed (directory mode).
 	AdminAddress string
 	// TLS, when CAFile is set, makes Envoy reach gatewarden over TLS and
 	// check its certificate against CAFile; CertFile and KeyFile add a
@@ -127,7 +132,12 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		}
 		b.StaticResources.Clusters[0].TransportSocket = ts
 	}
-	if o.AdminAddress != "" {
+	if path, ok := strings.CutPrefix(o.AdminAddress, "unix:"); ok {
+		if path == "" {
+			return nil, fmt.Errorf("admin address %q: a socket path is required after unix:", o.AdminAddress)
+		}
+		b.Admin = &bootstrapv3.Admin{Address: &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: path, Mode: 0o600}}}}
+	} else if o.AdminAddress != "" {
 		ahost, aport, err := net.SplitHostPort(o.AdminAddress)
 		if err != nil {
 			return nil, fmt.Errorf("admin address %q: %w", o.AdminAddress, err)

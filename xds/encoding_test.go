@@ -14,7 +14,7 @@ import (
 // against the protobuf library, and that two streams are sent the same
 // bytes rather than copies.
 func TestResponsesShareEncodingsAndDecode(t *testing.T) {
-	gc := workload.Translate(t, 20, translator.Options{ScopedRoutesMinHosts: 10}).Gateways[0]
+	gc := workload.Translate(t, 20, translator.Options{ScopedRoutesMinHosts: 10, AllowLoopbackBackends: true}).Gateways[0]
 	snap, err := BuildSnapshot(gc, nil)
 	if err != nil {
 		t.Fatal(err)

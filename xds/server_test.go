@@ -55,7 +55,7 @@ outer:
 	if len(scan.Problems) > 0 {
 		t.Fatal(scan.Problems)
 	}
-	return translator.Translate(scan.Resources, translator.Options{})
+	return translator.Translate(scan.Resources, translator.Options{AllowLoopbackBackends: true})
 }
 
 func startServer(t *testing.T) (*xds.Server, *xds.Metrics, discoveryv3.AggregatedDiscoveryServiceClient) {

@@ -26,7 +26,7 @@ const benchGateway = "bench/bench"
 // route configuration per hostname.
 func workloadResult(t *testing.T, n int) *translator.Result {
 	t.Helper()
-	res := workload.Translate(t, n, translator.Options{ScopedRoutesMinHosts: 10})
+	res := workload.Translate(t, n, translator.Options{ScopedRoutesMinHosts: 10, AllowLoopbackBackends: true})
 	if res.Gateways[0].Key() != benchGateway || len(res.Gateways[0].Routes) != n {
 		t.Fatalf("unexpected translation of the workload")
 	}

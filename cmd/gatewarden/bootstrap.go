@@ -2,6 +2,7 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+	"strings"
 
 	"github.com/gatewarden/gatewarden/xds"
 )
@@ -19,6 +20,13 @@ from gatewarden over ADS (delta by default, state of the world with --sotw).
   envoy -c envoy.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch o.AdminAddress {
+			case "":
+				ns, name, _ := strings.Cut(o.Gateway, "/")
+				o.AdminAddress = "unix:/tmp/envoy-admin-" + ns + "-" + name + ".sock"
+			case "none":
+				o.AdminAddress = ""
+			}
 			out, err := xds.Bootstrap(o)
 			if err != nil {
 				return err
@@ -32,7 +40,7 @@ from gatewarden over ADS (delta by default, state of the world with --sotw).
 	f.StringVar(&o.XDSAddress, "xds-address", "127.0.0.1:18000", "gatewarden's xDS address")
 	f.BoolVar(&o.SotW, "sotw", false, "use state-of-the-world ADS instead of delta")
 	f.StringVar(&o.NodeID, "node-id", "", "node id of this Envoy (default NAME-envoy)")
-	f.StringVar(&o.AdminAddress, "envoy-admin-address", "127.0.0.1:19000", "Envoy's admin address; empty disables it")
+	f.StringVar(&o.AdminAddress, "envoy-admin-address", "", "Envoy's admin address: unix:PATH (a Unix socket, out of reach of every route) or HOST:PORT (a loopback port can be named by a route's backend where loopback backends are allowed: directory mode); \"none\" disables it (default unix:/tmp/envoy-admin-NAMESPACE-NAME.sock)")
 	f.StringVar(&o.TLS.CAFile, "xds-tls-ca", "", "CA file (Envoy's path) that gatewarden's xDS certificate is checked against; enables TLS")
 	f.StringVar(&o.TLS.CertFile, "xds-tls-cert", "", "client certificate file (Envoy's path) for mutual TLS")
 	f.StringVar(&o.TLS.KeyFile, "xds-tls-key", "", "client key file (Envoy's path) for mutual TLS")

@@ -53,7 +53,7 @@ answered by Envoy itself, 2 on a usage error.
 					fmt.Fprint(cmd.ErrOrStderr(), dir.FormatProblems(scan.Problems))
 					return usageError(fmt.Errorf("%d problem(s) reading %s", len(scan.Problems), resources))
 				}
-				gcs = translator.Translate(scan.Resources, translator.Options{ControllerName: controllerName}).Gateways
+				gcs = translator.Translate(scan.Resources, translator.Options{ControllerName: controllerName, AllowLoopbackBackends: true}).Gateways
 			} else {
 				var err error
 				if gcs, err = explain.FetchConfig(server); err != nil {

@@ -38,6 +38,7 @@ type serveOptions struct {
 	gatewayAddrs   []string
 	bindGWAddr     bool
 	scopedMinHosts int
+	allowLoopback  bool
 	releaseAfter   time.Duration
 	tls            xds.TLSOptions
 	xdsAddress     string
@@ -68,6 +69,9 @@ written back by the replica elected leader; every replica serves xDS.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if !cmd.Flags().Changed("allow-loopback-backends") {
+				o.allowLoopback = o.resources != ""
+			}
 			return runServe(ctx, o)
 		},
 	}
@@ -82,6 +86,7 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringSliceVar(&o.gatewayAddrs, "gateway-address", nil, "address (IP or host name) of the Envoys, published in the status.addresses of each Gateway that has neither spec.addresses nor a Service labelled "+translator.GatewayServiceLabel+"=<gateway>; repeatable")
 	f.DurationVar(&o.releaseAfter, "release-memory-after", 500*time.Millisecond, "once translations and xDS pushes have been quiet this long, return the memory they freed to the system at once rather than gradually (costs one garbage collection); 0 disables")
 	f.IntVar(&o.scopedMinHosts, "scoped-routes-min-hosts", translator.DefaultScopedRoutesMinHosts, "from this many virtual hosts on a port, all with exact hostnames, serve one route configuration per hostname (Envoy scoped RDS) so that a change to one route resends only its own (Envoy then matches the Host header of such a port case-sensitively); 0 disables")
+	f.BoolVar(&o.allowLoopback, "allow-loopback-backends", false, "let routes and JWKS fetches reach loopback endpoints (127.0.0.0/8, ::1, localhost, *.localhost), for local development; default true in directory mode, false in Kubernetes mode, where such an endpoint would reach the proxy itself (link-local and unspecified addresses are always refused)")
 	f.BoolVar(&o.bindGWAddr, "bind-gateway-address", false, "bind each Gateway's Envoy listeners to the Gateway's first published IP address instead of 0.0.0.0 (Envoys of several Gateways on one host); a Gateway without one is not served and is Programmed=False, AddressNotAssigned")
 	f.DurationVar(&o.leaseDuration, "lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal")
 	f.StringVar(&o.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the ADS gRPC server")
@@ -199,7 +204,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		}
 		problemsGauge.Set(float64(len(problems)))
 		start := time.Now()
-		result := translator.Translate(res, translator.Options{ControllerName: o.controllerName, GatewayAddresses: o.gatewayAddrs, BindGatewayAddress: o.bindGWAddr, ScopedRoutesMinHosts: o.scopedMinHosts})
+		result := translator.Translate(res, translator.Options{ControllerName: o.controllerName, GatewayAddresses: o.gatewayAddrs, BindGatewayAddress: o.bindGWAddr, ScopedRoutesMinHosts: o.scopedMinHosts, AllowLoopbackBackends: o.allowLoopback})
 		took := time.Since(start)
 		translateSeconds.Observe(took.Seconds())
 		log.Info("translated", "objects", res.Len(), "gateways", len(result.Gateways), "took", took.Round(time.Microsecond))

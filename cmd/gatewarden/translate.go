@@ -14,6 +14,7 @@ func newTranslateCommand() *cobra.Command {
 	var resources, controllerName, gateway, output string
 	var strict bool
 	var scopedMinHosts int
+	var allowLoopback bool
 	cmd := &cobra.Command{
 		Use:   "translate --resources DIR [--gateway NS/NAME] [-o yaml|json] [--strict]",
 		Short: "Print the xDS configuration and statuses a directory of manifests translates to",
@@ -34,7 +35,7 @@ written, listing why on stderr: a gate for a CI pipeline of manifests.`,
 				fmt.Fprint(cmd.ErrOrStderr(), dir.FormatProblems(scan.Problems))
 				return &exitError{code: 1, err: fmt.Errorf("%d problem(s) reading %s", len(scan.Problems), resources)}
 			}
-			res := translator.Translate(scan.Resources, translator.Options{ControllerName: controllerName, ScopedRoutesMinHosts: scopedMinHosts})
+			res := translator.Translate(scan.Resources, translator.Options{ControllerName: controllerName, ScopedRoutesMinHosts: scopedMinHosts, AllowLoopbackBackends: allowLoopback})
 			d, err := res.Dump()
 			if err != nil {
 				return err
@@ -80,6 +81,7 @@ written, listing why on stderr: a gate for a CI pipeline of manifests.`,
 	f.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	f.BoolVar(&strict, "strict", false, "exit 1 when any object is not accepted as written")
 	f.IntVar(&scopedMinHosts, "scoped-routes-min-hosts", translator.DefaultScopedRoutesMinHosts, "as for serve: from this many exact hostnames on a port, one route configuration per hostname (scoped RDS); 0 disables")
+	f.BoolVar(&allowLoopback, "allow-loopback-backends", true, "as for serve: let backends be loopback endpoints (true, as in directory mode); false checks manifests as Kubernetes mode would")
 	_ = cmd.MarkFlagRequired("resources")
 	return cmd
 }

@@ -98,7 +98,7 @@ func BenchmarkTranslate(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				r := translator.Translate(res, translator.Options{})
+				r := translator.Translate(res, translator.Options{AllowLoopbackBackends: true})
 				if len(r.Gateways) != 1 {
 					b.Fatal("no gateway")
 				}
@@ -113,7 +113,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	for _, n := range sizes() {
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
 			_, res := loadDir(b, n)
-			gc := translator.Translate(res, translator.Options{}).Gateways[0]
+			gc := translator.Translate(res, translator.Options{AllowLoopbackBackends: true}).Gateways[0]
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -130,7 +130,7 @@ func BenchmarkMarshal(b *testing.B) {
 	for _, n := range sizes() {
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
 			_, res := loadDir(b, n)
-			gc := translator.Translate(res, translator.Options{}).Gateways[0]
+			gc := translator.Translate(res, translator.Options{AllowLoopbackBackends: true}).Gateways[0]
 			var msgs []proto.Message
 			for _, m := range gc.Listeners {
 				msgs = append(msgs, m)
@@ -169,7 +169,7 @@ func BenchmarkExplain(b *testing.B) {
 	for _, n := range sizes() {
 		b.Run(fmt.Sprintf("routes=%d", n), func(b *testing.B) {
 			_, res := loadDir(b, n)
-			gcs := translator.Translate(res, translator.Options{}).Gateways
+			gcs := translator.Translate(res, translator.Options{AllowLoopbackBackends: true}).Gateways
 			ex, err := explain.New(gcs)
 			if err != nil {
 				b.Fatal(err)
@@ -198,7 +198,7 @@ func BenchmarkExplainCold(b *testing.B) {
 			h := http.Header{"Authorization": {"Bearer " + tok}}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				ex, err := explain.New(translator.Translate(res, translator.Options{}).Gateways)
+				ex, err := explain.New(translator.Translate(res, translator.Options{AllowLoopbackBackends: true}).Gateways)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -267,7 +267,7 @@ func BenchmarkRetained(b *testing.B) {
 					b.Fatal("bad load")
 				}
 				afterLoad := liveHeap()
-				opts := translator.Options{ScopedRoutesMinHosts: translator.DefaultScopedRoutesMinHosts}
+				opts := translator.Options{ScopedRoutesMinHosts: translator.DefaultScopedRoutesMinHosts, AllowLoopbackBackends: true}
 				status := translator.Translate(scan.Resources, opts).Status
 				afterStatus := liveHeap()
 				// Translated again for the configuration alone, which is

@@ -95,6 +95,11 @@ type listener struct {
 	jwt       *jwtauthnv3.JwtAuthentication
 	rbac      bool
 	providers map[string]*provider
+	// refused are the paths the path hardening filter denies, answered
+	// with refusedCode and refusedBody (the local reply mapper's).
+	refused     []string
+	refusedCode int
+	refusedBody string
 }
 
 // Explainer answers requests for a fixed configuration. Build it once per
@@ -193,6 +198,10 @@ func newListener(l *listenerv3.Listener, routes map[string]*routev3.RouteConfigu
 					}
 				case rbacFilter:
 					li.rbac = true
+				case pathHardeningFilter:
+					if err := li.readPathHardening(hf); err != nil {
+						return nil, fmt.Errorf("listener %s: %w", l.Name, err)
+					}
 				}
 			}
 		}
@@ -261,12 +270,25 @@ func (e *Explainer) Explain(gatewayKey string, r Request) (*Decision, error) {
 	if path == "" {
 		path = "/"
 	}
-	if redirect, ok := escapedSlashes(path); ok && li.hcm.PathWithEscapedSlashesAction == hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT {
-		d.step("the path has escaped slashes: Envoy redirects to %s", redirect)
-		d.Headers = map[string]string{"location": redirect}
-		return d.answer(307, ""), nil
+	if redirect, ok := escapedSlashes(path); ok {
+		switch li.hcm.PathWithEscapedSlashesAction {
+		case hcmv3.HttpConnectionManager_UNESCAPE_AND_REDIRECT:
+			d.step("the path has escaped slashes: Envoy redirects to %s", redirect)
+			d.Headers = map[string]string{"location": redirect}
+			return d.answer(307, ""), nil
+		case hcmv3.HttpConnectionManager_REJECT_REQUEST:
+			d.step("the path has an escaped slash or backslash: Envoy refuses it")
+			return d.answer(400, "Bad Request"), nil
+		}
+	}
+	if code, body, ok := li.refusedPath(path); ok {
+		d.step("the path holds an ambiguous segment: the path hardening filter refuses it")
+		return d.answer(code, body), nil
 	}
 	path = normalizePath(path, li.hcm.GetNormalizePath().GetValue(), li.hcm.MergeSlashes)
+	if li.hcm.StripTrailingHostDot {
+		host = stripTrailingHostDot(host)
+	}
 	req := &request{method: method, host: host, path: path, query: query, header: header, now: now}
 
 	rc := li.routes
@@ -279,7 +301,11 @@ func (e *Explainer) Explain(gatewayKey string, r Request) (*Decision, error) {
 			return d.answer(404, ""), nil
 		}
 	}
-	vh := selectVirtualHost(rc, host)
+	vhHost := host
+	if rc.IgnorePortInHostMatching {
+		vhHost, _, _ = strings.Cut(host, ":")
+	}
+	vh := selectVirtualHost(rc, vhHost)
 	if vh == nil {
 		d.step("no virtual host matches Host %q", host)
 		return d.answer(404, ""), nil
