@@ -52,6 +52,7 @@ var SupportedFeatures = []string{
 	"HTTPRoute",
 	"ReferenceGrant",
 	// Extended.
+	"GatewayHTTPListenerIsolation",
 	"GatewayPort8080",
 	"HTTPRoute303RedirectStatusCode",
 	"HTTPRoute307RedirectStatusCode",

@@ -23,12 +23,19 @@ import (
 // hop into a separator. Such requests are refused with 400 before any route
 // or policy sees them.
 //
+// A Host header given twice reaches Envoy as one value joined with a comma
+// ("tenant.test,api.test"), which matches no listener's hostname but may
+// match a tenant's wildcard; it is refused the same way.
+//
 // Envoy has no filter that answers 400 on a path, so a first RBAC filter
 // denies them (its DENY policy "path-hardening", counted under
 // "path_hardening." and named in %RESPONSE_CODE_DETAILS%), and the HTTP
 // connection manager's local reply mapper turns that 403 into a 400. Encoded
 // slashes and backslashes ("%2F", "%5C") are refused by Envoy itself
-// (PathWithEscapedSlashesAction REJECT_REQUEST), also with 400.
+// (PathWithEscapedSlashesAction REJECT_REQUEST), also with 400. Plain ";"
+// after a dot segment ("/public/..;/admin") and backslashes are resolved by
+// Envoy's own normalisation ("/admin"): routes, policies and the upstream
+// then see the same path, so they are let through.
 
 // PathHardeningFilter names the HTTP filter that refuses ambiguous paths.
 const PathHardeningFilter = "gatewarden.path_hardening"
@@ -43,7 +50,16 @@ const PathHardeningPolicy = "path-hardening"
 // backslash.
 const refusedPath = `.*(/\.\.?(;|%3[bB])|%(25)*(2[eEfF]|5[cC])|\\).*`
 
-const bodyPathRefused = "Bad Request: the path holds an ambiguous segment (a dot segment with ';', or an encoded dot, slash or backslash)\n"
+// refusedAuthority matches a Host (":authority") that holds several values.
+const refusedAuthority = `.*,.*`
+
+const bodyPathRefused = "Bad Request: ambiguous request (a dot segment with ';', an encoded dot, slash or backslash in the path, or several Host headers)\n"
+
+func regexHeader(name, re string) *routev3.HeaderMatcher {
+	return &routev3.HeaderMatcher{Name: name, HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{
+		StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}},
+	}}
+}
 
 func refusedPathMatcher() *matcherv3.StringMatcher {
 	return &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: refusedPath}}}
@@ -57,9 +73,12 @@ func pathHardening() *rbacv3.RBAC {
 		Rules: &rbaccfgv3.RBAC{
 			Action: rbaccfgv3.RBAC_DENY,
 			Policies: map[string]*rbaccfgv3.Policy{PathHardeningPolicy: {
-				Permissions: []*rbaccfgv3.Permission{{Rule: &rbaccfgv3.Permission_UrlPath{UrlPath: &matcherv3.PathMatcher{
-					Rule: &matcherv3.PathMatcher_Path{Path: refusedPathMatcher()},
-				}}}},
+				Permissions: []*rbaccfgv3.Permission{
+					{Rule: &rbaccfgv3.Permission_UrlPath{UrlPath: &matcherv3.PathMatcher{
+						Rule: &matcherv3.PathMatcher_Path{Path: refusedPathMatcher()},
+					}}},
+					{Rule: &rbaccfgv3.Permission_Header{Header: regexHeader(":authority", refusedAuthority)}},
+				},
 				Principals: []*rbaccfgv3.Principal{{Identifier: &rbaccfgv3.Principal_Any{Any: true}}},
 			}},
 		},
@@ -68,7 +87,7 @@ func pathHardening() *rbacv3.RBAC {
 
 // pathRefusedReply turns the path hardening filter's 403 into a 400: a 403
 // for a path the filter refuses (the same expression, on the same normalised
-// path) is always the filter's, since it runs first.
+// path or Host) is always the filter's, since it runs first.
 func pathRefusedReply() *hcmv3.LocalReplyConfig {
 	return &hcmv3.LocalReplyConfig{Mappers: []*hcmv3.ResponseMapper{{
 		Filter: &accesslogv3.AccessLogFilter{FilterSpecifier: &accesslogv3.AccessLogFilter_AndFilter{AndFilter: &accesslogv3.AndFilter{
@@ -79,11 +98,10 @@ func pathRefusedReply() *hcmv3.LocalReplyConfig {
 						Value: &corev3.RuntimeUInt32{DefaultValue: 403, RuntimeKey: "gatewarden.path_hardening.status"},
 					},
 				}}},
-				{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{HeaderFilter: &accesslogv3.HeaderFilter{
-					Header: &routev3.HeaderMatcher{Name: ":path", HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{
-						StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: refusedPathWithQuery}}},
-					}},
-				}}},
+				{FilterSpecifier: &accesslogv3.AccessLogFilter_OrFilter{OrFilter: &accesslogv3.OrFilter{Filters: []*accesslogv3.AccessLogFilter{
+					{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{HeaderFilter: &accesslogv3.HeaderFilter{Header: regexHeader(":path", refusedPathWithQuery)}}},
+					{FilterSpecifier: &accesslogv3.AccessLogFilter_HeaderFilter{HeaderFilter: &accesslogv3.HeaderFilter{Header: regexHeader(":authority", refusedAuthority)}}},
+				}}}},
 			},
 		}}},
 		StatusCode: wrapperspb.UInt32(400),

@@ -98,6 +98,7 @@ type listener struct {
 	// refused are the paths the path hardening filter denies, answered
 	// with refusedCode and refusedBody (the local reply mapper's).
 	refused     []string
+	refusedHost []string
 	refusedCode int
 	refusedBody string
 }
@@ -281,8 +282,8 @@ func (e *Explainer) Explain(gatewayKey string, r Request) (*Decision, error) {
 			return d.answer(400, "Bad Request"), nil
 		}
 	}
-	if code, body, ok := li.refusedPath(path); ok {
-		d.step("the path holds an ambiguous segment: the path hardening filter refuses it")
+	if code, body, ok := li.refusedPath(host, path); ok {
+		d.step("the Host or the path is ambiguous: the path hardening filter refuses it")
 		return d.answer(code, body), nil
 	}
 	path = normalizePath(path, li.hcm.GetNormalizePath().GetValue(), li.hcm.MergeSlashes)

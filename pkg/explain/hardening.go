@@ -28,11 +28,15 @@ func (li *listener) readPathHardening(hf *hcmv3.HttpFilter) error {
 	}
 	for _, name := range sortedKeys(cfg.Rules.Policies) {
 		for _, p := range cfg.Rules.Policies[name].Permissions {
-			re := p.GetUrlPath().GetPath().GetSafeRegex().GetRegex()
-			if re == "" {
-				return fmt.Errorf("filter %s: policy %s: only url_path regular expressions are understood", hf.Name, name)
+			if re := p.GetUrlPath().GetPath().GetSafeRegex().GetRegex(); re != "" {
+				li.refused = append(li.refused, re)
+				continue
 			}
-			li.refused = append(li.refused, re)
+			if h := p.GetHeader(); h.GetName() == ":authority" && h.GetStringMatch().GetSafeRegex().GetRegex() != "" {
+				li.refusedHost = append(li.refusedHost, h.GetStringMatch().GetSafeRegex().GetRegex())
+				continue
+			}
+			return fmt.Errorf("filter %s: policy %s: only url_path and :authority regular expressions are understood", hf.Name, name)
 		}
 	}
 	li.refusedCode, li.refusedBody = 403, "RBAC: access denied"
@@ -45,10 +49,15 @@ func (li *listener) readPathHardening(hf *hcmv3.HttpFilter) error {
 	return nil
 }
 
-// refusedPath answers a path the hardening filter denies: its expressions
+// refusedPath answers a Host or path the hardening filter denies: its expressions
 // see the path as Envoy normalised it, which decodes only the unreserved
 // characters ("%2e" is ".", "%252e" stays).
-func (li *listener) refusedPath(path string) (int, string, bool) {
+func (li *listener) refusedPath(host, path string) (int, string, bool) {
+	for _, re := range li.refusedHost {
+		if fullMatch(re, host) {
+			return li.refusedCode, li.refusedBody, true
+		}
+	}
 	if len(li.refused) == 0 {
 		return 0, "", false
 	}
