@@ -71,7 +71,7 @@ func (t *translation) forbiddenEndpoint(namespace, service string) string {
 				if class == "loopback" {
 					hint = " (allowed only with --allow-loopback-backends, on by default in directory mode)"
 				}
-				return fmt.Sprintf("Service %s/%s: endpoint address %q (EndpointSlice %s) is %s: Envoy would connect to itself or its host, so it is not allowed%s", namespace, service, a, es.Name, class, hint)
+				return fmt.Sprintf("Service %s/%s: endpoint address %q (EndpointSlice %s) is %s, which routes and JWKS fetches may not reach (the proxy itself, its host or the cloud metadata service)%s", namespace, service, a, es.Name, class, hint)
 			}
 		}
 	}
