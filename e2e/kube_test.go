@@ -135,7 +135,9 @@ func (k *kubeEnv) startGatewarden(kubeconfig string, extra ...string) *kubeGatew
 	xds, admin := freePort(k.t), freePort(k.t)
 	g := &kubeGatewarden{xdsAddr: fmt.Sprintf("127.0.0.1:%d", xds), adminURL: fmt.Sprintf("http://127.0.0.1:%d", admin)}
 	args := append([]string{"serve", "--kubeconfig", kubeconfig, "--leader-election-namespace", "gatewarden-system",
-		"--xds-address", g.xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--debounce", "50ms"}, extra...)
+		"--xds-address", g.xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--debounce", "50ms",
+		// httpbin and Envoy run on this machine's loopback: no pod network.
+		"--allow-loopback-backends"}, extra...)
 	g.proc = start(k.t, gatewardenBinary(k.t), args...)
 	return g
 }
