@@ -63,6 +63,14 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 		}
 		p.listeners = append(p.listeners, l)
 	}
+	// A listener that is not served (its certificates do not resolve) still
+	// claims its hostname on a port that is: the routes of a less specific
+	// listener must not take over its hosts while it is broken.
+	for _, l := range gs.listeners {
+		if p := ports[int32(l.spec.Port)]; p != nil && l.unprogrammed {
+			p.listeners = append(p.listeners, l)
+		}
+	}
 	for _, p := range ports {
 		p.addVhosts()
 	}
@@ -120,6 +128,9 @@ func (p *portBuild) addVhosts() {
 	for _, l := range p.listeners {
 		if claimsNeeded(p.listeners, l) {
 			vhost(listenerHost(l), l)
+		}
+		if l.unprogrammed {
+			continue // it serves no route
 		}
 		for _, a := range l.routes {
 			for _, h := range a.hostnames {
