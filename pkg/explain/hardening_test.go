@@ -1,0 +1,80 @@
+package explain
+
+import (
+	"testing"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+)
+
+func TestDecodeUnreserved(t *testing.T) {
+	for in, want := range map[string]string{
+		"/public/%2e%2e;/admin": "/public/..;/admin",
+		"/a%2Fb":                "/a%2Fb", // a slash is reserved: left encoded
+		"/%252e%252e":           "/%252e%252e",
+		"/%7Euser/%41":          "/~user/A",
+		"/100%25":               "/100%25",
+		"/trailing%2":           "/trailing%2",
+		"/%zz":                  "/%zz",
+	} {
+		if got := decodeUnreserved(in); got != want {
+			t.Errorf("decodeUnreserved(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestStripTrailingHostDot(t *testing.T) {
+	for in, want := range map[string]string{
+		"api.test.":      "api.test",
+		"api.test.:8080": "api.test:8080",
+		"api.test:8080":  "api.test:8080",
+		"api.test":       "api.test",
+	} {
+		if got := stripTrailingHostDot(in); got != want {
+			t.Errorf("stripTrailingHostDot(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestRefusedPath checks the hardening filter's expressions as gatewarden
+// writes them (translator/hardening.go), on paths as Envoy normalises them.
+func TestRefusedPath(t *testing.T) {
+	li := &listener{
+		hcm:         &hcmv3.HttpConnectionManager{MergeSlashes: true},
+		refused:     []string{`.*(/\.\.?(;|%3[bB])|%(25)*(2[eEfF]|5[cC])|\\).*`},
+		refusedHost: []string{`.*,.*`},
+		refusedCode: 400, refusedBody: "Bad Request",
+	}
+	cases := map[string]struct {
+		host, path string
+		refused    bool
+	}{
+		"encoded dots and a path parameter": {"api.test", "/public/%2e%2e;/admin", true},
+		"an encoded semicolon":              {"api.test", "/public/..%3B/admin", true},
+		"a double-encoded dot":              {"api.test", "/public/%252e%252e/admin", true},
+		"a double-encoded slash":            {"api.test", "/a%252Fb", true},
+		"two Host headers":                  {"a.test,api.test", "/", true},
+		"an ordinary path":                  {"api.test", "/public/admin", false},
+		"an encoded percent":                {"api.test", "/files/100%25.txt", false},
+		"a semicolon elsewhere":             {"api.test", "/matrix;a=1/x", false},
+	}
+	for name, c := range cases {
+		_, _, refused := li.refusedPath(c.host, c.path)
+		if refused != c.refused {
+			t.Errorf("%s: %s %s refused=%v, want %v", name, c.host, c.path, refused, c.refused)
+		}
+	}
+}
+
+func TestSelectVirtualHostOrder(t *testing.T) {
+	rc := &routev3.RouteConfiguration{IgnorePortInHostMatching: true, VirtualHosts: []*routev3.VirtualHost{
+		{Name: "api", Domains: []string{"api.test"}},
+		{Name: "wild", Domains: []string{"*.wild.test"}},
+		{Name: "any", Domains: []string{"*"}},
+	}}
+	for host, want := range map[string]string{"API.test": "api", "x.wild.test": "wild", "other.test": "any"} {
+		if vh := selectVirtualHost(rc, host); vh == nil || vh.Name != want {
+			t.Errorf("Host %q: got %v, want %s", host, vh.GetName(), want)
+		}
+	}
+}
