@@ -277,6 +277,20 @@ func sessionProcs(sid int) []string {
 	return out
 }
 
+// checkSessionEnds fails the test if a process of session sid is still
+// running 5 s on (a process winds down in moments once told to).
+func checkSessionEnds(t *testing.T, sid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for left := sessionProcs(sid); len(left) > 0; left = sessionProcs(sid) {
+		if time.Now().After(deadline) {
+			t.Errorf("left running: %s", strings.Join(left, ", "))
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // killSession kills every process of session sid.
 func killSession(sid int) {
 	syscall.Kill(-sid, syscall.SIGKILL)
@@ -448,13 +462,7 @@ func TestWalkthrough(t *testing.T) {
 		t.Fatal("make run still running 20 s after Ctrl-C")
 	}
 	// Nothing is left: no process of the session, no port held.
-	deadline := time.Now().Add(5 * time.Second)
-	for left := sessionProcs(sid); len(left) > 0; left = sessionProcs(sid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("left running after Ctrl-C: %s", strings.Join(left, ", "))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	checkSessionEnds(t, sid)
 	for _, port := range []int{8000, 8080, 9090, 18000, 19000} {
 		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
 			c.Close()
@@ -465,7 +473,8 @@ func TestWalkthrough(t *testing.T) {
 
 // TestRunPortBusy: with a port `make run` needs already taken, it fails
 // within seconds, naming the port, what it is for and the process holding
-// it, and starts nothing.
+// it, and starts nothing. A process that exits while starting (Envoy here)
+// ends it as fast, with that process's log.
 func TestRunPortBusy(t *testing.T) {
 	root := testenv.RepoRoot()
 	envoy := testenv.Envoy(t)
@@ -529,9 +538,7 @@ func TestRunPortBusy(t *testing.T) {
 			if strings.Contains(text, "Ctrl-C stops") {
 				t.Error("make run printed its banner")
 			}
-			if left := sessionProcs(sid); len(left) > 0 {
-				t.Errorf("left running: %s", strings.Join(left, ", "))
-			}
+			checkSessionEnds(t, sid)
 			// Nothing was started: httpbin's port is free.
 			if conn, err := net.DialTimeout("tcp", "127.0.0.1:8000", time.Second); err == nil {
 				conn.Close()
@@ -539,4 +546,38 @@ func TestRunPortBusy(t *testing.T) {
 			}
 		})
 	}
+	t.Run("envoy-exits", func(t *testing.T) {
+		// An "Envoy" that reports its version (make run's envoy target
+		// asks) and otherwise fails at once, as a real one does on a bad
+		// flag or a taken address.
+		fake := filepath.Join(t.TempDir(), "envoy")
+		script := "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'envoy  version: fake/1.40.0/'; exit 0; }\necho 'critical: cannot bind 0.0.0.0:8080 (fake)' >&2\nexit 1\n"
+		if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("make", "--no-print-directory", "run")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "ENVOY_BIN="+fake)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		start := time.Now()
+		outb, err := cmd.CombinedOutput()
+		defer killSession(cmd.Process.Pid)
+		took, text := time.Since(start), string(outb)
+		t.Logf("make run with an Envoy that exits: %v after %v:\n%s", err, took.Round(time.Millisecond), text)
+		if err == nil {
+			t.Fatal("make run succeeded with an Envoy that exits")
+		}
+		if took > 15*time.Second {
+			t.Errorf("make run took %v to fail: not fast", took)
+		}
+		for _, want := range []string{"run.sh: Envoy exited", "cannot bind 0.0.0.0:8080 (fake)"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("make run does not say %q", want)
+			}
+		}
+		if strings.Contains(text, "Ctrl-C stops") {
+			t.Error("make run printed its banner")
+		}
+		checkSessionEnds(t, cmd.Process.Pid)
+	})
 }

@@ -132,7 +132,8 @@ started Envoy "$work/envoy.log"
 await 2 "answer 200 on :8080 (the guide's route, no policy yet)" envoy_answers
 
 echo
-echo "gatewarden serves $resources to Envoy on :8080: the guide's Gateway and httpbin, no policy yet."
+echo "gatewarden serves $resources to Envoy on :8080: a fresh copy, made on every start,"
+echo "of the guide's Gateway and httpbin, no policy yet."
 echo "Logs: $work/{gatewarden,envoy,httpbin}.log   Admin: http://127.0.0.1:9090/debug/config"
 echo "The walkthrough (README.md), from the repository root:"
 echo
