@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -180,23 +181,41 @@ func killAll() int {
 	return len(started)
 }
 
-// leftovers lists the running processes whose environment carries this
-// test's runEnv mark: processes it started that are still there.
-func leftovers() []string {
+// markedProc is a running process whose environment carries runEnv.
+type markedProc struct {
+	pid  int
+	exe  string
+	mark string // the value of runEnv: the runID of the test that started it
+}
+
+func (p markedProc) String() string { return fmt.Sprintf("%s (pid %d)", p.exe, p.pid) }
+
+// markedProcs lists the running processes (zombies aside) whose environment
+// carries runEnv.
+func markedProcs() ([]markedProc, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return []string{"cannot read /proc: " + err.Error()}
+		return nil, err
 	}
-	mark := []byte(runEnv + "=" + runID + "\x00")
-	var out []string
+	prefix := []byte(runEnv + "=")
+	var out []markedProc
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == os.Getpid() {
 			continue
 		}
 		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || !bytes.Contains(env, mark) {
-			continue // gone meanwhile, or not ours
+		if err != nil {
+			continue // gone meanwhile, or not readable: not started by this user
+		}
+		mark := ""
+		for _, kv := range bytes.Split(env, []byte{0}) {
+			if bytes.HasPrefix(kv, prefix) {
+				mark = string(kv[len(prefix):])
+			}
+		}
+		if mark == "" {
+			continue
 		}
 		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
 		if err != nil {
@@ -210,7 +229,59 @@ func leftovers() []string {
 		if err != nil {
 			exe = "?"
 		}
-		out = append(out, fmt.Sprintf("%s (pid %d)", filepath.Base(exe), pid))
+		out = append(out, markedProc{pid: pid, exe: filepath.Base(exe), mark: mark})
+	}
+	return out, nil
+}
+
+// leftovers lists the running processes this test started: those carrying
+// its runID.
+func leftovers() []string {
+	procs, err := markedProcs()
+	if err != nil {
+		return []string{"cannot read /proc: " + err.Error()}
+	}
+	var out []string
+	for _, p := range procs {
+		if p.mark == runID {
+			out = append(out, p.String())
+		}
+	}
+	return out
+}
+
+// killMarked kills every process carrying this test's runID.
+func killMarked() {
+	procs, err := markedProcs()
+	if err != nil {
+		return
+	}
+	for _, p := range procs {
+		if p.mark == runID {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+		}
+	}
+}
+
+// killOrphans kills the marked processes of earlier runs whose test binary
+// is gone (killed before its cleanups could run) and returns them; those of
+// a run still going are left alone.
+func killOrphans() []string {
+	procs, err := markedProcs()
+	if err != nil {
+		return []string{"cannot read /proc: " + err.Error()}
+	}
+	var out []string
+	for _, p := range procs {
+		owner, _, _ := strings.Cut(p.mark, "-")
+		pid, err := strconv.Atoi(owner)
+		if p.mark == runID || err != nil {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			syscall.Kill(p.pid, syscall.SIGKILL)
+			out = append(out, p.String())
+		}
 	}
 	return out
 }
