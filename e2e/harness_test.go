@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -108,12 +109,17 @@ func start(t *testing.T, name string, args ...string) *process {
 	p := &process{name: filepath.Base(name), done: make(chan struct{})}
 	p.cmd = exec.Command(name, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p, p
+	// A group of its own, killed whole when the test ends; SIGKILL too
+	// should the test binary die before its cleanups run.
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	go func() { p.cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() {
-		p.cmd.Process.Kill()
+		if p.Running() { // once it has exited, its pid may be another's
+			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		}
 		<-p.done
 		if t.Failed() {
 			t.Logf("---- output of %s ----\n%s", p.name, tail(p.Output(), 80))

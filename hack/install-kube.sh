@@ -12,9 +12,9 @@ stamp="$bin/.kube-tools.sum"
 mkdir -p "$bin"
 want="$(cat "$root/hack/kube-tools/go.mod" "$root/hack/kube-tools/go.sum" | sha256sum | cut -d' ' -f1)"
 if [[ -x "$bin/kube-apiserver" && -x "$bin/etcd" && -x "$bin/kubectl" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-  echo "kube-apiserver and etcd are up to date in $bin"
+  echo "kube-apiserver, kubectl and etcd are up to date in $bin"
 else
-  echo "building kube-apiserver, kubectl and etcd into $bin (a few minutes the first time)" >&2
+  echo "building kube-apiserver, kubectl and etcd into $bin (several minutes the first time; make tools does it ahead of make test)" >&2
   cd "$root/hack/kube-tools"
   kver="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
   minor="$(echo "$kver" | cut -d. -f2)"
@@ -22,9 +22,20 @@ else
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $pkg.gitVersion=$kver -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   done
-  go build -ldflags "$ldflags" -o "$bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
-  go build -ldflags "$ldflags" -o "$bin/kubectl" k8s.io/kubernetes/cmd/kubectl
-  go build -o "$bin/etcd" go.etcd.io/etcd/server/v3
+  # Each build is announced and timed: the first one downloads the
+  # modules and compiles for minutes with little else to show.
+  all_start=$SECONDS
+  build() { # NAME PACKAGE [GO BUILD FLAGS...]
+    local name=$1 pkg=$2 start=$SECONDS
+    shift 2
+    echo "building $name ($pkg) ..." >&2
+    go build "$@" -o "$bin/$name" "$pkg"
+    echo "built $name in $((SECONDS - start)) s" >&2
+  }
+  build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver -ldflags "$ldflags"
+  build kubectl k8s.io/kubernetes/cmd/kubectl -ldflags "$ldflags"
+  build etcd go.etcd.io/etcd/server/v3
+  echo "built kube-apiserver, kubectl and etcd $kver in $((SECONDS - all_start)) s" >&2
   echo "$want" > "$stamp"
 fi
 "$bin/kube-apiserver" --version

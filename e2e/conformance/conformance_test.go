@@ -7,13 +7,16 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,9 +47,29 @@ const className = "gatewarden"
 // the file the suite's report is written to; CONFORMANCE_RUN_TEST runs one
 // test of the suite by its short name.
 func TestConformance(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("the conformance suite sends its requests to ports 80 and 443 of each Gateway, which Envoy can bind only as root: run it as root (CI does)")
+	checkLowPorts(t)
+	// Registered first, so run last: whatever ended the test, no process
+	// it started may be left.
+	// The API server and etcd inherit the mark from the test's own
+	// environment.
+	t.Setenv(runEnv, runID)
+	if gone := killOrphans(); len(gone) > 0 {
+		t.Logf("killed %d processes left running by an earlier run whose test binary died: %s", len(gone), strings.Join(gone, ", "))
 	}
+	t.Cleanup(func() {
+		n := killAll()
+		deadline := time.Now().Add(2 * time.Second)
+		left := leftovers()
+		for ; len(left) > 0 && time.Now().Before(deadline); left = leftovers() {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if len(left) > 0 {
+			killMarked()
+			t.Errorf("still running after the test's cleanup (%d processes started by the runner), now killed: %s", n, strings.Join(left, ", "))
+			return
+		}
+		t.Logf("processes started by the runner: %d, besides the API server and etcd; left running after the cleanup: 0", n)
+	})
 	env := testenv.KubeEnvironment(t)
 	cfg, err := env.Start()
 	if err != nil {
@@ -165,6 +188,25 @@ func TestConformance(t *testing.T) {
 		}
 	}
 	conformance.RunConformanceWithOptions(t, opts)
+}
+
+// checkLowPorts fails the test at once, saying what to do, when the Envoys
+// it starts could not bind port 80: the suite sends its requests to ports
+// 80 and 443 of each Gateway, and the pinned suite offers no other ports.
+func checkLowPorts(t *testing.T) {
+	t.Helper()
+	// An address of the range the runner gives Gateways (127.0.10.x), none
+	// of which it uses.
+	l, err := net.Listen("tcp", "127.0.10.254:80")
+	switch {
+	case errors.Is(err, syscall.EACCES):
+		t.Fatalf("binding 127.0.10.254:80: %v: the conformance suite sends its requests to ports 80 and 443 of each Gateway, "+
+			"so it needs root or CAP_NET_BIND_SERVICE (as an ambient capability, for Envoy to inherit it), "+
+			"or sysctl net.ipv4.ip_unprivileged_port_start=80; `make unit` and `make e2e` need neither", err)
+	case err != nil:
+		t.Fatalf("binding 127.0.10.254:80, as the Gateways' Envoys will: %v (is something listening on port 80 of every address?)", err)
+	}
+	l.Close()
 }
 
 // skipTests are the suite's tests that cannot pass on a machine without a
