@@ -54,12 +54,14 @@ func accessLogTarget(gw *gwv1.Gateway) (string, string) {
 var safeMetadataKey = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,128}$`)
 
 // accessLogFields are the fields of every access log line, each an Envoy
-// command operator. The path is logged without its query string, where
-// tokens may be passed; no field reads a header that can carry a token.
+// command operator. The path is the one the client sent (before a
+// rewrite) without its query string, where tokens may be passed (jwt_authn
+// reads access_token there by default); no field reads a header that can
+// carry a token.
 var accessLogFields = map[string]string{
 	"start_time":            "%START_TIME%",
 	"method":                "%REQ(:METHOD)%",
-	"path":                  "%PATH(WQ:ORIG)%",
+	"path":                  "%PATH(NQ:ORIG_OR_PATH)%",
 	"authority":             "%REQ(:AUTHORITY)%",
 	"protocol":              "%PROTOCOL%",
 	"response_code":         "%RESPONSE_CODE%",

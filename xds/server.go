@@ -354,6 +354,9 @@ func (s *Server) hello(st *stream, node *corev3.Node) error {
 func (s *Server) answered(st *stream, typeURL, version, errMsg string, nack bool) {
 	if !nack {
 		s.metrics.Acks.WithLabelValues(st.gateway, shortType(typeURL)).Inc()
+		// The NACK series exists from the first answer, at 0, so that
+		// rate() and alerts see it before the first rejection.
+		s.metrics.Nacks.WithLabelValues(st.gateway, shortType(typeURL)).Add(0)
 		s.log.Debug("Envoy accepted configuration", "gateway", st.gateway, "node", st.node.GetId(), "type", shortType(typeURL), "version", version)
 		return
 	}
