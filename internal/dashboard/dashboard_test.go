@@ -14,8 +14,8 @@ import (
 func TestMetricNames(t *testing.T) {
 	for expr, want := range map[string][]string{
 		`sum by (envoy_http_conn_manager_prefix) (rate(envoy_http_rbac_denied{envoy_http_conn_manager_prefix=~"$listener"}[5m]))`: {"envoy_http_rbac_denied"},
-		`histogram_quantile(0.99, sum by (le) (rate(gatewarden_translation_seconds_bucket[5m])))`:                                  {"gatewarden_translation_seconds_bucket"},
-		`sum(rate(envoy_http_jwt_authn_denied[1m])) / sum(rate(envoy_http_downstream_rq_total[1m]))`:                             {"envoy_http_downstream_rq_total", "envoy_http_jwt_authn_denied"},
+		`histogram_quantile(0.99, sum by (le) (rate(gatewarden_translation_seconds_bucket[5m])))`:                                 {"gatewarden_translation_seconds_bucket"},
+		`sum(rate(envoy_http_jwt_authn_denied[1m])) / sum(rate(envoy_http_downstream_rq_total[1m]))`:                              {"envoy_http_downstream_rq_total", "envoy_http_jwt_authn_denied"},
 	} {
 		if diff := cmp.Diff(want, MetricNames(expr)); diff != "" {
 			t.Errorf("MetricNames(%s) (-want +got):\n%s", expr, diff)
