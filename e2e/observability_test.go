@@ -100,6 +100,13 @@ func TestObservability(t *testing.T) {
 			}
 		}
 	}
+	for _, d := range decisions {
+		js, err := json.Marshal(lines[d.path])
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %s", d.name, js)
+	}
 	claims := func(path string) map[string]any {
 		jwt, _ := lines[path]["jwt"].(map[string]any)
 		sm, _ := jwt["selfminted"].(map[string]any)
@@ -198,6 +205,9 @@ func TestObservability(t *testing.T) {
 	r, _ := l["rbac"].(map[string]any)
 	if r["dry_run:RouteOption/httpbin/jwt:shadow_engine_result"] != "denied" || l["response_code"] != float64(200) {
 		t.Errorf("Bob's dry-run line: response_code %v, rbac %v; want 200 and dry_run:RouteOption/httpbin/jwt:shadow_engine_result denied", l["response_code"], r)
+	}
+	if js, err := json.Marshal(l); err == nil {
+		t.Logf("dry run: %s", js)
 	}
 	if n := scrape(t, metricsURL+"/stats/prometheus")[shadowDenied]; n != 1 {
 		t.Errorf("%s = %v after Bob's request, want 1", shadowDenied, n)

@@ -81,13 +81,9 @@ func providersKey(ps []*jwtProvider) string {
 	return b.String()
 }
 
-// rbacFor returns the packed RBACPerRoute of spec under providers, built
+// rbacForSel returns the packed RBACPerRoute of a selection (enforced and
+// shadow rules) under the providers of jc, built
 // once per translation (prebuilt in parallel by prebuildRBAC).
-func (t *translation) rbacFor(field string, spec *optv1.RBACExtension, jc *jwtConfig) rbacBuilt {
-	return t.rbacForSel(rbacSel{enforced: spec, enforcedField: field}, jc)
-}
-
-// rbacForSel is rbacFor of enforced and shadow rules.
 func (t *translation) rbacForSel(sel rbacSel, jc *jwtConfig) rbacBuilt {
 	providers := jc.providers()
 	key := rbacKey{providers: t.providersKeyOf(jc), field: sel.enforcedField, shadowField: sel.shadowField, shadowPrefix: sel.shadowPrefix}
