@@ -68,7 +68,7 @@ func TestFaults(t *testing.T) {
 	// gatewarden killed: Envoy keeps enforcing the last configuration.
 	versions := e.versions()
 	listenerChanges := e.envoyStat("listener_manager.listener_modified") + e.envoyStat("listener_manager.listener_added")
-	rdsReloads := e.envoyStat(fmt.Sprintf("http.http-%d.rds.http-%d.config_reload", e.gwPort, e.gwPort))
+	rdsReloads := e.envoyStat(fmt.Sprintf("http.gloo-system_http_http-%d.rds.http-%d.config_reload", e.gwPort, e.gwPort))
 	if err := e.gatewarden.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestFaults(t *testing.T) {
 	if n := e.envoyStat("listener_manager.listener_modified") + e.envoyStat("listener_manager.listener_added"); n != listenerChanges {
 		t.Fatalf("Envoy changed listeners after the reconnect (%d -> %d): churn", listenerChanges, n)
 	}
-	if n := e.envoyStat(fmt.Sprintf("http.http-%d.rds.http-%d.config_reload", e.gwPort, e.gwPort)); n != rdsReloads {
+	if n := e.envoyStat(fmt.Sprintf("http.gloo-system_http_http-%d.rds.http-%d.config_reload", e.gwPort, e.gwPort)); n != rdsReloads {
 		t.Fatalf("Envoy reloaded its routes after the reconnect (%d -> %d): churn", rdsReloads, n)
 	}
 	t.Logf("gatewarden restarted: Envoy reconnected after %v, same version %v, no listener or route reload", took.Round(time.Millisecond), versions)

@@ -11,7 +11,7 @@ for k in gatewayclasses gateways httproutes referencegrants; do
 done
 install -m 0644 crds/*.yaml deploy/crds/
 boot="$(go run ./cmd/gatewarden bootstrap --gateway gloo-system/http \
-  --xds-address gatewarden.gatewarden-system.svc.cluster.local:18000 --envoy-admin-address 127.0.0.1:19000)"
+  --xds-address gatewarden.gatewarden-system.svc.cluster.local:18000 --envoy-admin-address 127.0.0.1:19000 --envoy-metrics-address 0.0.0.0:19001)"
 {
   cat <<'HEAD'
 # One Envoy Deployment per Gateway: this one serves gloo-system/http, the
@@ -41,14 +41,19 @@ spec:
   template:
     metadata:
       labels: {app.kubernetes.io/name: envoy}
+      # Envoy's Prometheus stats on their own port (GET /stats/prometheus
+      # only; the admin interface stays on 127.0.0.1:19000).
+      annotations: {prometheus.io/scrape: "true", prometheus.io/port: "19001", prometheus.io/path: /stats/prometheus}
     spec:
       securityContext: {runAsNonRoot: true, runAsUser: 101, seccompProfile: {type: RuntimeDefault}}
       containers:
       - name: envoy
         image: envoyproxy/envoy:v1.40.0
-        args: [-c, /etc/envoy/envoy.yaml, --log-level, warn]
+        # Access log lines reach stdout within a second (Envoy's default: 10).
+        args: [-c, /etc/envoy/envoy.yaml, --log-level, warn, --file-flush-interval-msec, "1000"]
         ports:
         - {name: http, containerPort: 8080}
+        - {name: metrics, containerPort: 19001}
         # Ready once gatewarden's listener for the Gateway is up.
         readinessProbe:
           tcpSocket: {port: http}

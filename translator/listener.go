@@ -26,6 +26,9 @@ type portBuild struct {
 	listeners []*listenerState
 	vhosts    map[string]*vhostBuild
 	usesRBAC  bool
+	// gateway ("namespace/name") and accessLog (see AnnotationAccessLog)
+	// name the listener in its stats and access log.
+	gateway, accessLog string
 	// jwt holds every JWT configuration a virtual host or route of the port
 	// uses, by requirement name.
 	jwt map[string]*jwtConfig
@@ -75,8 +78,10 @@ func (p *portBuild) jwtConfigs() []*jwtConfig {
 
 func buildListener(p *portBuild) *listenerv3.Listener {
 	name := listenerName(p.port)
+	payloads, failed := p.logKeys()
 	hcm := &hcmv3.HttpConnectionManager{
-		StatPrefix: name,
+		StatPrefix: hcmStatPrefix(p.gateway, name),
+		AccessLog:  buildAccessLog(p.accessLog, p.gateway, name, payloads, failed),
 		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource:    adsConfigSource(),
 			RouteConfigName: name,

@@ -308,6 +308,9 @@ func (t *translation) optionCondition(kind string, o metav1.Object, ancestor gwv
 	if prev := m[akey]; prev != nil && (!prev.ok || ok) {
 		return
 	}
+	if ok && isDryRun(o) {
+		msg += dryRunNote
+	}
 	m[akey] = &optionCond{ancestor: ancestor, ok: ok, reason: reason, msg: msg, generation: o.GetGeneration()}
 }
 

@@ -256,12 +256,13 @@ func buildPermission(p *optv1.RBACPermissions) *rbaccfgv3.Permission {
 }
 
 // rbacPerRoute wraps rules for a route or virtual host; nil rules turn RBAC
-// off there.
+// off there. Envoy counts each policy's decisions under its name
+// (rbac.policy.NAME.allowed), the per-policy counters of the dashboards.
 func rbacPerRoute(rules *rbaccfgv3.RBAC) *rbacv3.RBACPerRoute {
 	if rules == nil {
 		return &rbacv3.RBACPerRoute{}
 	}
-	return &rbacv3.RBACPerRoute{Rbac: &rbacv3.RBAC{Rules: rules}}
+	return &rbacv3.RBACPerRoute{Rbac: &rbacv3.RBAC{Rules: rules, TrackPerRuleStats: true}}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

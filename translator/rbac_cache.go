@@ -21,6 +21,9 @@ type rbacKey struct {
 	spec      string // the extension's JSON
 	providers string
 	field     string
+	// shadow is the content key, field and metadata prefix of a dry-run
+	// option's rules; empty for most routes.
+	shadow, shadowField, shadowPrefix string
 }
 
 // rbacContent is the content key of spec, computed once per object.
@@ -78,15 +81,22 @@ func providersKey(ps []*jwtProvider) string {
 	return b.String()
 }
 
-// rbacFor returns the packed RBACPerRoute of spec under providers, built
+// rbacForSel returns the packed RBACPerRoute of a selection (enforced and
+// shadow rules) under the providers of jc, built
 // once per translation (prebuilt in parallel by prebuildRBAC).
-func (t *translation) rbacFor(field string, spec *optv1.RBACExtension, jc *jwtConfig) rbacBuilt {
+func (t *translation) rbacForSel(sel rbacSel, jc *jwtConfig) rbacBuilt {
 	providers := jc.providers()
-	key := rbacKey{t.rbacContent(spec), t.providersKeyOf(jc), field}
+	key := rbacKey{providers: t.providersKeyOf(jc), field: sel.enforcedField, shadowField: sel.shadowField, shadowPrefix: sel.shadowPrefix}
+	if sel.enforced != nil {
+		key.spec = t.rbacContent(sel.enforced)
+	}
+	if sel.shadow != nil {
+		key.shadow = t.rbacContent(sel.shadow)
+	}
 	if b, ok := t.rbacCache[key]; ok {
 		return b
 	}
-	b := buildRBACAny(field, spec, providers)
+	b := buildRBACSelAny(sel, providers)
 	if t.rbacCache == nil {
 		t.rbacCache = map[rbacKey]rbacBuilt{}
 	}
@@ -95,11 +105,15 @@ func (t *translation) rbacFor(field string, spec *optv1.RBACExtension, jc *jwtCo
 }
 
 func buildRBACAny(field string, spec *optv1.RBACExtension, providers []*jwtProvider) rbacBuilt {
-	rules, msg := buildRBAC(field, spec, providers)
+	return buildRBACSelAny(rbacSel{enforced: spec, enforcedField: field}, providers)
+}
+
+func buildRBACSelAny(sel rbacSel, providers []*jwtProvider) rbacBuilt {
+	cfg, msg := buildRBACSel(sel, providers)
 	if msg != "" {
 		return rbacBuilt{msg: msg}
 	}
-	return rbacBuilt{any: mustAny(rbacPerRoute(rules))}
+	return rbacBuilt{any: mustAny(cfg)}
 }
 
 // prebuildRBAC builds, on every core, the route-level RBAC the routes of a
@@ -125,7 +139,7 @@ func (t *translation) prebuildRBAC(gs *gatewayState) {
 				opts = append(opts, r.option)
 			}
 			for _, opt := range opts {
-				if opt == nil || opt.invalid != "" || opt.obj.Spec.Options.Rbac == nil || opt.obj.Spec.Options.Rbac.Disable {
+				if opt == nil || opt.invalid != "" || opt.obj.Spec.Options.Rbac == nil || opt.obj.Spec.Options.Rbac.Disable || isDryRun(opt.obj) {
 					continue
 				}
 				jc := vhJwt
@@ -134,7 +148,7 @@ func (t *translation) prebuildRBAC(gs *gatewayState) {
 				}
 				provs := jc.providers()
 				spec := opt.obj.Spec.Options.Rbac
-				k := rbacKey{t.rbacContent(spec), t.providersKeyOf(jc), "spec.options.rbac"}
+				k := rbacKey{spec: t.rbacContent(spec), providers: t.providersKeyOf(jc), field: "spec.options.rbac"}
 				if !seen[k] {
 					seen[k] = true
 					jobs = append(jobs, job{k, spec, provs})

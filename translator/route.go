@@ -48,6 +48,7 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 	t.prebuildRBAC(gs)
 	ports := map[int32]*portBuild{}
 	bind := t.bindAddress(gs)
+	accessLog := t.accessLogFor(gs)
 	for _, l := range gs.listeners {
 		if l.unprogrammed || bind == "" {
 			continue
@@ -55,7 +56,7 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 		p := ports[int32(l.spec.Port)]
 		if p == nil {
 			p = &portBuild{port: int32(l.spec.Port), bind: bind, vhosts: map[string]*vhostBuild{},
-				tls: l.spec.Protocol == gwv1.HTTPSProtocolType}
+				tls: l.spec.Protocol == gwv1.HTTPSProtocolType, gateway: gs.obj.Namespace + "/" + gs.obj.Name, accessLog: accessLog}
 			ports[int32(l.spec.Port)] = p
 		}
 		if p.tls {
@@ -168,6 +169,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 	vhostInvalid := pol != nil && pol.invalid != ""
 	var vhJwt *jwtConfig
 	var vhRBAC *optv1.RBACExtension
+	var vhRBACFrom *optv1.VirtualHostOption
 	if pol != nil && !vhostInvalid {
 		vhJwt = pol.jwt
 		if !vhJwt.empty() {
@@ -175,13 +177,13 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			p.useJwt(vhJwt, backends)
 		}
 		if pol.rbac != nil && !pol.rbac.Disable {
-			vhRBAC = pol.rbac
-			rules, msg := buildRBAC("spec.options.rbac", pol.rbac, vhJwt.providers())
+			vhRBAC, vhRBACFrom = pol.rbac, pol.rbacFrom
+			cfg, msg := buildRBACSel(vhostRBACSel(pol.rbac, pol.rbacFrom), vhJwt.providers())
 			if msg != "" {
 				vhostInvalid = true
 				t.optionCondition(optv1.KindVirtualHostOption, pol.rbacFrom, gwRef, false, string(gwv1.PolicyReasonInvalid), msg+"; the routes of the targeted listeners answer 500 until it is fixed")
 			} else {
-				vh.typed[rbacFilter] = mustAny(rbacPerRoute(rules))
+				vh.typed[rbacFilter] = mustAny(cfg)
 				p.usesRBAC = true
 			}
 		}
@@ -210,7 +212,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 		case rule.invalid != "" || (len(rule.backends) == 0 && rule.filters.redirect == nil):
 			r.Action = directResponse(500, bodyRouteInvalid)
 		default:
-			typed, msg := t.routePolicyConfig(p, opt, vhJwt, vhRBAC, backends)
+			typed, msg := t.routePolicyConfig(p, opt, vhJwt, vhRBAC, vhRBACFrom, backends)
 			if msg != "" {
 				for _, gw := range e.route.parents {
 					t.optionCondition(optv1.KindRouteOption, opt.obj, gw, false, string(gwv1.PolicyReasonInvalid), msg+"; the targeted routes answer 500 until it is fixed")
@@ -245,7 +247,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 // route of a virtual host with JWT vhJwt and RBAC vhRBAC. A route whose JWT
 // providers differ from the virtual host's gets the virtual host's RBAC
 // rebuilt against its own providers.
-func (t *translation) routePolicyConfig(p *portBuild, opt *routePolicy, vhJwt *jwtConfig, vhRBAC *optv1.RBACExtension, backends map[string]backend) (map[string]*anypb.Any, string) {
+func (t *translation) routePolicyConfig(p *portBuild, opt *routePolicy, vhJwt *jwtConfig, vhRBAC *optv1.RBACExtension, vhRBACFrom *optv1.VirtualHostOption, backends map[string]backend) (map[string]*anypb.Any, string) {
 	if opt == nil {
 		return nil, ""
 	}
@@ -260,23 +262,12 @@ func (t *translation) routePolicyConfig(p *portBuild, opt *routePolicy, vhJwt *j
 			p.useJwt(routeJwt, backends)
 		}
 	}
-	rbacSpec, field := vhRBAC, "spec.options.rbac (of the VirtualHostOption)"
-	if r := opt.obj.Spec.Options.Rbac; r != nil {
-		rbacSpec, field = r, "spec.options.rbac"
+	cfg, msg := t.routeRBAC(p, opt, vhRBAC, vhRBACFrom, routeJwt)
+	if msg != "" {
+		return nil, msg
 	}
-	switch {
-	case rbacSpec == nil:
-	case rbacSpec.Disable:
-		if vhRBAC != nil {
-			typed[rbacFilter] = t.rbacOff()
-		}
-	case !t.sameRBAC(rbacSpec, vhRBAC) || opt.setsJwt():
-		built := t.rbacFor(field, rbacSpec, routeJwt)
-		if built.msg != "" {
-			return nil, built.msg
-		}
-		typed[rbacFilter] = built.any
-		p.usesRBAC = true
+	if cfg != nil {
+		typed[rbacFilter] = cfg
 	}
 	return t.sharedTyped(typed), ""
 }

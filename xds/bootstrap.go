@@ -38,6 +38,10 @@ type BootstrapOptions struct {
 	// whereas a loopback port can be named by a tenant's EndpointSlice
 	// wherever loopback backends are allowed (directory mode).
 	AdminAddress string
+	// MetricsAddress, when set, is a "host:port" where Envoy serves its
+	// Prometheus stats (GET /stats/prometheus, nothing else of the admin
+	// interface), for scraping from the cluster. It needs AdminAddress.
+	MetricsAddress string
 	// TLS, when CAFile is set, makes Envoy reach gatewarden over TLS and
 	// check its certificate against CAFile; CertFile and KeyFile add a
 	// client certificate (mutual TLS). The paths are Envoy's.
@@ -149,6 +153,14 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		b.Admin = &bootstrapv3.Admin{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 			Address: ahost, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(ap)},
 		}}}}
+	}
+	if o.MetricsAddress != "" {
+		l, c, err := metricsResources(o.MetricsAddress, o.AdminAddress)
+		if err != nil {
+			return nil, err
+		}
+		b.StaticResources.Listeners = append(b.StaticResources.Listeners, l)
+		b.StaticResources.Clusters = append(b.StaticResources.Clusters, c)
 	}
 	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(b)
 	if err != nil {

@@ -21,6 +21,7 @@ func TestBootstrapIsValidForEnvoy(t *testing.T) {
 		"delta, IP":     {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1:19000"},
 		"sotw, DNS":     {Gateway: "gloo-system/http", XDSAddress: "gatewarden.gatewarden-system.svc:18000", SotW: true},
 		"custom nodeID": {Gateway: "a/b", XDSAddress: "[::1]:18000", NodeID: "edge-1"},
+		"metrics port":  {Gateway: "a/b", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1:19000", MetricsAddress: "0.0.0.0:19001"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := xds.Bootstrap(o)
@@ -50,6 +51,9 @@ func TestBootstrapIsValidForEnvoy(t *testing.T) {
 	}
 	if _, err := xds.Bootstrap(xds.BootstrapOptions{Gateway: "a/b", XDSAddress: "h:1", TLS: xds.BootstrapTLS{CertFile: "c"}}); err == nil {
 		t.Error("TLS without a CA, and a certificate without its key, were accepted")
+	}
+	if _, err := xds.Bootstrap(xds.BootstrapOptions{Gateway: "a/b", XDSAddress: "h:1", MetricsAddress: "0.0.0.0:19001"}); err == nil || !strings.Contains(err.Error(), "admin address is required") {
+		t.Errorf("a metrics address without an admin address: error = %v, want one saying the admin address is required", err)
 	}
 	for _, bad := range []xds.BootstrapOptions{
 		{Gateway: "http", XDSAddress: "127.0.0.1:1"},

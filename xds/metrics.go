@@ -11,6 +11,11 @@ type Metrics struct {
 	Nacks        *prometheus.CounterVec
 	Snapshots    *prometheus.CounterVec
 	SnapshotErrs prometheus.Counter
+	// Connected counts the Envoys connected per Gateway (node cluster).
+	Connected *prometheus.GaugeVec
+	// PushLatency is the time from a snapshot's publication to its first
+	// response on a stream that was open when it was published.
+	PushLatency prometheus.Histogram
 }
 
 // NewMetrics registers the xDS series with reg.
@@ -37,7 +42,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SnapshotErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatewarden_xds_snapshot_errors_total", Help: "Snapshots not published because they were inconsistent.",
 		}),
+		Connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gatewarden_xds_connected_envoys", Help: "Envoys connected, by gateway (the node cluster they announced).",
+		}, []string{"gateway"}),
+		PushLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gatewarden_xds_push_latency_seconds", Help: "Time from publishing a Gateway's configuration to sending it on a stream open at the time.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
 	}
-	reg.MustRegister(m.Streams, m.Pushes, m.BytesSent, m.Acks, m.Nacks, m.Snapshots, m.SnapshotErrs)
+	reg.MustRegister(m.Streams, m.Pushes, m.BytesSent, m.Acks, m.Nacks, m.Snapshots, m.SnapshotErrs, m.Connected, m.PushLatency)
 	return m
 }

@@ -121,6 +121,7 @@ func (s *Server) set(gc *translator.GatewayConfig) error {
 		s.mu.Unlock()
 		return nil
 	}
+	snap.published = time.Now()
 	s.snapshots[key] = snap
 	delete(s.nacks, key)
 	var wake []*stream
@@ -241,6 +242,10 @@ type stream struct {
 	nonce   uint64
 	sotw    map[string]*sotwWatch
 	deltas  map[string]*deltaWatch
+	// helloAt is when the node announced itself; timed is the snapshot
+	// whose push latency was last observed.
+	helloAt time.Time
+	timed   *Snapshot
 }
 
 func (st *stream) notify() {
@@ -268,6 +273,9 @@ func serveStream[R any](s *Server, gs grpc.ServerStream, delta bool, recv func()
 	s.mu.Unlock()
 	defer func() {
 		s.metrics.Streams.WithLabelValues(st.protocol()).Dec()
+		if st.node != nil {
+			s.metrics.Connected.WithLabelValues(st.gateway).Dec()
+		}
 		s.mu.Lock()
 		delete(s.streams, st.id)
 		s.mu.Unlock()
@@ -336,7 +344,8 @@ func (s *Server) hello(st *stream, node *corev3.Node) error {
 		return status.Error(codes.InvalidArgument, "the first request of a stream must carry the node")
 	}
 	s.mu.Lock()
-	st.node, st.gateway = node, node.GetCluster()
+	st.node, st.gateway, st.helloAt = node, node.GetCluster(), time.Now()
+	s.metrics.Connected.WithLabelValues(st.gateway).Inc()
 	configured := s.snapshots[st.gateway] != nil && !s.snapshots[st.gateway].empty
 	s.mu.Unlock()
 	s.log.Info("xDS stream opened", "stream", st.id, "protocol", st.protocol(), "node", node.GetId(), "gateway", st.gateway)
@@ -354,6 +363,9 @@ func (s *Server) hello(st *stream, node *corev3.Node) error {
 func (s *Server) answered(st *stream, typeURL, version, errMsg string, nack bool) {
 	if !nack {
 		s.metrics.Acks.WithLabelValues(st.gateway, shortType(typeURL)).Inc()
+		// The NACK series exists from the first answer, at 0, so that
+		// rate() and alerts see it before the first rejection.
+		s.metrics.Nacks.WithLabelValues(st.gateway, shortType(typeURL)).Add(0)
 		s.log.Debug("Envoy accepted configuration", "gateway", st.gateway, "node", st.node.GetId(), "type", shortType(typeURL), "version", version)
 		return
 	}
@@ -400,6 +412,12 @@ func (s *Server) push(st *stream) error {
 		}
 		s.metrics.Pushes.WithLabelValues(shortType(typeURL)).Inc()
 		s.metrics.BytesSent.WithLabelValues(shortType(typeURL)).Add(float64(resp.size))
+		if st.timed != snap && snap.published.After(st.helloAt) {
+			// A connecting Envoy's first configuration is not a push
+			// latency: the snapshot may be hours old.
+			st.timed = snap
+			s.metrics.PushLatency.Observe(time.Since(snap.published).Seconds())
+		}
 	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -40,6 +41,8 @@ type Snapshot struct {
 	// serves nothing yet).
 	empty bool
 	types map[string]*typeSnapshot // by type URL
+	// published is when the server made it current, for the push latency.
+	published time.Time
 }
 
 // Version changes when the content of any type does.

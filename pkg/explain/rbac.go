@@ -15,6 +15,18 @@ type RBACDecision struct {
 	Allowed  bool     `json:"allowed"`
 	Matched  []string `json:"matched,omitempty"`
 	Steps    []string `json:"steps"`
+	// DryRun is what the rbac of a dry-run option (annotation
+	// gatewarden.io/dry-run) would decide: Envoy evaluates it as shadow
+	// rules and enforces nothing of it.
+	DryRun *DryRunDecision `json:"dryRun,omitempty"`
+}
+
+// DryRunDecision is the outcome of a dry-run option's rules.
+type DryRunDecision struct {
+	// Option is "Kind/namespace/name".
+	Option     string   `json:"option"`
+	WouldAllow bool     `json:"wouldAllow"`
+	Matched    []string `json:"matched,omitempty"`
 }
 
 // evalRBAC applies the route's RBACPerRoute. The verified JWT payloads are
@@ -22,39 +34,56 @@ type RBACDecision struct {
 func evalRBAC(cfg *anypb.Any, r *request, metadata map[string]any) *RBACDecision {
 	rd := &RBACDecision{Allowed: true}
 	pr, err := decodeRBAC(cfg)
-	switch {
-	case err != nil:
+	if err != nil {
 		rd.Steps = append(rd.Steps, "unreadable per-route config: "+err.Error())
 		return rd
-	case pr == nil || pr.GetRbac().GetRules() == nil:
-		rd.Disabled = true
-		rd.Steps = append(rd.Steps, "no rules on this route")
-		return rd
+	}
+	if shadow := pr.GetRbac().GetShadowRules(); shadow != nil {
+		// gatewarden names the option in the shadow rules' prefix,
+		// "dry_run:Kind/namespace/name:".
+		opt := strings.TrimSuffix(strings.TrimPrefix(pr.GetRbac().GetShadowRulesStatPrefix(), "dry_run:"), ":")
+		allowed, matched, steps := evalRules(shadow, r, metadata)
+		rd.DryRun = &DryRunDecision{Option: opt, WouldAllow: allowed, Matched: matched}
+		for _, s := range steps {
+			rd.Steps = append(rd.Steps, "dry run of "+opt+" (not enforced): "+s)
+		}
 	}
 	rules := pr.GetRbac().GetRules()
-	matched := false
+	if rules == nil {
+		rd.Disabled = true
+		rd.Steps = append(rd.Steps, "no rules enforced on this route")
+		return rd
+	}
+	var steps []string
+	rd.Allowed, rd.Matched, steps = evalRules(rules, r, metadata)
+	rd.Steps = append(rd.Steps, steps...)
+	return rd
+}
+
+// evalRules applies one set of rules: whether they allow the request, the
+// policies that match, and the steps of the evaluation.
+func evalRules(rules *rbaccfgv3.RBAC, r *request, metadata map[string]any) (allowed bool, matched, steps []string) {
 	for _, name := range sortedKeys(rules.Policies) {
 		p := rules.Policies[name]
 		perm := anyPermission(p.Permissions, r)
 		prin := anyPrincipal(p.Principals, metadata)
-		rd.Steps = append(rd.Steps, fmt.Sprintf("policy %s: permissions %s, principals %s", name, yesNo(perm), yesNo(prin)))
+		steps = append(steps, fmt.Sprintf("policy %s: permissions %s, principals %s", name, yesNo(perm), yesNo(prin)))
 		if perm && prin {
-			matched = true
-			rd.Matched = append(rd.Matched, name)
+			matched = append(matched, name)
 		}
 	}
 	switch rules.Action {
 	case rbaccfgv3.RBAC_ALLOW:
-		rd.Allowed = matched
+		allowed = len(matched) > 0
 	case rbaccfgv3.RBAC_DENY:
-		rd.Allowed = !matched
+		allowed = len(matched) == 0
 	}
-	if rd.Allowed {
-		rd.Steps = append(rd.Steps, "allowed")
+	if allowed {
+		steps = append(steps, "allowed")
 	} else {
-		rd.Steps = append(rd.Steps, "denied: no policy matches")
+		steps = append(steps, "denied: no policy matches")
 	}
-	return rd
+	return allowed, matched, steps
 }
 
 func yesNo(b bool) string {

@@ -1,0 +1,76 @@
+package xds_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/xds"
+)
+
+// TestConnectedEnvoysAndPushLatency: an Envoy counts as connected to its
+// Gateway while its stream is open; its first configuration is no push
+// latency, a change published while it is connected is one.
+func TestConnectedEnvoysAndPushLatency(t *testing.T) {
+	s, m, client := startServer(t)
+	res := workloadResult(t, 20)
+	if err := s.Publish(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := client.DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &deltaClient{t: t, st: st, recv: receiver(t, st.Recv)}
+	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "envoy-1", Cluster: benchGateway}, TypeUrl: resourcev3.ClusterType})
+	c.expect(resourcev3.ClusterType)
+	if n := testutil.ToFloat64(m.Connected.WithLabelValues(benchGateway)); n != 1 {
+		t.Fatalf("connected Envoys of %s = %v, want 1", benchGateway, n)
+	}
+	if n := testutil.CollectAndCount(m.PushLatency); n != 1 {
+		t.Fatalf("push latency series = %d, want 1", n)
+	}
+	if h := histogramCount(t, m); h != 0 {
+		t.Fatalf("push latency observations after the first configuration = %d, want 0", h)
+	}
+	next := edited(res, func(gc *translator.GatewayConfig) {
+		cl := proto.Clone(gc.Clusters[0]).(*clusterv3.Cluster)
+		cl.ConnectTimeout = durationpb.New(9 * time.Second)
+		gc.Clusters[0] = cl
+	})
+	if err := s.Publish(context.Background(), next); err != nil {
+		t.Fatal(err)
+	}
+	c.expect(resourcev3.ClusterType)
+	if h := histogramCount(t, m); h != 1 {
+		t.Fatalf("push latency observations after a change = %d, want 1", h)
+	}
+	cancel()
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(m.Connected.WithLabelValues(benchGateway)) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed stream still counts as a connected Envoy")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func histogramCount(t *testing.T, m *xds.Metrics) uint64 {
+	t.Helper()
+	pb := &dto.Metric{}
+	if err := m.PushLatency.Write(pb); err != nil {
+		t.Fatal(err)
+	}
+	return pb.GetHistogram().GetSampleCount()
+}
