@@ -101,9 +101,7 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 		p.scoped = useScopedRoutes(p, t.opts.ScopedRoutesMinHosts)
 		out.Listeners = append(out.Listeners, buildListener(p))
 		if p.scoped {
-			rcs, scopes := buildScopedRoutes(p)
-			out.Routes = append(out.Routes, rcs...)
-			out.ScopedRoutes = append(out.ScopedRoutes, scopes...)
+			out.Routes = append(out.Routes, buildScopedRoutes(p)...)
 		} else {
 			out.Routes = append(out.Routes, buildRouteConfig(p))
 		}

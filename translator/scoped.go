@@ -34,30 +34,24 @@ func useScopedRoutes(p *portBuild, minHosts int) bool {
 func scopedRouteName(port int32, host string) string { return listenerName(port) + "/" + host }
 
 // scopedRoutes is the HCM route specifier of a scoped port: the scope key
-// is the Host header up to its port.
-func scopedRoutes(port int32) *hcmv3.HttpConnectionManager_ScopedRoutes {
-	return &hcmv3.HttpConnectionManager_ScopedRoutes{ScopedRoutes: &hcmv3.ScopedRoutes{
-		Name: listenerName(port),
-		ScopeKeyBuilder: &hcmv3.ScopedRoutes_ScopeKeyBuilder{Fragments: []*hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder{{
-			Type: &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor_{HeaderValueExtractor: &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor{
-				Name:             ":authority",
-				ElementSeparator: ":",
-				ExtractType:      &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor_Index{Index: 0},
-			}},
-		}}},
-		RdsConfigSource: adsConfigSource(),
-		ConfigSpecifier: &hcmv3.ScopedRoutes_ScopedRds{ScopedRds: &hcmv3.ScopedRds{ScopedRdsConfigSource: adsConfigSource()}},
-	}}
-}
-
-// buildScopedRoutes returns a scoped port's route configurations, one per
-// hostname, and their scopes.
-func buildScopedRoutes(p *portBuild) ([]*routev3.RouteConfiguration, []*routev3.ScopedRouteConfiguration) {
-	var rcs []*routev3.RouteConfiguration
+// is the Host header up to its port, and the scopes are written in the
+// HCM itself (scoped_route_configurations_list), each naming its route
+// configuration, which comes over RDS.
+//
+// The scopes are not served over scoped RDS: Envoy subscribes to scoped
+// route configurations as a wildcard, one subscription per HCM over the
+// same ADS stream, and does not filter them by ScopedRoutes.name, so every
+// HCM of a Gateway would receive the scopes of every port. Envoy 1.40
+// rejects the configuration when a hostname is on two ports ("scope key
+// conflict found", 404 on both), and without a shared hostname one port
+// answers a hostname of the other with the other port's routes, past its
+// policy. Written inline, a port's scopes are its own. A route change still
+// sends only its hostname's route configuration; adding or removing a
+// hostname changes the listener (Envoy drains its connections gracefully).
+func scopedRoutes(p *portBuild) *hcmv3.HttpConnectionManager_ScopedRoutes {
 	var scopes []*routev3.ScopedRouteConfiguration
 	for _, h := range sortedKeys(p.vhosts) {
 		name := scopedRouteName(p.port, h)
-		rcs = append(rcs, &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{p.vhosts[h].proto()}})
 		scopes = append(scopes, &routev3.ScopedRouteConfiguration{
 			Name:                   name,
 			RouteConfigurationName: name,
@@ -66,5 +60,29 @@ func buildScopedRoutes(p *portBuild) ([]*routev3.RouteConfiguration, []*routev3.
 			}}},
 		})
 	}
-	return rcs, scopes
+	return &hcmv3.HttpConnectionManager_ScopedRoutes{ScopedRoutes: &hcmv3.ScopedRoutes{
+		Name: listenerName(p.port),
+		ScopeKeyBuilder: &hcmv3.ScopedRoutes_ScopeKeyBuilder{Fragments: []*hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder{{
+			Type: &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor_{HeaderValueExtractor: &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor{
+				Name:             ":authority",
+				ElementSeparator: ":",
+				ExtractType:      &hcmv3.ScopedRoutes_ScopeKeyBuilder_FragmentBuilder_HeaderValueExtractor_Index{Index: 0},
+			}},
+		}}},
+		RdsConfigSource: adsConfigSource(),
+		ConfigSpecifier: &hcmv3.ScopedRoutes_ScopedRouteConfigurationsList{ScopedRouteConfigurationsList: &hcmv3.ScopedRouteConfigurationsList{
+			ScopedRouteConfigurations: scopes,
+		}},
+	}}
+}
+
+// buildScopedRoutes returns a scoped port's route configurations, one per
+// hostname (their scopes are in the port's HCM: see scopedRoutes).
+func buildScopedRoutes(p *portBuild) []*routev3.RouteConfiguration {
+	var rcs []*routev3.RouteConfiguration
+	for _, h := range sortedKeys(p.vhosts) {
+		name := scopedRouteName(p.port, h)
+		rcs = append(rcs, &routev3.RouteConfiguration{Name: name, VirtualHosts: []*routev3.VirtualHost{p.vhosts[h].proto()}})
+	}
+	return rcs
 }

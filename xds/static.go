@@ -2,7 +2,6 @@ package xds
 
 import (
 	"fmt"
-	"strings"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -44,15 +43,13 @@ func StaticBootstrap(gc *translator.GatewayConfig) (*bootstrapv3.Bootstrap, erro
 					hcm.RouteSpecifier = &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: rc}
 				}
 				if sr := hcm.GetScopedRoutes(); sr != nil {
-					// Scopes listed inline, each with its route configuration.
+					// The port's scopes are listed in its HCM; each gets its
+					// route configuration inline.
 					list := &hcmv3.ScopedRouteConfigurationsList{}
-					for _, sc := range gc.ScopedRoutes {
+					for _, sc := range sr.GetScopedRouteConfigurationsList().GetScopedRouteConfigurations() {
 						rc := routes[sc.RouteConfigurationName]
 						if rc == nil {
 							return nil, fmt.Errorf("scope %s names route configuration %q, which is missing", sc.Name, sc.RouteConfigurationName)
-						}
-						if !strings.HasPrefix(sc.Name, sr.Name+"/") {
-							continue
 						}
 						sc = proto.Clone(sc).(*routev3.ScopedRouteConfiguration)
 						sc.RouteConfigurationName = ""
