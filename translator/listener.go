@@ -90,7 +90,7 @@ func buildListener(p *portBuild) *listenerv3.Listener {
 		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket", Enabled: wrapperspb.Bool(false)}},
 	}
 	if p.scoped {
-		hcm.RouteSpecifier = scopedRoutes(p)
+		scopeByPort(hcm, p.port)
 	}
 	hcmFilters := []*listenerv3.Filter{{
 		Name:       hcmFilter,

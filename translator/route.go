@@ -101,7 +101,9 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 		p.scoped = useScopedRoutes(p, t.opts.ScopedRoutesMinHosts)
 		out.Listeners = append(out.Listeners, buildListener(p))
 		if p.scoped {
-			out.Routes = append(out.Routes, buildScopedRoutes(p)...)
+			rcs, scopes := buildScopedRoutes(p)
+			out.Routes = append(out.Routes, rcs...)
+			out.ScopedRoutes = append(out.ScopedRoutes, scopes...)
 		} else {
 			out.Routes = append(out.Routes, buildRouteConfig(p))
 		}

@@ -2,6 +2,7 @@ package xds
 
 import (
 	"fmt"
+	"strings"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -43,13 +44,15 @@ func StaticBootstrap(gc *translator.GatewayConfig) (*bootstrapv3.Bootstrap, erro
 					hcm.RouteSpecifier = &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: rc}
 				}
 				if sr := hcm.GetScopedRoutes(); sr != nil {
-					// The port's scopes are listed in its HCM; each gets its
-					// route configuration inline.
+					// Scopes listed inline, each with its route configuration.
 					list := &hcmv3.ScopedRouteConfigurationsList{}
-					for _, sc := range sr.GetScopedRouteConfigurationsList().GetScopedRouteConfigurations() {
+					for _, sc := range gc.ScopedRoutes {
 						rc := routes[sc.RouteConfigurationName]
 						if rc == nil {
 							return nil, fmt.Errorf("scope %s names route configuration %q, which is missing", sc.Name, sc.RouteConfigurationName)
+						}
+						if !strings.HasPrefix(sc.Name, sr.Name+"/") {
+							continue
 						}
 						sc = proto.Clone(sc).(*routev3.ScopedRouteConfiguration)
 						sc.RouteConfigurationName = ""
