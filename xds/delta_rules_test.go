@@ -8,6 +8,8 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
@@ -100,4 +102,94 @@ func TestClusterChangeResendsItsEndpoints(t *testing.T) {
 		t.Fatalf("endpoints sent %v (version %s, before %s), want [%s] with a new version", sent, after[changed], before[changed], changed)
 	}
 	c.quiet()
+}
+
+// TestSotWClustersRemovedAfterRoutes: a state-of-the-world Envoy is sent
+// the new clusters with the removed one still among them, then the routes
+// once it ACKed those, then the clusters without the removed one once it
+// ACKed the routes.
+func TestSotWClustersRemovedAfterRoutes(t *testing.T) {
+	s, _, client := startServer(t)
+	res := workloadResult(t, 20)
+	if err := s.Publish(context.Background(), res); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	st, err := client.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv := receiver(t, st.Recv)
+	gc := res.Gateways[0]
+	routeNames := names(gc.Routes)
+	next := func(typeURL string) *discoveryv3.DiscoveryResponse {
+		t.Helper()
+		resp, ok := recv(5 * time.Second)
+		if !ok {
+			t.Fatalf("no %s response", typeURL)
+		}
+		if resp.TypeUrl != typeURL {
+			t.Fatalf("a %s response, want %s", resp.TypeUrl, typeURL)
+		}
+		return resp
+	}
+	ack := func(resp *discoveryv3.DiscoveryResponse, names []string) {
+		t.Helper()
+		if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resp.TypeUrl, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: names}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clusterNames := func(resp *discoveryv3.DiscoveryResponse) []string {
+		var out []string
+		for _, a := range resp.Resources {
+			c := &clusterv3.Cluster{}
+			if err := a.UnmarshalTo(c); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, c.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if err := st.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "envoy-1", Cluster: benchGateway}, TypeUrl: resourcev3.ClusterType}); err != nil {
+		t.Fatal(err)
+	}
+	ack(next(resourcev3.ClusterType), nil)
+	if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNames: routeNames}); err != nil {
+		t.Fatal(err)
+	}
+	ack(next(resourcev3.RouteType), routeNames)
+	if extra, ok := recv(300 * time.Millisecond); ok {
+		t.Fatalf("unexpected %s response", extra.TypeUrl)
+	}
+
+	gone := gc.Clusters[6].Name
+	changed := edited(res, func(gc *translator.GatewayConfig) {
+		gc.Clusters = slices.Delete(gc.Clusters, 6, 7)
+		gc.Endpoints = slices.DeleteFunc(gc.Endpoints, func(e *endpointv3.ClusterLoadAssignment) bool { return e.ClusterName == gone })
+		r := proto.Clone(gc.Routes[0]).(*routev3.RouteConfiguration)
+		r.IgnorePortInHostMatching = !r.IgnorePortInHostMatching
+		gc.Routes[0] = r
+	})
+	if err := s.Publish(context.Background(), changed); err != nil {
+		t.Fatal(err)
+	}
+	held := next(resourcev3.ClusterType)
+	if got := clusterNames(held); !slices.Contains(got, gone) || len(got) != len(gc.Clusters) {
+		t.Fatalf("first cluster response: %d clusters, %s among them: %v; want all %d, the removed one kept", len(got), gone, slices.Contains(got, gone), len(gc.Clusters))
+	}
+	if extra, ok := recv(300 * time.Millisecond); ok {
+		t.Fatalf("a %s response before the clusters were ACKed", extra.TypeUrl)
+	}
+	ack(held, nil)
+	routes := next(resourcev3.RouteType)
+	if extra, ok := recv(300 * time.Millisecond); ok {
+		t.Fatalf("a %s response before the routes were ACKed", extra.TypeUrl)
+	}
+	ack(routes, routeNames)
+	final := next(resourcev3.ClusterType)
+	if got := clusterNames(final); slices.Contains(got, gone) || len(got) != len(gc.Clusters)-1 {
+		t.Fatalf("last cluster response: %d clusters, %s among them: %v", len(got), gone, slices.Contains(got, gone))
+	}
 }
