@@ -119,6 +119,17 @@ func TestScopedRoutesStayOnTheirPort(t *testing.T) {
 			if bad := check(); bad != "" {
 				t.Fatal(bad)
 			}
+			// The port in a scope key comes from the listener: a client
+			// naming another port in the header still gets its own port's
+			// scopes, and the header does not reach the backend.
+			forged := fmt.Sprintf("x-gatewarden-scope-port: %d", portB)
+			if a := get(t, urlA+"/anything/b", "b1.example.com", forged); a.code != 404 {
+				t.Fatalf("b1.example.com on port A with the scope header forged to port B: %s, want 404", a)
+			}
+			a := get(t, urlA+"/anything/a", "a1.example.com", forged)
+			if a.code != 200 || strings.Contains(strings.ToLower(a.body), "x-gatewarden-scope-port") {
+				t.Fatalf("a1.example.com with the scope header forged: %d, the backend saw the header: %v", a.code, strings.Contains(strings.ToLower(a.body), "x-gatewarden-scope-port"))
+			}
 			if n := e.envoyStat("listener_manager.lds.update_rejected"); n != 0 {
 				t.Fatalf("Envoy rejected %d listener updates", n)
 			}
