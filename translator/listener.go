@@ -102,7 +102,7 @@ func buildListener(p *portBuild) *listenerv3.Listener {
 		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket", Enabled: wrapperspb.Bool(false)}},
 	}
 	if p.scoped {
-		hcm.RouteSpecifier = scopedRoutes(p.port)
+		scopeByPort(hcm, p.port)
 	}
 	hcmFilters := []*listenerv3.Filter{{
 		Name:       hcmFilter,

@@ -26,7 +26,7 @@ func TestResponsesShareEncodingsAndDecode(t *testing.T) {
 	a, b := &stream{}, &stream{}
 	wa := &sotwWatch{sub: subscription{shared: ts.names}}
 	wb := &sotwWatch{sub: subscription{shared: ts.names}}
-	ra, rb := a.sotwResponse(wa, ts), b.sotwResponse(wb, ts)
+	ra, rb := a.sotwResponse(wa, ts, false), b.sotwResponse(wb, ts, false)
 	// The head, then every resource in one buffer that both share.
 	if len(ra.bufs) != 2 || len(rb.bufs) != 2 || &ra.bufs[1].ReadOnlyData()[0] != &rb.bufs[1].ReadOnlyData()[0] {
 		t.Fatalf("responses of %d and %d buffers, not sharing the resources", len(ra.bufs), len(rb.bufs))
@@ -40,7 +40,7 @@ func TestResponsesShareEncodingsAndDecode(t *testing.T) {
 	if ts.sotwBufs.bufs != nil {
 		t.Fatal("the list was not dropped")
 	}
-	rc := (&stream{}).sotwResponse(&sotwWatch{sub: subscription{shared: ts.names}}, ts)
+	rc := (&stream{}).sotwResponse(&sotwWatch{sub: subscription{shared: ts.names}}, ts, false)
 	if len(rc.bufs) != 2 || &rc.bufs[1].ReadOnlyData()[0] == &ra.bufs[1].ReadOnlyData()[0] ||
 		string(rc.bufs[1].ReadOnlyData()) != string(ra.bufs[1].ReadOnlyData()) {
 		t.Fatal("the encoding of every resource was not built again alike")
@@ -48,7 +48,7 @@ func TestResponsesShareEncodingsAndDecode(t *testing.T) {
 	// An Envoy subscribed to a few is sent those, each its head and the
 	// message's bytes the snapshot holds.
 	few := []string{ts.names.list[2], ts.names.list[5]}
-	rf := (&stream{}).sotwResponse(&sotwWatch{sub: subscription{own: map[string]struct{}{few[0]: {}, few[1]: {}}}}, ts)
+	rf := (&stream{}).sotwResponse(&sotwWatch{sub: subscription{own: map[string]struct{}{few[0]: {}, few[1]: {}}}}, ts, false)
 	if len(rf.bufs) != 5 || &rf.bufs[2].ReadOnlyData()[0] != &ts.entries[2].value[0] || &rf.bufs[4].ReadOnlyData()[0] != &ts.entries[5].value[0] {
 		t.Fatalf("a response for two resources has %d buffers, or copies them", len(rf.bufs))
 	}
@@ -76,7 +76,7 @@ func TestResponsesShareEncodingsAndDecode(t *testing.T) {
 	// Delta: a stream that has nothing is sent every resource with its name
 	// and version.
 	d := &stream{delta: true}
-	dr := d.deltaResponse(&deltaWatch{sub: subscription{shared: ts.names}, extra: map[string]string{}}, ts)
+	dr := d.deltaResponse(&deltaWatch{sub: subscription{shared: ts.names}, extra: map[string]string{}}, ts, false)
 	var delta discoveryv3.DeltaDiscoveryResponse
 	if err := proto.Unmarshal(dr.bufs.Materialize(), &delta); err != nil {
 		t.Fatal(err)

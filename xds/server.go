@@ -381,11 +381,22 @@ func (s *Server) answered(st *stream, typeURL, version, errMsg string, nack bool
 	}
 }
 
-// pushOrder sends clusters and their endpoints before the listeners and
-// routes that use them.
-var pushOrder = []string{clusterTypeURL, endpointTypeURL, secretTypeURL, listenerTypeURL, scopedRouteTypeURL, routeTypeURL}
+// The push order is make-before-break, as the xDS protocol's "Eventual
+// consistency considerations" has it, for each stream on its own (one slow
+// Envoy delays only itself):
+//
+//  1. clusters, their endpoints and secrets, without removing any (the
+//     Envoy's routes may still use them);
+//  2. once the Envoy has answered those and subscribed to the endpoints of
+//     every cluster (its new clusters are warm), listeners and routes;
+//  3. once it has answered those, the removal of the clusters, endpoints
+//     and secrets that are gone.
+var (
+	warmTypes  = []string{clusterTypeURL, endpointTypeURL, secretTypeURL}
+	routeTypes = []string{listenerTypeURL, scopedRouteTypeURL, routeTypeURL}
+)
 
-// push sends every response the stream's Envoy is due.
+// push sends every response the stream's Envoy is due, in that order.
 func (s *Server) push(st *stream) error {
 	if st.node == nil {
 		return nil
@@ -394,15 +405,31 @@ func (s *Server) push(st *stream) error {
 	if snap == nil {
 		return nil
 	}
-	for _, typeURL := range pushOrder {
+	if err := s.pushTypes(st, snap, warmTypes, true); err != nil {
+		return err
+	}
+	if st.waiting(warmTypes) || !st.warm(snap) {
+		return nil
+	}
+	if err := s.pushTypes(st, snap, routeTypes, false); err != nil {
+		return err
+	}
+	if st.waiting(routeTypes) {
+		return nil
+	}
+	return s.pushTypes(st, snap, warmTypes, false)
+}
+
+func (s *Server) pushTypes(st *stream, snap *Snapshot, typeURLs []string, hold bool) error {
+	for _, typeURL := range typeURLs {
 		ts := snap.types[typeURL]
 		var resp *encodedResponse
 		if st.delta {
 			if w := st.deltas[typeURL]; w != nil {
-				resp = st.deltaResponse(w, ts)
+				resp = st.deltaResponse(w, ts, hold)
 			}
 		} else if w := st.sotw[typeURL]; w != nil {
-			resp = st.sotwResponse(w, ts)
+			resp = st.sotwResponse(w, ts, hold)
 		}
 		if resp == nil {
 			continue
@@ -420,6 +447,63 @@ func (s *Server) push(st *stream) error {
 		}
 	}
 	return nil
+}
+
+// waiting reports whether the Envoy has not answered the last response of
+// one of the types.
+func (st *stream) waiting(typeURLs []string) bool {
+	for _, typeURL := range typeURLs {
+		if st.delta {
+			if w := st.deltas[typeURL]; w != nil && w.pending {
+				return true
+			}
+		} else if w := st.sotw[typeURL]; w != nil && w.pending {
+			return true
+		}
+	}
+	return false
+}
+
+// warm reports whether the Envoy has subscribed to the endpoints of every
+// cluster of snap that has some: a cluster warms until its endpoints come,
+// and a route to a warming cluster answers 503. An Envoy that rejected the
+// clusters never subscribes to theirs: it is not waited for, nor is one
+// that has not asked for endpoints yet (Envoy asks for listeners only once
+// its first clusters are warm).
+func (st *stream) warm(snap *Snapshot) bool {
+	eds := snap.types[endpointTypeURL]
+	if eds == nil || len(eds.entries) == 0 {
+		return true
+	}
+	var sub *subscription
+	if st.delta {
+		w := st.deltas[endpointTypeURL]
+		if c := st.deltas[clusterTypeURL]; c == nil || c.nacked {
+			return true
+		}
+		if w == nil {
+			return true
+		}
+		sub = &w.sub
+	} else {
+		w := st.sotw[endpointTypeURL]
+		if c := st.sotw[clusterTypeURL]; c == nil || c.nacked {
+			return true
+		}
+		if w == nil {
+			return true
+		}
+		sub = &w.sub
+	}
+	if sub.wildcard || sub.shared == eds.names {
+		return true
+	}
+	for _, n := range eds.names.list {
+		if !sub.has(n) {
+			return false
+		}
+	}
+	return true
 }
 
 func (st *stream) nextNonce() string {

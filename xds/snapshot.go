@@ -127,6 +127,16 @@ func (ts *typeSnapshot) pieces(idx []int32, appendHead func(*entry, []byte, stri
 	return bufs
 }
 
+// entryPieces lists entries of typeURL (of any snapshot) as field 2 of a
+// DiscoveryResponse.
+func entryPieces(typeURL string, es []*entry) []mem.Buffer {
+	bufs := make([]mem.Buffer, 0, 2*len(es))
+	for _, e := range es {
+		bufs = append(bufs, mem.SliceBuffer(e.appendSotWHead(nil, typeURL)), mem.SliceBuffer(e.value))
+	}
+	return bufs
+}
+
 // allBytes encodes every entry (each its head, written by appendHead, then
 // its message) in one buffer: the part of a response carrying every
 // resource, shared by all such responses. One buffer rather than two per
@@ -289,13 +299,30 @@ func BuildSnapshot(gc *translator.GatewayConfig, prev *Snapshot) (*Snapshot, err
 		return nil
 	})
 	encoded := make([]*typeSnapshot, len(typeOrder))
+	clustersDone := make(chan struct{})
 	for i, typ := range typeOrder {
 		var before *typeSnapshot
 		if prev != nil {
 			before = prev.types[typ]
 		}
 		g.Go(func() error {
-			ts, err := encodeType(typ, resources[typ], before)
+			var salt *versionSalt
+			switch typ {
+			case resourcev3.ClusterType:
+				defer close(clustersDone)
+			case resourcev3.EndpointType:
+				// An assignment's version includes its cluster's: Envoy
+				// warms a changed cluster until it receives its endpoints
+				// again (or its initial fetch times out, 15 s), so a new
+				// cluster must come with its assignment even when the
+				// endpoints are the same. The clusters are encoded before.
+				<-clustersDone
+				salt = &versionSalt{now: encoded[slices.Index(typeOrder, resourcev3.ClusterType)]}
+				if prev != nil {
+					salt.before = prev.types[resourcev3.ClusterType]
+				}
+			}
+			ts, err := encodeType(typ, resources[typ], before, salt)
 			if err != nil {
 				return fmt.Errorf("snapshot of %s: %w", gc.Key(), err)
 			}
@@ -330,7 +357,7 @@ func toResources[T types.Resource](in []T) []types.Resource {
 // into one string each), so that a snapshot holds a few allocations per
 // type rather than several per resource, and nothing of prev once prev is
 // no longer served.
-func encodeType(typeURL string, resources []types.Resource, prev *typeSnapshot) (*typeSnapshot, error) {
+func encodeType(typeURL string, resources []types.Resource, prev *typeSnapshot, salt *versionSalt) (*typeSnapshot, error) {
 	ts := &typeSnapshot{typeURL: typeURL, seq: typeSeq.Add(1)}
 	type encoded struct {
 		name       string
@@ -382,14 +409,24 @@ func encodeType(typeURL string, resources []types.Resource, prev *typeSnapshot) 
 			for j < len(prev.entries) && prev.entries[j].name < e.name {
 				j++
 			}
-			if j < len(prev.entries) && prev.entries[j].name == e.name && bytes.Equal(prev.entries[j].value, value) {
+			if j < len(prev.entries) && prev.entries[j].name == e.name && bytes.Equal(prev.entries[j].value, value) &&
+				salt.same(e.name) {
 				same = &prev.entries[j]
 			}
 		}
 		if same != nil {
 			versions.WriteString(same.version)
 		} else {
-			sum := sha256.Sum256(value)
+			var sum [sha256.Size]byte
+			if v, ok := salt.of(e.name); ok {
+				sh := sha256.New()
+				sh.Write(value)
+				sh.Write([]byte{0})
+				sh.Write([]byte(v))
+				sh.Sum(sum[:0])
+			} else {
+				sum = sha256.Sum256(value)
+			}
 			var hexed [16]byte
 			hex.Encode(hexed[:], sum[:8])
 			versions.Write(hexed[:])
@@ -417,6 +454,38 @@ func encodeType(typeURL string, resources []types.Resource, prev *typeSnapshot) 
 		}
 	}
 	return ts, nil
+}
+
+// versionSalt is what else a type's resource versions depend on: an
+// endpoint assignment's, on its cluster's version (nil: nothing else).
+type versionSalt struct{ now, before *typeSnapshot }
+
+// of returns the version name's resource version depends on, if any.
+func (v *versionSalt) of(name string) (string, bool) {
+	if v == nil || v.now == nil {
+		return "", false
+	}
+	if i, ok := v.now.names.find(name); ok {
+		return v.now.entries[i].version, true
+	}
+	return "", false
+}
+
+// same reports whether that version is unchanged since the previous
+// snapshot, so that the resource's previous version still holds.
+func (v *versionSalt) same(name string) bool {
+	if v == nil {
+		return true
+	}
+	now, okNow := v.of(name)
+	var before string
+	okBefore := false
+	if v.before != nil {
+		if i, ok := v.before.names.find(name); ok {
+			before, okBefore = v.before.entries[i].version, true
+		}
+	}
+	return okNow == okBefore && now == before
 }
 
 // packStrings copies ss into one string, as substrings of it.

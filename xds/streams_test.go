@@ -161,12 +161,17 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 	if err := s.Publish(context.Background(), next); err != nil {
 		t.Fatal(err)
 	}
+	// Make before break: the changed cluster, then the routes once it is
+	// ACKed, then the removal once they are.
 	sent, removed, _ := c.expect(resourcev3.ClusterType)
-	if !slices.Equal(sent, []string{changedCluster}) || !slices.Equal(removed, []string{removedCluster}) {
-		t.Fatalf("cluster change: sent %v removed %v, want [%s] and [%s]", sent, removed, changedCluster, removedCluster)
+	if !slices.Equal(sent, []string{changedCluster}) || len(removed) > 0 {
+		t.Fatalf("cluster change: sent %v removed %v, want [%s] and none removed yet", sent, removed, changedCluster)
 	}
 	if sent, removed, _ := c.expect(resourcev3.RouteType); !slices.Equal(sent, []string{changedRoute}) || len(removed) > 0 {
 		t.Fatalf("route change: sent %v removed %v, want [%s]", sent, removed, changedRoute)
+	}
+	if sent, removed, _ := c.expect(resourcev3.ClusterType); len(sent) > 0 || !slices.Equal(removed, []string{removedCluster}) {
+		t.Fatalf("after the routes: sent %v removed %v, want [%s] removed", sent, removed, removedCluster)
 	}
 	c.quiet()
 
@@ -201,15 +206,16 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 	}
 	r.quiet()
 
-	// The Gateway is gone: its Envoys are told to remove everything.
+	// The Gateway is gone: its Envoys are told to remove everything, the
+	// routes before the clusters they use.
 	if err := s.Publish(context.Background(), &translator.Result{Status: res.Status}); err != nil {
 		t.Fatal(err)
 	}
-	if sent, removed, _ := c.expect(resourcev3.ClusterType); len(sent) > 0 || !slices.Equal(removed, names(gc.Clusters)) {
-		t.Fatalf("Gateway removed: clusters sent %v, removed %d of %d", sent, len(removed), len(gc.Clusters))
-	}
 	if sent, removed, _ := c.expect(resourcev3.RouteType); len(sent) > 0 || len(removed) != len(routeNames)-1 {
 		t.Fatalf("Gateway removed: routes sent %v, removed %d, want the %d subscribed", sent, len(removed), len(routeNames)-1)
+	}
+	if sent, removed, _ := c.expect(resourcev3.ClusterType); len(sent) > 0 || !slices.Equal(removed, names(gc.Clusters)) {
+		t.Fatalf("Gateway removed: clusters sent %v, removed %d of %d", sent, len(removed), len(gc.Clusters))
 	}
 }
 

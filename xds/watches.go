@@ -1,6 +1,7 @@
 package xds
 
 import (
+	"fmt"
 	"slices"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -155,6 +156,41 @@ type sotwWatch struct {
 	version   string // of the last response
 	nonce     string
 	dirty     bool // the subscription changed since the last response
+	// pending: the last response is not answered yet; nacked: its answer
+	// was a NACK.
+	pending, nacked bool
+	// last is the snapshot of the type last sent; kept, the resources of
+	// older ones that response also carried (held back removals).
+	last *typeSnapshot
+	kept []*entry
+}
+
+// stillHeld lists the resources the Envoy has that ts no longer holds:
+// those of the snapshot last sent and those kept with it.
+func (w *sotwWatch) stillHeld(ts *typeSnapshot) []*entry {
+	var out []*entry
+	if w.last != nil && w.last != ts && w.last.names != ts.names {
+		if ts.prevSeq == w.last.seq {
+			// The snapshot after the one sent: its removals are known.
+			for _, n := range ts.removed {
+				if i, ok := w.last.names.find(n); ok {
+					out = append(out, &w.last.entries[i])
+				}
+			}
+		} else {
+			for i := range w.last.entries {
+				if !ts.names.has(w.last.entries[i].name) {
+					out = append(out, &w.last.entries[i])
+				}
+			}
+		}
+	}
+	for _, e := range w.kept {
+		if !ts.names.has(e.name) && !slices.ContainsFunc(out, func(o *entry) bool { return o.name == e.name }) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (s *Server) sotwRequest(st *stream, req *sotwRequest) error {
@@ -196,6 +232,7 @@ func (s *Server) sotwRequest(st *stream, req *sotwRequest) error {
 	}
 	if w.nonce != "" && req.nonce == w.nonce {
 		msg, nack := req.nack()
+		w.pending, w.nacked = false, nack
 		s.answered(st, typeURL, w.version, msg, nack)
 	}
 	return nil
@@ -203,12 +240,35 @@ func (s *Server) sotwRequest(st *stream, req *sotwRequest) error {
 
 // sotwResponse is the response a state-of-the-world watch is due, if any:
 // when the type's version or the subscription changed since the last one.
-func (st *stream) sotwResponse(w *sotwWatch, ts *typeSnapshot) *encodedResponse {
-	if ts == nil || (w.sent && !w.dirty && w.version == ts.version) {
+//
+// With hold, a cluster the Envoy has and ts no longer holds is sent along
+// (in the state of the world, a cluster left out is a cluster removed):
+// its Envoy's routes may still use it. A later response without hold
+// removes it. Listeners and clusters are the only types whose absence
+// from a response removes them; endpoints, route configurations and
+// secrets are kept until no resource names them.
+func (st *stream) sotwResponse(w *sotwWatch, ts *typeSnapshot, hold bool) *encodedResponse {
+	if ts == nil {
 		return nil
 	}
-	w.sent, w.dirty, w.version, w.nonce = true, false, ts.version, st.nextNonce()
-	h := head(nil).str(sotwVersionField, ts.version).str(sotwTypeURLField, ts.typeURL).str(sotwNonceField, w.nonce)
+	var keep []*entry
+	if hold && w.sub.wildcard && ts.typeURL == clusterTypeURL {
+		keep = w.stillHeld(ts)
+	}
+	version := ts.version
+	if len(keep) > 0 {
+		version = fmt.Sprintf("%s+%d", ts.version, len(keep))
+	}
+	if w.sent && !w.dirty && w.version == version {
+		return nil
+	}
+	w.sent, w.dirty, w.pending, w.version, w.nonce = true, false, true, version, st.nextNonce()
+	w.last, w.kept = ts, keep
+	h := head(nil).str(sotwVersionField, version).str(sotwTypeURLField, ts.typeURL).str(sotwNonceField, w.nonce)
+	if len(keep) > 0 {
+		bufs := slices.Clone(ts.sotwAll())
+		return response(h, append(bufs, entryPieces(ts.typeURL, keep)...))
+	}
 	if w.sub.wildcard || w.sub.shared == ts.names {
 		return response(h, ts.sotwAll())
 	}
@@ -243,6 +303,9 @@ type deltaWatch struct {
 	sent    bool
 	version string // of the last response
 	nonce   string
+	// pending: the last response is not answered yet; nacked: its answer
+	// was a NACK.
+	pending, nacked bool
 }
 
 func (w *deltaWatch) known(name string) string {
@@ -257,11 +320,95 @@ func (w *deltaWatch) known(name string) string {
 	return ""
 }
 
+// holdsOnly reports whether what extra records, against ts, are only
+// removals held back.
+func (w *deltaWatch) holdsOnly(ts *typeSnapshot) bool {
+	for n, v := range w.extra {
+		if v == "" || v == notTold || ts.names.has(n) {
+			return false
+		}
+	}
+	return true
+}
+
 func (w *deltaWatch) setKnown(name, version string) {
 	if w.extra == nil {
 		w.extra = map[string]string{}
 	}
 	w.extra[name] = version
+}
+
+// notTold is the version a delta watch records for a resource its Envoy
+// must be told about whatever its state: sent if it exists, named in
+// removed_resources if it does not. No version of a resource is empty or
+// this.
+const notTold = "\x00"
+
+// apply applies a delta request's subscription changes, as the xDS
+// protocol ("How the client specifies what resources to return", delta
+// variant) has them:
+//
+//   - A first request naming nothing is a (legacy) wildcard; it stays one
+//     when later requests name resources, until it unsubscribes "*".
+//     "*" subscribes to everything explicitly, at any time: everything the
+//     Envoy was not subscribed to is then sent at once.
+//   - A subscribed name is sent, even when it was subscribed already (the
+//     Envoy may have dropped it); a name that does not exist is named in
+//     removed_resources, so that its Envoy does not wait for it.
+//   - An unsubscribed name is forgotten; on a wildcard stream the Envoy
+//     dropped it, so it is sent again (or reported removed).
+//   - A first request's initial_resource_versions (a reconnecting Envoy)
+//     say what it already has: only what differs is sent.
+//
+// idx, on a first request, is the served names of the type: a subscription
+// to exactly those shares the snapshot's index.
+func (w *deltaWatch) apply(first bool, subscribe, unsubscribe []string, initial map[string]string, idx *nameIndex) {
+	if len(subscribe) > 0 {
+		w.sub.legacy = false
+	}
+	if first && len(unsubscribe) == 0 && len(initial) == 0 && idx != nil && idx.equals(subscribe) {
+		// An Envoy's first request usually names every resource of the
+		// type (every cluster's endpoints, every route configuration).
+		w.sub.shared = idx
+		subscribe = nil
+	}
+	for _, n := range subscribe {
+		if n == explicitWildcard {
+			if !w.sub.wildcard && w.base != nil {
+				// What it was not subscribed to, its Envoy does not have.
+				for _, b := range w.base.names.list {
+					if !w.sub.listed(b) {
+						w.setKnown(b, "")
+					}
+				}
+			}
+			w.sub.wildcard = true
+			continue
+		}
+		if !w.sub.listed(n) {
+			w.sub.owned()[n] = struct{}{}
+		}
+		w.setKnown(n, notTold)
+	}
+	for _, n := range unsubscribe {
+		if n == explicitWildcard {
+			w.sub.wildcard = false
+			continue
+		}
+		if w.sub.listed(n) {
+			delete(w.sub.owned(), n)
+		}
+		if w.sub.wildcard {
+			w.setKnown(n, notTold)
+		} else {
+			delete(w.extra, n)
+		}
+	}
+	if first {
+		for n, v := range initial {
+			w.setKnown(n, v)
+		}
+	}
 }
 
 func (s *Server) deltaRequest(st *stream, req *discoveryv3.DeltaDiscoveryRequest) error {
@@ -279,54 +426,15 @@ func (s *Server) deltaRequest(st *stream, req *discoveryv3.DeltaDiscoveryRequest
 		w = &deltaWatch{sub: subscription{legacy: true, wildcard: len(req.GetResourceNamesSubscribe()) == 0}}
 		st.deltas[typeURL] = w
 	}
-	subscribe, unsubscribe := req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe()
-	// As the protocol has it, a stream that began as a wildcard by naming
-	// nothing stays one when it names resources; "*" says so explicitly.
-	if len(subscribe) > 0 {
-		w.sub.legacy = false
-	}
-	if first && len(unsubscribe) == 0 && len(req.GetInitialResourceVersions()) == 0 {
-		// An Envoy's first request usually names every resource of the
-		// type (every cluster's endpoints, every route configuration).
-		if snap := s.snapshot(st.gateway); snap != nil && snap.types[typeURL] != nil {
-			if idx := snap.types[typeURL].names; idx.equals(subscribe) {
-				w.sub.shared = idx
-				subscribe = nil
-			}
-		}
-	}
-	for _, n := range subscribe {
-		if n == explicitWildcard {
-			w.sub.wildcard = true
-			continue
-		}
-		if w.sub.listed(n) {
-			continue
-		}
-		w.sub.owned()[n] = struct{}{}
-		if !w.sub.wildcard && w.base != nil && w.base.names.has(n) {
-			// Newly subscribed: its Envoy does not have it (unless it says
-			// so below), whatever base says.
-			w.setKnown(n, "")
-		}
-	}
-	for _, n := range unsubscribe {
-		if n == explicitWildcard {
-			w.sub.wildcard = false
-			continue
-		}
-		if w.sub.listed(n) {
-			delete(w.sub.owned(), n)
-		}
-		delete(w.extra, n)
-	}
+	var idx *nameIndex
 	if first {
-		// A reconnecting Envoy says what it already has.
-		for n, v := range req.GetInitialResourceVersions() {
-			w.setKnown(n, v)
+		if snap := s.snapshot(st.gateway); snap != nil && snap.types[typeURL] != nil {
+			idx = snap.types[typeURL].names
 		}
 	}
+	w.apply(first, req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), req.GetInitialResourceVersions(), idx)
 	if req.GetResponseNonce() != "" && req.GetResponseNonce() == w.nonce {
+		w.pending, w.nacked = false, req.GetErrorDetail() != nil
 		s.answered(st, typeURL, w.version, req.GetErrorDetail().GetMessage(), req.GetErrorDetail() != nil)
 	}
 	return nil
@@ -335,8 +443,12 @@ func (s *Server) deltaRequest(st *stream, req *discoveryv3.DeltaDiscoveryRequest
 // deltaResponse is the response a delta watch is due, if any: the
 // resources whose version differs from what the Envoy has, and the names
 // of those it has that are gone.
-func (st *stream) deltaResponse(w *deltaWatch, ts *typeSnapshot) *encodedResponse {
-	if ts == nil || (w.base == ts && w.extra == nil) {
+//
+// With hold, removals are held back: the Envoy keeps the resources that
+// are gone (its routes may still use them) and is told of them by a later
+// response without hold.
+func (st *stream) deltaResponse(w *deltaWatch, ts *typeSnapshot, hold bool) *encodedResponse {
+	if ts == nil || (w.base == ts && (w.extra == nil || (hold && w.holdsOnly(ts)))) {
 		return nil
 	}
 	var changed []int32
@@ -381,12 +493,20 @@ func (st *stream) deltaResponse(w *deltaWatch, ts *typeSnapshot) *encodedRespons
 		slices.Sort(changed)
 		slices.Sort(removed)
 	}
-	w.base, w.extra = ts, nil
+	var held map[string]string
+	if hold && len(removed) > 0 {
+		held = make(map[string]string, len(removed))
+		for _, n := range removed {
+			held[n] = w.known(n)
+		}
+		removed = nil
+	}
+	w.base, w.extra = ts, held
 	w.sub.compact(ts.names)
 	if len(changed) == 0 && len(removed) == 0 && (w.sent || !w.sub.wildcard) {
 		return nil
 	}
-	w.sent, w.version, w.nonce = true, ts.version, st.nextNonce()
+	w.sent, w.pending, w.version, w.nonce = true, true, ts.version, st.nextNonce()
 	h := head(nil).str(deltaVersionField, ts.version).str(deltaTypeURLField, ts.typeURL).str(deltaNonceField, w.nonce)
 	for _, n := range removed {
 		h = h.str(deltaRemovedField, n)

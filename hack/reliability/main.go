@@ -1,7 +1,9 @@
 // Command reliability runs gatewarden's reliability suite and writes
 // docs/reliability.md: the hostile-input, attack, fault and TLS tests, long
 // fuzz runs of the loader and the translator, a load test of many ADS
-// streams, and a soak with a change every second. It ends with one line,
+// streams, a soak with a change every second, and a fleet of routes and
+// clusters changed continuously while a real Envoy is probed (-fleet-only
+// runs that alone). It ends with one line,
 // "N passed, N failed". All traffic stays on loopback and every loop is
 // bounded in time.
 //
@@ -35,6 +37,8 @@ func main() {
 	streams := flag.Int("streams", 1000, "ADS streams of the load test")
 	routes := flag.Int("routes", 1000, "routes of the load test and the soak")
 	out := flag.String("out", "docs/reliability.md", "report to write")
+	fleetTime := flag.Duration("fleet", 5*time.Minute, "duration of the fleet churn test, per ADS protocol (delta, then state of the world)")
+	fleetOnly := flag.Bool("fleet-only", false, "run only the fleet churn test (to try it)")
 	flag.Parse()
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
@@ -60,6 +64,15 @@ func main() {
 			mark = "FAIL"
 		}
 		fmt.Printf("%s %s: %s\n", mark, r.name, r.detail)
+	}
+
+	if *fleetOnly {
+		r, section := fleet(*fleetTime)
+		fmt.Print(section)
+		if !r.ok {
+			os.Exit(1)
+		}
+		return
 	}
 
 	// 1. The tests of bad input, attacks, faults and TLS.
@@ -89,6 +102,12 @@ func main() {
 	add(r)
 	sections = append(sections, section)
 
+	// 5. The fleet: many routes and clusters changed while a real Envoy
+	// is probed, not one request failing.
+	r, section = fleet(*fleetTime)
+	add(r)
+	sections = append(sections, section)
+
 	passed, failed := 0, 0
 	for _, r := range results {
 		if r.ok {
@@ -111,6 +130,35 @@ func main() {
 	if failed > 0 {
 		os.Exit(1)
 	}
+}
+
+// fleet runs the e2e fleet test (TestFleetChurn) for d per ADS protocol:
+// 200 routes and 20 clusters changed every 250 ms while requests to every
+// hostname flow through a real Envoy; one failed request fails it.
+func fleet(d time.Duration) (result, string) {
+	cmd := exec.Command("go", "test", "-count=1", "-v", "-timeout", (2*d + 5*time.Minute).String(), "-run", "^TestFleetChurn$", "./e2e")
+	cmd.Env = append(os.Environ(), "GATEWARDEN_FLEET_DURATION="+d.String())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var logs []string
+	logLine := regexp.MustCompile(`^\s+fleet_test\.go:\d+: (.*)$`)
+	for _, l := range strings.Split(out.String(), "\n") {
+		if m := logLine.FindStringSubmatch(l); m != nil {
+			logs = append(logs, m[1])
+		}
+	}
+	ok := err == nil && strings.Contains(out.String(), "--- PASS: TestFleetChurn")
+	detail := strings.Join(logs, "; ")
+	if !ok {
+		detail = fmt.Sprintf("%v: %s", err, lastLines(out.String(), 30))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Fleet\n\n`GATEWARDEN_FLEET_DURATION=%s go test -run TestFleetChurn ./e2e`: 200 routes (scoped RDS) and 20 clusters; every 250 ms every route moves to another cluster, a cluster is added and one removed, while four probes send requests to every hostname through a real Envoy; not one may fail. Delta, then state of the world.\n\n```\n%s\n```\n", d, strings.Join(logs, "\n"))
+	if !ok {
+		b.WriteString("\nFailed:\n\n```\n" + lastLines(out.String(), 30) + "\n```\n")
+	}
+	return result{name: "fleet", ok: ok, detail: detail}, b.String()
 }
 
 // goTests runs the test functions that prove bad input, attacks, faults and

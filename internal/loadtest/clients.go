@@ -190,7 +190,7 @@ func routeNames(listeners []*anypb.Any) (names []string, scoped bool) {
 }
 
 // scopeRoutes returns the route configurations scopes name, and the one
-// whose key is host.
+// whose key is host (its first fragment; the second is the port).
 func scopeRoutes(scopes []*anypb.Any, host string) (names []string, watched string) {
 	for _, a := range scopes {
 		sc := &routev3.ScopedRouteConfiguration{}
@@ -198,7 +198,7 @@ func scopeRoutes(scopes []*anypb.Any, host string) (names []string, watched stri
 			continue
 		}
 		names = append(names, sc.RouteConfigurationName)
-		if f := sc.GetKey().GetFragments(); len(f) == 1 && f[0].GetStringKey() == host {
+		if f := sc.GetKey().GetFragments(); len(f) > 0 && f[0].GetStringKey() == host {
 			watched = sc.RouteConfigurationName
 		}
 	}

@@ -137,11 +137,11 @@ func New(gcs []*translator.GatewayConfig, opts ...Options) (*Explainer, error) {
 			if scopes[listener] == nil {
 				scopes[listener] = map[string]*routev3.RouteConfiguration{}
 			}
-			var key []string
-			for _, f := range sc.GetKey().GetFragments() {
-				key = append(key, f.GetStringKey())
+			// The key is the hostname, then the listener's port, which
+			// the grouping by listener already stands for.
+			if f := sc.GetKey().GetFragments(); len(f) > 0 {
+				scopes[listener][f[0].GetStringKey()] = routes[sc.RouteConfigurationName]
 			}
-			scopes[listener][strings.Join(key, "\x00")] = routes[sc.RouteConfigurationName]
 		}
 		for _, c := range gc.Clusters {
 			g.clusters[c.Name] = c.GetLoadAssignment()
