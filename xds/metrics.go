@@ -11,6 +11,10 @@ type Metrics struct {
 	Nacks        *prometheus.CounterVec
 	Snapshots    *prometheus.CounterVec
 	SnapshotErrs prometheus.Counter
+	// Denied counts streams refused because their client's identity does
+	// not name the Gateway they asked for; Refused, streams ended for
+	// going over a limit or asking for a type that is not served.
+	Denied, Refused *prometheus.CounterVec
 }
 
 // NewMetrics registers the xDS series with reg.
@@ -37,7 +41,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		SnapshotErrs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gatewarden_xds_snapshot_errors_total", Help: "Snapshots not published because they were inconsistent.",
 		}),
+		Denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewarden_xds_denied_total", Help: "xDS streams refused because the client's certificate does not name the Gateway asked for, by reason.",
+		}, []string{"reason"}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewarden_xds_refused_total", Help: "xDS streams ended for going over a limit or asking for a type that is not served, by limit.",
+		}, []string{"limit"}),
 	}
-	reg.MustRegister(m.Streams, m.Pushes, m.BytesSent, m.Acks, m.Nacks, m.Snapshots, m.SnapshotErrs)
+	reg.MustRegister(m.Streams, m.Pushes, m.BytesSent, m.Acks, m.Nacks, m.Snapshots, m.SnapshotErrs, m.Denied, m.Refused)
 	return m
 }
