@@ -19,8 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/gatewarden/gatewarden/pkg/admin"
 	"github.com/gatewarden/gatewarden/pkg/resource"
@@ -40,6 +38,7 @@ type serveOptions struct {
 	scopedMinHosts int
 	releaseAfter   time.Duration
 	tls            xds.TLSOptions
+	auth           xdsAuthOptions
 	xdsAddress     string
 	adminAddress   string
 	controllerName string
@@ -79,6 +78,7 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringVar(&o.tls.CertFile, "xds-tls-cert", "", "certificate file: serve xDS over TLS (re-read when it changes)")
 	f.StringVar(&o.tls.KeyFile, "xds-tls-key", "", "key file of --xds-tls-cert")
 	f.StringVar(&o.tls.ClientCAFile, "xds-tls-client-ca", "", "CA file: require client certificates signed by it (mutual TLS)")
+	addXDSAuthFlags(f, &o.auth)
 	f.StringSliceVar(&o.gatewayAddrs, "gateway-address", nil, "address (IP or host name) of the Envoys, published in the status.addresses of each Gateway that has neither spec.addresses nor a Service labelled "+translator.GatewayServiceLabel+"=<gateway>; repeatable")
 	f.DurationVar(&o.releaseAfter, "release-memory-after", 500*time.Millisecond, "once translations and xDS pushes have been quiet this long, return the memory they freed to the system at once rather than gradually (costs one garbage collection); 0 disables")
 	f.IntVar(&o.scopedMinHosts, "scoped-routes-min-hosts", translator.DefaultScopedRoutesMinHosts, "from this many virtual hosts on a port, all with exact hostnames, serve one route configuration per hostname (Envoy scoped RDS) so that a change to one route resends only its own (Envoy then matches the Host header of such a port case-sensitively); 0 disables")
@@ -166,18 +166,24 @@ func runServe(ctx context.Context, o serveOptions) error {
 		"xds", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "controller", o.controllerName)
 
 	g, ctx := errgroup.WithContext(ctx)
-	var grpcOpts []grpc.ServerOption
-	if o.tls.CertFile != "" || o.tls.KeyFile != "" || o.tls.ClientCAFile != "" {
-		tlsCfg, err := xds.ServerTLSConfig(o.tls)
-		if err != nil {
-			xdsLis.Close()
-			adminLis.Close()
-			return err
-		}
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
-		log.Info("xDS over TLS", "clientCertificates", o.tls.ClientCAFile != "")
+	sec, err := setupXDSAuth(ctx, o, log, srv)
+	if err != nil {
+		xdsLis.Close()
+		adminLis.Close()
+		return err
 	}
-	g.Go(func() error { return srv.Serve(ctx, xdsLis, grpcOpts...) })
+	g.Go(func() error { return srv.Serve(ctx, xdsLis, sec.grpcOpts...) })
+	var gatewaysMu sync.Mutex
+	var gateways []string
+	if sec.ca != nil {
+		g.Go(func() error {
+			return sec.ca.Run(ctx, 10*time.Minute, func() []string {
+				gatewaysMu.Lock()
+				defer gatewaysMu.Unlock()
+				return gateways
+			})
+		})
+	}
 	xdsDoc := func() any {
 		mu.Lock()
 		defer mu.Unlock()
@@ -206,6 +212,17 @@ func runServe(ctx context.Context, o serveOptions) error {
 		logStatus(log, result)
 		if err := srv.Publish(ctx, result); err != nil {
 			log.Error("publish", "error", err)
+		}
+		if sec.ca != nil {
+			// Each served Gateway's proxies get their client certificate.
+			keys := make([]string, 0, len(result.Gateways))
+			for _, gc := range result.Gateways {
+				keys = append(keys, gc.Key())
+			}
+			gatewaysMu.Lock()
+			gateways = keys
+			gatewaysMu.Unlock()
+			sec.ca.Kick()
 		}
 		release.kick()
 		mu.Lock()
