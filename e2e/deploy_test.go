@@ -120,7 +120,8 @@ func checkGenerated(t *testing.T) {
 		}
 	}
 	boot, err := exec.Command(gatewardenBinary(t), "bootstrap", "--gateway", "gloo-system/http",
-		"--xds-address", "gatewarden.gatewarden-system.svc.cluster.local:18000", "--envoy-admin-address", "127.0.0.1:19000").Output()
+		"--xds-address", "gatewarden.gatewarden-system.svc.cluster.local:18000", "--envoy-admin-address", "127.0.0.1:19000",
+		"--xds-tls-dir", "/etc/gatewarden/xds-tls").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,7 @@ type serveOptions struct {
 	auth           xdsAuthOptions
 	xdsAddress     string
 	adminAddress   string
+	debugAddress   string
 	controllerName string
 	logLevel       string
 	debounce       time.Duration
@@ -85,7 +86,8 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.BoolVar(&o.bindGWAddr, "bind-gateway-address", false, "bind each Gateway's Envoy listeners to the Gateway's first published IP address instead of 0.0.0.0 (Envoys of several Gateways on one host); a Gateway without one is not served and is Programmed=False, AddressNotAssigned")
 	f.DurationVar(&o.leaseDuration, "lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal")
 	f.StringVar(&o.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the ADS gRPC server")
-	f.StringVar(&o.adminAddress, "admin-address", "127.0.0.1:9090", "address of the admin endpoint (/healthz, /readyz, /metrics, /debug/config)")
+	f.StringVar(&o.adminAddress, "admin-address", "127.0.0.1:9090", "address of the admin endpoint (/healthz, /readyz, /metrics; and /debug/config, /debug/xds, /debug/pprof when it is a loopback address)")
+	f.StringVar(&o.debugAddress, "debug-address", "", "address of the debug endpoints (/debug/config, /debug/xds, /debug/pprof) when --admin-address is not a loopback address; they show every Gateway's configuration, so keep it loopback (kubectl port-forward reaches it); empty: not served")
 	f.StringVar(&o.controllerName, "controller-name", translator.DefaultControllerName, "GatewayClass controllerName to serve")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.debounce, "debounce", 30*time.Millisecond, "quiet time after a file change before the directory is read again")
@@ -196,7 +198,22 @@ func runServe(ctx context.Context, o serveOptions) error {
 		}
 		return map[string]any{"gateways": d.Gateways}
 	}
-	g.Go(func() error { return admin.New(reg, ready, debug, xdsDoc).Serve(ctx, adminLis) })
+	adm := admin.New(reg, ready, debug, xdsDoc)
+	if isLoopback(o.adminAddress) {
+		g.Go(func() error { return adm.Serve(ctx, adminLis) })
+	} else {
+		g.Go(func() error { return admin.ServeHandler(ctx, adminLis, adm.Public()) })
+		if o.debugAddress != "" {
+			if !isLoopback(o.debugAddress) {
+				log.Warn("debug endpoints on an address reachable from other hosts: they show every Gateway's configuration", "debug", o.debugAddress)
+			}
+			debugLis, err := net.Listen("tcp", o.debugAddress)
+			if err != nil {
+				return fmt.Errorf("debug listener: %w", err)
+			}
+			g.Go(func() error { return adm.Serve(ctx, debugLis) })
+		}
+	}
 	// pipeline translates, publishes and remembers one set of resources; both
 	// sources call it from a single goroutine.
 	pipeline := func(ctx context.Context, res *resource.Resources, problems []error) *translator.Result {
