@@ -34,8 +34,12 @@ func main() {
 	soak := flag.Duration("soak", 10*time.Minute, "duration of the soak")
 	streams := flag.Int("streams", 1000, "ADS streams of the load test")
 	routes := flag.Int("routes", 1000, "routes of the load test and the soak")
+	flood := flag.Duration("flood", 30*time.Second, "duration of the flood of hostile xDS clients")
+	floodConns := flag.Int("flood-conns", 4, "hostile connections of the flood (16 streams each)")
 	out := flag.String("out", "docs/reliability.md", "report to write")
+	only := flag.String("only", "", "run one part only (tests, fuzz, load, flood, soak), to try it; the report then holds that part alone")
 	flag.Parse()
+	run := func(part string) bool { return *only == "" || *only == part }
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
@@ -63,31 +67,46 @@ func main() {
 	}
 
 	// 1. The tests of bad input, attacks, faults and TLS.
-	rs, testSection := goTests()
-	for _, r := range rs {
-		add(r)
+	if run("tests") {
+		rs, testSection := goTests()
+		for _, r := range rs {
+			add(r)
+		}
+		sections = append(sections, testSection)
 	}
-	sections = append(sections, testSection)
 
 	// 2. Fuzzing.
 	var fz strings.Builder
-	fz.WriteString("| target | time | executions | corpus (new interesting, total) | result |\n|---|---|---:|---|---|\n")
-	for _, f := range []struct{ name, pkg string }{{"FuzzLoad", "./pkg/resource"}, {"FuzzTranslate", "./translator"}, {"FuzzParseSotWRequest", "./xds"}} {
-		r, row := fuzz(f.name, f.pkg, *fuzztime)
-		add(r)
-		fz.WriteString(row)
+	if run("fuzz") {
+		fz.WriteString("| target | time | executions | corpus (new interesting, total) | result |\n|---|---|---:|---|---|\n")
+		for _, f := range []struct{ name, pkg string }{{"FuzzLoad", "./pkg/resource"}, {"FuzzTranslate", "./translator"}, {"FuzzParseSotWRequest", "./xds"}} {
+			r, row := fuzz(f.name, f.pkg, *fuzztime)
+			add(r)
+			fz.WriteString(row)
+		}
+		sections = append(sections, "## Fuzzing\n\n`go test -run '^$' -fuzz NAME -fuzztime "+fuzztime.String()+"`: no panic, every translation of a fuzzed input makes a consistent snapshot, and the xDS request reader agrees with the protobuf library.\n\n"+fz.String())
 	}
-	sections = append(sections, "## Fuzzing\n\n`go test -run '^$' -fuzz NAME -fuzztime "+fuzztime.String()+"`: no panic, every translation of a fuzzed input makes a consistent snapshot, and the xDS request reader agrees with the protobuf library.\n\n"+fz.String())
 
 	// 3. Load: many ADS streams.
-	r, section := load(bin, envoy, *streams, *routes)
-	add(r)
-	sections = append(sections, section)
+	if run("load") {
+		r, section := load(bin, envoy, *streams, *routes)
+		add(r)
+		sections = append(sections, section)
+	}
 
-	// 4. Soak.
-	r, section = soakTest(bin, envoy, *routes, *soak)
-	add(r)
-	sections = append(sections, section)
+	// 4. A flood of hostile xDS clients.
+	if run("flood") {
+		r, section := floodTest(bin, envoy, *routes, *floodConns, *flood)
+		add(r)
+		sections = append(sections, section)
+	}
+
+	// 5. Soak.
+	if run("soak") {
+		r, section := soakTest(bin, envoy, *routes, *soak)
+		add(r)
+		sections = append(sections, section)
+	}
 
 	passed, failed := 0, 0
 	for _, r := range results {
@@ -117,7 +136,7 @@ func main() {
 // TLS, and lists their outcome and the figures they log.
 func goTests() ([]result, string) {
 	cmd := exec.Command("go", "test", "-count=1", "-v", "-run",
-		"TestHostileManifests|TestAttacksAreDenied|TestFaults|TestDirectorySwappedAtomically|TestXDSMutualTLS|TestSotWNackIsNotResent|TestDeltaNackIsNotResent|TestScanKeepsLastGoodVersion|TestKubernetesHAAndOutage",
+		"TestHostileManifests|TestAttacksAreDenied|TestFaults|TestDirectorySwappedAtomically|TestXDSMutualTLS|TestXDSClientsBoundToTheirGateway|TestStreamsAreBoundToTheirCertificatesGateway|TestHostileRequestsEndTheirStream|TestNackMessagesAreBoundedAndRateLimited|TestSotWNackIsNotResent|TestDeltaNackIsNotResent|TestScanKeepsLastGoodVersion|TestKubernetesHAAndOutage",
 		"./translator", "./e2e", "./xds", "./pkg/source/dir")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -288,4 +307,63 @@ func soakTest(bin, envoy string, routes int, d time.Duration) (result, string) {
 		fmt.Fprintf(&b, "| %s | %.0f | %.1f MiB | %.1f MiB |\n", sm.at.Round(time.Second), sm.goroutines, sm.heap/(1<<20), sm.rss/(1<<20))
 	}
 	return result{name: "soak", ok: ok, detail: fmt.Sprintf("%d changes in %s; goroutines %.0f->%.0f, heap %.1f->%.1f MiB", changes, d, warm.goroutines, maxG, warm.heap/(1<<20), maxHeap/(1<<20))}, b.String()
+}
+
+// floodBound is the most resident memory gatewarden may reach under the
+// flood: deploy/ runs it with GOMEMLIMIT=400MiB and a 512 MiB limit.
+const floodBound = 400 << 20
+
+func floodTest(bin, envoy string, routes, conns int, d time.Duration) (result, string) {
+	s, err := loadtest.StartStackEnv(bin, envoy, routes, false, []string{"GOMEMLIMIT=400MiB"})
+	if err != nil {
+		return result{name: "flood", detail: err.Error()}, "## Flood of hostile xDS clients\n\nDid not run: " + err.Error() + "\n"
+	}
+	defer s.Stop()
+	res, err := loadtest.RunFlood(s, conns, d)
+	if res == nil {
+		return result{name: "flood", detail: err.Error()}, "## Flood of hostile xDS clients\n\nFailed: " + err.Error() + "\n"
+	}
+	ok := err == nil && res.PeakRSS <= floodBound
+	var acks []float64
+	if res.Fanout != nil {
+		for _, x := range res.Fanout.ToLastAck {
+			acks = append(acks, float64(x))
+		}
+	}
+	sort.Float64s(acks)
+	pushes := "none"
+	if len(acks) > 0 {
+		pushes = fmt.Sprintf("%d changes, each ACKed by all 20, p50 %s, max %s", len(acks), time.Duration(acks[len(acks)/2]).Round(time.Millisecond), time.Duration(acks[len(acks)-1]).Round(time.Millisecond))
+	}
+	if err != nil {
+		pushes = "failed: " + err.Error()
+	}
+	detail := fmt.Sprintf("%d hostile streams over %s; peak RSS %.1f MiB (bound %d MiB); well-behaved: %s",
+		res.Streams, d, res.PeakRSS/(1<<20), floodBound>>20, pushes)
+	var b strings.Builder
+	b.WriteString("## Flood of hostile xDS clients\n\n")
+	fmt.Fprintf(&b, "For %s, %d connections of 16 streams each (the most gatewarden allows on one connection) to gatewarden\n", d, conns)
+	fmt.Fprintf(&b, "serving %d routes (GOMEMLIMIT=400MiB, as in deploy/): per connection, 2 streams send requests just under\n", routes)
+	b.WriteString("the 8 MiB limit naming 90,000 new resources on every type, 1 sends requests over it, 1 asks for a type that is\n")
+	b.WriteString("not served, 12 subscribe to everything and never read; every stream refused is opened again. Meanwhile\n")
+	b.WriteString("20 well-behaved clients receive and ACK 5 changes. Bound: peak RSS (VmHWM) at most 400 MiB, under\n")
+	b.WriteString("deploy/'s 512 MiB limit; every change reaches every well-behaved client.\n\n")
+	b.WriteString("What bounds it: subscriptions that are not the served names hold at most 64 MiB per Gateway and 128 MiB\n")
+	b.WriteString("in all; a request is at most 8 MiB, and a stream holds at most two (one read, one being handled); a\n")
+	b.WriteString("stream that never reads holds one response (shared with every stream) in gRPC's flow-control window.\n")
+	b.WriteString("So RSS stays under the base, plus 128 MiB, plus 16 MiB per stream sending near-limit requests at once.\n\n")
+	fmt.Fprintf(&b, "| | value |\n|---|---:|\n| hostile streams opened | %d |\n| RSS before | %.1f MiB |\n| peak RSS | %.1f MiB |\n", res.Streams, res.BaselineRSS/(1<<20), res.PeakRSS/(1<<20))
+	kinds := make([]string, 0, len(res.Requests))
+	for k := range res.Requests {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "| sent: %s | %d |\n", k, res.Requests[k])
+	}
+	for _, l := range []string{"names", "subscription_bytes", "unknown_type"} {
+		fmt.Fprintf(&b, "| streams refused, limit %s | %.0f |\n", l, res.Refused[l])
+	}
+	fmt.Fprintf(&b, "\nWell-behaved clients: %s. Result: %v.\n", pushes, ok)
+	return result{name: "flood", ok: ok, detail: detail}, b.String()
 }
