@@ -231,3 +231,6 @@ func (c *CA) Run(ctx context.Context, interval time.Duration, gateways func() []
 		}
 	}
 }
+
+// NeedsRenewal reports whether a certificate should be issued again now.
+func (c *CA) NeedsRenewal(certPEM []byte) bool { return c.ca.NeedsRenewal(certPEM, time.Now()) }
