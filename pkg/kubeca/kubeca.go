@@ -49,12 +49,18 @@ const (
 	managedBy      = "gatewarden"
 )
 
+// GatewayNamespace as ProxyNamespace puts each Gateway's Secret in the
+// Gateway's namespace.
+const GatewayNamespace = "@gateway"
+
 // Options configure the CA.
 type Options struct {
 	Client client.Client
 	Log    *slog.Logger
 	// Namespace holds the CA Secret; ProxyNamespace, the Secrets of the
-	// Gateways' proxies (where the proxies run).
+	// Gateways' proxies (where the proxies run): one namespace, or
+	// GatewayNamespace for each Gateway's own (proxies deployed next to
+	// their Gateway, which needs the right to write Secrets there).
 	Namespace, CASecret, ProxyNamespace string
 	TrustDomain                         string
 	// ServerNames are the names Envoys reach gatewarden at.
@@ -168,7 +174,11 @@ func (c *CA) Ensure(ctx context.Context, gateways []string) error {
 }
 
 func (c *CA) ensure(ctx context.Context, ns, name string) error {
-	key := types.NamespacedName{Namespace: c.o.ProxyNamespace, Name: SecretName(ns, name)}
+	target := c.o.ProxyNamespace
+	if target == GatewayNamespace {
+		target = ns
+	}
+	key := types.NamespacedName{Namespace: target, Name: SecretName(ns, name)}
 	var s corev1.Secret
 	err := c.o.Client.Get(ctx, key, &s)
 	exists := err == nil
