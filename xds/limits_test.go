@@ -173,3 +173,59 @@ func TestNackMessagesAreBoundedAndRateLimited(t *testing.T) {
 		t.Fatal("the cut message is not valid UTF-8")
 	}
 }
+
+func TestHostileDeltaRequestsEndTheirStream(t *testing.T) {
+	s, m, client := startServer(t)
+	if err := s.Publish(context.Background(), guideResult(t)); err != nil {
+		t.Fatal(err)
+	}
+	node := &corev3.Node{Id: "hostile", Cluster: gateway}
+	names := make([]string, 100_001)
+	for i := range names {
+		names[i] = fmt.Sprint("n", i)
+	}
+	for name, tc := range map[string]struct {
+		reqs  []*discoveryv3.DeltaDiscoveryRequest
+		want  codes.Code
+		limit string
+	}{
+		"a type that is not served": {
+			reqs: []*discoveryv3.DeltaDiscoveryRequest{{Node: node, TypeUrl: "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"}},
+			want: codes.InvalidArgument, limit: "unknown_type",
+		},
+		"names added request by request beyond the cap": {
+			reqs: []*discoveryv3.DeltaDiscoveryRequest{
+				{Node: node, TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: names[:100_000]},
+				{TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: append(names[100_000:], func() []string {
+					more := make([]string, 50_000)
+					for i := range more {
+						more[i] = fmt.Sprint("m", i)
+					}
+					return more
+				}()...)},
+			},
+			want: codes.ResourceExhausted, limit: "names",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			st, err := client.DeltaAggregatedResources(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range tc.reqs {
+				if err := st.Send(r); err != nil {
+					break
+				}
+			}
+			err = streamErr(st.Recv, 5*time.Second)
+			if got := grpcstatus.Code(err); got != tc.want {
+				t.Fatalf("stream ended with %v (%v), want %v", got, err, tc.want)
+			}
+			if got := testutil.ToFloat64(m.Refused.WithLabelValues(tc.limit)); got < 1 {
+				t.Fatalf("refused{limit=%s} = %v, want >= 1", tc.limit, got)
+			}
+		})
+	}
+}
