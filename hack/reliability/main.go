@@ -136,7 +136,7 @@ func main() {
 // TLS, and lists their outcome and the figures they log.
 func goTests() ([]result, string) {
 	cmd := exec.Command("go", "test", "-count=1", "-v", "-run",
-		"TestHostileManifests|TestAttacksAreDenied|TestFaults|TestDirectorySwappedAtomically|TestXDSMutualTLS|TestXDSClientsBoundToTheirGateway|TestStreamsAreBoundToTheirCertificatesGateway|TestHostileRequestsEndTheirStream|TestNackMessagesAreBoundedAndRateLimited|TestSotWNackIsNotResent|TestDeltaNackIsNotResent|TestScanKeepsLastGoodVersion|TestKubernetesHAAndOutage",
+		"TestHostileManifests|TestAttacksAreDenied|TestFaults|TestDirectorySwappedAtomically|TestXDSMutualTLS|TestXDSClientsBoundToTheirGateway|TestStreamsAreBoundToTheirCertificatesGateway|TestHostileRequestsEndTheirStream|TestHostileDeltaRequestsEndTheirStream|TestNackMessagesAreBoundedAndRateLimited|TestSotWNackIsNotResent|TestDeltaNackIsNotResent|TestScanKeepsLastGoodVersion|TestKubernetesHAAndOutage",
 		"./translator", "./e2e", "./xds", "./pkg/source/dir")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
