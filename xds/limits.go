@@ -117,6 +117,12 @@ func (s *Server) checkedSotW(st *stream, req *sotwRequest) error {
 	if w != nil {
 		count, hash = w.nameCount, w.namesHash
 	}
+	if w == nil || w.nameCount != req.nameCount || w.namesHash != req.namesHash {
+		// New names: refuse before holding them what would be refused after.
+		if err := s.precheck(st, req.typeURL, int64(len(req.raw))+int64(req.nameCount)*perName); err != nil {
+			return err
+		}
+	}
 	if err := s.sotwRequest(st, req); err != nil {
 		return err
 	}
@@ -132,6 +138,13 @@ func (s *Server) checkedDelta(st *stream, req *discoveryv3.DeltaDiscoveryRequest
 	}
 	if n := len(req.GetResourceNamesSubscribe()) + len(req.GetInitialResourceVersions()); n > s.limits.MaxNames {
 		return s.exhausted(st, req.GetTypeUrl(), "names", n)
+	}
+	var adding int64
+	for _, n := range req.GetResourceNamesSubscribe() {
+		adding += int64(len(n)) + perName
+	}
+	if err := s.precheck(st, req.GetTypeUrl(), st.charged[req.GetTypeUrl()]+adding); err != nil {
+		return err
 	}
 	if err := s.deltaRequest(st, req); err != nil {
 		return err
@@ -175,6 +188,23 @@ func (s *Server) charge(st *stream, typeURL string, sub *subscription) error {
 		s.subBytes[st.gateway], s.subTotal = gw, total
 		st.charged[typeURL] = cost
 	}
+	s.mu.Unlock()
+	if over {
+		return s.exhausted(st, typeURL, "subscription_bytes", int(cost))
+	}
+	return nil
+}
+
+// precheck refuses a request whose names alone, held as the stream's
+// subscription to typeURL (cost, an upper estimate), would go over the
+// budget: the set is not built only to be refused.
+func (s *Server) precheck(st *stream, typeURL string, cost int64) error {
+	if cost <= st.charged[typeURL] || st.node == nil && cost < s.limits.SubscriptionBytesPerGateway {
+		return nil
+	}
+	delta := cost - st.charged[typeURL]
+	s.mu.Lock()
+	over := s.subBytes[st.gateway]+delta > s.limits.SubscriptionBytesPerGateway || s.subTotal+delta > s.limits.SubscriptionBytes
 	s.mu.Unlock()
 	if over {
 		return s.exhausted(st, typeURL, "subscription_bytes", int(cost))
