@@ -22,6 +22,9 @@ type FloodResult struct {
 	// BaselineRSS is gatewarden's RSS before the flood; PeakRSS the most
 	// it ever had (VmHWM) once the flood ended.
 	BaselineRSS, PeakRSS float64
+	// MaxHeapInuse is the most heap in use sampled (every 250 ms) during
+	// the flood: live memory plus garbage not yet collected.
+	MaxHeapInuse float64
 	// Requests counts what the hostile clients sent, by kind; Refused, the
 	// streams gatewarden ended for a limit, by limit (its metric).
 	Requests map[string]int64
@@ -76,7 +79,7 @@ func RunFlood(s *Stack, conns int, d time.Duration) (*FloodResult, error) {
 						continue
 					}
 					opened.Add(1)
-					count(kind)
+					count("streams opened: " + kind)
 					if err := f(ctx, st); err != nil {
 						time.Sleep(10 * time.Millisecond)
 					}
@@ -97,7 +100,7 @@ func RunFlood(s *Stack, conns int, d time.Duration) (*FloodResult, error) {
 					if err := st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: floodTypes[k%len(floodTypes)], ResourceNames: names}); err != nil {
 						return err
 					}
-					count("near-limit request")
+					count("requests sent: near-limit")
 				}
 				return nil
 			})
@@ -129,6 +132,23 @@ func RunFlood(s *Stack, conns int, d time.Duration) (*FloodResult, error) {
 			})
 		}
 	}
+	var heapMax atomic.Int64
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if h := int64(s.Metric("go_memstats_heap_inuse_bytes")); h > heapMax.Load() {
+					heapMax.Store(h)
+				}
+			}
+		}
+	}()
 	// The flood builds up before the well-behaved clients come.
 	time.Sleep(2 * time.Second)
 	fan, err := RunClients(s, 20, 5)
@@ -139,6 +159,7 @@ func RunFlood(s *Stack, conns int, d time.Duration) (*FloodResult, error) {
 		c.Close()
 	}
 	res.PeakRSS = PeakRSS(s.Gatewarden.Process.Pid)
+	res.MaxHeapInuse = float64(heapMax.Load())
 	res.Streams = int(opened.Load())
 	for _, l := range []string{"names", "subscription_bytes", "unknown_type"} {
 		res.Refused[l] = s.Metric(`gatewarden_xds_refused_total{limit="` + l + `"}`)
