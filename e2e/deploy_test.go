@@ -2,7 +2,10 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	grpcstatus "google.golang.org/grpc/status"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
@@ -53,8 +60,14 @@ endpoints: [{addresses: [httpbin.localhost]}]
 			t.Fatalf("the ServiceAccount may %s (%q): deploy/ RBAC is not least privilege", verb, strings.TrimSpace(can))
 		}
 	}
-	g := k.startGatewarden(saKubeconfig, "--gateway-address", "127.0.0.1")
-	startEnvoy(t, "gloo-system/http", g.xdsAddr)
+	// As deploy/ runs it: xDS authenticated with gatewarden's own CA (forced
+	// here, where the xDS address is loopback).
+	g := k.startGatewarden(saKubeconfig, "--gateway-address", "127.0.0.1", "--xds-auth", "mtls")
+	// The Envoy of deploy/envoy.yaml mounts the Secret gatewarden writes for
+	// its Gateway: the same files, read through the API server.
+	creds := k.secretDir("gatewarden-system", "xds.gloo-system.http")
+	startExtraEnvoy(t, gatewardenBinary(t), "gloo-system/http", g.xdsAddr, "--xds-tls-dir", creds,
+		"--xds-tls-sni", "gatewarden.gatewarden-system.svc.cluster.local")
 	url := fmt.Sprintf("http://127.0.0.1:%d/headers", gwPort)
 	eventually(t, 30*time.Second, "route served", func() string {
 		if a := get(t, url, guideHost); a.code != 200 {
@@ -79,6 +92,72 @@ endpoints: [{addresses: [httpbin.localhost]}]
 		t.Fatalf("gatewarden was refused something with deploy/'s RBAC:\n%s", tail(logs, 30))
 	}
 	t.Logf("gatewarden as system:serviceaccount:gatewarden-system:gatewarden: served, enforced, status written (address %q)", addr)
+
+	// Another identity is refused: the Gateway's certificate asking for
+	// another Gateway, a certificate of another CA, no TLS at all.
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM([]byte(readFile(t, filepath.Join(creds, "ca.crt"))))
+	own, err := tls.LoadX509KeyPair(filepath.Join(creds, "tls.crt"), filepath.Join(creds, "tls.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := "gatewarden.gatewarden-system.svc.cluster.local"
+	withCert := credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{own}, ServerName: server})
+	if resp, err := firstXDS(t, g.xdsAddr, withCert, "gloo-system/http", false); err != nil || len(resp.Resources) != 1 {
+		t.Fatalf("the Gateway's own certificate: %v (%d listeners), want its listener", err, len(resp.GetResources()))
+	}
+	if _, err := firstXDS(t, g.xdsAddr, withCert, "gatewarden-system/other", false); grpcstatus.Code(err) != codes.PermissionDenied {
+		t.Fatalf("gloo-system/http's certificate asking for another Gateway: %v, want PermissionDenied", err)
+	}
+	other := testenv.NewCerts(t) // a CA gatewarden does not know; its client names gloo-system/http
+	otherCert, err := tls.LoadX509KeyPair(other.ClientCert, other.ClientKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := firstXDS(t, g.xdsAddr, credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{otherCert}, ServerName: server}), "gloo-system/http", false); err == nil {
+		t.Fatal("a certificate of another CA naming gloo-system/http was served")
+	}
+	if _, err := firstXDS(t, g.xdsAddr, insecure.NewCredentials(), "gloo-system/http", false); err == nil {
+		t.Fatal("a plain-text client was served")
+	}
+	t.Log("deployed Envoy served over mutual TLS; another Gateway's identity, another CA's certificate and plain text refused")
+}
+
+// secretDir writes the data of a Secret into a directory, as the kubelet
+// mounts it.
+func (k *kubeEnv) secretDir(namespace, name string) string {
+	k.t.Helper()
+	var data map[string]string
+	eventually(k.t, 30*time.Second, "Secret "+namespace+"/"+name+" written by gatewarden", func() string {
+		out, err := k.tryKubectl("", "get", "secret", name, "-n", namespace, "-o", "jsonpath={.data}")
+		if err != nil || out == "" {
+			return fmt.Sprintf("%v %s", err, out)
+		}
+		if err := json.Unmarshal([]byte(out), &data); err != nil {
+			return err.Error()
+		}
+		return ""
+	})
+	dir := k.t.TempDir()
+	for key, v := range data {
+		b, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			k.t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, key), b, 0o600); err != nil {
+			k.t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // tokenKubeconfig writes a kubeconfig for the API server with a bearer token.
@@ -121,7 +200,7 @@ func checkGenerated(t *testing.T) {
 	}
 	boot, err := exec.Command(gatewardenBinary(t), "bootstrap", "--gateway", "gloo-system/http",
 		"--xds-address", "gatewarden.gatewarden-system.svc.cluster.local:18000", "--envoy-admin-address", "127.0.0.1:19000",
-		"--envoy-metrics-address", "0.0.0.0:19001").Output()
+		"--envoy-metrics-address", "0.0.0.0:19001", "--xds-tls-dir", "/etc/gatewarden/xds-tls").Output()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,11 +51,18 @@ type BootstrapOptions struct {
 // BootstrapTLS are the TLS files of the xDS connection, as Envoy sees them.
 type BootstrapTLS struct {
 	CAFile, CertFile, KeyFile string
+	// Dir, instead of the three files, is a credentials directory (see
+	// CredentialFiles): Envoy takes its client certificate and CA from its
+	// SDS files and picks up renewed ones without a restart.
+	Dir string
 	// SNI is the server name sent and checked; default the xDS host.
 	SNI string
 }
 
 const xdsClusterName = "gatewarden-xds"
+
+// BootstrapKeepalive is how often an Envoy pings gatewarden over HTTP/2.
+const BootstrapKeepalive = 30 * time.Second
 
 // Bootstrap returns an Envoy bootstrap in YAML that takes all of its
 // listeners, routes, clusters and endpoints from gatewarden over ADS.
@@ -86,7 +93,16 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 	}
 	h2, err := anypb.New(&httpv3.HttpProtocolOptions{
 		UpstreamProtocolOptions: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig{
-			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+			ProtocolConfig: &httpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{
+				// Envoy notices a control plane that vanished without closing
+				// its connection (a node gone) and reconnects; the interval stays
+				// above the server's keepaliveMinTime, or gRPC would close the
+				// connection for pinging too often.
+				ConnectionKeepalive: &corev3.KeepaliveSettings{
+					Interval: durationpb.New(BootstrapKeepalive),
+					Timeout:  durationpb.New(10 * time.Second),
+				},
+			}},
 		}},
 	})
 	if err != nil {
@@ -129,7 +145,7 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 			}},
 		},
 	}
-	if o.TLS.CAFile != "" || o.TLS.CertFile != "" || o.TLS.KeyFile != "" {
+	if o.TLS.CAFile != "" || o.TLS.CertFile != "" || o.TLS.KeyFile != "" || o.TLS.Dir != "" {
 		ts, err := bootstrapTLS(o.TLS, host)
 		if err != nil {
 			return nil, err
@@ -174,15 +190,24 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 }
 
 func bootstrapTLS(t BootstrapTLS, host string) (*corev3.TransportSocket, error) {
+	sni := t.SNI
+	if sni == "" {
+		sni = host
+	}
+	if t.Dir != "" {
+		if t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" {
+			return nil, fmt.Errorf("xDS TLS: give a credentials directory or CA, certificate and key files, not both")
+		}
+		if err := checkDir(t.Dir); err != nil {
+			return nil, err
+		}
+		return tlsSocket(sdsFromDir(t.Dir, sni, net.ParseIP(sni) == nil), sni)
+	}
 	if t.CAFile == "" {
 		return nil, fmt.Errorf("xDS TLS: a CA file to check gatewarden's certificate is required")
 	}
 	if (t.CertFile == "") != (t.KeyFile == "") {
 		return nil, fmt.Errorf("xDS TLS: give both a client certificate and its key, or neither")
-	}
-	sni := t.SNI
-	if sni == "" {
-		sni = host
 	}
 	common := &tlsv3.CommonTlsContext{
 		AlpnProtocols: []string{"h2"},
@@ -202,6 +227,10 @@ func bootstrapTLS(t BootstrapTLS, host string) (*corev3.TransportSocket, error) 
 			PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: t.KeyFile}},
 		}}
 	}
+	return tlsSocket(common, sni)
+}
+
+func tlsSocket(common *tlsv3.CommonTlsContext, sni string) (*corev3.TransportSocket, error) {
 	ctx := &tlsv3.UpstreamTlsContext{CommonTlsContext: common}
 	if net.ParseIP(sni) == nil {
 		ctx.Sni = sni

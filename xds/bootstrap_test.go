@@ -1,20 +1,26 @@
 package xds_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
+	"github.com/gatewarden/gatewarden/pkg/pki"
 	"github.com/gatewarden/gatewarden/xds"
 )
 
 func TestBootstrapIsValidForEnvoy(t *testing.T) {
 	certs := testenv.NewCerts(t)
+	creds := credentialsDir(t)
 	for name, o := range map[string]xds.BootstrapOptions{
+		"credentials directory": {Gateway: "gloo-system/http", XDSAddress: "gatewarden.test:18000", TLS: xds.BootstrapTLS{Dir: creds}},
 		"mutual TLS": {Gateway: "gloo-system/http", XDSAddress: "gatewarden.test:18000",
 			TLS: xds.BootstrapTLS{CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}},
 		"TLS to an IP":  {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", TLS: xds.BootstrapTLS{CAFile: certs.CA}},
@@ -46,6 +52,10 @@ func TestBootstrapIsValidForEnvoy(t *testing.T) {
 			if got := b.DynamicResources.AdsConfig.ApiType.String(); got != wantAPI {
 				t.Fatalf("ADS api type = %s, want %s", got, wantAPI)
 			}
+			ka := string(js)
+			if !strings.Contains(ka, `"connection_keepalive":{"interval":"30s"`) {
+				t.Fatalf("no HTTP/2 keepalive toward gatewarden: %s", out)
+			}
 			testenv.ValidateEnvoyConfig(t, b)
 		})
 	}
@@ -64,4 +74,28 @@ func TestBootstrapIsValidForEnvoy(t *testing.T) {
 			t.Errorf("Bootstrap(%+v) error = %v, want one naming the bad value", bad, err)
 		}
 	}
+}
+
+// credentialsDir writes a credentials directory for gloo-system/http.
+func credentialsDir(t *testing.T) string {
+	t.Helper()
+	ca, err := pki.NewCA("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.IssueGateway(pki.DefaultTrustDomain, "gloo-system", "http", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := xds.CredentialFiles(pair.CertPEM, pair.KeyPEM, ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }

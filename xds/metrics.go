@@ -16,6 +16,10 @@ type Metrics struct {
 	// PushLatency is the time from a snapshot's publication to its first
 	// response on a stream that was open when it was published.
 	PushLatency prometheus.Histogram
+	// Denied counts streams refused because their client's identity does
+	// not name the Gateway they asked for; Refused, streams ended for
+	// going over a limit or asking for a type that is not served.
+	Denied, Refused *prometheus.CounterVec
 }
 
 // NewMetrics registers the xDS series with reg.
@@ -49,7 +53,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "gatewarden_xds_push_latency_seconds", Help: "Time from publishing a Gateway's configuration to sending it on a stream open at the time.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
 		}),
+		Denied: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewarden_xds_denied_total", Help: "xDS streams refused because the client's certificate does not name the Gateway asked for, by reason.",
+		}, []string{"reason"}),
+		Refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatewarden_xds_refused_total", Help: "xDS streams ended for going over a limit or asking for a type that is not served, by limit.",
+		}, []string{"limit"}),
 	}
-	reg.MustRegister(m.Streams, m.Pushes, m.BytesSent, m.Acks, m.Nacks, m.Snapshots, m.SnapshotErrs, m.Connected, m.PushLatency)
+	reg.MustRegister(m.Streams, m.Pushes, m.BytesSent, m.Acks, m.Nacks, m.Snapshots, m.SnapshotErrs, m.Connected, m.PushLatency, m.Denied, m.Refused)
 	return m
 }

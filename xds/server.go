@@ -15,7 +15,6 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/gatewarden/gatewarden/translator"
@@ -42,6 +41,13 @@ type Server struct {
 	onNack    func(gateway string, n Nack)
 	onBusy    func()
 	nextID    atomic.Int64
+
+	// Security: see identity.go and limits.go.
+	trustDomain string
+	limits      Limits
+	nackLimit   nackLimiter
+	subBytes    map[string]int64 // gateway -> bytes its streams' subscriptions hold
+	subTotal    int64
 }
 
 // OnBusy sets a function called after each request read and each response
@@ -70,6 +76,7 @@ func NewServer(log *slog.Logger, metrics *Metrics) *Server {
 		streams:   map[int64]*stream{},
 		nacks:     map[string]Nack{},
 		ready:     make(chan struct{}),
+		limits:    DefaultLimits(),
 	}
 }
 
@@ -187,13 +194,10 @@ func (s *Server) snapshot(gateway string) *Snapshot {
 
 // Serve serves ADS on lis until ctx ends.
 func (s *Server) Serve(ctx context.Context, lis net.Listener, opts ...grpc.ServerOption) error {
-	opts = append([]grpc.ServerOption{
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 5 * time.Second}),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 15 * time.Second, PermitWithoutStream: true}),
-		grpc.MaxConcurrentStreams(1 << 20),
+	opts = append(append(s.serverOptions(),
 		// Responses are sent as the shared bytes of their resources.
 		grpc.ForceServerCodecV2(codec{}),
-	}, opts...)
+	), opts...)
 	g := grpc.NewServer(opts...)
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, ads{s})
 	errc := make(chan error, 1)
@@ -246,6 +250,7 @@ type stream struct {
 	// whose push latency was last observed.
 	helloAt time.Time
 	timed   *Snapshot
+	charged map[string]int64 // type -> bytes its subscription is charged (limits.go)
 }
 
 func (st *stream) notify() {
@@ -279,6 +284,7 @@ func serveStream[R any](s *Server, gs grpc.ServerStream, delta bool, recv func()
 		s.mu.Lock()
 		delete(s.streams, st.id)
 		s.mu.Unlock()
+		s.release(st)
 		s.log.Info("xDS stream closed", "stream", st.id, "protocol", st.protocol(), "node", st.node.GetId(), "gateway", st.gateway)
 	}()
 
@@ -314,12 +320,12 @@ func serveStream[R any](s *Server, gs grpc.ServerStream, delta bool, recv func()
 			case *rawMessage:
 				var parsed *sotwRequest
 				if parsed, err = parseSotWRequest(r.buf); err == nil {
-					err = s.sotwRequest(st, parsed)
+					err = s.checkedSotW(st, parsed)
 				} else {
 					err = status.Error(codes.InvalidArgument, err.Error())
 				}
 			case *discoveryv3.DeltaDiscoveryRequest:
-				err = s.deltaRequest(st, r)
+				err = s.checkedDelta(st, r)
 			}
 			if err != nil {
 				return err
@@ -342,6 +348,9 @@ func (s *Server) hello(st *stream, node *corev3.Node) error {
 	}
 	if node == nil {
 		return status.Error(codes.InvalidArgument, "the first request of a stream must carry the node")
+	}
+	if err := s.authorize(st, node.GetId(), node.GetCluster()); err != nil {
+		return err
 	}
 	s.mu.Lock()
 	st.node, st.gateway, st.helloAt = node, node.GetCluster(), time.Now()
@@ -369,6 +378,7 @@ func (s *Server) answered(st *stream, typeURL, version, errMsg string, nack bool
 		s.log.Debug("Envoy accepted configuration", "gateway", st.gateway, "node", st.node.GetId(), "type", shortType(typeURL), "version", version)
 		return
 	}
+	errMsg = boundMessage(errMsg, s.limits.NackMessageBytes)
 	n := Nack{Node: st.node.GetId(), TypeURL: typeURL, Version: version, Message: errMsg, Time: time.Now()}
 	s.mu.Lock()
 	s.nacks[st.gateway] = n
@@ -376,7 +386,7 @@ func (s *Server) answered(st *stream, typeURL, version, errMsg string, nack bool
 	s.metrics.Nacks.WithLabelValues(st.gateway, shortType(typeURL)).Inc()
 	s.log.Warn("Envoy rejected configuration; it keeps its last good one and this version will not be re-sent",
 		"gateway", st.gateway, "node", st.node.GetId(), "type", shortType(typeURL), "version", version, "error", errMsg)
-	if s.onNack != nil {
+	if s.onNack != nil && s.nackLimit.allow(st.gateway, n.Time, s.limits.NackStatusInterval) {
 		s.onNack(st.gateway, n)
 	}
 }

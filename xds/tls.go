@@ -37,18 +37,70 @@ func ServerTLSConfig(o TLSOptions) (*tls.Config, error) {
 		NextProtos:     []string{"h2"},
 	}
 	if o.ClientCAFile != "" {
-		pem, err := os.ReadFile(o.ClientCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("client CA: %w", err)
+		ca := &reloadingPool{path: o.ClientCAFile}
+		if _, err := ca.get(); err != nil {
+			return nil, err
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client CA %s: no PEM certificate", o.ClientCAFile)
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		return MutualTLSConfig(kp.get, ca.get), nil
 	}
 	return cfg, nil
+}
+
+// MutualTLSConfig is a TLS configuration that requires client certificates
+// signed by the authorities clientCAs returns, asked for each handshake so
+// that a renewed CA (a file or a Secret changed in place) takes effect
+// without a restart.
+func MutualTLSConfig(cert func() (*tls.Certificate, error), clientCAs func() (*x509.CertPool, error)) *tls.Config {
+	base := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}, ClientAuth: tls.RequireAndVerifyClientCert}
+	base.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		c, err := cert()
+		if err != nil {
+			return nil, err
+		}
+		pool, err := clientCAs()
+		if err != nil {
+			return nil, err
+		}
+		cfg := base.Clone()
+		cfg.GetConfigForClient = nil
+		cfg.Certificates = []tls.Certificate{*c}
+		cfg.ClientCAs = pool
+		return cfg, nil
+	}
+	return base
+}
+
+// reloadingPool is a CA bundle file read again when it changes.
+type reloadingPool struct {
+	path    string
+	mu      sync.Mutex
+	loaded  *x509.CertPool
+	modTime time.Time
+}
+
+func (r *reloadingPool) get() (*x509.CertPool, error) {
+	st, err := os.Stat(r.path)
+	if err != nil {
+		return nil, fmt.Errorf("client CA: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loaded != nil && !st.ModTime().After(r.modTime) {
+		return r.loaded, nil
+	}
+	pem, err := os.ReadFile(r.path)
+	if err != nil {
+		return nil, fmt.Errorf("client CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		if r.loaded != nil {
+			return r.loaded, nil // a half-written rotation: keep the old bundle
+		}
+		return nil, fmt.Errorf("client CA %s: no PEM certificate", r.path)
+	}
+	r.loaded, r.modTime = pool, st.ModTime()
+	return pool, nil
 }
 
 type reloadingKeyPair struct {

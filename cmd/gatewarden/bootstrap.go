@@ -45,6 +45,7 @@ from gatewarden over ADS (delta by default, state of the world with --sotw).
 	f.StringVar(&o.TLS.CAFile, "xds-tls-ca", "", "CA file (Envoy's path) that gatewarden's xDS certificate is checked against; enables TLS")
 	f.StringVar(&o.TLS.CertFile, "xds-tls-cert", "", "client certificate file (Envoy's path) for mutual TLS")
 	f.StringVar(&o.TLS.KeyFile, "xds-tls-key", "", "client key file (Envoy's path) for mutual TLS")
+	f.StringVar(&o.TLS.Dir, "xds-tls-dir", "", "directory (Envoy's path, absolute) written by `gatewarden certs gateway` or mounted from the Secret gatewarden issues: client certificate and CA from its SDS files, renewed without a restart; instead of --xds-tls-ca/-cert/-key")
 	f.StringVar(&o.TLS.SNI, "xds-tls-sni", "", "server name to send and check (default the xDS host)")
 	_ = cmd.MarkFlagRequired("gateway")
 	return cmd

@@ -52,6 +52,6 @@ clusters with jwt_authn and rbac filters, and serves them to Envoys over ADS.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newTranslateCommand(), newBootstrapCommand(), newExplainCommand(), newJWTCommand(), newVersionCommand())
+	root.AddCommand(newServeCommand(), newTranslateCommand(), newBootstrapCommand(), newExplainCommand(), newJWTCommand(), newCertsCommand(), newVersionCommand())
 	return root
 }

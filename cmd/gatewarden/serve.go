@@ -19,8 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 
 	"github.com/gatewarden/gatewarden/pkg/admin"
 	"github.com/gatewarden/gatewarden/pkg/resource"
@@ -41,8 +39,10 @@ type serveOptions struct {
 	allowLoopback  bool
 	releaseAfter   time.Duration
 	tls            xds.TLSOptions
+	auth           xdsAuthOptions
 	xdsAddress     string
 	adminAddress   string
+	debugAddress   string
 	controllerName string
 	logLevel       string
 	debounce       time.Duration
@@ -83,6 +83,7 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringVar(&o.tls.CertFile, "xds-tls-cert", "", "certificate file: serve xDS over TLS (re-read when it changes)")
 	f.StringVar(&o.tls.KeyFile, "xds-tls-key", "", "key file of --xds-tls-cert")
 	f.StringVar(&o.tls.ClientCAFile, "xds-tls-client-ca", "", "CA file: require client certificates signed by it (mutual TLS)")
+	addXDSAuthFlags(f, &o.auth)
 	f.StringSliceVar(&o.gatewayAddrs, "gateway-address", nil, "address (IP or host name) of the Envoys, published in the status.addresses of each Gateway that has neither spec.addresses nor a Service labelled "+translator.GatewayServiceLabel+"=<gateway>; repeatable")
 	f.DurationVar(&o.releaseAfter, "release-memory-after", 500*time.Millisecond, "once translations and xDS pushes have been quiet this long, return the memory they freed to the system at once rather than gradually (costs one garbage collection); 0 disables")
 	f.IntVar(&o.scopedMinHosts, "scoped-routes-min-hosts", translator.DefaultScopedRoutesMinHosts, "from this many virtual hosts on a port, all with exact hostnames, serve one route configuration per hostname (Envoy scoped RDS) so that a change to one route resends only its own (Envoy then matches the Host header of such a port case-sensitively); 0 disables")
@@ -90,7 +91,8 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.BoolVar(&o.bindGWAddr, "bind-gateway-address", false, "bind each Gateway's Envoy listeners to the Gateway's first published IP address instead of 0.0.0.0 (Envoys of several Gateways on one host); a Gateway without one is not served and is Programmed=False, AddressNotAssigned")
 	f.DurationVar(&o.leaseDuration, "lease-duration", 15*time.Second, "how long a leader's Lease lasts without renewal")
 	f.StringVar(&o.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the ADS gRPC server")
-	f.StringVar(&o.adminAddress, "admin-address", "127.0.0.1:9090", "address of the admin endpoint (/healthz, /readyz, /metrics, /debug/config)")
+	f.StringVar(&o.adminAddress, "admin-address", "127.0.0.1:9090", "address of the admin endpoint (/healthz, /readyz, /metrics; and /debug/config, /debug/xds, /debug/pprof when it is a loopback address)")
+	f.StringVar(&o.debugAddress, "debug-address", "", "address of the debug endpoints (/debug/config, /debug/xds, /debug/pprof) when --admin-address is not a loopback address; they show every Gateway's configuration, so keep it loopback (kubectl port-forward reaches it); empty: not served")
 	f.StringVar(&o.controllerName, "controller-name", translator.DefaultControllerName, "GatewayClass controllerName to serve")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.debounce, "debounce", 30*time.Millisecond, "quiet time after a file change before the directory is read again")
@@ -171,18 +173,24 @@ func runServe(ctx context.Context, o serveOptions) error {
 		"xds", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "controller", o.controllerName)
 
 	g, ctx := errgroup.WithContext(ctx)
-	var grpcOpts []grpc.ServerOption
-	if o.tls.CertFile != "" || o.tls.KeyFile != "" || o.tls.ClientCAFile != "" {
-		tlsCfg, err := xds.ServerTLSConfig(o.tls)
-		if err != nil {
-			xdsLis.Close()
-			adminLis.Close()
-			return err
-		}
-		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(tlsCfg)))
-		log.Info("xDS over TLS", "clientCertificates", o.tls.ClientCAFile != "")
+	sec, err := setupXDSAuth(ctx, o, log, srv)
+	if err != nil {
+		xdsLis.Close()
+		adminLis.Close()
+		return err
 	}
-	g.Go(func() error { return srv.Serve(ctx, xdsLis, grpcOpts...) })
+	g.Go(func() error { return srv.Serve(ctx, xdsLis, sec.grpcOpts...) })
+	var gatewaysMu sync.Mutex
+	var gateways []string
+	if sec.ca != nil {
+		g.Go(func() error {
+			return sec.ca.Run(ctx, 10*time.Minute, func() []string {
+				gatewaysMu.Lock()
+				defer gatewaysMu.Unlock()
+				return gateways
+			})
+		})
+	}
 	xdsDoc := func() any {
 		mu.Lock()
 		defer mu.Unlock()
@@ -195,7 +203,22 @@ func runServe(ctx context.Context, o serveOptions) error {
 		}
 		return map[string]any{"gateways": d.Gateways}
 	}
-	g.Go(func() error { return admin.New(reg, ready, debug, xdsDoc).Serve(ctx, adminLis) })
+	adm := admin.New(reg, ready, debug, xdsDoc)
+	if isLoopback(o.adminAddress) {
+		g.Go(func() error { return adm.Serve(ctx, adminLis) })
+	} else {
+		g.Go(func() error { return admin.ServeHandler(ctx, adminLis, adm.Public()) })
+		if o.debugAddress != "" {
+			if !isLoopback(o.debugAddress) {
+				log.Warn("debug endpoints on an address reachable from other hosts: they show every Gateway's configuration", "debug", o.debugAddress)
+			}
+			debugLis, err := net.Listen("tcp", o.debugAddress)
+			if err != nil {
+				return fmt.Errorf("debug listener: %w", err)
+			}
+			g.Go(func() error { return adm.Serve(ctx, debugLis) })
+		}
+	}
 	// pipeline translates, publishes and remembers one set of resources; both
 	// sources call it from a single goroutine.
 	pipeline := func(ctx context.Context, res *resource.Resources, problems []error) *translator.Result {
@@ -211,6 +234,17 @@ func runServe(ctx context.Context, o serveOptions) error {
 		logStatus(log, result)
 		if err := srv.Publish(ctx, result); err != nil {
 			log.Error("publish", "error", err)
+		}
+		if sec.ca != nil {
+			// Each served Gateway's proxies get their client certificate.
+			keys := make([]string, 0, len(result.Gateways))
+			for _, gc := range result.Gateways {
+				keys = append(keys, gc.Key())
+			}
+			gatewaysMu.Lock()
+			gateways = keys
+			gatewaysMu.Unlock()
+			sec.ca.Kick()
 		}
 		release.kick()
 		mu.Lock()

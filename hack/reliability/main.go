@@ -1,9 +1,9 @@
 // Command reliability runs gatewarden's reliability suite and writes
 // docs/reliability.md: the hostile-input, attack, fault and TLS tests, long
 // fuzz runs of the loader and the translator, a load test of many ADS
-// streams, a soak with a change every second, and a fleet of routes and
-// clusters changed continuously while a real Envoy is probed (-fleet-only
-// runs that alone). It ends with one line,
+// streams, a flood of hostile xDS clients, a fleet of routes and clusters
+// changed while a real Envoy is probed, and a soak with a change every
+// second. It ends with one line,
 // "N passed, N failed". All traffic stays on loopback and every loop is
 // bounded in time.
 //
@@ -36,10 +36,13 @@ func main() {
 	soak := flag.Duration("soak", 10*time.Minute, "duration of the soak")
 	streams := flag.Int("streams", 1000, "ADS streams of the load test")
 	routes := flag.Int("routes", 1000, "routes of the load test and the soak")
+	flood := flag.Duration("flood", 30*time.Second, "duration of the flood of hostile xDS clients")
+	floodConns := flag.Int("flood-conns", 4, "hostile connections of the flood (16 streams each)")
 	out := flag.String("out", "docs/reliability.md", "report to write")
 	fleetTime := flag.Duration("fleet", 5*time.Minute, "duration of the fleet churn test, per ADS protocol (delta, then state of the world)")
-	fleetOnly := flag.Bool("fleet-only", false, "run only the fleet churn test (to try it)")
+	only := flag.String("only", "", "run one part only (tests, fuzz, load, flood, fleet, soak), to try it; the report then holds that part alone")
 	flag.Parse()
+	run := func(part string) bool { return *only == "" || *only == part }
 	gomod, err := exec.Command("go", "env", "GOMOD").Output()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
@@ -66,47 +69,55 @@ func main() {
 		fmt.Printf("%s %s: %s\n", mark, r.name, r.detail)
 	}
 
-	if *fleetOnly {
-		r, section := fleet(*fleetTime)
-		fmt.Print(section)
-		if !r.ok {
-			os.Exit(1)
-		}
-		return
-	}
-
 	// 1. The tests of bad input, attacks, faults and TLS.
-	rs, testSection := goTests()
-	for _, r := range rs {
-		add(r)
+	if run("tests") {
+		rs, testSection := goTests()
+		for _, r := range rs {
+			add(r)
+		}
+		sections = append(sections, testSection)
 	}
-	sections = append(sections, testSection)
 
 	// 2. Fuzzing.
 	var fz strings.Builder
-	fz.WriteString("| target | time | executions | corpus (new interesting, total) | result |\n|---|---|---:|---|---|\n")
-	for _, f := range []struct{ name, pkg string }{{"FuzzLoad", "./pkg/resource"}, {"FuzzTranslate", "./translator"}, {"FuzzParseSotWRequest", "./xds"}} {
-		r, row := fuzz(f.name, f.pkg, *fuzztime)
-		add(r)
-		fz.WriteString(row)
+	if run("fuzz") {
+		fz.WriteString("| target | time | executions | corpus (new interesting, total) | result |\n|---|---|---:|---|---|\n")
+		for _, f := range []struct{ name, pkg string }{{"FuzzLoad", "./pkg/resource"}, {"FuzzTranslate", "./translator"}, {"FuzzParseSotWRequest", "./xds"}} {
+			r, row := fuzz(f.name, f.pkg, *fuzztime)
+			add(r)
+			fz.WriteString(row)
+		}
+		sections = append(sections, "## Fuzzing\n\n`go test -run '^$' -fuzz NAME -fuzztime "+fuzztime.String()+"`: no panic, every translation of a fuzzed input makes a consistent snapshot, and the xDS request reader agrees with the protobuf library.\n\n"+fz.String())
 	}
-	sections = append(sections, "## Fuzzing\n\n`go test -run '^$' -fuzz NAME -fuzztime "+fuzztime.String()+"`: no panic, every translation of a fuzzed input makes a consistent snapshot, and the xDS request reader agrees with the protobuf library.\n\n"+fz.String())
 
 	// 3. Load: many ADS streams.
-	r, section := load(bin, envoy, *streams, *routes)
-	add(r)
-	sections = append(sections, section)
+	if run("load") {
+		r, section := load(bin, envoy, *streams, *routes)
+		add(r)
+		sections = append(sections, section)
+	}
 
-	// 4. Soak.
-	r, section = soakTest(bin, envoy, *routes, *soak)
-	add(r)
-	sections = append(sections, section)
+	// 4. A flood of hostile xDS clients.
+	if run("flood") {
+		r, section := floodTest(bin, envoy, *routes, *floodConns, *flood)
+		add(r)
+		sections = append(sections, section)
+	}
 
-	// 5. The fleet: many routes and clusters changed while a real Envoy
-	// is probed, not one request failing.
-	r, section = fleet(*fleetTime)
-	add(r)
-	sections = append(sections, section)
+	// 5. Soak.
+	// The fleet: many routes and clusters changed while a real Envoy is
+	// probed, no failed request allowed.
+	if run("fleet") {
+		r, section := fleet(*fleetTime)
+		add(r)
+		sections = append(sections, section)
+	}
+
+	if run("soak") {
+		r, section := soakTest(bin, envoy, *routes, *soak)
+		add(r)
+		sections = append(sections, section)
+	}
 
 	passed, failed := 0, 0
 	for _, r := range results {
@@ -132,40 +143,11 @@ func main() {
 	}
 }
 
-// fleet runs the e2e fleet test (TestFleetChurn) for d per ADS protocol:
-// 200 routes and 20 clusters changed every 250 ms while requests to every
-// hostname flow through a real Envoy; one failed request fails it.
-func fleet(d time.Duration) (result, string) {
-	cmd := exec.Command("go", "test", "-count=1", "-v", "-timeout", (2*d + 5*time.Minute).String(), "-run", "^TestFleetChurn$", "./e2e")
-	cmd.Env = append(os.Environ(), "GATEWARDEN_FLEET_DURATION="+d.String())
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var logs []string
-	logLine := regexp.MustCompile(`^\s+fleet_test\.go:\d+: (.*)$`)
-	for _, l := range strings.Split(out.String(), "\n") {
-		if m := logLine.FindStringSubmatch(l); m != nil {
-			logs = append(logs, m[1])
-		}
-	}
-	ok := err == nil && strings.Contains(out.String(), "--- PASS: TestFleetChurn")
-	detail := strings.Join(logs, "; ")
-	if !ok {
-		detail = fmt.Sprintf("%v: %s", err, lastLines(out.String(), 30))
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "## Fleet\n\n`GATEWARDEN_FLEET_DURATION=%s go test -run TestFleetChurn ./e2e`: 200 routes (scoped RDS) and 20 clusters; every 250 ms every route moves to another cluster, a cluster is added and one removed, while four probes send requests to every hostname through a real Envoy; not one may fail. Delta, then state of the world.\n\n```\n%s\n```\n", d, strings.Join(logs, "\n"))
-	if !ok {
-		b.WriteString("\nFailed:\n\n```\n" + lastLines(out.String(), 30) + "\n```\n")
-	}
-	return result{name: "fleet", ok: ok, detail: detail}, b.String()
-}
-
 // goTests runs the test functions that prove bad input, attacks, faults and
 // TLS, and lists their outcome and the figures they log.
 func goTests() ([]result, string) {
 	cmd := exec.Command("go", "test", "-count=1", "-v", "-run",
-		"TestHostileManifests|TestAttacksAreDenied|TestFaults|TestDirectorySwappedAtomically|TestXDSMutualTLS|TestSotWNackIsNotResent|TestDeltaNackIsNotResent|TestScanKeepsLastGoodVersion|TestKubernetesHAAndOutage",
+		"TestHostileManifests|TestAttacksAreDenied|TestFaults|TestDirectorySwappedAtomically|TestXDSMutualTLS|TestXDSClientsBoundToTheirGateway|TestStreamsAreBoundToTheirCertificatesGateway|TestHostileRequestsEndTheirStream|TestHostileDeltaRequestsEndTheirStream|TestNackMessagesAreBoundedAndRateLimited|TestSotWNackIsNotResent|TestDeltaNackIsNotResent|TestScanKeepsLastGoodVersion|TestKubernetesHAAndOutage",
 		"./translator", "./e2e", "./xds", "./pkg/source/dir")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -336,4 +318,95 @@ func soakTest(bin, envoy string, routes int, d time.Duration) (result, string) {
 		fmt.Fprintf(&b, "| %s | %.0f | %.1f MiB | %.1f MiB |\n", sm.at.Round(time.Second), sm.goroutines, sm.heap/(1<<20), sm.rss/(1<<20))
 	}
 	return result{name: "soak", ok: ok, detail: fmt.Sprintf("%d changes in %s; goroutines %.0f->%.0f, heap %.1f->%.1f MiB", changes, d, warm.goroutines, maxG, warm.heap/(1<<20), maxHeap/(1<<20))}, b.String()
+}
+
+// floodBound is the most resident memory gatewarden may reach under the
+// flood: deploy/'s 512 MiB limit with 64 MiB of room (it runs gatewarden
+// with GOMEMLIMIT=400MiB, which the runtime may overshoot a little).
+const floodBound = 448 << 20
+
+func floodTest(bin, envoy string, routes, conns int, d time.Duration) (result, string) {
+	s, err := loadtest.StartStackEnv(bin, envoy, routes, false, []string{"GOMEMLIMIT=400MiB"})
+	if err != nil {
+		return result{name: "flood", detail: err.Error()}, "## Flood of hostile xDS clients\n\nDid not run: " + err.Error() + "\n"
+	}
+	defer s.Stop()
+	res, err := loadtest.RunFlood(s, conns, d)
+	if res == nil {
+		return result{name: "flood", detail: err.Error()}, "## Flood of hostile xDS clients\n\nFailed: " + err.Error() + "\n"
+	}
+	ok := err == nil && res.PeakRSS <= floodBound
+	var acks []float64
+	if res.Fanout != nil {
+		for _, x := range res.Fanout.ToLastAck {
+			acks = append(acks, float64(x))
+		}
+	}
+	sort.Float64s(acks)
+	pushes := "none"
+	if len(acks) > 0 {
+		pushes = fmt.Sprintf("%d changes, each ACKed by all 20, p50 %s, max %s", len(acks), time.Duration(acks[len(acks)/2]).Round(time.Millisecond), time.Duration(acks[len(acks)-1]).Round(time.Millisecond))
+	}
+	if err != nil {
+		pushes = "failed: " + err.Error()
+	}
+	detail := fmt.Sprintf("%d hostile streams over %s; peak RSS %.1f MiB (bound %d MiB); well-behaved: %s",
+		res.Streams, d, res.PeakRSS/(1<<20), floodBound>>20, pushes)
+	var b strings.Builder
+	b.WriteString("## Flood of hostile xDS clients\n\n")
+	fmt.Fprintf(&b, "For %s, %d connections of 16 streams each (the most gatewarden allows on one connection) to gatewarden\n", d, conns)
+	fmt.Fprintf(&b, "serving %d routes (GOMEMLIMIT=400MiB, as in deploy/): per connection, 2 streams send requests just under\n", routes)
+	b.WriteString("the 8 MiB limit naming 90,000 new resources on every type, 1 sends requests over it, 1 asks for a type that is\n")
+	b.WriteString("not served, 12 subscribe to everything and never read; every stream refused is opened again. Meanwhile\n")
+	b.WriteString("20 well-behaved clients receive and ACK 5 changes. Bound: peak RSS (VmHWM) at most 448 MiB, deploy/'s\n")
+	b.WriteString("512 MiB limit with 64 MiB of room; every change reaches every well-behaved client.\n\n")
+	b.WriteString("What bounds it: subscriptions that are not the served names hold at most 64 MiB per Gateway and 128 MiB\n")
+	b.WriteString("in all; a request is at most 8 MiB, and a stream holds at most two (one read, one being handled); a\n")
+	b.WriteString("stream that never reads holds one response (shared with every stream) in gRPC's flow-control window.\n")
+	b.WriteString("So live memory stays under the base, plus 128 MiB, plus 16 MiB per stream sending near-limit requests at\n")
+	b.WriteString("once. The Go runtime lets garbage accumulate up to GOMEMLIMIT before collecting hard, so RSS under a\n")
+	b.WriteString("flood sits near GOMEMLIMIT: deploy/ sets it 112 MiB below the container's limit.\n\n")
+	fmt.Fprintf(&b, "| | value |\n|---|---:|\n| hostile streams opened | %d |\n| RSS before | %.1f MiB |\n| peak RSS | %.1f MiB |\n| most heap in use sampled | %.1f MiB |\n", res.Streams, res.BaselineRSS/(1<<20), res.PeakRSS/(1<<20), res.MaxHeapInuse/(1<<20))
+	kinds := make([]string, 0, len(res.Requests))
+	for k := range res.Requests {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(&b, "| %s | %d |\n", k, res.Requests[k])
+	}
+	for _, l := range []string{"names", "subscription_bytes", "unknown_type"} {
+		fmt.Fprintf(&b, "| streams refused, limit %s | %.0f |\n", l, res.Refused[l])
+	}
+	fmt.Fprintf(&b, "\nWell-behaved clients: %s. Result: %v.\n", pushes, ok)
+	return result{name: "flood", ok: ok, detail: detail}, b.String()
+}
+
+// fleet runs the e2e fleet test (TestFleetChurn) for d per ADS protocol:
+// 200 routes and 20 clusters changed every 250 ms while requests to every
+// hostname flow through a real Envoy; one failed request fails it.
+func fleet(d time.Duration) (result, string) {
+	cmd := exec.Command("go", "test", "-count=1", "-v", "-timeout", (2*d + 5*time.Minute).String(), "-run", "^TestFleetChurn$", "./e2e")
+	cmd.Env = append(os.Environ(), "GATEWARDEN_FLEET_DURATION="+d.String())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var logs []string
+	logLine := regexp.MustCompile(`^\s+fleet_test\.go:\d+: (.*)$`)
+	for _, l := range strings.Split(out.String(), "\n") {
+		if m := logLine.FindStringSubmatch(l); m != nil {
+			logs = append(logs, m[1])
+		}
+	}
+	ok := err == nil && strings.Contains(out.String(), "--- PASS: TestFleetChurn")
+	detail := strings.Join(logs, "; ")
+	if !ok {
+		detail = fmt.Sprintf("%v: %s", err, lastLines(out.String(), 30))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "## Fleet\n\n`GATEWARDEN_FLEET_DURATION=%s go test -run TestFleetChurn ./e2e`: 200 routes (scoped RDS) and 20 clusters; every 250 ms every route moves to another cluster, a cluster is added and one removed, while four probes send requests to every hostname through a real Envoy; not one may fail. Delta, then state of the world.\n\n```\n%s\n```\n", d, strings.Join(logs, "\n"))
+	if !ok {
+		b.WriteString("\nFailed:\n\n```\n" + lastLines(out.String(), 30) + "\n```\n")
+	}
+	return result{name: "fleet", ok: ok, detail: detail}, b.String()
 }

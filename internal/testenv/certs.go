@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -16,7 +17,8 @@ import (
 )
 
 // Certs are the files of a test PKI: a CA, a server certificate for
-// 127.0.0.1 and "gatewarden.test", and a client certificate.
+// 127.0.0.1 and "gatewarden.test", and a client certificate of the
+// Gateway gloo-system/http.
 type Certs struct {
 	CA, ServerCert, ServerKey, ClientCert, ClientKey string
 	// OtherCA signed nothing above: a client or server trusting it fails.
@@ -39,8 +41,13 @@ func NewCerts(t testing.TB) Certs {
 		Subject: pkix.Name{CommonName: "gatewarden.test"}, DNSNames: []string{"gatewarden.test"},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}, c.ServerCert, c.ServerKey)
+	// The client is the guide's Gateway's Envoy.
+	id, err := url.Parse("spiffe://gatewarden/ns/gloo-system/gateway/http")
+	if err != nil {
+		t.Fatal(err)
+	}
 	issue(t, caKey, caCert, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "envoy"}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		Subject: pkix.Name{CommonName: "envoy"}, URIs: []*url.URL{id}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}, c.ClientCert, c.ClientKey)
 	return c
 }
