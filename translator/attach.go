@@ -33,6 +33,8 @@ type ruleState struct {
 	extensionRef bool
 	// filters are the rule's standard HTTPRoute filters.
 	filters ruleFilters
+	// backendFilters are the filters of each of backends (nil: none).
+	backendFilters []*backendFilters
 }
 
 // attachment is a route attached to one listener, with the hostnames it
@@ -159,6 +161,10 @@ func (t *translation) resolveRules(rs *routeState) {
 		if msg := st.filters.setTimeouts(i, rule.Timeouts); msg != "" {
 			st.setInvalid(msg, reasonUnsupportedValue)
 		}
+		if msg := st.filters.setRetry(i, rule.Retry); msg != "" {
+			st.setInvalid(msg, reasonUnsupportedValue)
+		}
+		t.resolveMirrors(rs.obj, st)
 		for j, m := range rule.Matches {
 			if msg := checkMatch(m); msg != "" {
 				st.setInvalid(fmt.Sprintf("spec.rules[%d].matches[%d].%s", i, j, msg), reasonUnsupportedValue)
@@ -170,8 +176,14 @@ func (t *translation) resolveRules(rs *routeState) {
 				st.setInvalid(fmt.Sprintf("spec.rules[%d].backendRefs[%d]: %s", i, j, err.msg), err.reason)
 				continue
 			}
+			bf, msg := checkBackendFilters(i, j, ref.Filters)
+			if msg != "" {
+				st.setInvalid(msg, reasonUnsupportedValue)
+				continue
+			}
 			if b.weight > 0 {
 				st.backends = append(st.backends, b)
+				st.backendFilters = append(st.backendFilters, bf)
 			}
 		}
 		rs.rules = append(rs.rules, st)

@@ -1,6 +1,7 @@
 package translator
 
 import (
+	corsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/cors/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -10,7 +11,8 @@ import (
 const routerFilter = "envoy.filters.http.router"
 
 // httpFilters is the one place the order of HTTP filters is decided: path
-// hardening first, then JWT verification, so that RBAC can match the verified claims it writes
+// hardening first, then CORS (a preflight carries no token: cors.go), then
+// JWT verification, so that RBAC can match the verified claims it writes
 // to dynamic metadata, and the router last.
 var httpFilters = []struct {
 	name  string
@@ -18,6 +20,13 @@ var httpFilters = []struct {
 }{
 	// Ambiguous paths are refused before anything else (hardening.go).
 	{PathHardeningFilter, func(*portBuild) proto.Message { return pathHardening() }},
+	{corsFilter, func(p *portBuild) proto.Message {
+		if !p.usesCORS() {
+			return nil
+		}
+		// The policies are per route (cors.go).
+		return &corsv3.Cors{}
+	}},
 	{jwtAuthnFilter, func(p *portBuild) proto.Message {
 		if cfg := buildJwtFilter(p.jwtConfigs()); cfg != nil {
 			return cfg

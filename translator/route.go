@@ -220,7 +220,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 				r.Action = directResponse(500, bodyPolicyInvalid)
 				break
 			}
-			r.TypedPerFilterConfig = typed
+			r.TypedPerFilterConfig = t.withCORS(typed, &rule.filters)
 			rule.filters.applyHeaders(r)
 			if rule.filters.redirect != nil {
 				r.Action = rule.filters.redirectAction(e.m, p.port)
@@ -229,6 +229,9 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			ra := routeAction(rule.backends)
 			rule.filters.applyRewrite(ra.Route, e.m)
 			rule.filters.applyTimeouts(ra.Route)
+			rule.filters.applyRetry(ra.Route)
+			rule.filters.applyMirrors(ra.Route, backends)
+			applyBackendFilters(ra.Route, rule.backends, rule.backendFilters)
 			for _, b := range rule.backends {
 				if b.appProtocol == appProtocolWebSocket {
 					ra.Route.UpgradeConfigs = []*routev3.RouteAction_UpgradeConfig{{UpgradeType: "websocket", Enabled: wrapperspb.Bool(true)}}

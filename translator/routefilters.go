@@ -8,6 +8,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
@@ -18,6 +19,10 @@ type ruleFilters struct {
 	request, response *gwv1.HTTPHeaderFilter
 	redirect          *gwv1.HTTPRequestRedirectFilter
 	rewrite           *gwv1.HTTPURLRewriteFilter
+	cors              *gwv1.HTTPCORSFilter
+	corsAny           *anypb.Any // cors encoded, once per rule (cors.go)
+	mirrors           []mirror   // mirror.go
+	retry             *retry     // retry.go
 	// timeout is the rule's timeouts.request (else its backendRequest);
 	// backendTimeout its timeouts.backendRequest. Zero disables.
 	timeout, backendTimeout *time.Duration
@@ -92,8 +97,20 @@ func (f *ruleFilters) add(i, k int, filter gwv1.HTTPRouteFilter) string {
 			return field + ": urlRewrite must be set, once per rule"
 		}
 		f.rewrite = filter.URLRewrite
+	case gwv1.HTTPRouteFilterRequestMirror:
+		if filter.RequestMirror == nil {
+			return field + ": requestMirror must be set"
+		}
+		// Its backend is resolved with the rule's (resolveMirrors).
+		f.mirrors = append(f.mirrors, mirror{field: field, filter: filter.RequestMirror})
+	case gwv1.HTTPRouteFilterCORS:
+		if filter.CORS == nil || f.cors != nil {
+			return field + ": cors must be set, once per rule"
+		}
+		f.cors = filter.CORS
+		return checkCORS(field+".cors", f.cors)
 	default:
-		return fmt.Sprintf("%s: filter type %q is not supported; supported: RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, ExtensionRef (RouteOption)", field, filter.Type)
+		return fmt.Sprintf("%s: filter type %q is not supported; supported: RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, RequestRedirect, URLRewrite, CORS, ExtensionRef (RouteOption)", field, filter.Type)
 	}
 	if f.redirect != nil && f.rewrite != nil {
 		return field + ": requestRedirect and urlRewrite cannot be used in the same rule"
