@@ -404,7 +404,7 @@ func TestTenantCannotWeakenListenerPolicy(t *testing.T) {
 		"/public/..;/admin":             "GET api.test /admin",
 		"/public/.;/admin":              "GET api.test /public/admin",
 		"/public/..;jsessionid=x/admin": "GET api.test /admin",
-		`/public\..\admin`:            "GET api.test /admin",
+		`/public\..\admin`:              "GET api.test /admin",
 	} {
 		if a := rawHTTP(t, addr, target, "Host: api.test"); a.code != 401 {
 			t.Errorf("%s without a token: %v, want 401", target, a)
