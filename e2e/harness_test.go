@@ -187,6 +187,13 @@ func do(t *testing.T, method, url, host string, headers ...string) answer {
 		req.Header.Set(strings.TrimSpace(k), strings.TrimSpace(v))
 	}
 	resp, err := client.Do(req)
+	return readAnswer(t, resp, err)
+}
+
+// readAnswer reads a response: an error getting it is an answer of code 0
+// saying what went wrong.
+func readAnswer(t *testing.T, resp *http.Response, err error) answer {
+	t.Helper()
 	if err != nil {
 		return answer{code: 0, body: err.Error()}
 	}

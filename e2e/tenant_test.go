@@ -209,15 +209,7 @@ func rawHTTP(t *testing.T, addr, target string, headers ...string) answer {
 		t.Fatal(err)
 	}
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		return answer{code: 0, body: err.Error()}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return answer{code: resp.StatusCode, body: string(body), header: resp.Header}
+	return readAnswer(t, resp, err)
 }
 
 // h2cRequest sends one HTTP/2 request (prior knowledge, no TLS) with the
@@ -433,26 +425,10 @@ func TestTenantCannotWeakenListenerPolicy(t *testing.T) {
 	}
 
 	// The statuses say why: the JWKS option is not permitted.
-	dump := e.debugConfig()
+	dump := httpGet(t, e.adminURL+"/debug/config")
 	for _, want := range []string{"RefNotPermitted", "169.254.169.254", "link-local"} {
 		if !strings.Contains(dump, want) {
 			t.Errorf("/debug/config does not mention %q", want)
 		}
 	}
-}
-
-// debugConfig is what gatewarden's /debug/config says: the configuration it
-// serves and every object's status.
-func (e *dirEnv) debugConfig() string {
-	e.t.Helper()
-	resp, err := http.Get(e.adminURL + "/debug/config")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return string(body)
 }
