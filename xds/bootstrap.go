@@ -1,7 +1,6 @@
 package xds
 
 import (
-	"encoding/json"
 	"fmt"
 	"net"
 	"strconv"
@@ -15,10 +14,8 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
-	sigsyaml "sigs.k8s.io/yaml"
 )
 
 // BootstrapOptions describe the Envoy a bootstrap is for.
@@ -178,15 +175,7 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		b.StaticResources.Listeners = append(b.StaticResources.Listeners, l)
 		b.StaticResources.Clusters = append(b.StaticResources.Clusters, c)
 	}
-	js, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(b)
-	if err != nil {
-		return nil, err
-	}
-	var v any
-	if err := json.Unmarshal(js, &v); err != nil {
-		return nil, err
-	}
-	return sigsyaml.Marshal(v)
+	return protoYAML(b)
 }
 
 func bootstrapTLS(t BootstrapTLS, host string) (*corev3.TransportSocket, error) {
