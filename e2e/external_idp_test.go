@@ -9,11 +9,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -285,11 +287,30 @@ func TestExternalIdentityProvider(t *testing.T) {
 		t.Errorf("wrong CA: %s, want 401 Jwks remote fetch is failed", a)
 	}
 
+	explainKeys := func(tok string) string {
+		t.Helper()
+		out, err := exec.Command(gatewardenBinary(t), "explain", "--server", strings.TrimPrefix(e.adminURL, "http://"),
+			"--envoy-admin", e.envoyAdmin, "--url", fmt.Sprintf("http://www.example.com:%d/headers", e.gwPort), "--token", strings.TrimPrefix(tok, "Authorization: Bearer ")).CombinedOutput()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatalf("explain: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	if out := explainKeys(mint(k1)); !strings.Contains(out, "keys NOT loaded") || !strings.Contains(out, "ssl.fail_verify_error") {
+		t.Errorf("explain --envoy-admin with the wrong CA does not say the keys are not loaded and why:\n%s", out)
+	} else {
+		t.Logf("explain with the wrong CA:\n%s", out)
+	}
+
 	// 2. The right CA: keys load without restarting Envoy.
 	e.write("idp.yaml", manifests(ca.pem))
 	took := want("accepted with the right CA", 20*time.Second, mint(k1), 200)
 	t.Logf("right CA: tokens accepted after %s", took.Round(10*time.Millisecond))
 	want("a token of an unknown key refused", time.Second, mint(k2), 401)
+	if out := explainKeys(mint(k1)); !strings.Contains(out, "keys loaded") {
+		t.Errorf("explain --envoy-admin with the right CA does not say the keys are loaded:\n%s", out)
+	}
 
 	// 3. Rotation: the provider publishes key-2 next to key-1, then removes
 	// key-1. Each change is enforced within cacheDuration (and a fetch).

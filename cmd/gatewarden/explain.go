@@ -66,7 +66,7 @@ check of the server's certificate).`,
 					return usageError(err)
 				}
 			}
-			ex, err := explain.New(gcs, explain.Options{FetchJWKS: explain.HTTPFetch})
+			ex, err := explain.New(gcs, explain.Options{FetchJWKSTLS: explain.HTTPFetchTLS})
 			if err != nil {
 				return err
 			}
