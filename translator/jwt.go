@@ -184,6 +184,11 @@ func (t *translation) buildProvider(kind, namespace, field string, spec optv1.Jw
 			return nil, nil, msg
 		}
 		prov.JwksSourceSpecifier = &jwtauthnv3.JwtProvider_RemoteJwks{RemoteJwks: remote}
+		// Envoy's cache of verified tokens outlives a key rotation: a token
+		// of a key the provider removed (a compromised key, say) would still
+		// pass until it falls out of the cache. Remote keys change without a
+		// new listener, so their tokens are verified on every request.
+		prov.JwtCacheConfig = nil
 		jwksCluster = b
 	default:
 		return nil, nil, field + ".jwks: one of local and remote is required"
