@@ -138,6 +138,9 @@ func buildCluster(b backend) *clusterv3.Cluster {
 	if b.tls != nil {
 		c.TransportSocket = b.tls.transportSocket()
 	}
+	if b.externalName != "" {
+		c.TypedDnsResolverConfig = noSearchDomainResolver()
+	}
 	return c
 }
 

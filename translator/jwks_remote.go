@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
+	caresv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/network/dns_resolver/cares/v3"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	corev1 "k8s.io/api/core/v1"
@@ -153,7 +155,21 @@ func (t *translation) forbiddenExternalName(svc *corev1.Service) string {
 		return fmt.Sprintf("Service %s/%s is of type ExternalName without spec.externalName", svc.Namespace, svc.Name)
 	}
 	class := addressClass(name)
-	if class == "" || (class == "loopback" && t.opts.AllowLoopbackBackends) {
+	if class == "loopback" && t.opts.AllowLoopbackBackends {
+		return ""
+	}
+	if class == "" {
+		// An ExternalName to a Service of the cluster would reach another
+		// namespace's Service past the ReferenceGrant its upstreamRef
+		// needs (Envoy's cluster also resolves without search domains, so
+		// that "owner.infra" is not read as owner.infra.svc.<domain>).
+		h := strings.TrimSuffix(strings.ToLower(name), ".")
+		switch {
+		case !strings.Contains(h, "."):
+			return fmt.Sprintf("Service %s/%s: spec.externalName %q is a single label: name the host fully (a Service of the cluster is named by upstreamRef itself)", svc.Namespace, svc.Name, name)
+		case strings.HasSuffix(h, ".svc") || strings.Contains(h, ".svc."):
+			return fmt.Sprintf("Service %s/%s: spec.externalName %q names a Service of the cluster: name that Service in upstreamRef, where a ReferenceGrant is needed across namespaces", svc.Namespace, svc.Name, name)
+		}
 		return ""
 	}
 	hint := ""
@@ -161,4 +177,17 @@ func (t *translation) forbiddenExternalName(svc *corev1.Service) string {
 		hint = " (allowed only with --allow-loopback-backends, on by default in directory mode)"
 	}
 	return fmt.Sprintf("Service %s/%s: spec.externalName %q is %s, which JWKS fetches may not reach (the proxy itself, its host or the cloud metadata service)%s", svc.Namespace, svc.Name, name, class, hint)
+}
+
+// noSearchDomainResolver is the DNS resolver of an ExternalName cluster:
+// the system's, without its search domains, so that a name resolves as
+// written and not as a Service of the cluster (in a pod, "owner.infra" is
+// first tried as owner.infra.svc.cluster.local).
+func noSearchDomainResolver() *corev3.TypedExtensionConfig {
+	return &corev3.TypedExtensionConfig{
+		Name: "envoy.network.dns_resolver.cares",
+		TypedConfig: mustAny(&caresv3.CaresDnsResolverConfig{
+			DnsResolverOptions: &corev3.DnsResolverOptions{NoDefaultSearchDomain: true},
+		}),
+	}
 }
