@@ -15,7 +15,9 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
@@ -359,4 +362,52 @@ func TestExternalIdentityProvider(t *testing.T) {
 	t.Logf("recovery: key-3 accepted %s after the provider came back", took.Round(10*time.Millisecond))
 	e.checkEnvoy()
 	t.Logf("stats at the end: %v; JWKS fetches served: %d", jwtStats(), idp.fetches.Load())
+}
+
+// TestExternalIdPExample serves examples/external-idp as its README says:
+// its identity provider (jwks/keys.jwks over HTTPS with tls/idp.crt, on a
+// port of the test instead of 8443) reached through the example's
+// ExternalName Service and BackendTLSPolicy, and checks the answers the
+// README shows.
+func TestExternalIdPExample(t *testing.T) {
+	root := testenv.RepoRoot()
+	cert, err := tls.LoadX509KeyPair(filepath.Join(root, "examples/external-idp/tls/idp.crt"), filepath.Join(root, "examples/external-idp/tls/idp.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.FileServer(http.Dir(filepath.Join(root, "examples/external-idp/jwks"))))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	e := startDirEnv(t, false, func(e *dirEnv) {
+		e.copyExample("examples/external-idp/gateway.yaml", "gateway.yaml", "port: 8080", fmt.Sprintf("port: %d", e.gwPort))
+		e.copyExample("examples/external-idp/httpbin.yaml", "httpbin.yaml", "  port: 8000\n  protocol: TCP", fmt.Sprintf("  port: %d\n  protocol: TCP", e.httpbinPort))
+		e.copyExample("examples/external-idp/idp.yaml", "idp.yaml")
+		e.copyExample("examples/external-idp/virtualhostoption.yaml", "virtualhostoption.yaml", "idp.localhost:8443", fmt.Sprintf("idp.localhost:%d", port))
+	})
+	tokens := readEnv(t, filepath.Join(root, "examples/gateway-jwt/tokens.env"))
+	for k, v := range readEnv(t, filepath.Join(root, "examples/keys/tokens.env")) {
+		tokens[k] = v
+	}
+	for _, c := range []struct {
+		token string
+		code  int
+		body  string
+	}{
+		{"", 401, "Jwt is missing"},
+		{"ALICE_TOKEN", 200, ""},
+		{"CAROL_TOKEN", 401, "Jwt issuer is not configured"},
+	} {
+		var headers []string
+		if c.token != "" {
+			headers = append(headers, "Authorization: Bearer "+tokens[c.token])
+		}
+		eventually(t, 10*time.Second, fmt.Sprintf("%q: %d", c.token, c.code), func() string {
+			if a := e.get(headers...); a.code != c.code || !strings.Contains(a.body, c.body) {
+				return fmt.Sprintf("got %s, want %d %q", a, c.code, c.body)
+			}
+			return ""
+		})
+	}
 }
