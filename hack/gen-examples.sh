@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates examples/*/README.md: each README's commands are run here and
 # their real output pasted under them. Needs bin/gatewarden (make build);
-# serves examples/remote-jwks/jwks on 127.0.0.1:8081 while it runs.
+# serves examples/remote-jwks/jwks on 127.0.0.1:8081 and examples/external-idp's
+# identity provider on 127.0.0.1:8443 (HTTPS) while it runs.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -15,7 +16,9 @@ export ALICE_TOKEN BOB_TOKEN CAROL_TOKEN
 
 python3 -m http.server 8081 --bind 127.0.0.1 --directory examples/remote-jwks/jwks >/dev/null 2>&1 &
 server=$!
-trap 'kill $server' EXIT
+python3 examples/external-idp/serve.py >/dev/null 2>&1 &
+idp=$!
+trap 'kill $server $idp' EXIT
 sleep 1
 
 # show CMD: prints the command and its output, as in a terminal.
@@ -102,6 +105,61 @@ explain remote-jwks /headers ALICE_TOKEN
 echo; echo "Carol's token comes from another issuer:"; echo
 explain remote-jwks /headers CAROL_TOKEN
 } | write remote-jwks
+
+{
+cat <<'MD'
+# An identity provider outside the cluster
+
+Tokens from Keycloak, Auth0, Okta, Entra ID, Google or Dex are signed with keys
+published at an HTTPS JWKS URL outside the cluster, which rotate. Here the
+provider is `idp.localhost:8443` (`serve.py`: the guide's public key in
+`jwks/keys.jwks`, over HTTPS with a certificate of `tls/ca.crt`):
+
+```sh
+python3 examples/external-idp/serve.py
+```
+
+- `idp.yaml`: an `ExternalName` Service names the provider's host, which Envoy
+  resolves by DNS; `jwks.remote.upstreamRef` names that Service. A
+  `BackendTLSPolicy` targeting it gives the CA (ConfigMap key `ca.crt`) and
+  the name the certificate must carry (`hostname`, or `subjectAltNames`).
+  Without a policy, an `https` URL is checked against the system's trusted
+  authorities for the URL's host. The name is always checked.
+- `virtualhostoption.yaml`: the provider. `upstreamRef` may not be omitted:
+  a URL's host alone would let an option make Envoy fetch from any host of
+  the cluster's network past the ReferenceGrants that guard a Service; name
+  an outside host with an `ExternalName` Service of the option's namespace.
+
+gatewarden's fetch defaults (the Gloo fields `cacheDuration` and
+`asyncFetch.fastListener` are honoured): each fetch times out after 5 s and is
+retried twice with backoff (0.5 s to 5 s); keys are fetched when the
+configuration arrives and again every `cacheDuration` (default 5m), not on the
+first request; when a refetch fails (the provider is down) Envoy keeps the keys
+it has, counts `jwks_fetch_failed`, and tries again after
+min(`cacheDuration`, 10 s). A rotation is seen within `cacheDuration`. A
+reference that cannot be resolved (no such Service, port or ready endpoint, an
+`ExternalName` without a name or to a loopback or link-local host, a CA that
+is missing or not PEM) refuses the option with a reason in its status, and its
+routes answer 500, rather than Envoy refusing every token.
+
+`explain` fetches the keys as Envoy does, through the cluster, with its TLS
+settings:
+
+MD
+explain external-idp /headers ALICE_TOKEN
+echo; echo "Carol's token comes from another issuer:"; echo
+explain external-idp /headers CAROL_TOKEN
+cat <<'MD'
+
+With `--server ADMIN --envoy-admin unix:PATH` (Envoy's admin socket, as
+`gatewarden bootstrap` sets it) explain also reads the running Envoy's stats
+and says whether it holds the provider's keys, and why not: for example
+`keys NOT loaded ... TLS handshakes refused the server's certificate (not
+signed by the trusted CA: ssl.fail_verify_error)`.
+
+The keys in `tls/` are examples: never use them outside this example.
+MD
+} | write external-idp
 
 {
 cat <<'MD'

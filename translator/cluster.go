@@ -7,7 +7,6 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	httpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -23,10 +22,12 @@ type backend struct {
 	port               int32
 	portName           string
 	weight             uint32
-	// tls, for a JWKS server reached over https, with the SNI to send.
-	tls    bool
-	tlsSNI string
-	name   string // clusterName, computed once
+	// tls, for a server reached over TLS (an https JWKS server).
+	tls *upstreamTLS
+	// externalName is the host name of an ExternalName Service, which
+	// Envoy resolves itself (on port).
+	externalName string
+	name         string // clusterName, computed once
 	// appProtocol of the Service port: kubernetes.io/h2c speaks HTTP/2
 	// without TLS, kubernetes.io/ws takes WebSocket upgrades.
 	appProtocol string
@@ -38,12 +39,16 @@ const (
 )
 
 // clusterName is the Envoy cluster of a Service port: "namespace/service/port",
-// with "/tls" for the TLS cluster of an https JWKS server.
+// with "/tls" for the TLS cluster of an https JWKS server and, when it sends
+// one, "/" and its SNI (two URLs of one Service may name two hosts).
 func (b backend) clusterName() string {
 	if b.name != "" {
 		return b.name
 	}
-	if b.tls {
+	if b.tls != nil {
+		if b.tls.sni != "" {
+			return fmt.Sprintf("%s/%s/%d/tls/%s", b.namespace, b.service, b.port, b.tls.sni)
+		}
 		return fmt.Sprintf("%s/%s/%d/tls", b.namespace, b.service, b.port)
 	}
 	return fmt.Sprintf("%s/%s/%d", b.namespace, b.service, b.port)
@@ -130,18 +135,11 @@ func buildCluster(b backend) *clusterv3.Cluster {
 			}),
 		}
 	}
-	if b.tls {
-		c.TransportSocket = &corev3.TransportSocket{
-			Name: "envoy.transport_sockets.tls",
-			ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{
-				Sni: b.tlsSNI,
-				CommonTlsContext: &tlsv3.CommonTlsContext{ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{
-					ValidationContext: &tlsv3.CertificateValidationContext{TrustedCa: &corev3.DataSource{
-						Specifier: &corev3.DataSource_Filename{Filename: systemCABundle},
-					}},
-				}},
-			})},
-		}
+	if b.tls != nil {
+		c.TransportSocket = b.tls.transportSocket()
+	}
+	if b.externalName != "" {
+		c.TypedDnsResolverConfig = noSearchDomainResolver()
 	}
 	return c
 }
@@ -149,8 +147,13 @@ func buildCluster(b backend) *clusterv3.Cluster {
 // buildEndpoints lists the ready endpoints of b from the EndpointSlices of
 // its Service, on the slice port whose name is the Service port's. Slices of
 // addressType FQDN give host names, which Envoy resolves itself: dns is true
-// when every endpoint is such a name.
+// when every endpoint is such a name, or when b is an ExternalName Service.
 func (t *translation) buildEndpoints(b backend) (cla *endpointv3.ClusterLoadAssignment, dns bool) {
+	if b.externalName != "" {
+		return &endpointv3.ClusterLoadAssignment{ClusterName: b.clusterName(), Endpoints: []*endpointv3.LocalityLbEndpoints{{
+			LbEndpoints: []*endpointv3.LbEndpoint{lbEndpoint(b.externalName, uint32(b.port))}, LoadBalancingWeight: wrapperspb.UInt32(1),
+		}}}, true
+	}
 	var eps []*endpointv3.LbEndpoint
 	ipSlices, fqdnSlices := 0, 0
 	for _, es := range t.index.slices[nn(b.namespace, b.service)] {

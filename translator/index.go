@@ -20,6 +20,7 @@ type index struct {
 	gatewayByName map[types.NamespacedName]*gwv1.Gateway
 	secrets       map[types.NamespacedName]*corev1.Secret
 	namespaces    map[string]*corev1.Namespace
+	tls           backendTLSIndex
 }
 
 func newIndex(in *resource.Resources) index {
@@ -35,6 +36,7 @@ func newIndex(in *resource.Resources) index {
 		secrets:       make(map[types.NamespacedName]*corev1.Secret, len(in.Secrets)),
 		namespaces:    make(map[string]*corev1.Namespace, len(in.Namespaces)),
 	}
+	idx.tls = newBackendTLSIndex(in)
 	for _, s := range in.Secrets {
 		idx.secrets[nn(s.Namespace, s.Name)] = s
 	}

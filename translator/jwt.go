@@ -2,16 +2,10 @@ package translator
 
 import (
 	"fmt"
-	"net"
-	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
-	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
@@ -190,6 +184,11 @@ func (t *translation) buildProvider(kind, namespace, field string, spec optv1.Jw
 			return nil, nil, msg
 		}
 		prov.JwksSourceSpecifier = &jwtauthnv3.JwtProvider_RemoteJwks{RemoteJwks: remote}
+		// Envoy's cache of verified tokens outlives a key rotation: a token
+		// of a key the provider removed (a compromised key, say) would still
+		// pass until it falls out of the cache. Remote keys change without a
+		// new listener, so their tokens are verified on every request.
+		prov.JwtCacheConfig = nil
 		jwksCluster = b
 	default:
 		return nil, nil, field + ".jwks: one of local and remote is required"
@@ -217,78 +216,6 @@ func (t *translation) buildProvider(kind, namespace, field string, spec optv1.Jw
 		prov.ClaimToHeaders = append(prov.ClaimToHeaders, &jwtauthnv3.JwtClaimToHeader{HeaderName: c.Header, ClaimName: c.Claim})
 	}
 	return prov, jwksCluster, ""
-}
-
-// buildRemoteJwks resolves the JWKS server's Service into a cluster.
-func (t *translation) buildRemoteJwks(kind, namespace, field string, r *optv1.RemoteJwks) (*jwtauthnv3.RemoteJwks, *backend, string) {
-	u, err := url.Parse(r.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, nil, fmt.Sprintf("%s.url: %q is not an http or https URL", field, r.URL)
-	}
-	port := 80
-	if u.Scheme == "https" {
-		port = 443
-	}
-	if p := u.Port(); p != "" {
-		port, err = strconv.Atoi(p)
-		if err != nil {
-			return nil, nil, fmt.Sprintf("%s.url: bad port in %q", field, r.URL)
-		}
-	}
-	if r.UpstreamRef.Name == "" {
-		return nil, nil, field + ".upstreamRef.name: the Service of the JWKS server is required"
-	}
-	ns := r.UpstreamRef.Namespace
-	if ns == "" {
-		ns = namespace
-	}
-	// As for a route's backendRefs: the Service of another namespace only
-	// with a ReferenceGrant of that namespace, else a tenant makes every
-	// Envoy of the Gateway fetch from another team's Service.
-	if ns != namespace && !t.index.granted(optv1.GroupName, kind, namespace, "", "Service", ns, r.UpstreamRef.Name) {
-		return nil, nil, fmt.Sprintf("%s.upstreamRef: Service %s/%s is in another namespace and no ReferenceGrant in %s allows %s %s to refer to it (%s)", field, ns, r.UpstreamRef.Name, ns, kind, namespace, refNotPermitted)
-	}
-	svc := t.index.services[nn(ns, r.UpstreamRef.Name)]
-	if svc == nil {
-		return nil, nil, fmt.Sprintf("%s.upstreamRef: Service %s/%s not found", field, ns, r.UpstreamRef.Name)
-	}
-	if msg := t.forbiddenEndpoint(ns, svc.Name); msg != "" {
-		return nil, nil, fmt.Sprintf("%s.upstreamRef: %s", field, msg)
-	}
-	b := backend{namespace: ns, service: svc.Name, port: -1, weight: 1}
-	for _, sp := range svc.Spec.Ports {
-		if int(sp.Port) == port {
-			b.port, b.portName = sp.Port, sp.Name
-		}
-	}
-	if b.port < 0 {
-		return nil, nil, fmt.Sprintf("%s.upstreamRef: Service %s/%s has no port %d (the port of %q)", field, ns, svc.Name, port, r.URL)
-	}
-	if u.Scheme == "https" {
-		b.tlsSNI = u.Hostname()
-		if net.ParseIP(b.tlsSNI) != nil {
-			b.tlsSNI = ""
-		}
-		b.tls = true
-	}
-	remote := &jwtauthnv3.RemoteJwks{
-		HttpUri: &corev3.HttpUri{
-			Uri:              r.URL,
-			HttpUpstreamType: &corev3.HttpUri_Cluster{Cluster: b.clusterName()},
-			Timeout:          durationpb.New(5 * time.Second),
-		},
-		CacheDuration: durationpb.New(5 * time.Minute),
-	}
-	if r.CacheDuration != nil {
-		if r.CacheDuration.Duration <= 0 {
-			return nil, nil, fmt.Sprintf("%s.cacheDuration: %s is not positive", field, r.CacheDuration.Duration)
-		}
-		remote.CacheDuration = durationpb.New(r.CacheDuration.Duration)
-	}
-	if r.AsyncFetch != nil {
-		remote.AsyncFetch = &jwtauthnv3.JwksAsyncFetch{FastListener: r.AsyncFetch.FastListener}
-	}
-	return remote, &b, ""
 }
 
 // buildJwtFilter is the listener-level jwt_authn config holding every

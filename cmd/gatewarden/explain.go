@@ -19,6 +19,7 @@ import (
 func newExplainCommand() *cobra.Command {
 	var (
 		resources, server, gateway, method, reqURL, token, output, now, controllerName string
+		envoyAdmin                                                                     string
 		headers                                                                        []string
 	)
 	cmd := &cobra.Command{
@@ -34,7 +35,12 @@ Exit code: 0 when the request reaches the upstream, 1 when it is denied or
 answered by Envoy itself, 2 on a usage error.
 
   gatewarden explain --resources examples/gateway-jwt \
-    --url http://www.example.com:8080/headers --token "$BOB_TOKEN"`,
+    --url http://www.example.com:8080/headers --token "$BOB_TOKEN"
+
+With --envoy-admin it also reads the running Envoy's stats and says whether
+Envoy holds each remote JWKS provider's keys (explain fetches them itself to
+check tokens; Envoy's own fetch may have failed, for example on its TLS
+check of the server's certificate).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (resources == "") == (server == "") {
@@ -60,7 +66,7 @@ answered by Envoy itself, 2 on a usage error.
 					return usageError(err)
 				}
 			}
-			ex, err := explain.New(gcs, explain.Options{FetchJWKS: explain.HTTPFetch})
+			ex, err := explain.New(gcs, explain.Options{FetchJWKSTLS: explain.HTTPFetchTLS})
 			if err != nil {
 				return err
 			}
@@ -85,6 +91,13 @@ answered by Envoy itself, 2 on a usage error.
 			if err != nil {
 				return usageError(err)
 			}
+			if envoyAdmin != "" && d.JWT != nil && !d.JWT.Disabled {
+				stats, err := explain.FetchEnvoyStats(envoyAdmin)
+				if err != nil {
+					return usageError(err)
+				}
+				d.Steps = append(d.Steps, ex.RemoteKeys(d, stats)...)
+			}
 			if output == "json" {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -103,6 +116,7 @@ answered by Envoy itself, 2 on a usage error.
 	f := cmd.Flags()
 	f.StringVar(&resources, "resources", "", "directory of manifests to translate")
 	f.StringVar(&server, "server", "", "admin address of a running gatewarden (host:port) to read the served configuration from")
+	f.StringVar(&envoyAdmin, "envoy-admin", "", "admin address of the running Envoy (unix:PATH, as gatewarden bootstrap sets by default, or host:port): say whether it has loaded each remote JWKS provider's keys, and why not, from its stats")
 	f.StringVar(&gateway, "gateway", "", "the Gateway (NAMESPACE/NAME) when several listen on the URL's port")
 	f.StringVar(&reqURL, "url", "", "the request URL, absolute: http://HOST[:PORT]/PATH[?QUERY]")
 	f.StringVarP(&method, "method", "X", "GET", "the request method")

@@ -8,6 +8,7 @@
 package explain
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -116,6 +117,9 @@ type Options struct {
 	// path. Without it a remote provider's tokens cannot be checked and
 	// explain says so.
 	FetchJWKS func(uri string, endpoint string) ([]byte, error)
+	// FetchJWKSTLS, when set, is used instead of FetchJWKS, with the TLS
+	// its cluster checks (nil for a cluster without TLS): see HTTPFetchTLS.
+	FetchJWKSTLS func(uri, endpoint string, tlsConfig *tls.Config) ([]byte, error)
 }
 
 // New indexes the configuration of every Gateway of a translation.
@@ -143,8 +147,14 @@ func New(gcs []*translator.GatewayConfig, opts ...Options) (*Explainer, error) {
 				scopes[listener][f[0].GetStringKey()] = routes[sc.RouteConfigurationName]
 			}
 		}
+		tlsConfigs := map[string]*tls.Config{}
 		for _, c := range gc.Clusters {
 			g.clusters[c.Name] = c.GetLoadAssignment()
+			cfg, err := clusterTLSConfig(c)
+			if err != nil {
+				return nil, fmt.Errorf("gateway %s: %w", gc.Key(), err)
+			}
+			tlsConfigs[c.Name] = cfg
 		}
 		for _, cla := range gc.Endpoints {
 			g.clusters[cla.ClusterName] = cla
@@ -155,8 +165,13 @@ func New(gcs []*translator.GatewayConfig, opts ...Options) (*Explainer, error) {
 				return nil, fmt.Errorf("gateway %s: %w", gc.Key(), err)
 			}
 			g.listeners[l.GetAddress().GetSocketAddress().GetPortValue()] = li
-			if o.FetchJWKS != nil {
-				fetchRemoteKeys(li, g.clusters, o.FetchJWKS)
+			switch {
+			case o.FetchJWKSTLS != nil:
+				fetchRemoteKeys(li, g.clusters, func(cluster, uri, endpoint string) ([]byte, error) {
+					return o.FetchJWKSTLS(uri, endpoint, tlsConfigs[cluster])
+				})
+			case o.FetchJWKS != nil:
+				fetchRemoteKeys(li, g.clusters, func(_, uri, endpoint string) ([]byte, error) { return o.FetchJWKS(uri, endpoint) })
 			}
 		}
 		e.gateways = append(e.gateways, g)
@@ -433,7 +448,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // fetchRemoteKeys loads the keys of remote providers through their clusters.
 // A fetch that fails leaves the provider without keys, as Envoy's fetch
 // failure does.
-func fetchRemoteKeys(li *listener, clusters map[string]*endpointv3.ClusterLoadAssignment, fetch func(string, string) ([]byte, error)) {
+func fetchRemoteKeys(li *listener, clusters map[string]*endpointv3.ClusterLoadAssignment, fetch func(cluster, uri, endpoint string) ([]byte, error)) {
 	for _, p := range li.providers {
 		if p.remote == nil {
 			continue
@@ -442,7 +457,7 @@ func fetchRemoteKeys(li *listener, clusters map[string]*endpointv3.ClusterLoadAs
 		for _, l := range cla.GetEndpoints() {
 			for _, ep := range l.LbEndpoints {
 				sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
-				body, err := fetch(p.remote.GetHttpUri().GetUri(), fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()))
+				body, err := fetch(p.remote.GetHttpUri().GetCluster(), p.remote.GetHttpUri().GetUri(), fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()))
 				if err != nil {
 					continue
 				}

@@ -65,6 +65,8 @@ var kinds = map[schema.GroupVersionKind]func() Object{
 	gwv1beta1.SchemeGroupVersion.WithKind("ReferenceGrant"):  func() Object { return &gwv1beta1.ReferenceGrant{} },
 	gwv1.SchemeGroupVersion.WithKind("ReferenceGrant"):       func() Object { return &gwv1beta1.ReferenceGrant{} },
 	corev1.SchemeGroupVersion.WithKind("Secret"):             func() Object { return &corev1.Secret{} },
+	corev1.SchemeGroupVersion.WithKind("ConfigMap"):          func() Object { return &corev1.ConfigMap{} },
+	gwv1.SchemeGroupVersion.WithKind("BackendTLSPolicy"):     func() Object { return &gwv1.BackendTLSPolicy{} },
 	corev1.SchemeGroupVersion.WithKind("Namespace"):          func() Object { return &corev1.Namespace{} },
 	corev1.SchemeGroupVersion.WithKind("Service"):            func() Object { return &corev1.Service{} },
 	discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"): func() Object { return &discoveryv1.EndpointSlice{} },

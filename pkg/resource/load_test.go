@@ -84,7 +84,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestLoadDecodesTypesAndDefaultsNamespace(t *testing.T) {
-	docs, err := Load("x.yaml", []byte("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n---\napiVersion: gateway.solo.io/v1\nkind: RouteOption\nmetadata:\n  name: o\n  namespace: x\nspec:\n  options:\n    rbac:\n      policies:\n        p:\n          principals:\n          - jwtPrincipal:\n              matcher: LIST_CONTAINS\n"))
+	docs, err := Load("x.yaml", []byte("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n  name: r\n---\napiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: c\n---\napiVersion: gateway.solo.io/v1\nkind: RouteOption\nmetadata:\n  name: o\n  namespace: x\nspec:\n  options:\n    rbac:\n      policies:\n        p:\n          principals:\n          - jwtPrincipal:\n              matcher: LIST_CONTAINS\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestLoadDecodesTypesAndDefaultsNamespace(t *testing.T) {
 		t.Fatalf("doc 0 = %#v, want an HTTPRoute in %q", docs[0].Object, DefaultNamespace)
 	}
 	if docs[1].Object != nil {
-		t.Fatalf("a ConfigMap decoded to %T; kinds gatewarden does not read have no Object", docs[1].Object)
+		t.Fatalf("a PersistentVolumeClaim decoded to %T; kinds gatewarden does not read have no Object", docs[1].Object)
 	}
 	ro := docs[2].Object.(*optv1.RouteOption)
 	if got := ro.Spec.Options.Rbac.Policies["p"].Principals[0].JwtPrincipal.Matcher; got != optv1.ClaimMatcherListContains {

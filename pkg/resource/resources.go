@@ -26,6 +26,10 @@ type Resources struct {
 	EndpointSlices  []*discoveryv1.EndpointSlice
 	// Secrets hold the certificates of HTTPS listeners.
 	Secrets []*corev1.Secret
+	// BackendTLSPolicies say how to check the certificate of a Service
+	// reached over TLS (a remote JWKS server); ConfigMaps hold their CAs.
+	BackendTLSPolicies []*gwv1.BackendTLSPolicy
+	ConfigMaps         []*corev1.ConfigMap
 	// Namespaces are read for the labels listeners select routes by.
 	Namespaces         []*corev1.Namespace
 	VirtualHostOptions []*optv1.VirtualHostOption
@@ -50,6 +54,10 @@ func (r *Resources) Add(obj any) bool {
 		r.EndpointSlices = append(r.EndpointSlices, o)
 	case *corev1.Secret:
 		r.Secrets = append(r.Secrets, o)
+	case *gwv1.BackendTLSPolicy:
+		r.BackendTLSPolicies = append(r.BackendTLSPolicies, o)
+	case *corev1.ConfigMap:
+		r.ConfigMaps = append(r.ConfigMaps, o)
 	case *corev1.Namespace:
 		r.Namespaces = append(r.Namespaces, o)
 	case *optv1.VirtualHostOption:
@@ -81,6 +89,8 @@ func (r *Resources) Sort() {
 	slices.SortStableFunc(r.Services, byKey)
 	slices.SortStableFunc(r.EndpointSlices, byKey)
 	slices.SortStableFunc(r.Secrets, byKey)
+	slices.SortStableFunc(r.BackendTLSPolicies, byKey)
+	slices.SortStableFunc(r.ConfigMaps, byKey)
 	slices.SortStableFunc(r.Namespaces, byKey)
 	slices.SortStableFunc(r.VirtualHostOptions, byKey)
 	slices.SortStableFunc(r.RouteOptions, byKey)
@@ -89,5 +99,5 @@ func (r *Resources) Sort() {
 // Len is the number of objects of every kind.
 func (r *Resources) Len() int {
 	return len(r.GatewayClasses) + len(r.Gateways) + len(r.HTTPRoutes) + len(r.ReferenceGrants) +
-		len(r.Services) + len(r.EndpointSlices) + len(r.Secrets) + len(r.Namespaces) + len(r.VirtualHostOptions) + len(r.RouteOptions)
+		len(r.Services) + len(r.EndpointSlices) + len(r.Secrets) + len(r.BackendTLSPolicies) + len(r.ConfigMaps) + len(r.Namespaces) + len(r.VirtualHostOptions) + len(r.RouteOptions)
 }

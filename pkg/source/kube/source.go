@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -13,6 +14,7 @@ import (
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -54,14 +56,18 @@ type Source struct {
 	mgr    manager.Manager
 	kick   chan struct{}
 	status *statusWriter
+	// backendTLS is whether the BackendTLSPolicy CRD is installed.
+	backendTLS bool
+}
+
+type watchedKind struct {
+	obj             client.Object
+	statusOnlyNoise bool
 }
 
 // watched lists every kind the source reads, with whether its updates that
 // change only status can be ignored (kinds with a status subresource).
-var watched = []struct {
-	obj             client.Object
-	statusOnlyNoise bool
-}{
+var watched = []watchedKind{
 	{&gwv1.GatewayClass{}, true},
 	{&gwv1.Gateway{}, true},
 	{&gwv1.HTTPRoute{}, true},
@@ -69,6 +75,7 @@ var watched = []struct {
 	{&corev1.Service{}, false},
 	{&discoveryv1.EndpointSlice{}, false},
 	{&corev1.Secret{}, false},
+	{&corev1.ConfigMap{}, false},
 	{&corev1.Namespace{}, true},
 	{&optv1.VirtualHostOption{}, true},
 	{&optv1.RouteOption{}, true},
@@ -92,6 +99,7 @@ func New(o Options) (*Source, error) {
 		Logger:                 log,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{ByObject: cacheByObject()},
 	}
 	mgr, err := ctrl.NewManager(o.Config, mopts)
 	if err != nil {
@@ -99,21 +107,40 @@ func New(o Options) (*Source, error) {
 	}
 	s := &Source{o: o, mgr: mgr, kick: make(chan struct{}, 1)}
 	s.status = newStatusWriter(mgr.GetClient(), o.ControllerName, o.Log, s.trigger)
-	for _, w := range watched {
+	s.backendTLS, err = installed(mgr.GetRESTMapper(), backendTLSPolicyKind, gwv1.GroupVersion.Version)
+	if err != nil {
+		return nil, fmt.Errorf("look up the BackendTLSPolicy CRD: %w", err)
+	}
+	all := watched
+	if s.backendTLS {
+		all = append(slices.Clone(watched), watchedKind{&gwv1.BackendTLSPolicy{}, false})
+	} else {
+		o.Log.Warn("the BackendTLSPolicy CRD (gateway.networking.k8s.io/v1) is not installed: BackendTLSPolicies are not read, https JWKS servers are checked against the system's authorities; install the CRD and restart gatewarden to use them")
+	}
+	for _, w := range all {
 		inf, err := mgr.GetCache().GetInformer(context.Background(), w.obj)
 		if err != nil {
 			return nil, fmt.Errorf("informer for %T: %w", w.obj, err)
 		}
 		noise := w.statusOnlyNoise
+		_, isCM := w.obj.(*corev1.ConfigMap)
 		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc: func(any) { s.trigger() },
+			AddFunc: func(obj any) {
+				if !isCM || hasCA(obj) {
+					s.trigger()
+				}
+			},
 			UpdateFunc: func(oldObj, newObj any) {
-				if noise && statusOnly(oldObj, newObj) {
+				if noise && statusOnly(oldObj, newObj) || isCM && !caChanged(oldObj, newObj) {
 					return
 				}
 				s.trigger()
 			},
-			DeleteFunc: func(any) { s.trigger() },
+			DeleteFunc: func(obj any) {
+				if !isCM || hasCA(obj) {
+					s.trigger()
+				}
+			},
 		}); err != nil {
 			return nil, err
 		}
@@ -214,11 +241,12 @@ func (s *Source) list(ctx context.Context) (*resource.Resources, error) {
 		services corev1.ServiceList
 		slices   discoveryv1.EndpointSliceList
 		secrets  corev1.SecretList
+		cms      corev1.ConfigMapList
 		nss      corev1.NamespaceList
 		vhos     optv1.VirtualHostOptionList
 		ros      optv1.RouteOptionList
 	)
-	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &nss, &vhos, &ros} {
+	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &cms, &nss, &vhos, &ros} {
 		if err := c.List(ctx, l); err != nil {
 			return nil, fmt.Errorf("list %T: %w", l, err)
 		}
@@ -230,6 +258,10 @@ func (s *Source) list(ctx context.Context) (*resource.Resources, error) {
 	res.Services = pointers(services.Items)
 	res.EndpointSlices = pointers(slices.Items)
 	res.Secrets = pointers(secrets.Items)
+	res.ConfigMaps = pointers(cms.Items)
+	if err := s.listOptional(ctx, res); err != nil {
+		return nil, fmt.Errorf("list BackendTLSPolicies: %w", err)
+	}
 	res.Namespaces = pointers(nss.Items)
 	res.VirtualHostOptions = pointers(vhos.Items)
 	res.RouteOptions = pointers(ros.Items)

@@ -124,20 +124,33 @@ type LocalJwks struct {
 }
 
 // RemoteJwks fetches keys from a JWKS server reached through a Service.
+//
+// gatewarden's fetch defaults, for identity providers that rotate keys and
+// sometimes go down: each fetch times out after 5s and is retried twice with
+// backoff (0.5s to 5s); keys are fetched asynchronously, when the
+// configuration arrives and again every cacheDuration; a failed refetch keeps
+// the last keys and is tried again after min(cacheDuration, 10s).
 type RemoteJwks struct {
 	// URL of the JWKS (http or https); its host and path are sent to the
-	// server. An https URL is fetched with TLS, the server's certificate
-	// checked against the system's trusted authorities.
+	// server. An https URL is fetched with TLS: SNI and the certificate's
+	// name are the URL's host, checked against the system's trusted
+	// authorities, unless a BackendTLSPolicy targets the Service (its CA,
+	// hostname and subjectAltNames then apply).
 	URL string `json:"url"`
-	// UpstreamRef is the Service of the JWKS server. Its port is the URL's
-	// port, or 80 / 443 by scheme.
+	// UpstreamRef is the Service of the JWKS server (required: a URL's host
+	// alone is not accepted). For a server outside the cluster, an
+	// ExternalName Service naming its host, which Envoy resolves by DNS, on
+	// the URL's port. For another Service, its port is the URL's port, or
+	// 80 / 443 by scheme, and it needs a ready endpoint. A Service of
+	// another namespace needs a ReferenceGrant there.
 	UpstreamRef ResourceRef `json:"upstreamRef"`
-	// CacheDuration is how long fetched keys are kept. Default 5m. Takes Go
-	// ("5m") or protobuf ("300s") duration syntax.
+	// CacheDuration is how often the keys are fetched again, and so how soon
+	// a rotation is seen. Default 5m. Takes Go ("5m") or protobuf ("300s")
+	// duration syntax.
 	// +optional
 	CacheDuration *metav1.Duration `json:"cacheDuration,omitempty"`
-	// AsyncFetch fetches the keys when the configuration arrives rather than
-	// on the first request.
+	// AsyncFetch: gatewarden always fetches asynchronously; this sets
+	// whether a listener starts without waiting for the first fetch.
 	// +optional
 	AsyncFetch *JwksAsyncFetch `json:"asyncFetch,omitempty"`
 }
@@ -152,7 +165,9 @@ type ResourceRef struct {
 
 // JwksAsyncFetch is Envoy's JwksAsyncFetch.
 type JwksAsyncFetch struct {
-	// FastListener activates the listener without waiting for the first fetch.
+	// FastListener activates the listener without waiting for the first
+	// fetch. Default false: a new or updated listener waits for it (and
+	// starts anyway if it fails), so that it does not refuse tokens first.
 	// +optional
 	FastListener bool `json:"fastListener,omitempty"`
 }
