@@ -32,6 +32,8 @@ import (
 func addressClass(addr string) string {
 	if ip := net.ParseIP(addr); ip != nil {
 		switch {
+		case metadataAddrs[ip.String()]:
+			return "a cloud metadata service"
 		case ip.IsLoopback():
 			return "loopback"
 		case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast():
@@ -49,8 +51,26 @@ func addressClass(addr string) string {
 	if last != "" && strings.Trim(last, "0123456789") == "" {
 		return "a numeric host name" // read as an address by resolvers, which may be any
 	}
+	if metadataNames[h] {
+		return "a cloud metadata service"
+	}
+	switch {
+	case !strings.Contains(h, "."):
+		return "a single label (a Service of the cluster through the search domains)"
+	case strings.HasSuffix(h, ".svc") || strings.Contains(h, ".svc."):
+		return "a Service of the cluster (name it in backendRefs, where another namespace needs a ReferenceGrant)"
+	case strings.Contains(h, ".pod."):
+		return "a Pod of the cluster by its address (the cluster's DNS answers a-b-c-d.<namespace>.pod.<domain> with a.b.c.d)"
+	}
 	return ""
 }
+
+// metadataNames and metadataAddrs are the clouds' instance metadata
+// services that are neither link-local nor loopback by address or name.
+var (
+	metadataNames = map[string]bool{"metadata.google.internal": true, "metadata": true, "metadata.goog": true, "instance-data": true, "instance-data.ec2.internal": true}
+	metadataAddrs = map[string]bool{"fd00:ec2::254": true, "100.100.100.200": true}
+)
 
 // forbiddenEndpoint returns why a Service's endpoints may not be reached
 // through a route or a JWKS fetch ("" when they may): the first address of its
@@ -71,7 +91,7 @@ func (t *translation) forbiddenEndpoint(namespace, service string) string {
 				if class == "loopback" {
 					hint = " (allowed only with --allow-loopback-backends, on by default in directory mode)"
 				}
-				return fmt.Sprintf("Service %s/%s: endpoint address %q (EndpointSlice %s) is %s, which routes and JWKS fetches may not reach (the proxy itself, its host or the cloud metadata service)%s", namespace, service, a, es.Name, class, hint)
+				return fmt.Sprintf("Service %s/%s: endpoint address %q (EndpointSlice %s) is %s, which routes and JWKS fetches may not reach%s", namespace, service, a, es.Name, class, hint)
 			}
 		}
 	}

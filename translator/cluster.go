@@ -45,13 +45,19 @@ func (b backend) clusterName() string {
 	if b.name != "" {
 		return b.name
 	}
-	if b.tls != nil {
-		if b.tls.sni != "" {
-			return fmt.Sprintf("%s/%s/%d/tls/%s", b.namespace, b.service, b.port, b.tls.sni)
-		}
-		return fmt.Sprintf("%s/%s/%d/tls", b.namespace, b.service, b.port)
+	name := fmt.Sprintf("%s/%s/%d", b.namespace, b.service, b.port)
+	if b.externalName != "" {
+		// Never the name of a route backend's cluster of the same Service
+		// port: a route must not reach an ExternalName's host through it.
+		name += "/externalname"
 	}
-	return fmt.Sprintf("%s/%s/%d", b.namespace, b.service, b.port)
+	if b.tls != nil {
+		name += "/tls"
+		if b.tls.sni != "" {
+			name += "/" + b.tls.sni
+		}
+	}
+	return name
 }
 
 type refError struct{ msg, reason string }
@@ -95,6 +101,11 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	}
 	if sp == nil {
 		return backend{}, &refError{fmt.Sprintf("Service %s/%s has no port %d", ns, ref.Name, *ref.Port), string(gwv1.RouteReasonBackendNotFound)}
+	}
+	if svc.Spec.Type == corev1.ServiceTypeExternalName {
+		// Envoy would be sent to any host a tenant names (the cloud's
+		// metadata service, a Pod of another namespace by its DNS name).
+		return backend{}, &refError{fmt.Sprintf("Service %s/%s is of type ExternalName, which is not supported as a route backend", ns, ref.Name), string(gwv1.RouteReasonUnsupportedValue)}
 	}
 	if msg := t.forbiddenEndpoint(ns, svc.Name); msg != "" {
 		return backend{}, &refError{msg, string(gwv1.RouteReasonRefNotPermitted)}
@@ -205,6 +216,9 @@ func dnsCluster(c *clusterv3.Cluster, cla *endpointv3.ClusterLoadAssignment) {
 	c.EdsClusterConfig = nil
 	c.DnsLookupFamily = clusterv3.Cluster_V4_PREFERRED
 	c.LoadAssignment = cla
+	// A name resolves as written, not as a Service of the cluster
+	// ("admin.infra" is not admin.infra.svc.<domain>).
+	c.TypedDnsResolverConfig = noSearchDomainResolver()
 }
 
 func lbEndpoint(addr string, port uint32) *endpointv3.LbEndpoint {

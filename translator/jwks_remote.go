@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -147,36 +146,26 @@ func (t *translation) buildRemoteJwks(kind, namespace, field string, r *optv1.Re
 }
 
 // forbiddenExternalName says why an ExternalName Service may not be used
-// for a JWKS fetch ("" when it may): no name, or a name that is loopback
-// (unless allowed), link-local or numeric, as for endpoint addresses.
+// for a JWKS fetch ("" when it may): no name, or a name that endpoint
+// addresses may not be either (backendaddr.go): loopback (unless allowed),
+// link-local, numeric, a cloud metadata service, or a Service or Pod of the
+// cluster, which would be reached past the ReferenceGrant an upstreamRef
+// needs (Envoy's cluster also resolves without search domains, so that
+// "owner.infra" is not read as owner.infra.svc.<domain>).
 func (t *translation) forbiddenExternalName(svc *corev1.Service) string {
 	name := svc.Spec.ExternalName
 	if name == "" {
 		return fmt.Sprintf("Service %s/%s is of type ExternalName without spec.externalName", svc.Namespace, svc.Name)
 	}
 	class := addressClass(name)
-	if class == "loopback" && t.opts.AllowLoopbackBackends {
-		return ""
-	}
-	if class == "" {
-		// An ExternalName to a Service of the cluster would reach another
-		// namespace's Service past the ReferenceGrant its upstreamRef
-		// needs (Envoy's cluster also resolves without search domains, so
-		// that "owner.infra" is not read as owner.infra.svc.<domain>).
-		h := strings.TrimSuffix(strings.ToLower(name), ".")
-		switch {
-		case !strings.Contains(h, "."):
-			return fmt.Sprintf("Service %s/%s: spec.externalName %q is a single label: name the host fully (a Service of the cluster is named by upstreamRef itself)", svc.Namespace, svc.Name, name)
-		case strings.HasSuffix(h, ".svc") || strings.Contains(h, ".svc."):
-			return fmt.Sprintf("Service %s/%s: spec.externalName %q names a Service of the cluster: name that Service in upstreamRef, where a ReferenceGrant is needed across namespaces", svc.Namespace, svc.Name, name)
-		}
+	if class == "" || (class == "loopback" && t.opts.AllowLoopbackBackends) {
 		return ""
 	}
 	hint := ""
 	if class == "loopback" {
 		hint = " (allowed only with --allow-loopback-backends, on by default in directory mode)"
 	}
-	return fmt.Sprintf("Service %s/%s: spec.externalName %q is %s, which JWKS fetches may not reach (the proxy itself, its host or the cloud metadata service)%s", svc.Namespace, svc.Name, name, class, hint)
+	return fmt.Sprintf("Service %s/%s: spec.externalName %q is %s, which JWKS fetches may not reach%s", svc.Namespace, svc.Name, name, class, hint)
 }
 
 // noSearchDomainResolver is the DNS resolver of an ExternalName cluster:
