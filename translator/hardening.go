@@ -16,12 +16,13 @@ import (
 // Envoy normalises a path before routing and RBAC see it (RFC 3986 dot
 // segments, merged slashes, percent-decoded unreserved characters), but some
 // spellings survive that a second hop resolves differently: Tomcat, Jetty and
-// Spring drop a ";..." path parameter before resolving dot segments, so
-// "/public/%2e%2e;/admin" (Envoy: "/public/..;/admin", under a "/public"
-// permission) is "/admin" for them; a percent-encoded dot, slash or backslash
-// left after normalisation (double encoding: "%252e") is decoded by the next
-// hop into a separator. Such requests are refused with 400 before any route
-// or policy sees them.
+// Spring drop a ";..." path parameter before matching and resolving dot
+// segments, so "/public/%2e%2e;/admin" (Envoy: "/public/..;/admin", under a
+// "/public" permission) is "/admin" for them, and "/admin;x" misses an Exact
+// "/admin" route (and its policy) in Envoy but is "/admin" behind it; a
+// percent-encoded dot, slash or backslash left after normalisation (double
+// encoding: "%252e") is decoded by the next hop into a separator. Such
+// requests are refused with 400 before any route or policy sees them.
 //
 // A Host header given twice reaches Envoy as one value joined with a comma
 // ("tenant.test,api.test"), which matches no listener's hostname but may
@@ -32,10 +33,7 @@ import (
 // "path_hardening." and named in %RESPONSE_CODE_DETAILS%), and the HTTP
 // connection manager's local reply mapper turns that 403 into a 400. Encoded
 // slashes and backslashes ("%2F", "%5C") are refused by Envoy itself
-// (PathWithEscapedSlashesAction REJECT_REQUEST), also with 400. Plain ";"
-// after a dot segment ("/public/..;/admin") and backslashes are resolved by
-// Envoy's own normalisation ("/admin"): routes, policies and the upstream
-// then see the same path, so they are let through.
+// (PathWithEscapedSlashesAction REJECT_REQUEST), also with 400.
 
 // PathHardeningFilter names the HTTP filter that refuses ambiguous paths.
 const PathHardeningFilter = "gatewarden.path_hardening"
@@ -44,16 +42,17 @@ const PathHardeningFilter = "gatewarden.path_hardening"
 // refused path.
 const PathHardeningPolicy = "path-hardening"
 
-// refusedPath matches (RE2, whole path without query) a dot segment
-// carrying a path parameter (";" or an encoded "%3B"), a percent-encoded dot,
-// slash or backslash, however often its "%" is itself encoded, and a raw
-// backslash.
-const refusedPath = `.*(/\.\.?(;|%3[bB])|%(25)*(2[eEfF]|5[cC])|\\).*`
+// refusedPath matches (RE2, whole path without query) a path parameter (";"
+// or an encoded "%3B", anywhere: "/admin;x" misses an Exact "/admin" route
+// and its policy, and the servlet containers behind drop ";x"), a
+// percent-encoded dot, slash or backslash, however often its "%" is itself
+// encoded, and a raw backslash: as Spring's StrictHttpFirewall refuses.
+const refusedPath = `.*(;|%(25)*(3[bB]|2[eEfF]|5[cC])|\\).*`
 
 // refusedAuthority matches a Host (":authority") that holds several values.
 const refusedAuthority = `.*,.*`
 
-const bodyPathRefused = "Bad Request: ambiguous request (a dot segment with ';', an encoded dot, slash or backslash in the path, or several Host headers)\n"
+const bodyPathRefused = "Bad Request: ambiguous request (a ';' path parameter, an encoded dot, slash or backslash in the path, or several Host headers)\n"
 
 func regexHeader(name, re string) *routev3.HeaderMatcher {
 	return &routev3.HeaderMatcher{Name: name, HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{
@@ -111,4 +110,4 @@ func pathRefusedReply() *hcmv3.LocalReplyConfig {
 
 // refusedPathWithQuery is refusedPath on the ":path" header, which keeps the
 // query string: only the part before "?" is looked at.
-const refusedPathWithQuery = `[^?]*(/\.\.?(;|%3[bB])|%(25)*(2[eEfF]|5[cC])|\\)[^?]*(\?.*)?`
+const refusedPathWithQuery = `[^?]*(;|%(25)*(3[bB]|2[eEfF]|5[cC])|\\)[^?]*(\?.*)?`

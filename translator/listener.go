@@ -97,6 +97,10 @@ func buildListener(p *portBuild) *listenerv3.Listener {
 		// listener's virtual host (the route configuration ignores the
 		// port for the same reason).
 		StripTrailingHostDot: true,
+		// "X_User" is not "X-User" for Envoy, but it is for CGI-style
+		// backends (HTTP_X_USER): a client could forge a header that a
+		// provider's claimsToHeaders writes.
+		CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{HeadersWithUnderscoresAction: corev3.HttpProtocolOptions_DROP_HEADER},
 		// WebSocket upgrades are off but on the routes to a Service port
 		// of appProtocol kubernetes.io/ws, which turn them on.
 		UpgradeConfigs: []*hcmv3.HttpConnectionManager_UpgradeConfig{{UpgradeType: "websocket", Enabled: wrapperspb.Bool(false)}},
