@@ -209,7 +209,6 @@ func (s *Server) sotwRequest(st *stream, req *sotwRequest) error {
 	}
 	w := st.sotw[typeURL]
 	if w == nil {
-		s.warnUnserved(st, typeURL)
 		w = &sotwWatch{sub: subscription{legacy: true, wildcard: req.nameCount == 0}}
 		st.sotw[typeURL] = w
 	} else if w.nonce != "" && req.nonce != w.nonce {
@@ -422,7 +421,6 @@ func (s *Server) deltaRequest(st *stream, req *discoveryv3.DeltaDiscoveryRequest
 	w := st.deltas[typeURL]
 	first := w == nil
 	if first {
-		s.warnUnserved(st, typeURL)
 		w = &deltaWatch{sub: subscription{legacy: true, wildcard: len(req.GetResourceNamesSubscribe()) == 0}}
 		st.deltas[typeURL] = w
 	}
@@ -517,12 +515,4 @@ func (st *stream) deltaResponse(w *deltaWatch, ts *typeSnapshot, hold bool) *enc
 		return response(h, ts.deltaAll())
 	}
 	return response(h, ts.deltaPieces(changed))
-}
-
-// warnUnserved says so when an Envoy asks for a type gatewarden never
-// serves: it would wait for it until its initial fetch timeout.
-func (s *Server) warnUnserved(st *stream, typeURL string) {
-	if !slices.Contains(typeOrder, typeURL) {
-		s.log.Warn("Envoy asked for a resource type gatewarden does not serve", "stream", st.id, "node", st.node.GetId(), "type", typeURL)
-	}
 }
