@@ -2,11 +2,12 @@ package translator
 
 import (
 	"fmt"
-	"google.golang.org/protobuf/proto"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
+
+	"google.golang.org/protobuf/proto"
 
 	"google.golang.org/protobuf/types/known/anypb"
 

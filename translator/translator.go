@@ -7,8 +7,9 @@ package translator
 
 import (
 	"cmp"
-	"google.golang.org/protobuf/types/known/anypb"
 	"slices"
+
+	"google.golang.org/protobuf/types/known/anypb"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"

@@ -151,7 +151,7 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 	}
 	if path, ok := strings.CutPrefix(o.AdminAddress, "unix:"); ok {
 		if path == "" {
-			return nil, fmt.Errorf("admin address %q: a socket path is required after unix:", o.AdminAddress)
+			return nil, fmt.Errorf("admin address %q: a socket path is required after \"unix:\"", o.AdminAddress)
 		}
 		b.Admin = &bootstrapv3.Admin{Address: &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: path, Mode: 0o600}}}}
 	} else if o.AdminAddress != "" {

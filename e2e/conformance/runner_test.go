@@ -52,20 +52,18 @@ import (
 //
 // Nothing of it is part of gatewarden.
 type runner struct {
-	t          *testing.T
-	c          client.Client
-	echoBin    string
-	envoyBin   string
-	gwBin      string
-	xdsAddr    string
-	className  string
-	controller string
+	t         *testing.T
+	c         client.Client
+	echoBin   string
+	envoyBin  string
+	gwBin     string
+	xdsAddr   string
+	className string
 
 	mu       sync.Mutex
 	pods     map[types.NamespacedName]*podProc // by Pod
 	gateways map[types.UID]*gatewayProc
 	nextIP   int
-	nextPod  int
 }
 
 const managedBy = "conformance-runner.gatewarden.io"

@@ -272,7 +272,7 @@ func verifySignature(p *parsed, keys []jose.JSONWebKey) status {
 			continue
 		}
 		tried = true
-		sig, err := jose.ParseSigned(p.raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(p.alg)})
+		sig, err := jose.ParseSignedCompact(p.raw, []jose.SignatureAlgorithm{jose.SignatureAlgorithm(p.alg)})
 		if err != nil {
 			continue
 		}

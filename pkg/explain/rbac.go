@@ -153,7 +153,10 @@ func principal(p *rbaccfgv3.Principal, md map[string]any) bool {
 	case *rbaccfgv3.Principal_SourcedMetadata:
 		return metadataMatches(id.SourcedMetadata.GetMetadataMatcher(), md)
 	case *rbaccfgv3.Principal_Metadata:
-		return metadataMatches(id.Metadata, md)
+		// Deprecated in Envoy, but a configuration read from a running
+		// Envoy (explain --envoy-admin) may still carry it.
+		return metadataMatches(id.Metadata, md) //nolint:staticcheck // SA1019: read, never written
+
 	}
 	return false
 }

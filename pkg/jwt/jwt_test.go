@@ -23,7 +23,7 @@ func TestMintVerifiesWithJWKSAndRoundTrips(t *testing.T) {
 			if err := jsonUnmarshal(k.JWKS(), &set); err != nil {
 				t.Fatal(err)
 			}
-			sig, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{k.Alg})
+			sig, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{k.Alg})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -54,19 +54,26 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.File, e.Reason)
 }
 
+// The Gateway API's group versions, as schema.GroupVersion (its
+// SchemeGroupVersion aliases are deprecated).
+var (
+	gatewayV1      = schema.GroupVersion(gwv1.GroupVersion)
+	gatewayV1beta1 = schema.GroupVersion(gwv1beta1.GroupVersion)
+)
+
 // kinds maps every kind gatewarden reads to a constructor of its Go type.
 var kinds = map[schema.GroupVersionKind]func() Object{
-	gwv1.SchemeGroupVersion.WithKind("GatewayClass"):         func() Object { return &gwv1.GatewayClass{} },
-	gwv1.SchemeGroupVersion.WithKind("Gateway"):              func() Object { return &gwv1.Gateway{} },
-	gwv1.SchemeGroupVersion.WithKind("HTTPRoute"):            func() Object { return &gwv1.HTTPRoute{} },
-	gwv1beta1.SchemeGroupVersion.WithKind("GatewayClass"):    func() Object { return &gwv1.GatewayClass{} },
-	gwv1beta1.SchemeGroupVersion.WithKind("Gateway"):         func() Object { return &gwv1.Gateway{} },
-	gwv1beta1.SchemeGroupVersion.WithKind("HTTPRoute"):       func() Object { return &gwv1.HTTPRoute{} },
-	gwv1beta1.SchemeGroupVersion.WithKind("ReferenceGrant"):  func() Object { return &gwv1beta1.ReferenceGrant{} },
-	gwv1.SchemeGroupVersion.WithKind("ReferenceGrant"):       func() Object { return &gwv1beta1.ReferenceGrant{} },
+	gatewayV1.WithKind("GatewayClass"):                       func() Object { return &gwv1.GatewayClass{} },
+	gatewayV1.WithKind("Gateway"):                            func() Object { return &gwv1.Gateway{} },
+	gatewayV1.WithKind("HTTPRoute"):                          func() Object { return &gwv1.HTTPRoute{} },
+	gatewayV1beta1.WithKind("GatewayClass"):                  func() Object { return &gwv1.GatewayClass{} },
+	gatewayV1beta1.WithKind("Gateway"):                       func() Object { return &gwv1.Gateway{} },
+	gatewayV1beta1.WithKind("HTTPRoute"):                     func() Object { return &gwv1.HTTPRoute{} },
+	gatewayV1beta1.WithKind("ReferenceGrant"):                func() Object { return &gwv1beta1.ReferenceGrant{} },
+	gatewayV1.WithKind("ReferenceGrant"):                     func() Object { return &gwv1beta1.ReferenceGrant{} },
 	corev1.SchemeGroupVersion.WithKind("Secret"):             func() Object { return &corev1.Secret{} },
 	corev1.SchemeGroupVersion.WithKind("ConfigMap"):          func() Object { return &corev1.ConfigMap{} },
-	gwv1.SchemeGroupVersion.WithKind("BackendTLSPolicy"):     func() Object { return &gwv1.BackendTLSPolicy{} },
+	gatewayV1.WithKind("BackendTLSPolicy"):                   func() Object { return &gwv1.BackendTLSPolicy{} },
 	corev1.SchemeGroupVersion.WithKind("Namespace"):          func() Object { return &corev1.Namespace{} },
 	corev1.SchemeGroupVersion.WithKind("Service"):            func() Object { return &corev1.Service{} },
 	discoveryv1.SchemeGroupVersion.WithKind("EndpointSlice"): func() Object { return &discoveryv1.EndpointSlice{} },

@@ -5,8 +5,9 @@ import (
 	"testing"
 	"time"
 
-	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 )
 
 func TestLoad(t *testing.T) {
