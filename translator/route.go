@@ -14,6 +14,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
 // Bodies of the fixed answers a route gives when it cannot be served as
@@ -43,8 +44,8 @@ type routeEntry struct {
 	m     gwv1.HTTPRouteMatch
 }
 
-func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
-	out := &GatewayConfig{Namespace: gs.obj.Namespace, Name: gs.obj.Name}
+func (t *translation) buildGateway(gs *gatewayState) *xdsconfig.GatewayConfig {
+	out := &xdsconfig.GatewayConfig{Namespace: gs.obj.Namespace, Name: gs.obj.Name}
 	t.prebuildRBAC(gs)
 	ports := map[int32]*portBuild{}
 	bind := t.bindAddress(gs)

@@ -11,15 +11,11 @@ import (
 
 	"google.golang.org/protobuf/types/known/anypb"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"k8s.io/apimachinery/pkg/types"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 	"github.com/gatewarden/gatewarden/pkg/resource"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
 // DefaultControllerName is the GatewayClass controllerName gatewarden serves.
@@ -62,33 +58,13 @@ func (o Options) withDefaults() Options {
 type Result struct {
 	// Gateways holds the Envoy configuration of every Gateway of an accepted
 	// GatewayClass, sorted by namespace and name.
-	Gateways []*GatewayConfig
+	Gateways []*xdsconfig.GatewayConfig
 	// Status of every input object gatewarden has something to say about.
 	Status *Status
 }
 
-// GatewayConfig is the xDS configuration served to the Envoys of one Gateway.
-// Every slice is sorted by resource name.
-type GatewayConfig struct {
-	Namespace string
-	Name      string
-	Listeners []*listenerv3.Listener
-	Routes    []*routev3.RouteConfiguration
-	// ScopedRoutes select a route configuration by the Host header, for
-	// the ports served with scoped RDS.
-	ScopedRoutes []*routev3.ScopedRouteConfiguration
-	Clusters     []*clusterv3.Cluster
-	Endpoints    []*endpointv3.ClusterLoadAssignment
-	// Secrets are the certificates of HTTPS listeners, served over SDS.
-	Secrets []*tlsv3.Secret
-}
-
-// Key is the Gateway's "namespace/name", which is also the node cluster its
-// Envoys announce.
-func (g *GatewayConfig) Key() string { return g.Namespace + "/" + g.Name }
-
 // Gateway returns the configuration of the Gateway namespace/name, or nil.
-func (r *Result) Gateway(key string) *GatewayConfig {
+func (r *Result) Gateway(key string) *xdsconfig.GatewayConfig {
 	for _, g := range r.Gateways {
 		if g.Key() == key {
 			return g

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
 // TestDeltaRulesOverGRPC checks each delta subscription rule of the xDS
@@ -24,7 +24,7 @@ import (
 func TestDeltaRulesOverGRPC(t *testing.T) {
 	s, _, client := startServer(t)
 	res := workloadResult(t, 20)
-	if err := s.Publish(context.Background(), res); err != nil {
+	if err := s.Publish(context.Background(), res.Gateways); err != nil {
 		t.Fatal(err)
 	}
 	routeNames := names(res.Gateways[0].Routes)
@@ -86,12 +86,12 @@ func TestClusterChangeResendsItsEndpoints(t *testing.T) {
 	_, _, before := c.expect(resourcev3.EndpointType)
 	c.quiet()
 	changed := gc.Clusters[3].Name
-	next := edited(res, func(gc *translator.GatewayConfig) {
+	next := edited(res, func(gc *xdsconfig.GatewayConfig) {
 		cl := proto.Clone(gc.Clusters[3]).(*clusterv3.Cluster)
 		cl.ConnectTimeout = durationpb.New(9 * time.Second)
 		gc.Clusters[3] = cl
 	})
-	if err := s.Publish(context.Background(), next); err != nil {
+	if err := s.Publish(context.Background(), next.Gateways); err != nil {
 		t.Fatal(err)
 	}
 	if sent, _, _ := c.expect(resourcev3.ClusterType); !slices.Equal(sent, []string{changed}) {
@@ -111,7 +111,7 @@ func TestClusterChangeResendsItsEndpoints(t *testing.T) {
 func TestSotWClustersRemovedAfterRoutes(t *testing.T) {
 	s, _, client := startServer(t)
 	res := workloadResult(t, 20)
-	if err := s.Publish(context.Background(), res); err != nil {
+	if err := s.Publish(context.Background(), res.Gateways); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -165,14 +165,14 @@ func TestSotWClustersRemovedAfterRoutes(t *testing.T) {
 	}
 
 	gone := gc.Clusters[6].Name
-	changed := edited(res, func(gc *translator.GatewayConfig) {
+	changed := edited(res, func(gc *xdsconfig.GatewayConfig) {
 		gc.Clusters = slices.Delete(gc.Clusters, 6, 7)
 		gc.Endpoints = slices.DeleteFunc(gc.Endpoints, func(e *endpointv3.ClusterLoadAssignment) bool { return e.ClusterName == gone })
 		r := proto.Clone(gc.Routes[0]).(*routev3.RouteConfiguration)
 		r.IgnorePortInHostMatching = !r.IgnorePortInHostMatching
 		gc.Routes[0] = r
 	})
-	if err := s.Publish(context.Background(), changed); err != nil {
+	if err := s.Publish(context.Background(), changed.Gateways); err != nil {
 		t.Fatal(err)
 	}
 	held := next(resourcev3.ClusterType)

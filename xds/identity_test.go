@@ -48,7 +48,7 @@ func mtlsServer(t *testing.T) (*xds.Metrics, func(identity string) discoveryv3.A
 	m := xds.NewMetrics(reg)
 	s := xds.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), m)
 	s.RequireIdentity("")
-	if err := s.Publish(context.Background(), guideResult(t)); err != nil {
+	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
 		t.Fatal(err)
 	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

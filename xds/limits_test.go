@@ -98,7 +98,7 @@ func TestHostileRequestsEndTheirStream(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			s, m, client := startServer(t)
-			if err := s.Publish(context.Background(), guideResult(t)); err != nil {
+			if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
 				t.Fatal(err)
 			}
 			err := sotwErr(t, client, 5*time.Second, tc.reqs...)
@@ -133,7 +133,7 @@ func TestNackMessagesAreBoundedAndRateLimited(t *testing.T) {
 		seen = append(seen, n.Message)
 		mu.Unlock()
 	})
-	if err := s.Publish(context.Background(), guideResult(t)); err != nil {
+	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -176,7 +176,7 @@ func TestNackMessagesAreBoundedAndRateLimited(t *testing.T) {
 
 func TestHostileDeltaRequestsEndTheirStream(t *testing.T) {
 	s, m, client := startServer(t)
-	if err := s.Publish(context.Background(), guideResult(t)); err != nil {
+	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
 		t.Fatal(err)
 	}
 	node := &corev3.Node{Id: "hostile", Cluster: gateway}

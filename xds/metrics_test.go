@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 	"github.com/gatewarden/gatewarden/xds"
 )
 
@@ -24,7 +24,7 @@ import (
 func TestConnectedEnvoysAndPushLatency(t *testing.T) {
 	s, m, client := startServer(t)
 	res := workloadResult(t, 20)
-	if err := s.Publish(context.Background(), res); err != nil {
+	if err := s.Publish(context.Background(), res.Gateways); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -44,12 +44,12 @@ func TestConnectedEnvoysAndPushLatency(t *testing.T) {
 	if h := histogramCount(t, m); h != 0 {
 		t.Fatalf("push latency observations after the first configuration = %d, want 0", h)
 	}
-	next := edited(res, func(gc *translator.GatewayConfig) {
+	next := edited(res, func(gc *xdsconfig.GatewayConfig) {
 		cl := proto.Clone(gc.Clusters[0]).(*clusterv3.Cluster)
 		cl.ConnectTimeout = durationpb.New(9 * time.Second)
 		gc.Clusters[0] = cl
 	})
-	if err := s.Publish(context.Background(), next); err != nil {
+	if err := s.Publish(context.Background(), next.Gateways); err != nil {
 		t.Fatal(err)
 	}
 	c.expect(resourcev3.ClusterType)

@@ -17,7 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
 // Server publishes Results as snapshots and serves them over ADS, state of
@@ -80,17 +80,17 @@ func NewServer(log *slog.Logger, metrics *Metrics) *Server {
 	}
 }
 
-// Ready is closed once a first Result has been published.
+// Ready is closed once a first set of Gateways has been published.
 func (s *Server) Ready() <-chan struct{} { return s.ready }
 
-// Publish turns every Gateway of res into a snapshot and serves the changed
+// Publish turns every Gateway of gateways into a snapshot and serves the changed
 // ones. A Gateway that is gone gets an empty snapshot, so that its Envoys
 // drop its listeners rather than serve stale policy. A snapshot that is not
 // consistent is not published: the last good one stays.
-func (s *Server) Publish(_ context.Context, res *translator.Result) error {
+func (s *Server) Publish(_ context.Context, gateways []*xdsconfig.GatewayConfig) error {
 	var errs []error
 	current := map[string]bool{}
-	for _, gc := range res.Gateways {
+	for _, gc := range gateways {
 		current[gc.Key()] = true
 		errs = append(errs, s.set(gc))
 	}
@@ -104,13 +104,13 @@ func (s *Server) Publish(_ context.Context, res *translator.Result) error {
 	s.mu.Unlock()
 	for _, key := range gone {
 		k := splitKey(key)
-		errs = append(errs, s.set(&translator.GatewayConfig{Namespace: k[0], Name: k[1]}))
+		errs = append(errs, s.set(&xdsconfig.GatewayConfig{Namespace: k[0], Name: k[1]}))
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
 	return errors.Join(errs...)
 }
 
-func (s *Server) set(gc *translator.GatewayConfig) error {
+func (s *Server) set(gc *xdsconfig.GatewayConfig) error {
 	key := gc.Key()
 	s.mu.Lock()
 	prev := s.snapshots[key]

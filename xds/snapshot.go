@@ -29,7 +29,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
 // Snapshot is one Gateway's configuration as it goes on the wire: every
@@ -272,7 +272,7 @@ var typeOrder = []resourcev3.Type{resourcev3.ListenerType, resourcev3.RouteType,
 // configuration is never pushed again, every replica names the same
 // content alike, and a state-of-the-world Envoy is sent again only the
 // types that changed.
-func BuildSnapshot(gc *translator.GatewayConfig, prev *Snapshot) (*Snapshot, error) {
+func BuildSnapshot(gc *xdsconfig.GatewayConfig, prev *Snapshot) (*Snapshot, error) {
 	resources := map[resourcev3.Type][]types.Resource{
 		resourcev3.ListenerType:    toResources(gc.Listeners),
 		resourcev3.RouteType:       toResources(gc.Routes),
@@ -511,7 +511,7 @@ func packStrings(ss []string) []string {
 
 // Configs decodes the configuration served to each Gateway, for the debug
 // endpoints: gatewarden keeps only the encoded form once it is published.
-func (s *Server) Configs() ([]*translator.GatewayConfig, error) {
+func (s *Server) Configs() ([]*xdsconfig.GatewayConfig, error) {
 	s.mu.Lock()
 	snaps := map[string]*Snapshot{}
 	for key, snap := range s.snapshots {
@@ -525,10 +525,10 @@ func (s *Server) Configs() ([]*translator.GatewayConfig, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	out := make([]*translator.GatewayConfig, 0, len(keys))
+	out := make([]*xdsconfig.GatewayConfig, 0, len(keys))
 	for _, key := range keys {
 		k := splitKey(key)
-		gc := &translator.GatewayConfig{Namespace: k[0], Name: k[1]}
+		gc := &xdsconfig.GatewayConfig{Namespace: k[0], Name: k[1]}
 		snap := snaps[key]
 		var err error
 		if gc.Listeners, err = decodeAll[*listenerv3.Listener](snap, listenerTypeURL); err != nil {

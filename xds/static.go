@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
 // StaticBootstrap folds one Gateway's configuration into a bootstrap with
@@ -22,7 +22,7 @@ import (
 // route configuration and each EDS cluster by a static one with its
 // endpoints. `envoy --mode validate` checks such a bootstrap completely,
 // which is how every golden translation is proven loadable by real Envoy.
-func StaticBootstrap(gc *translator.GatewayConfig) (*bootstrapv3.Bootstrap, error) {
+func StaticBootstrap(gc *xdsconfig.GatewayConfig) (*bootstrapv3.Bootstrap, error) {
 	routes := map[string]*routev3.RouteConfiguration{}
 	for _, r := range gc.Routes {
 		routes[r.Name] = r

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/gatewarden/gatewarden/internal/workload"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 	"github.com/gatewarden/gatewarden/translator"
 	"github.com/gatewarden/gatewarden/xds"
 )
@@ -34,13 +35,13 @@ func workloadResult(t *testing.T, n int) *translator.Result {
 }
 
 // edited copies a Result's only Gateway with f applied to a copy.
-func edited(res *translator.Result, f func(gc *translator.GatewayConfig)) *translator.Result {
+func edited(res *translator.Result, f func(gc *xdsconfig.GatewayConfig)) *translator.Result {
 	gc := *res.Gateways[0]
 	gc.Routes = slices.Clone(gc.Routes)
 	gc.Clusters = slices.Clone(gc.Clusters)
 	gc.Endpoints = slices.Clone(gc.Endpoints)
 	f(&gc)
-	return &translator.Result{Gateways: []*translator.GatewayConfig{&gc}, Status: res.Status}
+	return &translator.Result{Gateways: []*xdsconfig.GatewayConfig{&gc}, Status: res.Status}
 }
 
 func names[T interface{ GetName() string }](rs []T) []string {
@@ -110,7 +111,7 @@ func deltaClientWithClusters(t *testing.T) (*xds.Server, *translator.Result, dis
 	t.Helper()
 	s, _, client := startServer(t)
 	res := workloadResult(t, 20)
-	if err := s.Publish(context.Background(), res); err != nil {
+	if err := s.Publish(context.Background(), res.Gateways); err != nil {
 		t.Fatal(err)
 	}
 	c := newDeltaClient(t, client)
@@ -141,7 +142,7 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 
 	// One route configuration changes, one cluster changes, one is removed.
 	changedRoute, changedCluster, removedCluster := routeNames[3], gc.Clusters[4].Name, gc.Clusters[6].Name
-	next := edited(res, func(gc *translator.GatewayConfig) {
+	next := edited(res, func(gc *xdsconfig.GatewayConfig) {
 		for i, r := range gc.Routes {
 			if r.Name == changedRoute {
 				r = proto.Clone(r).(*routev3.RouteConfiguration)
@@ -158,7 +159,7 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 		gc.Clusters = slices.Delete(gc.Clusters, 6, 7)
 		gc.Endpoints = slices.DeleteFunc(gc.Endpoints, func(e *endpointv3.ClusterLoadAssignment) bool { return e.ClusterName == removedCluster })
 	})
-	if err := s.Publish(context.Background(), next); err != nil {
+	if err := s.Publish(context.Background(), next.Gateways); err != nil {
 		t.Fatal(err)
 	}
 	// Make before break: the changed cluster, then the routes once it is
@@ -183,7 +184,7 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 		t.Fatalf("resubscribed: sent %v", got)
 	}
 	// Undoing the change sends the route configuration back.
-	if err := s.Publish(context.Background(), res); err != nil {
+	if err := s.Publish(context.Background(), res.Gateways); err != nil {
 		t.Fatal(err)
 	}
 	c.expect(resourcev3.ClusterType)
@@ -208,7 +209,7 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 
 	// The Gateway is gone: its Envoys are told to remove everything, the
 	// routes before the clusters they use.
-	if err := s.Publish(context.Background(), &translator.Result{Status: res.Status}); err != nil {
+	if err := s.Publish(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
 	if sent, removed, _ := c.expect(resourcev3.RouteType); len(sent) > 0 || len(removed) != len(routeNames)-1 {
@@ -225,7 +226,7 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 func TestSotWFollowsSubscriptions(t *testing.T) {
 	s, _, client := startServer(t)
 	res := workloadResult(t, 20)
-	if err := s.Publish(context.Background(), res); err != nil {
+	if err := s.Publish(context.Background(), res.Gateways); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -294,11 +295,11 @@ func TestDeltaRemovalAlone(t *testing.T) {
 	}
 	c.quiet()
 	gone := gc.Clusters[6].Name
-	next := edited(res, func(gc *translator.GatewayConfig) {
+	next := edited(res, func(gc *xdsconfig.GatewayConfig) {
 		gc.Clusters = slices.Delete(gc.Clusters, 6, 7)
 		gc.Endpoints = slices.DeleteFunc(gc.Endpoints, func(e *endpointv3.ClusterLoadAssignment) bool { return e.ClusterName == gone })
 	})
-	if err := s.Publish(context.Background(), next); err != nil {
+	if err := s.Publish(context.Background(), next.Gateways); err != nil {
 		t.Fatal(err)
 	}
 	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType} {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatewarden/gatewarden/pkg/explain"
 	"github.com/gatewarden/gatewarden/pkg/source/dir"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 	"github.com/gatewarden/gatewarden/translator"
 )
 
@@ -52,7 +53,7 @@ check of the server's certificate).`,
 			if output != "text" && output != "json" {
 				return usageError(fmt.Errorf("-o %q: want text or json", output))
 			}
-			var gcs []*translator.GatewayConfig
+			var gcs []*xdsconfig.GatewayConfig
 			if resources != "" {
 				scan := dir.Load(resources)
 				if len(scan.Problems) > 0 {

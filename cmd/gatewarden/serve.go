@@ -232,7 +232,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		translateSeconds.Observe(took.Seconds())
 		log.Info("translated", "objects", res.Len(), "gateways", len(result.Gateways), "took", took.Round(time.Microsecond))
 		logStatus(log, result)
-		if err := srv.Publish(ctx, result); err != nil {
+		if err := srv.Publish(ctx, result.Gateways); err != nil {
 			log.Error("publish", "error", err)
 		}
 		if sec.ca != nil {

@@ -29,7 +29,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"google.golang.org/protobuf/types/known/anypb"
 
-	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
 const (
@@ -123,7 +123,7 @@ type Options struct {
 }
 
 // New indexes the configuration of every Gateway of a translation.
-func New(gcs []*translator.GatewayConfig, opts ...Options) (*Explainer, error) {
+func New(gcs []*xdsconfig.GatewayConfig, opts ...Options) (*Explainer, error) {
 	var o Options
 	if len(opts) > 0 {
 		o = opts[0]

@@ -14,12 +14,12 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/gatewarden/gatewarden/translator"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
 // FetchConfig reads the configuration a running gatewarden serves, from its
 // admin endpoint's /debug/xds, so that explain evaluates exactly that.
-func FetchConfig(adminAddress string) ([]*translator.GatewayConfig, error) {
+func FetchConfig(adminAddress string) ([]*xdsconfig.GatewayConfig, error) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Get("http://" + adminAddress + "/debug/xds")
 	if err != nil {
@@ -38,7 +38,7 @@ func FetchConfig(adminAddress string) ([]*translator.GatewayConfig, error) {
 
 // DecodeConfig reads the JSON of translator.Dump's gateways back into xDS
 // resources.
-func DecodeConfig(data []byte) ([]*translator.GatewayConfig, error) {
+func DecodeConfig(data []byte) ([]*xdsconfig.GatewayConfig, error) {
 	var doc struct {
 		Gateways []struct {
 			Gateway   string            `json:"gateway"`
@@ -52,9 +52,9 @@ func DecodeConfig(data []byte) ([]*translator.GatewayConfig, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("decode the served configuration: %w", err)
 	}
-	var out []*translator.GatewayConfig
+	var out []*xdsconfig.GatewayConfig
 	for _, g := range doc.Gateways {
-		gc := &translator.GatewayConfig{}
+		gc := &xdsconfig.GatewayConfig{}
 		for i, c := range g.Gateway {
 			if c == '/' {
 				gc.Namespace, gc.Name = g.Gateway[:i], g.Gateway[i+1:]
