@@ -120,7 +120,7 @@ func TestGolden(t *testing.T) {
 				if _, err := xds.BuildSnapshot(gc, nil); err != nil {
 					t.Errorf("gateway %s: %v", gc.Key(), err)
 				}
-				b, err := xds.StaticBootstrap(gc)
+				b, err := testenv.StaticBootstrap(gc)
 				if err != nil {
 					t.Fatalf("gateway %s: %v", gc.Key(), err)
 				}

@@ -193,7 +193,7 @@ func TestHostileManifests(t *testing.T) {
 			if _, err := xds.BuildSnapshot(gc, nil); err != nil {
 				t.Fatal(err)
 			}
-			b, err := xds.StaticBootstrap(gc)
+			b, err := testenv.StaticBootstrap(gc)
 			if err != nil {
 				t.Fatal(err)
 			}
