@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/client/config"
 
-	"github.com/gatewarden/gatewarden/pkg/kubeca"
+	"github.com/gatewarden/gatewarden/internal/kubeca"
 	"github.com/gatewarden/gatewarden/pkg/pki"
 	"github.com/gatewarden/gatewarden/pkg/source/kube"
 	"github.com/gatewarden/gatewarden/xds"

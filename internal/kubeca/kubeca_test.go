@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 
-	"github.com/gatewarden/gatewarden/pkg/kubeca"
+	"github.com/gatewarden/gatewarden/internal/kubeca"
 	"github.com/gatewarden/gatewarden/pkg/pki"
 	"github.com/gatewarden/gatewarden/pkg/source/kube"
 	"github.com/gatewarden/gatewarden/xds"
