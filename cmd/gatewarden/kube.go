@@ -11,10 +11,9 @@ import (
 
 	"github.com/gatewarden/gatewarden/pkg/resource"
 	"github.com/gatewarden/gatewarden/pkg/source/kube"
-	"github.com/gatewarden/gatewarden/translator"
 )
 
-func newKubeSource(o serveOptions, log *slog.Logger, onResources func(context.Context, *resource.Resources) *translator.Result) (*kube.Source, error) {
+func newKubeSource(o serveOptions, log *slog.Logger, onResources func(context.Context, *resource.Resources), onElected func(context.Context) error) (*kube.Source, error) {
 	cfg, err := ctrlconfig.GetConfig()
 	if o.kubeconfig != "" {
 		cfg, err = clientcmd.BuildConfigFromFlags("", o.kubeconfig)
@@ -39,5 +38,6 @@ func newKubeSource(o serveOptions, log *slog.Logger, onResources func(context.Co
 		LeaseDuration:           o.leaseDuration,
 		RenewDeadline:           o.leaseDuration * 2 / 3,
 		OnResources:             onResources,
+		OnElected:               onElected,
 	})
 }

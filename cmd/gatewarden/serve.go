@@ -2,15 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
-	"runtime"
-	"runtime/debug"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -18,11 +14,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
+	"github.com/gatewarden/gatewarden/internal/controlplane"
 	"github.com/gatewarden/gatewarden/pkg/admin"
 	"github.com/gatewarden/gatewarden/pkg/resource"
 	"github.com/gatewarden/gatewarden/pkg/source/dir"
+	"github.com/gatewarden/gatewarden/pkg/source/kube"
 	"github.com/gatewarden/gatewarden/translator"
 	"github.com/gatewarden/gatewarden/xds"
 )
@@ -119,42 +116,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	translateSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "gatewarden_translation_seconds", Help: "Time to translate all resources.",
-		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
-	})
-	problemsGauge := prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "gatewarden_resource_problems", Help: "Manifests (or documents) that could not be used as they are.",
-	})
-	reg.MustRegister(translateSeconds, problemsGauge)
 	srv := xds.NewServer(log, xds.NewMetrics(reg))
-	release := &memoryReleaser{quiet: o.releaseAfter, log: log, drop: srv.DropResponseLists}
-	srv.OnBusy(release.kick)
-
-	var mu sync.Mutex
-	var last *translator.Result
-	var lastProblems []string
-	debug := func() any {
-		mu.Lock()
-		defer mu.Unlock()
-		doc := map[string]any{"versions": srv.Versions(), "nacks": srv.Nacks(), "problems": lastProblems}
-		if last != nil {
-			if d, err := served(srv, last); err == nil {
-				doc["config"] = d
-			} else {
-				doc["error"] = err.Error()
-			}
-		}
-		return doc
-	}
-	ready := func() bool {
-		select {
-		case <-srv.Ready():
-			return true
-		default:
-			return false
-		}
-	}
+	release := controlplane.NewMemoryReleaser(o.releaseAfter, log, srv.DropResponseLists)
+	srv.OnBusy(release.Kick)
 
 	xdsLis, err := net.Listen("tcp", o.xdsAddress)
 	if err != nil {
@@ -172,28 +136,98 @@ func runServe(ctx context.Context, o serveOptions) error {
 	log.Info("gatewarden serving", "version", version, "source", source,
 		"xds", xdsLis.Addr().String(), "admin", adminLis.Addr().String(), "controller", o.controllerName)
 
-	g, ctx := errgroup.WithContext(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	sec, err := setupXDSAuth(ctx, o, log, srv)
 	if err != nil {
 		xdsLis.Close()
 		adminLis.Close()
 		return err
 	}
-	g.Go(func() error { return srv.Serve(ctx, xdsLis, sec.grpcOpts...) })
-	var gatewaysMu sync.Mutex
-	var gateways []string
+	components := []controlplane.Runnable{
+		controlplane.RunnableFunc(func(ctx context.Context) error { return srv.Serve(ctx, xdsLis, sec.grpcOpts...) }),
+		release,
+	}
+	published := func([]string) { release.Kick() }
 	if sec.ca != nil {
-		g.Go(func() error {
+		var gatewaysMu sync.Mutex
+		var gateways []string
+		components = append(components, controlplane.RunnableFunc(func(ctx context.Context) error {
 			return sec.ca.Run(ctx, 10*time.Minute, func() []string {
 				gatewaysMu.Lock()
 				defer gatewaysMu.Unlock()
 				return gateways
 			})
-		})
+		}))
+		// Each served Gateway's proxies get their client certificate.
+		published = func(keys []string) {
+			gatewaysMu.Lock()
+			gateways = keys
+			gatewaysMu.Unlock()
+			sec.ca.Kick()
+			release.Kick()
+		}
+	}
+	popts := controlplane.PipelineOptions{
+		Log: log, Publisher: srv, Registry: reg, Published: published,
+		Translate: translator.Options{ControllerName: o.controllerName, GatewayAddresses: o.gatewayAddrs, BindGatewayAddress: o.bindGWAddr, ScopedRoutesMinHosts: o.scopedMinHosts, AllowLoopbackBackends: o.allowLoopback},
+	}
+	// The Kubernetes source, the status writer and the pipeline need one
+	// another: the closures below run only once the components start.
+	var pipeline *controlplane.Pipeline
+	var kubeSrc *kube.Source
+	var writer *controlplane.StatusWriter
+	if o.resources == "" {
+		// Statuses go back to the API server from the elected replica.
+		kubeSrc, err = newKubeSource(o, log,
+			func(ctx context.Context, res *resource.Resources) { pipeline.Handle(ctx, res, nil) },
+			func(ctx context.Context) error { return writer.Start(ctx) })
+		if err != nil {
+			return err
+		}
+		writer = controlplane.NewStatusWriter(kubeSrc.Client(), o.controllerName, log)
+		popts.Statuses = append(popts.Statuses, writer.Offer)
+	}
+	pipeline, err = controlplane.NewPipeline(popts)
+	if err != nil {
+		return err
+	}
+	// A NACK marks the Gateway not Programmed in the last translation's
+	// status (logged; written back in Kubernetes mode).
+	srv.OnNack(pipeline.Rejected)
+	if kubeSrc != nil {
+		components = append(components, controlplane.RunnableFunc(kubeSrc.Run))
+	} else {
+		components = append(components, controlplane.RunnableFunc(func(ctx context.Context) error {
+			loader := dir.NewLoader(o.resources)
+			return dir.Watch(ctx, loader, dir.WatchOptions{Debounce: o.debounce, Resync: 30 * time.Second, Log: log}, func(scan dir.Scan) {
+				pipeline.Handle(ctx, scan.Resources, scan.Problems)
+			})
+		}))
+	}
+
+	ready := func() bool {
+		select {
+		case <-srv.Ready():
+			return true
+		default:
+			return false
+		}
+	}
+	debug := func() any {
+		last, problems := pipeline.Last()
+		doc := map[string]any{"versions": srv.Versions(), "nacks": srv.Nacks(), "problems": problems}
+		if last != nil {
+			if d, err := served(srv, last); err == nil {
+				doc["config"] = d
+			} else {
+				doc["error"] = err.Error()
+			}
+		}
+		return doc
 	}
 	xdsDoc := func() any {
-		mu.Lock()
-		defer mu.Unlock()
+		last, _ := pipeline.Last()
 		if last == nil {
 			return map[string]any{"gateways": []any{}}
 		}
@@ -205,9 +239,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	adm := admin.New(reg, ready, debug, xdsDoc)
 	if isLoopback(o.adminAddress) {
-		g.Go(func() error { return adm.Serve(ctx, adminLis) })
+		components = append(components, controlplane.RunnableFunc(func(ctx context.Context) error { return adm.Serve(ctx, adminLis) }))
 	} else {
-		g.Go(func() error { return admin.ServeHandler(ctx, adminLis, adm.Public()) })
+		components = append(components, controlplane.RunnableFunc(func(ctx context.Context) error { return admin.ServeHandler(ctx, adminLis, adm.Public()) }))
 		if o.debugAddress != "" {
 			if !isLoopback(o.debugAddress) {
 				log.Warn("debug endpoints on an address reachable from other hosts: they show every Gateway's configuration", "debug", o.debugAddress)
@@ -216,90 +250,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 			if err != nil {
 				return fmt.Errorf("debug listener: %w", err)
 			}
-			g.Go(func() error { return adm.Serve(ctx, debugLis) })
+			components = append(components, controlplane.RunnableFunc(func(ctx context.Context) error { return adm.Serve(ctx, debugLis) }))
 		}
 	}
-	// pipeline translates, publishes and remembers one set of resources; both
-	// sources call it from a single goroutine.
-	pipeline := func(ctx context.Context, res *resource.Resources, problems []error) *translator.Result {
-		for _, p := range problems {
-			log.Error("resource problem", "problem", p.Error())
-		}
-		problemsGauge.Set(float64(len(problems)))
-		start := time.Now()
-		result := translator.Translate(res, translator.Options{ControllerName: o.controllerName, GatewayAddresses: o.gatewayAddrs, BindGatewayAddress: o.bindGWAddr, ScopedRoutesMinHosts: o.scopedMinHosts, AllowLoopbackBackends: o.allowLoopback})
-		took := time.Since(start)
-		translateSeconds.Observe(took.Seconds())
-		log.Info("translated", "objects", res.Len(), "gateways", len(result.Gateways), "took", took.Round(time.Microsecond))
-		logStatus(log, result)
-		if err := srv.Publish(ctx, result.Gateways); err != nil {
-			log.Error("publish", "error", err)
-		}
-		if sec.ca != nil {
-			// Each served Gateway's proxies get their client certificate.
-			keys := make([]string, 0, len(result.Gateways))
-			for _, gc := range result.Gateways {
-				keys = append(keys, gc.Key())
-			}
-			gatewaysMu.Lock()
-			gateways = keys
-			gatewaysMu.Unlock()
-			sec.ca.Kick()
-		}
-		release.kick()
-		mu.Lock()
-		// Only the statuses are kept: the served configuration lives in the
-		// xDS server, encoded.
-		last = &translator.Result{Status: result.Status}
-		lastProblems = lastProblems[:0]
-		for _, p := range problems {
-			lastProblems = append(lastProblems, p.Error())
-		}
-		mu.Unlock()
-		// The sources use the statuses alone.
-		return &translator.Result{Status: result.Status}
-	}
-	// A NACK marks the Gateway not Programmed in the last translation's
-	// status (logged; written back in Kubernetes mode).
-	var onRejected func(*translator.Result)
-	srv.OnNack(func(gateway string, n xds.Nack) {
-		ns, name, _ := strings.Cut(gateway, "/")
-		mu.Lock()
-		if last == nil {
-			mu.Unlock()
-			return
-		}
-		st := last.Status.WithRejected(ns, name, n.Message)
-		if st == nil {
-			mu.Unlock()
-			return
-		}
-		res := &translator.Result{Status: st}
-		last = res
-		mu.Unlock()
-		log.Warn("Gateway not programmed: Envoy rejected its configuration", "gateway", gateway, "version", n.Version, "error", n.Message)
-		if onRejected != nil {
-			onRejected(res)
-		}
-	})
-	if o.resources != "" {
-		g.Go(func() error {
-			loader := dir.NewLoader(o.resources)
-			return dir.Watch(ctx, loader, dir.WatchOptions{Debounce: o.debounce, Resync: 30 * time.Second, Log: log}, func(scan dir.Scan) {
-				pipeline(ctx, scan.Resources, scan.Problems)
-			})
-		})
-	} else {
-		src, err := newKubeSource(o, log, func(ctx context.Context, res *resource.Resources) *translator.Result {
-			return pipeline(ctx, res, nil)
-		})
-		if err != nil {
-			return err
-		}
-		onRejected = src.Offer
-		g.Go(func() error { return src.Run(ctx) })
-	}
-	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) {
+	if err := controlplane.Run(ctx, components...); err != nil {
 		return err
 	}
 	log.Info("gatewarden stopped")
@@ -314,61 +268,4 @@ func served(srv *xds.Server, last *translator.Result) (*translator.Dump, error) 
 		return nil, err
 	}
 	return (&translator.Result{Gateways: configs, Status: last.Status}).Dump()
-}
-
-// memoryReleaser returns the memory of a burst of translations and pushes
-// to the system once the burst is over. Most of what a translation of thousands
-// of routes allocates is garbage as soon as it is published, and the Go
-// runtime keeps the heap it grew to (up to twice the heap live at its last
-// collection, which may have run in the middle of a translation) and hands
-// it back only gradually: without this, a container's memory stays near
-// the peak of the last change.
-type memoryReleaser struct {
-	quiet time.Duration
-	log   *slog.Logger
-	drop  func() // lets go of what is kept only while busy, if set
-	free  func() // debug.FreeOSMemory when nil
-	mu    sync.Mutex
-	timer *time.Timer
-}
-
-// kick (re)starts the quiet period.
-func (r *memoryReleaser) kick() {
-	if r.quiet <= 0 {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.timer == nil {
-		r.timer = time.AfterFunc(r.quiet, r.release)
-		return
-	}
-	r.timer.Reset(r.quiet)
-}
-
-func (r *memoryReleaser) release() {
-	if r.drop != nil {
-		r.drop()
-	}
-	free := r.free
-	if free == nil {
-		free = func() {
-			// Two collections: objects cached in sync.Pools (gRPC's buffers)
-			// outlive the first.
-			runtime.GC()
-			debug.FreeOSMemory()
-		}
-	}
-	// Reading the memory statistics stops the world: only for the log.
-	if !r.log.Enabled(context.Background(), slog.LevelDebug) {
-		free()
-		return
-	}
-	start := time.Now()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	before := m.HeapSys - m.HeapReleased
-	free()
-	runtime.ReadMemStats(&m)
-	r.log.Debug("returned freed memory to the system", "heapBefore", before, "heapAfter", m.HeapSys-m.HeapReleased, "took", time.Since(start).Round(time.Millisecond))
 }

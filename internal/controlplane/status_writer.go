@@ -1,4 +1,4 @@
-package kube
+package controlplane
 
 import (
 	"context"
@@ -18,47 +18,52 @@ import (
 	"github.com/gatewarden/gatewarden/translator"
 )
 
-// statusWriter writes translation statuses back, on the elected replica
-// only. It writes an object only when what gatewarden says about it changed,
-// so a steady state makes no writes, and it keeps condition transition times
-// when a condition's status did not change.
-type statusWriter struct {
+// StatusWriter writes translation statuses back to the API server, on the
+// elected replica only (it is started while the replica holds the status
+// Lease). It writes an object only when what gatewarden says about it
+// changed, so a steady state makes no writes, and it keeps condition
+// transition times when a condition's status did not change.
+type StatusWriter struct {
 	c              client.Client
 	controllerName string
 	log            *slog.Logger
-	retry          func()
+	// retryAfter is how long a failed write waits before the latest
+	// statuses are written again.
+	retryAfter time.Duration
 
 	mu     sync.Mutex
 	latest *translator.Result
 	wake   chan struct{}
-	// Writes counts status patches, for tests and metrics.
-	writes int
 }
 
-func newStatusWriter(c client.Client, controllerName string, log *slog.Logger, retry func()) *statusWriter {
-	return &statusWriter{c: c, controllerName: controllerName, log: log, retry: retry, wake: make(chan struct{}, 1)}
+// NewStatusWriter writes through c, which should read from an informer
+// cache: every write lists the routes and options of the cluster.
+func NewStatusWriter(c client.Client, controllerName string, log *slog.Logger) *StatusWriter {
+	return &StatusWriter{c: c, controllerName: controllerName, log: log, retryAfter: time.Second, wake: make(chan struct{}, 1)}
 }
 
-// NeedLeaderElection makes the manager run the writer on the leader only.
-func (w *statusWriter) NeedLeaderElection() bool { return true }
-
-func (w *statusWriter) offer(r *translator.Result) {
+// Offer hands the writer the statuses to write: a new translation's, or the
+// last one's re-marked after an Envoy rejected a Gateway's configuration.
+// Only the latest offered is written.
+func (w *StatusWriter) Offer(r *translator.Result) {
 	w.mu.Lock()
 	w.latest = r
 	w.mu.Unlock()
+	w.poke()
+}
+
+func (w *StatusWriter) poke() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
 	}
 }
 
-// Start writes the latest statuses whenever there is a new translation.
-func (w *statusWriter) Start(ctx context.Context) error {
+// Start writes the latest statuses whenever there are new ones, until ctx
+// ends (the replica lost the Lease, or stops).
+func (w *StatusWriter) Start(ctx context.Context) error {
 	w.log.Info("elected to write status")
-	select { // write the latest translation at once
-	case w.wake <- struct{}{}:
-	default:
-	}
+	w.poke() // write the latest translation at once
 	for {
 		select {
 		case <-ctx.Done():
@@ -76,12 +81,12 @@ func (w *statusWriter) Start(ctx context.Context) error {
 				return nil
 			}
 			w.log.Warn("writing status; will retry", "error", err)
-			time.AfterFunc(time.Second, w.retry)
+			time.AfterFunc(w.retryAfter, w.poke)
 		}
 	}
 }
 
-func (w *statusWriter) write(ctx context.Context, r *translator.Result) error {
+func (w *StatusWriter) write(ctx context.Context, r *translator.Result) error {
 	now := metav1.Now()
 	var errs []error
 	s := r.Status
@@ -149,7 +154,7 @@ func (w *statusWriter) write(ctx context.Context, r *translator.Result) error {
 
 // writePolicies replaces the ancestor entries of this controller in the
 // status of every option of a kind.
-func (w *statusWriter) writePolicies(ctx context.Context, list client.ObjectList, want map[types.NamespacedName]*gwv1.PolicyStatus, now metav1.Time) error {
+func (w *StatusWriter) writePolicies(ctx context.Context, list client.ObjectList, want map[types.NamespacedName]*gwv1.PolicyStatus, now metav1.Time) error {
 	if err := w.c.List(ctx, list); err != nil {
 		return err
 	}
@@ -205,7 +210,7 @@ func policyStatus(o client.Object) *gwv1.PolicyStatus {
 
 // patch reads obj from the cache, lets mutate change its status, and sends
 // a status patch (guarded by resourceVersion) when it did.
-func (w *statusWriter) patch(ctx context.Context, obj client.Object, key types.NamespacedName, mutate func(client.Object) bool) error {
+func (w *StatusWriter) patch(ctx context.Context, obj client.Object, key types.NamespacedName, mutate func(client.Object) bool) error {
 	if err := w.c.Get(ctx, key, obj); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
@@ -222,9 +227,6 @@ func (w *statusWriter) patch(ctx context.Context, obj client.Object, key types.N
 		}
 		return err
 	}
-	w.mu.Lock()
-	w.writes++
-	w.mu.Unlock()
 	w.log.Debug("status written", "kind", obj.GetObjectKind().GroupVersionKind().Kind, "name", key.String())
 	return nil
 }

@@ -13,23 +13,25 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 )
 
-// statusLeader campaigns for the status-writing Lease and runs the writer
+// statusLeader campaigns for the status-writing Lease and runs OnElected
 // while it holds it. Unlike controller-runtime's manager, which exits the
 // process when it loses the lease, losing it here only stops status writing:
 // the replica keeps serving xDS and campaigns again, because an xDS server
 // that exits on an API server hiccup takes its Envoys' control plane with it.
 type statusLeader struct {
-	cfg    *rest.Config
-	o      Options
-	writer *statusWriter
+	cfg *rest.Config
+	o   Options
 }
 
 // NeedLeaderElection: the campaign itself runs on every replica.
 func (l *statusLeader) NeedLeaderElection() bool { return false }
 
 func (l *statusLeader) Start(ctx context.Context) error {
+	if l.o.OnElected == nil {
+		return nil
+	}
 	if !l.o.LeaderElection {
-		return l.writer.Start(ctx)
+		return l.o.OnElected(ctx)
 	}
 	cs, err := kubernetes.NewForConfig(l.cfg)
 	if err != nil {
@@ -59,7 +61,7 @@ func (l *statusLeader) Start(ctx context.Context) error {
 			Name:            l.o.LeaderElectionID,
 			Callbacks: leaderelection.LeaderCallbacks{
 				OnStartedLeading: func(lctx context.Context) {
-					if err := l.writer.Start(lctx); err != nil {
+					if err := l.o.OnElected(lctx); err != nil {
 						l.o.Log.Error("status writer", "error", err)
 					}
 				},

@@ -23,7 +23,6 @@ import (
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 	"github.com/gatewarden/gatewarden/pkg/resource"
-	"github.com/gatewarden/gatewarden/translator"
 )
 
 // Options configure the Kubernetes source.
@@ -45,17 +44,20 @@ type Options struct {
 	// LeaseDuration and RenewDeadline tune how fast a lost leader is
 	// replaced; zero keeps controller-runtime's defaults.
 	LeaseDuration, RenewDeadline time.Duration
-	// OnResources translates and publishes; it returns the translation so
-	// that its statuses can be written.
-	OnResources func(context.Context, *resource.Resources) *translator.Result
+	// OnResources receives every watched object after each quiet period,
+	// from one goroutine.
+	OnResources func(context.Context, *resource.Resources)
+	// OnElected runs while this replica holds the status-writing Lease (at
+	// once, without leader election) and must return when its context
+	// ends: the control plane's status writer, reading through Client.
+	OnElected func(context.Context) error
 }
 
 // Source watches the API server and feeds OnResources.
 type Source struct {
-	o      Options
-	mgr    manager.Manager
-	kick   chan struct{}
-	status *statusWriter
+	o    Options
+	mgr  manager.Manager
+	kick chan struct{}
 	// backendTLS is whether the BackendTLSPolicy CRD is installed.
 	backendTLS bool
 }
@@ -106,7 +108,6 @@ func New(o Options) (*Source, error) {
 		return nil, fmt.Errorf("kubernetes manager: %w", err)
 	}
 	s := &Source{o: o, mgr: mgr, kick: make(chan struct{}, 1)}
-	s.status = newStatusWriter(mgr.GetClient(), o.ControllerName, o.Log, s.trigger)
 	s.backendTLS, err = installed(mgr.GetRESTMapper(), backendTLSPolicyKind, gwv1.GroupVersion.Version)
 	if err != nil {
 		return nil, fmt.Errorf("look up the BackendTLSPolicy CRD: %w", err)
@@ -149,7 +150,7 @@ func New(o Options) (*Source, error) {
 	if err := mgr.Add(everyReplica(s.translateLoop)); err != nil {
 		return nil, err
 	}
-	if err := mgr.Add(&statusLeader{cfg: o.Config, o: o, writer: s.status}); err != nil {
+	if err := mgr.Add(&statusLeader{cfg: o.Config, o: o}); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -176,15 +177,14 @@ func (s *Source) trigger() {
 	}
 }
 
-// Run starts the informers, the translation loop and (when elected) the
-// status writer, until ctx ends.
+// Run starts the informers, the loop that hands their objects on and (when
+// elected) OnElected, until ctx ends.
 func (s *Source) Run(ctx context.Context) error {
 	return s.mgr.Start(ctx)
 }
 
-// Offer hands a (re-marked) translation to the status writer, as when an
-// Envoy rejected the configuration after it was published.
-func (s *Source) Offer(r *translator.Result) { s.status.offer(r) }
+// Client reads from the informers' cache and writes to the API server.
+func (s *Source) Client() client.Client { return s.mgr.GetClient() }
 
 // translateLoop lists everything after each quiet period and hands it on.
 func (s *Source) translateLoop(ctx context.Context) error {
@@ -204,8 +204,7 @@ func (s *Source) translateLoop(ctx context.Context) error {
 			s.o.Log.Error("list resources from the cache", "error", err)
 			continue
 		}
-		result := s.o.OnResources(ctx, res)
-		s.status.offer(result)
+		s.o.OnResources(ctx, res)
 	}
 }
 

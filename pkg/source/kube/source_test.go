@@ -17,7 +17,6 @@ import (
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/resource"
 	"github.com/gatewarden/gatewarden/pkg/source/kube"
-	"github.com/gatewarden/gatewarden/translator"
 )
 
 // TestBurstIsDebounced creates 1,000 Services as fast as the API server takes
@@ -34,14 +33,13 @@ func TestBurstIsDebounced(t *testing.T) {
 	var mu sync.Mutex
 	var lastServices int
 	src, err := kube.New(kube.Options{
-		Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), ControllerName: translator.DefaultControllerName,
+		Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), ControllerName: "gatewarden.io/gatewarden",
 		Debounce: 100 * time.Millisecond, MaxDelay: time.Second, LeaderElection: false,
-		OnResources: func(_ context.Context, res *resource.Resources) *translator.Result {
+		OnResources: func(_ context.Context, res *resource.Resources) {
 			translations.Add(1)
 			mu.Lock()
 			lastServices = len(res.Services)
 			mu.Unlock()
-			return translator.Translate(res, translator.Options{})
 		},
 	})
 	if err != nil {

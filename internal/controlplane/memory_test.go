@@ -1,4 +1,4 @@
-package main
+package controlplane
 
 import (
 	"io"
@@ -12,10 +12,10 @@ import (
 // once, after it; a disabled releaser never does.
 func TestMemoryIsReleasedOnceQuiet(t *testing.T) {
 	var n, dropped atomic.Int32
-	r := &memoryReleaser{quiet: 100 * time.Millisecond, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	r := &MemoryReleaser{quiet: 100 * time.Millisecond, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		free: func() { n.Add(1) }, drop: func() { dropped.Add(1) }}
 	for i := 0; i < 5; i++ {
-		r.kick()
+		r.Kick()
 		time.Sleep(20 * time.Millisecond)
 	}
 	if got := n.Load(); got != 0 {
@@ -32,8 +32,8 @@ func TestMemoryIsReleasedOnceQuiet(t *testing.T) {
 	if got := dropped.Load(); got != 1 {
 		t.Fatalf("the response lists were dropped %d times, want 1", got)
 	}
-	off := &memoryReleaser{quiet: 0, log: r.log, free: func() { n.Add(1) }}
-	off.kick()
+	off := &MemoryReleaser{quiet: 0, log: r.log, free: func() { n.Add(1) }}
+	off.Kick()
 	time.Sleep(50 * time.Millisecond)
 	if got := n.Load(); got != 1 {
 		t.Fatal("a disabled releaser released")
