@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatewarden/gatewarden/internal/controlplane"
 	"github.com/gatewarden/gatewarden/pkg/admin"
+	"github.com/gatewarden/gatewarden/pkg/debounce"
 	"github.com/gatewarden/gatewarden/pkg/resource"
 	"github.com/gatewarden/gatewarden/pkg/source/dir"
 	"github.com/gatewarden/gatewarden/pkg/source/kube"
@@ -92,7 +93,7 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringVar(&o.debugAddress, "debug-address", "", "address of the debug endpoints (/debug/config, /debug/xds, /debug/pprof) when --admin-address is not a loopback address; they show every Gateway's configuration, so keep it loopback (kubectl port-forward reaches it); empty: not served")
 	f.StringVar(&o.controllerName, "controller-name", translator.DefaultControllerName, "GatewayClass controllerName to serve")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	f.DurationVar(&o.debounce, "debounce", 30*time.Millisecond, "quiet time after a file change before the directory is read again")
+	f.DurationVar(&o.debounce, "debounce", debounce.DefaultQuiet, "how long changes must be quiet before the resources are translated again: files of the directory (directory mode) or objects of the API server (Kubernetes mode); a stream of changes that never pauses is translated at least every "+debounce.DefaultMaxDelay.String())
 	return cmd
 }
 

@@ -9,13 +9,17 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/gatewarden/gatewarden/pkg/debounce"
 )
 
 // WatchOptions tune Watch.
 type WatchOptions struct {
 	// Debounce is how long the directory must be quiet before it is read
-	// again, so that an editor's or kubectl's several writes make one change.
-	Debounce time.Duration
+	// again, so that an editor's or kubectl's several writes make one change
+	// (debounce.DefaultQuiet when zero); MaxDelay bounds the wait while
+	// changes never pause (debounce.DefaultMaxDelay when zero).
+	Debounce, MaxDelay time.Duration
 	// Resync re-reads the directory this often even without events, for
 	// file systems whose events are unreliable. Zero disables it.
 	Resync time.Duration
@@ -25,9 +29,6 @@ type WatchOptions struct {
 // Watch scans the directory once, then again after every burst of changes,
 // and calls onScan with each Scan, from one goroutine, until ctx ends.
 func Watch(ctx context.Context, l *Loader, o WatchOptions, onScan func(Scan)) error {
-	if o.Debounce <= 0 {
-		o.Debounce = 100 * time.Millisecond
-	}
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
@@ -35,12 +36,41 @@ func Watch(ctx context.Context, l *Loader, o WatchOptions, onScan func(Scan)) er
 	if err != nil {
 		return err
 	}
-	defer w.Close()
 	addTree(w, l.root, o.Log)
 	onScan(l.Scan())
 
-	var timer *time.Timer
-	var fire <-chan time.Time
+	d := debounce.New(o.Debounce, o.MaxDelay)
+	// The watcher's events are read on their own goroutine, so that the
+	// ones arriving while a burst settles extend it rather than queue up.
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if ev.Has(fsnotify.Create) {
+					addTree(w, ev.Name, o.Log) // a new subdirectory
+				}
+				d.Notify()
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				o.Log.Warn("watching the resource directory", "dir", l.root, "error", err)
+			}
+		}
+	}()
+	defer func() {
+		if err := w.Close(); err != nil {
+			o.Log.Warn("closing the directory watcher", "dir", l.root, "error", err)
+		}
+		<-stopped
+	}()
 	var resync <-chan time.Time
 	if o.Resync > 0 {
 		t := time.NewTicker(o.Resync)
@@ -51,26 +81,12 @@ func Watch(ctx context.Context, l *Loader, o WatchOptions, onScan func(Scan)) er
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-w.Events:
-			if !ok {
+		case <-stopped:
+			return nil // the watcher closed
+		case <-d.C():
+			if !d.Settle(ctx) {
 				return nil
 			}
-			if ev.Has(fsnotify.Create) {
-				addTree(w, ev.Name, o.Log) // a new subdirectory
-			}
-			if timer == nil {
-				timer = time.NewTimer(o.Debounce)
-			} else {
-				timer.Reset(o.Debounce)
-			}
-			fire = timer.C
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
-			o.Log.Warn("watching the resource directory", "dir", l.root, "error", err)
-		case <-fire:
-			fire = nil
 			onScan(l.Scan())
 		case <-resync:
 			if s := l.Scan(); s.Changed {

@@ -22,6 +22,7 @@ import (
 	gwv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+	"github.com/gatewarden/gatewarden/pkg/debounce"
 	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
@@ -33,8 +34,9 @@ type Options struct {
 	// status entries it writes carry it.
 	ControllerName string
 	// Debounce is how long the informers must be quiet before the resources
-	// are translated again; MaxDelay bounds the wait during a steady stream
-	// of changes.
+	// are handed on again (debounce.DefaultQuiet when zero); MaxDelay bounds
+	// the wait during a steady stream of changes (debounce.DefaultMaxDelay
+	// when zero).
 	Debounce, MaxDelay time.Duration
 	// LeaderElection elects one replica to write status. Every replica
 	// translates and serves xDS from its own informers regardless.
@@ -55,9 +57,9 @@ type Options struct {
 
 // Source watches the API server and feeds OnResources.
 type Source struct {
-	o    Options
-	mgr  manager.Manager
-	kick chan struct{}
+	o       Options
+	mgr     manager.Manager
+	changes *debounce.Debouncer
 	// backendTLS is whether the BackendTLSPolicy CRD is installed.
 	backendTLS bool
 }
@@ -85,12 +87,6 @@ var watched = []watchedKind{
 
 // New builds the manager and registers the informers.
 func New(o Options) (*Source, error) {
-	if o.Debounce <= 0 {
-		o.Debounce = 100 * time.Millisecond
-	}
-	if o.MaxDelay <= 0 {
-		o.MaxDelay = time.Second
-	}
 	if o.LeaderElectionID == "" {
 		o.LeaderElectionID = "gatewarden-status-writer"
 	}
@@ -107,7 +103,7 @@ func New(o Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes manager: %w", err)
 	}
-	s := &Source{o: o, mgr: mgr, kick: make(chan struct{}, 1)}
+	s := &Source{o: o, mgr: mgr, changes: debounce.New(o.Debounce, o.MaxDelay)}
 	s.backendTLS, err = installed(mgr.GetRESTMapper(), backendTLSPolicyKind, gwv1.GroupVersion.Version)
 	if err != nil {
 		return nil, fmt.Errorf("look up the BackendTLSPolicy CRD: %w", err)
@@ -170,12 +166,7 @@ func statusOnly(oldObj, newObj any) bool {
 		o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp())
 }
 
-func (s *Source) trigger() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-}
+func (s *Source) trigger() { s.changes.Notify() }
 
 // Run starts the informers, the loop that hands their objects on and (when
 // elected) OnElected, until ctx ends.
@@ -192,40 +183,15 @@ func (s *Source) translateLoop(ctx context.Context) error {
 		return fmt.Errorf("informer caches did not sync")
 	}
 	s.trigger()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.kick:
-		}
-		s.settle(ctx)
+	s.changes.Run(ctx, func() {
 		res, err := s.list(ctx)
 		if err != nil {
 			s.o.Log.Error("list resources from the cache", "error", err)
-			continue
+			return
 		}
 		s.o.OnResources(ctx, res)
-	}
-}
-
-// settle waits until no change arrived for Debounce, or MaxDelay passed.
-func (s *Source) settle(ctx context.Context) {
-	deadline := time.NewTimer(s.o.MaxDelay)
-	defer deadline.Stop()
-	quiet := time.NewTimer(s.o.Debounce)
-	defer quiet.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-deadline.C:
-			return
-		case <-quiet.C:
-			return
-		case <-s.kick:
-			quiet.Reset(s.o.Debounce)
-		}
-	}
+	})
+	return nil
 }
 
 // list reads every watched kind from the informer cache.
