@@ -401,10 +401,8 @@ func (s *Server) answered(st *stream, typeURL, version, errMsg string, nack bool
 //     every cluster (its new clusters are warm), listeners and routes;
 //  3. once it has answered those, the removal of the clusters, endpoints
 //     and secrets that are gone.
-var (
-	warmTypes  = []string{clusterTypeURL, endpointTypeURL, secretTypeURL}
-	routeTypes = []string{listenerTypeURL, scopedRouteTypeURL, routeTypeURL}
-)
+//
+// The stages are those of the types' table (types.go).
 
 // push sends every response the stream's Envoy is due, in that order.
 func (s *Server) push(st *stream) error {

@@ -16,11 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -261,11 +256,6 @@ func (e *entry) appendDeltaHead(b []byte, typeURL string) []byte {
 
 var typeSeq atomic.Uint64
 
-// typeOrder lists every type a snapshot holds, in the order they enter the
-// overall version.
-var typeOrder = []resourcev3.Type{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ScopedRouteType,
-	resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.SecretType}
-
 // BuildSnapshot turns one Gateway's configuration into a consistent
 // snapshot. Resources whose bytes are unchanged since prev (which may be
 // nil) keep prev's encoding. Versions are hashes of content: an unchanged
@@ -273,13 +263,9 @@ var typeOrder = []resourcev3.Type{resourcev3.ListenerType, resourcev3.RouteType,
 // content alike, and a state-of-the-world Envoy is sent again only the
 // types that changed.
 func BuildSnapshot(gc *xdsconfig.GatewayConfig, prev *Snapshot) (*Snapshot, error) {
-	resources := map[resourcev3.Type][]types.Resource{
-		resourcev3.ListenerType:    toResources(gc.Listeners),
-		resourcev3.RouteType:       toResources(gc.Routes),
-		resourcev3.ScopedRouteType: toResources(gc.ScopedRoutes),
-		resourcev3.ClusterType:     toResources(gc.Clusters),
-		resourcev3.EndpointType:    toResources(gc.Endpoints),
-		resourcev3.SecretType:      toResources(gc.Secrets),
+	resources := make(map[resourcev3.Type][]types.Resource, len(resourceTypes))
+	for _, t := range resourceTypes {
+		resources[t.url] = t.of(gc)
 	}
 	// The types are encoded on every core (the route configurations are
 	// most of the work) while the consistency is checked.
@@ -341,14 +327,6 @@ func BuildSnapshot(gc *xdsconfig.GatewayConfig, prev *Snapshot) (*Snapshot, erro
 	}
 	snap.version = hex.EncodeToString(overall.Sum(nil))[:16]
 	return snap, nil
-}
-
-func toResources[T types.Resource](in []T) []types.Resource {
-	out := make([]types.Resource, len(in))
-	for i, r := range in {
-		out[i] = r
-	}
-	return out
 }
 
 // encodeType encodes the resources of one type, sorted by name. A
@@ -529,44 +507,12 @@ func (s *Server) Configs() ([]*xdsconfig.GatewayConfig, error) {
 	for _, key := range keys {
 		k := splitKey(key)
 		gc := &xdsconfig.GatewayConfig{Namespace: k[0], Name: k[1]}
-		snap := snaps[key]
-		var err error
-		if gc.Listeners, err = decodeAll[*listenerv3.Listener](snap, listenerTypeURL); err != nil {
-			return nil, err
-		}
-		if gc.Routes, err = decodeAll[*routev3.RouteConfiguration](snap, routeTypeURL); err != nil {
-			return nil, err
-		}
-		if gc.ScopedRoutes, err = decodeAll[*routev3.ScopedRouteConfiguration](snap, scopedRouteTypeURL); err != nil {
-			return nil, err
-		}
-		if gc.Clusters, err = decodeAll[*clusterv3.Cluster](snap, clusterTypeURL); err != nil {
-			return nil, err
-		}
-		if gc.Endpoints, err = decodeAll[*endpointv3.ClusterLoadAssignment](snap, endpointTypeURL); err != nil {
-			return nil, err
-		}
-		if gc.Secrets, err = decodeAll[*tlsv3.Secret](snap, secretTypeURL); err != nil {
-			return nil, err
+		for _, t := range resourceTypes {
+			if err := t.decode(snaps[key], gc); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, gc)
-	}
-	return out, nil
-}
-
-func decodeAll[T proto.Message](snap *Snapshot, typeURL string) ([]T, error) {
-	ts := snap.types[typeURL]
-	if ts == nil {
-		return nil, nil
-	}
-	out := make([]T, 0, len(ts.entries))
-	for _, e := range ts.entries {
-		var zero T
-		m := zero.ProtoReflect().New().Interface().(T)
-		if err := proto.Unmarshal(e.value, m); err != nil {
-			return nil, fmt.Errorf("decode %s %q: %w", shortType(typeURL), e.name, err)
-		}
-		out = append(out, m)
 	}
 	return out, nil
 }
