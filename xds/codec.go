@@ -1,10 +1,14 @@
 package xds
 
 import (
+	"fmt"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // encodedResponse is a DiscoveryResponse or DeltaDiscoveryResponse as
@@ -53,16 +57,27 @@ func (h head) str(field protowire.Number, s string) head {
 	return protowire.AppendString(h, s)
 }
 
-// Field numbers of DiscoveryResponse and DeltaDiscoveryResponse.
-const (
-	sotwVersionField  protowire.Number = 1 // version_info
-	sotwTypeURLField  protowire.Number = 4 // type_url
-	sotwNonceField    protowire.Number = 5 // nonce
-	deltaVersionField protowire.Number = 1 // system_version_info
-	deltaTypeURLField protowire.Number = 4 // type_url
-	deltaRemovedField protowire.Number = 6 // removed_resources
-	deltaNonceField   protowire.Number = 5 // nonce
+// Field numbers of DiscoveryResponse and DeltaDiscoveryResponse, which
+// responses are assembled from.
+var (
+	sotwVersionField  = fieldNumber(&discoveryv3.DiscoveryResponse{}, "version_info")
+	sotwTypeURLField  = fieldNumber(&discoveryv3.DiscoveryResponse{}, "type_url")
+	sotwNonceField    = fieldNumber(&discoveryv3.DiscoveryResponse{}, "nonce")
+	deltaVersionField = fieldNumber(&discoveryv3.DeltaDiscoveryResponse{}, "system_version_info")
+	deltaTypeURLField = fieldNumber(&discoveryv3.DeltaDiscoveryResponse{}, "type_url")
+	deltaRemovedField = fieldNumber(&discoveryv3.DeltaDiscoveryResponse{}, "removed_resources")
+	deltaNonceField   = fieldNumber(&discoveryv3.DeltaDiscoveryResponse{}, "nonce")
 )
+
+// fieldNumber reads the number of a field from its message's descriptor,
+// so that the hand-assembled encoding cannot drift from the protos.
+func fieldNumber(m protoreflect.ProtoMessage, name protoreflect.Name) protowire.Number {
+	f := m.ProtoReflect().Descriptor().Fields().ByName(name)
+	if f == nil {
+		panic(fmt.Sprintf("%s has no field %s", m.ProtoReflect().Descriptor().FullName(), name))
+	}
+	return f.Number()
+}
 
 // response assembles a head and resource encodings.
 func response(h head, resources []mem.Buffer) *encodedResponse {

@@ -6,6 +6,7 @@ import (
 	"hash/maphash"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -33,12 +34,12 @@ type sotwRequest struct {
 var namesSeed = maphash.MakeSeed()
 
 // DiscoveryRequest field numbers.
-const (
-	reqNodeField        protowire.Number = 2
-	reqNamesField       protowire.Number = 3
-	reqTypeURLField     protowire.Number = 4
-	reqNonceField       protowire.Number = 5
-	reqErrorDetailField protowire.Number = 6
+var (
+	reqNodeField        = fieldNumber(&discoveryv3.DiscoveryRequest{}, "node")
+	reqNamesField       = fieldNumber(&discoveryv3.DiscoveryRequest{}, "resource_names")
+	reqTypeURLField     = fieldNumber(&discoveryv3.DiscoveryRequest{}, "type_url")
+	reqNonceField       = fieldNumber(&discoveryv3.DiscoveryRequest{}, "response_nonce")
+	reqErrorDetailField = fieldNumber(&discoveryv3.DiscoveryRequest{}, "error_detail")
 )
 
 func parseSotWRequest(b []byte) (*sotwRequest, error) {
