@@ -13,8 +13,8 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/pki"
 )
 
-// RequireIdentity makes every stream prove which Gateway it serves: its
-// client certificate must carry the URI SAN
+// With ServerOptions.RequireIdentity, every stream proves which Gateway it
+// serves: its client certificate must carry the URI SAN
 // spiffe://<trustDomain>/ns/<namespace>/gateway/<name>, and the node
 // cluster of its first request must be that same Gateway. Without it (plain
 // text on loopback, or TLS without client certificates), a stream is
@@ -24,12 +24,6 @@ import (
 // tenant's proxies from receiving another Gateway's listeners, JWKS and,
 // over SDS, the private keys of its HTTPS certificates: a snapshot holds
 // only the secrets its own listeners reference.
-func (s *Server) RequireIdentity(trustDomain string) {
-	if trustDomain == "" {
-		trustDomain = pki.DefaultTrustDomain
-	}
-	s.trustDomain = trustDomain
-}
 
 // authorize checks that the stream's peer may receive gateway's
 // configuration. A refusal is logged with both identities, counted, and

@@ -46,8 +46,7 @@ func mtlsServer(t *testing.T) (*xds.Metrics, func(identity string) discoveryv3.A
 	pool.AddCert(ca.Cert)
 	reg := prometheus.NewRegistry()
 	m := xds.NewMetrics(reg)
-	s := xds.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), m)
-	s.RequireIdentity("")
+	s := xds.NewServer(xds.ServerOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m, RequireIdentity: true})
 	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
 		t.Fatal(err)
 	}

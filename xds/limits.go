@@ -63,9 +63,6 @@ func DefaultLimits() Limits {
 	}
 }
 
-// SetLimits replaces the limits; call it before Serve.
-func (s *Server) SetLimits(l Limits) { s.limits = l }
-
 // keepaliveTime is how often the server pings an idle connection, and
 // keepaliveMinTime the most often a client may ping: the bootstrap's
 // HTTP/2 keepalive (BootstrapKeepalive) stays above it, so that gRPC does

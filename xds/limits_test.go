@@ -122,17 +122,15 @@ func TestHostileRequestsEndTheirStream(t *testing.T) {
 // A NACK's message is cut before it reaches a status, and a Gateway's
 // status changes at most once per interval however many NACKs come.
 func TestNackMessagesAreBoundedAndRateLimited(t *testing.T) {
-	s, _, client := startServer(t)
 	l := xds.DefaultLimits()
 	l.NackStatusInterval = time.Hour
-	s.SetLimits(l)
 	var mu sync.Mutex
 	var seen []string
-	s.OnNack(func(_ string, n xds.Nack) {
+	s, _, client := startServerWith(t, xds.ServerOptions{Limits: &l, OnNack: func(_ string, n xds.Nack) {
 		mu.Lock()
 		seen = append(seen, n.Message)
 		mu.Unlock()
-	})
+	}})
 	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
 		t.Fatal(err)
 	}

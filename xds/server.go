@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/gatewarden/gatewarden/pkg/pki"
 	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
@@ -50,13 +51,26 @@ type Server struct {
 	subTotal    int64
 }
 
-// OnBusy sets a function called after each request read and each response
-// sent, so that work that waits for quiet (returning memory) knows of it.
-func (s *Server) OnBusy(f func()) { s.onBusy = f }
-
-// OnNack sets a function called (outside the server's lock) when an Envoy
-// rejects a Gateway's configuration, so that the Gateway's status can say so.
-func (s *Server) OnNack(f func(gateway string, n Nack)) { s.onNack = f }
+// ServerOptions configure a Server; they are fixed at construction.
+type ServerOptions struct {
+	Log     *slog.Logger
+	Metrics *Metrics
+	// Limits bound what clients can make the server hold; nil means
+	// DefaultLimits().
+	Limits *Limits
+	// RequireIdentity binds every stream to the Gateway its client
+	// certificate names, in TrustDomain (pki.DefaultTrustDomain when
+	// empty): see identity.go.
+	RequireIdentity bool
+	TrustDomain     string
+	// OnBusy, if set, is called after each request read and each response
+	// sent, so that work that waits for quiet (returning memory) knows of it.
+	OnBusy func()
+	// OnNack, if set, is called (outside the server's lock) when a bound
+	// Envoy rejects a Gateway's configuration, so that the Gateway's status
+	// can say so.
+	OnNack func(gateway string, n Nack)
+}
 
 // Nack is the last rejection of a Gateway's configuration by an Envoy.
 type Nack struct {
@@ -68,16 +82,28 @@ type Nack struct {
 }
 
 // NewServer returns a Server with no configuration.
-func NewServer(log *slog.Logger, metrics *Metrics) *Server {
-	return &Server{
-		log:       log,
-		metrics:   metrics,
+func NewServer(o ServerOptions) *Server {
+	s := &Server{
+		log:       o.Log,
+		metrics:   o.Metrics,
 		snapshots: map[string]*Snapshot{},
 		streams:   map[int64]*stream{},
 		nacks:     map[string]Nack{},
 		ready:     make(chan struct{}),
 		limits:    DefaultLimits(),
+		onBusy:    o.OnBusy,
+		onNack:    o.OnNack,
 	}
+	if o.Limits != nil {
+		s.limits = *o.Limits
+	}
+	if o.RequireIdentity {
+		s.trustDomain = o.TrustDomain
+		if s.trustDomain == "" {
+			s.trustDomain = pki.DefaultTrustDomain
+		}
+	}
+	return s
 }
 
 // Ready is closed once a first set of Gateways has been published.

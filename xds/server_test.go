@@ -60,9 +60,17 @@ outer:
 
 func startServer(t *testing.T) (*xds.Server, *xds.Metrics, discoveryv3.AggregatedDiscoveryServiceClient) {
 	t.Helper()
+	return startServerWith(t, xds.ServerOptions{})
+}
+
+// startServerWith serves o (its log and metrics filled in) on a loopback
+// port until the test ends.
+func startServerWith(t *testing.T, o xds.ServerOptions) (*xds.Server, *xds.Metrics, discoveryv3.AggregatedDiscoveryServiceClient) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	m := xds.NewMetrics(reg)
-	s := xds.NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), m)
+	o.Log, o.Metrics = slog.New(slog.NewTextHandler(io.Discard, nil)), m
+	s := xds.NewServer(o)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

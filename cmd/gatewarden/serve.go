@@ -117,9 +117,6 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv := xds.NewServer(log, xds.NewMetrics(reg))
-	release := controlplane.NewMemoryReleaser(o.releaseAfter, log, srv.DropResponseLists)
-	srv.OnBusy(release.Kick)
 
 	xdsLis, err := net.Listen("tcp", o.xdsAddress)
 	if err != nil {
@@ -139,12 +136,25 @@ func runServe(ctx context.Context, o serveOptions) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sec, err := setupXDSAuth(ctx, o, log, srv)
+	sec, err := setupXDSAuth(ctx, o, log)
 	if err != nil {
 		xdsLis.Close()
 		adminLis.Close()
 		return err
 	}
+	// The server, the memory releaser and the pipeline call one another:
+	// the closures below run only once the components start.
+	var srv *xds.Server
+	var pipeline *controlplane.Pipeline
+	release := controlplane.NewMemoryReleaser(o.releaseAfter, log, func() { srv.DropResponseLists() })
+	srv = xds.NewServer(xds.ServerOptions{
+		Log: log, Metrics: xds.NewMetrics(reg),
+		RequireIdentity: sec.requireIdentity, TrustDomain: o.auth.trustDomain,
+		OnBusy: release.Kick,
+		// A NACK marks the Gateway not Programmed in the last translation's
+		// status (logged; written back in Kubernetes mode).
+		OnNack: func(gateway string, n xds.Nack) { pipeline.Rejected(gateway, n) },
+	})
 	components := []controlplane.Runnable{
 		controlplane.RunnableFunc(func(ctx context.Context) error { return srv.Serve(ctx, xdsLis, sec.grpcOpts...) }),
 		release,
@@ -174,8 +184,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		Translate: translator.Options{ControllerName: o.controllerName, GatewayAddresses: o.gatewayAddrs, BindGatewayAddress: o.bindGWAddr, ScopedRoutesMinHosts: o.scopedMinHosts, AllowLoopbackBackends: o.allowLoopback},
 	}
 	// The Kubernetes source, the status writer and the pipeline need one
-	// another: the closures below run only once the components start.
-	var pipeline *controlplane.Pipeline
+	// another too.
 	var kubeSrc *kube.Source
 	var writer *controlplane.StatusWriter
 	if o.resources == "" {
@@ -193,9 +202,6 @@ func runServe(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
-	// A NACK marks the Gateway not Programmed in the last translation's
-	// status (logged; written back in Kubernetes mode).
-	srv.OnNack(pipeline.Rejected)
 	if kubeSrc != nil {
 		components = append(components, controlplane.RunnableFunc(kubeSrc.Run))
 	} else {

@@ -46,10 +46,12 @@ type xdsSecurity struct {
 	grpcOpts []grpc.ServerOption
 	// ca is gatewarden's own CA (Kubernetes mode), nil otherwise.
 	ca *kubeca.CA
+	// requireIdentity binds each xDS stream to its certificate's Gateway.
+	requireIdentity bool
 }
 
-// setupXDSAuth decides how xDS is secured and configures srv for it.
-func setupXDSAuth(ctx context.Context, o serveOptions, log *slog.Logger, srv *xds.Server) (*xdsSecurity, error) {
+// setupXDSAuth decides how xDS is secured.
+func setupXDSAuth(ctx context.Context, o serveOptions, log *slog.Logger) (*xdsSecurity, error) {
 	a := o.auth
 	if !slices.Contains([]string{"auto", "mtls", "insecure"}, a.mode) {
 		return nil, fmt.Errorf("--xds-auth %q: want auto, mtls or insecure", a.mode)
@@ -65,7 +67,7 @@ func setupXDSAuth(ctx context.Context, o serveOptions, log *slog.Logger, srv *xd
 		}
 		sec.grpcOpts = append(sec.grpcOpts, grpc.Creds(credentials.NewTLS(cfg)))
 		if o.tls.ClientCAFile != "" && a.mode != "insecure" {
-			srv.RequireIdentity(a.trustDomain)
+			sec.requireIdentity = true
 			log.Info("xDS over mutual TLS: each client bound to the Gateway its certificate names", "trustDomain", a.trustDomain)
 			return sec, nil
 		}
@@ -84,7 +86,7 @@ func setupXDSAuth(ctx context.Context, o serveOptions, log *slog.Logger, srv *xd
 		}
 		sec.ca = ca
 		sec.grpcOpts = append(sec.grpcOpts, grpc.Creds(credentials.NewTLS(ca.TLSConfig())))
-		srv.RequireIdentity(a.trustDomain)
+		sec.requireIdentity = true
 		log.Info("xDS over mutual TLS with gatewarden's CA: each Gateway's proxies mount the Secret xds.<namespace>.<name>",
 			"caSecret", a.caSecret, "proxyNamespace", a.proxyNS, "trustDomain", a.trustDomain)
 		return sec, nil
