@@ -9,10 +9,7 @@ package explain
 
 import (
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -26,7 +23,6 @@ import (
 	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
-	"github.com/go-jose/go-jose/v4"
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
@@ -443,61 +439,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// fetchRemoteKeys loads the keys of remote providers through their clusters.
-// A fetch that fails leaves the provider without keys, as Envoy's fetch
-// failure does.
-func fetchRemoteKeys(li *listener, clusters map[string]*endpointv3.ClusterLoadAssignment, fetch func(cluster, uri, endpoint string) ([]byte, error)) {
-	for _, p := range li.providers {
-		if p.remote == nil {
-			continue
-		}
-		cla := clusters[p.remote.GetHttpUri().GetCluster()]
-		for _, l := range cla.GetEndpoints() {
-			for _, ep := range l.LbEndpoints {
-				sa := ep.GetEndpoint().GetAddress().GetSocketAddress()
-				body, err := fetch(p.remote.GetHttpUri().GetCluster(), p.remote.GetHttpUri().GetUri(), fmt.Sprintf("%s:%d", sa.GetAddress(), sa.GetPortValue()))
-				if err != nil {
-					continue
-				}
-				var set jose.JSONWebKeySet
-				if json.Unmarshal(body, &set) == nil {
-					p.keys = set.Keys
-					return
-				}
-			}
-		}
-	}
-}
-
-// HTTPFetch fetches a JWKS from endpoint ("host:port") with the URL's path
-// and Host, for Options.FetchJWKS.
-func HTTPFetch(uri, endpoint string) ([]byte, error) {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return nil, err
-	}
-	target := *u
-	// Envoy resolves every *.localhost name to the loopback address (RFC
-	// 6761); do the same, as the system resolver may not.
-	if h, p, err := net.SplitHostPort(endpoint); err == nil && (h == "localhost" || strings.HasSuffix(h, ".localhost")) {
-		endpoint = net.JoinHostPort("127.0.0.1", p)
-	}
-	target.Host = endpoint
-	req, err := http.NewRequest(http.MethodGet, target.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Host = u.Host
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", uri, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 }
