@@ -3,11 +3,9 @@
 # into .cache/bin, so `make lint` runs the same linters at the same version on
 # every machine. Later runs reuse the binary while the pin is unchanged.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="$root/.cache/bin"
+source "$(dirname "$0")/pins.sh"
 stamp="$bin/.golangci-lint.sum"
-mkdir -p "$bin"
-want="$(cat "$root/hack/golangci-lint/go.mod" "$root/hack/golangci-lint/go.sum" | sha256sum | cut -d' ' -f1)"
+want="$(pin_sum golangci-lint)"
 if [[ -x "$bin/golangci-lint" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   exit 0
 fi

@@ -6,11 +6,9 @@
 # are unchanged. kubectl is built rather than taken from the system so that
 # it matches the API server's version on every machine.
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="$root/.cache/bin"
+source "$(dirname "$0")/pins.sh"
 stamp="$bin/.kube-tools.sum"
-mkdir -p "$bin"
-want="$(cat "$root/hack/kube-tools/go.mod" "$root/hack/kube-tools/go.sum" | sha256sum | cut -d' ' -f1)"
+want="$(pin_sum kube-tools)"
 if [[ -x "$bin/kube-apiserver" && -x "$bin/etcd" && -x "$bin/kubectl" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
   echo "kube-apiserver, kubectl and etcd are up to date in $bin"
 else

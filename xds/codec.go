@@ -60,14 +60,22 @@ func (h head) str(field protowire.Number, s string) head {
 // Field numbers of DiscoveryResponse and DeltaDiscoveryResponse, which
 // responses are assembled from.
 var (
-	sotwVersionField  = fieldNumber(&discoveryv3.DiscoveryResponse{}, "version_info")
-	sotwTypeURLField  = fieldNumber(&discoveryv3.DiscoveryResponse{}, "type_url")
-	sotwNonceField    = fieldNumber(&discoveryv3.DiscoveryResponse{}, "nonce")
-	deltaVersionField = fieldNumber(&discoveryv3.DeltaDiscoveryResponse{}, "system_version_info")
-	deltaTypeURLField = fieldNumber(&discoveryv3.DeltaDiscoveryResponse{}, "type_url")
-	deltaRemovedField = fieldNumber(&discoveryv3.DeltaDiscoveryResponse{}, "removed_resources")
-	deltaNonceField   = fieldNumber(&discoveryv3.DeltaDiscoveryResponse{}, "nonce")
+	sotwFields  = headFields(&discoveryv3.DiscoveryResponse{}, "version_info", "")
+	deltaFields = headFields(&discoveryv3.DeltaDiscoveryResponse{}, "system_version_info", "removed_resources")
 )
+
+// responseFields are the numbers of the fields of a response's head.
+type responseFields struct{ version, typeURL, nonce, removed protowire.Number }
+
+// headFields reads them from m's descriptor; version and removed name the
+// fields that differ between the two kinds of response ("" for none).
+func headFields(m protoreflect.ProtoMessage, version, removed protoreflect.Name) responseFields {
+	f := responseFields{version: fieldNumber(m, version), typeURL: fieldNumber(m, "type_url"), nonce: fieldNumber(m, "nonce")}
+	if removed != "" {
+		f.removed = fieldNumber(m, removed)
+	}
+	return f
+}
 
 // fieldNumber reads the number of a field from its message's descriptor,
 // so that the hand-assembled encoding cannot drift from the protos.

@@ -280,24 +280,22 @@ func (st *stream) warm(snap *Snapshot) bool {
 		return true
 	}
 	var sub *subscription
+	clustersTaken := false
 	if st.delta {
-		w := st.deltas[endpointTypeURL]
-		if c := st.deltas[clusterTypeURL]; c == nil || c.nacked {
-			return true
+		c, w := st.deltas[clusterTypeURL], st.deltas[endpointTypeURL]
+		clustersTaken = c != nil && !c.nacked
+		if w != nil {
+			sub = &w.sub
 		}
-		if w == nil {
-			return true
-		}
-		sub = &w.sub
 	} else {
-		w := st.sotw[endpointTypeURL]
-		if c := st.sotw[clusterTypeURL]; c == nil || c.nacked {
-			return true
+		c, w := st.sotw[clusterTypeURL], st.sotw[endpointTypeURL]
+		clustersTaken = c != nil && !c.nacked
+		if w != nil {
+			sub = &w.sub
 		}
-		if w == nil {
-			return true
-		}
-		sub = &w.sub
+	}
+	if !clustersTaken || sub == nil {
+		return true
 	}
 	if sub.wildcard || sub.shared == eds.names {
 		return true

@@ -54,42 +54,25 @@ type resourceType struct {
 // the order the types enter a snapshot's overall version; stage and rank
 // place each in the push order.
 var resourceTypes = []resourceType{
-	{listenerTypeURL, routeStage, 0,
-		func(gc *xdsconfig.GatewayConfig) []types.Resource { return toResources(gc.Listeners) },
-		func(s *Snapshot, gc *xdsconfig.GatewayConfig) (err error) {
-			gc.Listeners, err = decodeAll[*listenerv3.Listener](s, listenerTypeURL)
+	typeOf(listenerTypeURL, routeStage, 0, func(gc *xdsconfig.GatewayConfig) *[]*listenerv3.Listener { return &gc.Listeners }),
+	typeOf(routeTypeURL, routeStage, 2, func(gc *xdsconfig.GatewayConfig) *[]*routev3.RouteConfiguration { return &gc.Routes }),
+	typeOf(scopedRouteTypeURL, routeStage, 1, func(gc *xdsconfig.GatewayConfig) *[]*routev3.ScopedRouteConfiguration { return &gc.ScopedRoutes }),
+	typeOf(clusterTypeURL, warmStage, 0, func(gc *xdsconfig.GatewayConfig) *[]*clusterv3.Cluster { return &gc.Clusters }),
+	typeOf(endpointTypeURL, warmStage, 1, func(gc *xdsconfig.GatewayConfig) *[]*endpointv3.ClusterLoadAssignment { return &gc.Endpoints }),
+	typeOf(secretTypeURL, warmStage, 2, func(gc *xdsconfig.GatewayConfig) *[]*tlsv3.Secret { return &gc.Secrets }),
+}
+
+// typeOf is the table entry of the type whose resources list picks out of
+// a Gateway's configuration.
+func typeOf[T types.Resource](url string, stage pushStage, rank int, list func(*xdsconfig.GatewayConfig) *[]T) resourceType {
+	return resourceType{url: url, stage: stage, rank: rank,
+		of: func(gc *xdsconfig.GatewayConfig) []types.Resource { return toResources(*list(gc)) },
+		decode: func(s *Snapshot, gc *xdsconfig.GatewayConfig) error {
+			rs, err := decodeAll[T](s, url)
+			*list(gc) = rs
 			return err
-		}},
-	{routeTypeURL, routeStage, 2,
-		func(gc *xdsconfig.GatewayConfig) []types.Resource { return toResources(gc.Routes) },
-		func(s *Snapshot, gc *xdsconfig.GatewayConfig) (err error) {
-			gc.Routes, err = decodeAll[*routev3.RouteConfiguration](s, routeTypeURL)
-			return err
-		}},
-	{scopedRouteTypeURL, routeStage, 1,
-		func(gc *xdsconfig.GatewayConfig) []types.Resource { return toResources(gc.ScopedRoutes) },
-		func(s *Snapshot, gc *xdsconfig.GatewayConfig) (err error) {
-			gc.ScopedRoutes, err = decodeAll[*routev3.ScopedRouteConfiguration](s, scopedRouteTypeURL)
-			return err
-		}},
-	{clusterTypeURL, warmStage, 0,
-		func(gc *xdsconfig.GatewayConfig) []types.Resource { return toResources(gc.Clusters) },
-		func(s *Snapshot, gc *xdsconfig.GatewayConfig) (err error) {
-			gc.Clusters, err = decodeAll[*clusterv3.Cluster](s, clusterTypeURL)
-			return err
-		}},
-	{endpointTypeURL, warmStage, 1,
-		func(gc *xdsconfig.GatewayConfig) []types.Resource { return toResources(gc.Endpoints) },
-		func(s *Snapshot, gc *xdsconfig.GatewayConfig) (err error) {
-			gc.Endpoints, err = decodeAll[*endpointv3.ClusterLoadAssignment](s, endpointTypeURL)
-			return err
-		}},
-	{secretTypeURL, warmStage, 2,
-		func(gc *xdsconfig.GatewayConfig) []types.Resource { return toResources(gc.Secrets) },
-		func(s *Snapshot, gc *xdsconfig.GatewayConfig) (err error) {
-			gc.Secrets, err = decodeAll[*tlsv3.Secret](s, secretTypeURL)
-			return err
-		}},
+		},
+	}
 }
 
 // stageTypes lists the type URLs of one push stage by rank.

@@ -262,7 +262,7 @@ func (st *stream) sotwResponse(w *sotwWatch, ts *typeSnapshot, hold bool) *encod
 	}
 	w.sent, w.dirty, w.pending, w.version, w.nonce = true, false, true, version, st.nextNonce()
 	w.last, w.kept = ts, keep
-	h := head(nil).str(sotwVersionField, version).str(sotwTypeURLField, ts.typeURL).str(sotwNonceField, w.nonce)
+	h := head(nil).str(sotwFields.version, version).str(sotwFields.typeURL, ts.typeURL).str(sotwFields.nonce, w.nonce)
 	if len(keep) > 0 {
 		bufs := slices.Clone(ts.sotwAll())
 		return response(h, append(bufs, entryPieces(ts.typeURL, keep)...))

@@ -224,9 +224,9 @@ func (st *stream) deltaResponse(w *deltaWatch, ts *typeSnapshot, hold bool) *enc
 		return nil
 	}
 	w.sent, w.pending, w.version, w.nonce = true, true, ts.version, st.nextNonce()
-	h := head(nil).str(deltaVersionField, ts.version).str(deltaTypeURLField, ts.typeURL).str(deltaNonceField, w.nonce)
+	h := head(nil).str(deltaFields.version, ts.version).str(deltaFields.typeURL, ts.typeURL).str(deltaFields.nonce, w.nonce)
 	for _, n := range removed {
-		h = h.str(deltaRemovedField, n)
+		h = h.str(deltaFields.removed, n)
 	}
 	if len(changed) == len(ts.entries) {
 		// Every resource (a first response): the encoding shared by every

@@ -63,14 +63,14 @@ func (d *Debouncer) Settle(ctx context.Context) bool {
 	defer quiet.Stop()
 	for {
 		select {
-		case <-ctx.Done():
-			return false
-		case <-deadline.C:
-			return true
+		case <-d.kick: // the burst goes on
+			quiet.Reset(d.quiet)
 		case <-quiet.C:
 			return true
-		case <-d.kick:
-			quiet.Reset(d.quiet)
+		case <-deadline.C:
+			return true
+		case <-ctx.Done():
+			return false
 		}
 	}
 }

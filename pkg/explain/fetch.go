@@ -1,6 +1,7 @@
 package explain
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -42,24 +43,37 @@ func fetchRemoteKeys(li *listener, clusters map[string]*endpointv3.ClusterLoadAs
 
 // HTTPFetch fetches a JWKS from endpoint ("host:port") with the URL's path
 // and Host, for Options.FetchJWKS.
-func HTTPFetch(uri, endpoint string) ([]byte, error) {
+func HTTPFetch(uri, endpoint string) ([]byte, error) { return fetch(uri, endpoint, nil) }
+
+// fetch GETs uri from endpoint, over TLS checked by tlsConfig when it is
+// not nil (its server name defaulting to the URI's host), and reads at
+// most 1 MiB of a 200 answer.
+func fetch(uri, endpoint string, tlsConfig *tls.Config) ([]byte, error) {
 	u, err := url.Parse(uri)
 	if err != nil {
 		return nil, err
 	}
-	target := *u
 	// Envoy resolves every *.localhost name to the loopback address (RFC
 	// 6761); do the same, as the system resolver may not.
 	if h, p, err := net.SplitHostPort(endpoint); err == nil && (h == "localhost" || strings.HasSuffix(h, ".localhost")) {
 		endpoint = net.JoinHostPort("127.0.0.1", p)
 	}
+	target := *u
 	target.Host = endpoint
+	client := &http.Client{Timeout: 5 * time.Second}
+	if tlsConfig != nil {
+		cfg := tlsConfig.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		target.Scheme = "https"
+		client.Transport = &http.Transport{TLSClientConfig: cfg}
+	}
 	req, err := http.NewRequest(http.MethodGet, target.String(), nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Host = u.Host
-	client := &http.Client{Timeout: 5 * time.Second}
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err

@@ -4,12 +4,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"net/url"
-	"strings"
-	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -50,35 +44,5 @@ func clusterTLSConfig(c *clusterv3.Cluster) (*tls.Config, error) {
 // its cluster says (tlsConfig from the cluster: SNI, name, authorities);
 // with a nil tlsConfig it is HTTPFetch. For Options.FetchJWKSTLS.
 func HTTPFetchTLS(uri, endpoint string, tlsConfig *tls.Config) ([]byte, error) {
-	if tlsConfig == nil {
-		return HTTPFetch(uri, endpoint)
-	}
-	u, err := url.Parse(uri)
-	if err != nil {
-		return nil, err
-	}
-	if h, p, err := net.SplitHostPort(endpoint); err == nil && (h == "localhost" || strings.HasSuffix(h, ".localhost")) {
-		endpoint = net.JoinHostPort("127.0.0.1", p)
-	}
-	cfg := tlsConfig.Clone()
-	if cfg.ServerName == "" {
-		cfg.ServerName = u.Hostname()
-	}
-	target := *u
-	target.Scheme, target.Host = "https", endpoint
-	req, err := http.NewRequest(http.MethodGet, target.String(), nil)
-	if err != nil {
-		return nil, err
-	}
-	req.Host = u.Host
-	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", uri, resp.Status)
-	}
-	return io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return fetch(uri, endpoint, tlsConfig)
 }
