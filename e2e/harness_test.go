@@ -56,24 +56,12 @@ func gatewardenBinary(t *testing.T) string {
 // freePort returns a loopback port that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	for {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		// The kernel may hand a port it just freed out again: a test that
-		// takes several ports (xDS, admin, the Gateway) must get distinct
-		// ones, or two servers race for one.
-		if _, taken := handedOut.LoadOrStore(port, true); !taken {
-			return port
-		}
+	port, err := testenv.FreePort()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return port
 }
-
-// handedOut holds every port freePort has returned in this process.
-var handedOut sync.Map
 
 // startHTTPBin serves go-httpbin on a loopback port.
 func startHTTPBin(t *testing.T) int {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/internal/workload"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
@@ -31,15 +32,6 @@ type Stack struct {
 	client               *http.Client
 }
 
-func FreePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startStack serves a workload of n routes; withEnvoy starts an Envoy too.
 func StartStack(bin, envoyBin string, n int, withEnvoy bool, serveFlags ...string) (*Stack, error) {
 	return StartStackEnv(bin, envoyBin, n, withEnvoy, nil, serveFlags...)
@@ -48,7 +40,15 @@ func StartStack(bin, envoyBin string, n int, withEnvoy bool, serveFlags ...strin
 // StartStackEnv is StartStack with variables added to gatewarden's
 // environment (such as GOMEMLIMIT).
 func StartStackEnv(bin, envoyBin string, n int, withEnvoy bool, env []string, serveFlags ...string) (*Stack, error) {
-	s := &Stack{GWPort: FreePort(), XDSAddr: fmt.Sprintf("127.0.0.1:%d", FreePort()), AdminAddr: fmt.Sprintf("127.0.0.1:%d", FreePort()),
+	var ports [4]int
+	for i := range ports {
+		p, err := testenv.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+	}
+	s := &Stack{GWPort: ports[0], XDSAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]), AdminAddr: fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
 	var err error
 	if s.Key, err = jwt.GenerateRSA("bench-1"); err != nil {
@@ -92,7 +92,7 @@ func StartStackEnv(bin, envoyBin string, n int, withEnvoy bool, env []string, se
 		return nil, fmt.Errorf("gatewarden not ready: %w", err)
 	}
 	if withEnvoy {
-		boot, err := exec.Command(bin, "bootstrap", "--gateway", "bench/bench", "--xds-address", s.XDSAddr, "--envoy-admin-address", fmt.Sprintf("127.0.0.1:%d", FreePort())).Output()
+		boot, err := exec.Command(bin, "bootstrap", "--gateway", "bench/bench", "--xds-address", s.XDSAddr, "--envoy-admin-address", fmt.Sprintf("127.0.0.1:%d", ports[3])).Output()
 		if err != nil {
 			s.Stop()
 			return nil, err

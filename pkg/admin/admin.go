@@ -55,9 +55,6 @@ func New(reg prometheus.Gatherer, ready func() bool, debug func() any, xds func(
 	return s
 }
 
-// Handler is the admin HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
-
 // Serve serves on lis until ctx ends.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
 	return ServeHandler(ctx, lis, s.mux)

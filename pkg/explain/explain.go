@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -429,14 +428,4 @@ func wwwAuthenticate(u *url.URL, host, path string, s status) string {
 		return fmt.Sprintf("Bearer realm=%q", realm)
 	}
 	return fmt.Sprintf("Bearer realm=%q, error=\"invalid_token\"", realm)
-}
-
-// sortedKeys of a map, for stable output.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

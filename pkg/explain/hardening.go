@@ -2,7 +2,9 @@ package explain
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 
 	rbaccfgv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
@@ -26,7 +28,7 @@ func (li *listener) readPathHardening(hf *hcmv3.HttpFilter) error {
 	if cfg.GetRules().GetAction() != rbaccfgv3.RBAC_DENY {
 		return fmt.Errorf("filter %s: want a DENY policy", hf.Name)
 	}
-	for _, name := range sortedKeys(cfg.Rules.Policies) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Rules.Policies)) {
 		for _, p := range cfg.Rules.Policies[name].Permissions {
 			if re := p.GetUrlPath().GetPath().GetSafeRegex().GetRegex(); re != "" {
 				li.refused = append(li.refused, re)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -150,7 +151,7 @@ func extract(providers []*provider, r *request) []token {
 		}
 	}
 	var out []token
-	for _, k := range sortedKeys(headers) {
+	for _, k := range slices.Sorted(maps.Keys(headers)) {
 		s := headers[k]
 		for _, v := range r.header.Values(s.loc.header) {
 			if s.loc.prefix != "" {
@@ -171,7 +172,7 @@ func extract(providers []*provider, r *request) []token {
 	}
 	if len(params) > 0 {
 		q, _ := url.ParseQuery(r.query)
-		for _, k := range sortedKeys(params) {
+		for _, k := range slices.Sorted(maps.Keys(params)) {
 			if vals, ok := q[k]; ok {
 				out = append(out, token{value: vals[0], where: "query parameter " + k, issuers: params[k].issuers})
 			}

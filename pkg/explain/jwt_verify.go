@@ -2,6 +2,8 @@ package explain
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	jwtauthnv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/jwt_authn/v3"
@@ -114,7 +116,7 @@ func (v *verifier) provider(name string, audiences []string) status {
 // provider of the filter: each token is matched to a provider by its issuer.
 func (v *verifier) bypass(allowFailed bool) status {
 	var provs []*provider
-	for _, n := range sortedKeys(v.li.providers) {
+	for _, n := range slices.Sorted(maps.Keys(v.li.providers)) {
 		provs = append(provs, v.li.providers[n])
 	}
 	tokens := extract(provs, v.r)

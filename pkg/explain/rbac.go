@@ -2,6 +2,8 @@ package explain
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	rbaccfgv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
@@ -63,7 +65,7 @@ func evalRBAC(cfg *anypb.Any, r *request, metadata map[string]any) *RBACDecision
 // evalRules applies one set of rules: whether they allow the request, the
 // policies that match, and the steps of the evaluation.
 func evalRules(rules *rbaccfgv3.RBAC, r *request, metadata map[string]any) (allowed bool, matched, steps []string) {
-	for _, name := range sortedKeys(rules.Policies) {
+	for _, name := range slices.Sorted(maps.Keys(rules.Policies)) {
 		p := rules.Policies[name]
 		perm := anyPermission(p.Permissions, r)
 		prin := anyPrincipal(p.Principals, metadata)

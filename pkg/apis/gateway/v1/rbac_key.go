@@ -17,7 +17,7 @@ func (spec *RBACExtension) ContentKey() string {
 	if spec.Disable {
 		b = append(b, 'D')
 	}
-	for _, name := range sortedKeys(spec.Policies) {
+	for _, name := range slices.Sorted(maps.Keys(spec.Policies)) {
 		p := spec.Policies[name]
 		b = append(b, 'P')
 		str(name)
@@ -27,7 +27,7 @@ func (spec *RBACExtension) ContentKey() string {
 			b = append(b, 'J')
 			str(j.Provider)
 			str(string(j.Matcher))
-			for _, c := range sortedKeys(j.Claims) {
+			for _, c := range slices.Sorted(maps.Keys(j.Claims)) {
 				str(c)
 				str(j.Claims[c])
 			}
@@ -43,5 +43,3 @@ func (spec *RBACExtension) ContentKey() string {
 	}
 	return string(b)
 }
-
-func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
