@@ -9,11 +9,12 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
 // jwtAuthnFilter is the Envoy name of the JWT filter. RBAC reads the verified
 // payloads it writes to dynamic metadata under this name.
-const jwtAuthnFilter = "envoy.filters.http.jwt_authn"
+const jwtAuthnFilter = xdsconfig.JWTAuthnFilter
 
 // jwtStage is one translated VhostJwt: the providers of one stage of one
 // option, and what to do without a valid token.

@@ -13,10 +13,11 @@ import (
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
 // rbacFilter is the Envoy name of the RBAC filter.
-const rbacFilter = "envoy.filters.http.rbac"
+const rbacFilter = xdsconfig.RBACFilter
 
 // Limits on one RBAC extension: beyond them a policy is almost surely a
 // mistake or an attack, and would bloat every Envoy's configuration.

@@ -28,8 +28,8 @@ import (
 )
 
 const (
-	jwtFilter  = "envoy.filters.http.jwt_authn"
-	rbacFilter = "envoy.filters.http.rbac"
+	jwtFilter  = xdsconfig.JWTAuthnFilter
+	rbacFilter = xdsconfig.RBACFilter
 )
 
 // Request is one HTTP request to explain.
