@@ -40,19 +40,23 @@ type rbacSel struct {
 	enforced, shadow           *optv1.RBACExtension
 	enforcedField, shadowField string
 	shadowPrefix               string
+	// enforcedRules and shadowRules are the checked forms of enforced and
+	// shadow, which buildRBACSel builds from (translation.withRules).
+	enforcedRules, shadowRules *checkedRBAC
 }
 
-// buildRBACSel translates a selection under the JWT providers of the route.
+// buildRBACSel translates a selection, its rules checked, under the JWT
+// providers of the route.
 func buildRBACSel(sel rbacSel, providers []*jwtProvider) (*rbacv3.RBACPerRoute, string) {
 	var rules, shadow *rbaccfgv3.RBAC
 	var msg string
-	if sel.enforced != nil {
-		if rules, msg = buildRBAC(sel.enforcedField, sel.enforced, providers); msg != "" {
+	if sel.enforcedRules != nil {
+		if rules, msg = buildRBAC(sel.enforcedField, sel.enforcedRules, providers); msg != "" {
 			return nil, msg
 		}
 	}
-	if sel.shadow != nil {
-		if shadow, msg = buildRBAC(sel.shadowField, sel.shadow, providers); msg != "" {
+	if sel.shadowRules != nil {
+		if shadow, msg = buildRBAC(sel.shadowField, sel.shadowRules, providers); msg != "" {
 			return nil, msg
 		}
 	}

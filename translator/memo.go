@@ -40,19 +40,35 @@ func (t *translation) rbacContent(spec *optv1.RBACExtension) string {
 	return k
 }
 
-// checkRBAC is validateRBAC of spec (as spec.options.rbac), once per
-// distinct content.
+// checkRBAC checks spec (as spec.options.rbac) and says what is wrong
+// with it, or "".
 func (t *translation) checkRBAC(spec *optv1.RBACExtension) string {
+	return t.rbacRules(spec).invalid
+}
+
+// rbacRules is the checked form of spec, made once per distinct content.
+func (t *translation) rbacRules(spec *optv1.RBACExtension) *checkedRBAC {
 	k := t.rbacContent(spec)
-	if msg, ok := t.rbacChecked[k]; ok {
-		return msg
+	if c, ok := t.rbacChecked[k]; ok {
+		return c
 	}
-	msg := validateRBAC("spec.options.rbac", spec)
+	c := checkRBAC("spec.options.rbac", spec)
 	if t.rbacChecked == nil {
-		t.rbacChecked = map[string]string{}
+		t.rbacChecked = map[string]*checkedRBAC{}
 	}
-	t.rbacChecked[k] = msg
-	return msg
+	t.rbacChecked[k] = c
+	return c
+}
+
+// withRules returns sel with the checked forms of its rules.
+func (t *translation) withRules(sel rbacSel) rbacSel {
+	if sel.enforced != nil {
+		sel.enforcedRules = t.rbacRules(sel.enforced)
+	}
+	if sel.shadow != nil {
+		sel.shadowRules = t.rbacRules(sel.shadow)
+	}
+	return sel
 }
 
 type rbacBuilt struct {
@@ -97,16 +113,12 @@ func (t *translation) rbacForSel(sel rbacSel, jc *jwtConfig) rbacBuilt {
 	if b, ok := t.rbacCache[key]; ok {
 		return b
 	}
-	b := buildRBACSelAny(sel, providers)
+	b := buildRBACSelAny(t.withRules(sel), providers)
 	if t.rbacCache == nil {
 		t.rbacCache = map[rbacKey]rbacBuilt{}
 	}
 	t.rbacCache[key] = b
 	return b
-}
-
-func buildRBACAny(field string, spec *optv1.RBACExtension, providers []*jwtProvider) rbacBuilt {
-	return buildRBACSelAny(rbacSel{enforced: spec, enforcedField: field}, providers)
 }
 
 func buildRBACSelAny(sel rbacSel, providers []*jwtProvider) rbacBuilt {
@@ -124,7 +136,7 @@ func buildRBACSelAny(sel rbacSel, providers []*jwtProvider) rbacBuilt {
 func (t *translation) prebuildRBAC(gs *gatewayState) {
 	type job struct {
 		key       rbacKey
-		spec      *optv1.RBACExtension
+		sel       rbacSel
 		providers []*jwtProvider
 	}
 	seen := map[rbacKey]bool{}
@@ -152,7 +164,7 @@ func (t *translation) prebuildRBAC(gs *gatewayState) {
 				k := rbacKey{spec: t.rbacContent(spec), providers: t.providersKeyOf(jc), field: "spec.options.rbac"}
 				if !seen[k] {
 					seen[k] = true
-					jobs = append(jobs, job{k, spec, provs})
+					jobs = append(jobs, job{k, t.withRules(rbacSel{enforced: spec, enforcedField: k.field}), provs})
 				}
 			}
 		}
@@ -168,7 +180,7 @@ func (t *translation) prebuildRBAC(gs *gatewayState) {
 		go func(w int) {
 			defer wg.Done()
 			for i := w; i < len(jobs); i += workers {
-				out[i] = buildRBACAny(jobs[i].key.field, jobs[i].spec, jobs[i].providers)
+				out[i] = buildRBACSelAny(jobs[i].sel, jobs[i].providers)
 			}
 		}(w)
 	}

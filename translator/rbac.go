@@ -19,13 +19,6 @@ import (
 // rbacFilter is the Envoy name of the RBAC filter.
 const rbacFilter = xdsconfig.RBACFilter
 
-// Limits on one RBAC extension: beyond them a policy is almost surely a
-// mistake or an attack, and would bloat every Envoy's configuration.
-const (
-	maxRBACItems  = 64 // policies, principals per policy, claims per principal
-	maxClaimDepth = 16 // segments of a nested claim name
-)
-
 func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -33,142 +26,46 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// validateRBAC checks what can be checked without knowing the route: claim
-// matchers and their values. It returns a message naming the field, value and
-// problem, or "".
-func validateRBAC(field string, spec *optv1.RBACExtension) string {
-	if len(spec.Policies) > maxRBACItems {
-		return fmt.Sprintf("%s.policies: %d policies, at most %d are allowed", field, len(spec.Policies), maxRBACItems)
+// buildRBAC translates checked rules, found at field, for a route whose JWT
+// providers are providers. A principal naming a provider the route does not
+// have is an error, since it could never match.
+func buildRBAC(field string, rules *checkedRBAC, providers []*jwtProvider) (*rbaccfgv3.RBAC, string) {
+	if rules.invalid != "" {
+		return nil, rules.invalid
 	}
-	for _, name := range sortedKeys(spec.Policies) {
-		pol := spec.Policies[name]
-		if len(pol.Principals) > maxRBACItems {
-			return fmt.Sprintf("%s.policies.%s.principals: %d principals, at most %d are allowed", field, name, len(pol.Principals), maxRBACItems)
-		}
-		for i, pr := range pol.Principals {
-			f := fmt.Sprintf("%s.policies.%s.principals[%d].jwtPrincipal", field, name, i)
-			if len(pr.JwtPrincipal.Claims) > maxRBACItems {
-				return fmt.Sprintf("%s.claims: %d claims, at most %d are allowed", f, len(pr.JwtPrincipal.Claims), maxRBACItems)
-			}
-			m := pr.JwtPrincipal.Matcher
-			for _, claim := range sortedKeys(pr.JwtPrincipal.Claims) {
-				if err := checkClaimValue(m, pr.JwtPrincipal.Claims[claim]); err != "" {
-					return fmt.Sprintf("%s.claims.%s: %s", f, claim, err)
-				}
-			}
-			if pol.NestedClaimDelimiter != "" {
-				for _, claim := range sortedKeys(pr.JwtPrincipal.Claims) {
-					segs := strings.Split(claim, pol.NestedClaimDelimiter)
-					if slices.Contains(segs, "") {
-						return fmt.Sprintf("%s.claims: claim %q has an empty segment when split at %q", f, claim, pol.NestedClaimDelimiter)
-					}
-					if len(segs) > maxClaimDepth {
-						return fmt.Sprintf("%s.claims: claim %q is nested %d deep, at most %d is allowed", f, truncate(claim, 60), len(segs), maxClaimDepth)
-					}
-				}
-			}
-		}
-		if pol.Permissions != nil {
-			for i, m := range pol.Permissions.Methods {
-				if m == "" || strings.ToUpper(m) != m {
-					return fmt.Sprintf("%s.policies.%s.permissions.methods[%d]: %q is not an upper-case HTTP method", field, name, i, m)
-				}
-			}
-		}
-	}
-	return ""
-}
-
-// checkClaimValue says what is wrong with a claim value under a matcher, or
-// "". The translation checks each option once, then builds its RBAC for
-// every route with valueMatcher.
-func checkClaimValue(m optv1.ClaimMatcher, value string) string {
-	switch m {
-	case "", optv1.ClaimMatcherExactString, optv1.ClaimMatcherListContains:
-		return ""
-	case optv1.ClaimMatcherBoolean:
-		if v := strings.ToLower(value); v != "true" && v != "false" {
-			return fmt.Sprintf("value %q is not a boolean; BOOLEAN takes \"true\" or \"false\"", value)
-		}
-		return ""
-	case optv1.ClaimMatcherRegexMatch:
-		if err := checkRegex(value); err != nil {
-			return fmt.Sprintf("value %q is not a valid RE2 regular expression: %v", value, strings.TrimPrefix(err.Error(), "error parsing regexp: "))
-		}
-		return ""
-	}
-	return fmt.Sprintf("matcher %q is not supported; supported: EXACT_STRING, BOOLEAN, LIST_CONTAINS, REGEX_MATCH", m)
-}
-
-// valueMatcher translates one claim value, checked by checkClaimValue,
-// under a matcher.
-func valueMatcher(m optv1.ClaimMatcher, value string) (*matcherv3.ValueMatcher, string) {
-	switch m {
-	case "", optv1.ClaimMatcherExactString:
-		return stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: value}}), ""
-	case optv1.ClaimMatcherBoolean:
-		var b bool
-		switch strings.ToLower(value) {
-		case "true":
-			b = true
-		case "false":
-		default:
-			return nil, fmt.Sprintf("value %q is not a boolean; BOOLEAN takes \"true\" or \"false\"", value)
-		}
-		return &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_BoolMatch{BoolMatch: b}}, ""
-	case optv1.ClaimMatcherListContains:
-		return &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_ListMatch{ListMatch: &matcherv3.ListMatcher{
-			MatchPattern: &matcherv3.ListMatcher_OneOf{OneOf: stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: value}})},
-		}}}, ""
-	case optv1.ClaimMatcherRegexMatch:
-		return stringValue(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: value}}}), ""
-	default:
-		return nil, fmt.Sprintf("matcher %q is not supported; supported: EXACT_STRING, BOOLEAN, LIST_CONTAINS, REGEX_MATCH", m)
-	}
-}
-
-func stringValue(s *matcherv3.StringMatcher) *matcherv3.ValueMatcher {
-	return &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_StringMatch{StringMatch: s}}
-}
-
-// buildRBAC translates an rbac extension, already checked by validateRBAC,
-// for a route whose JWT providers are providers. A principal naming a
-// provider the route does not have is an error, since it could never match.
-func buildRBAC(field string, spec *optv1.RBACExtension, providers []*jwtProvider) (*rbaccfgv3.RBAC, string) {
-	rules := &rbaccfgv3.RBAC{Action: rbaccfgv3.RBAC_ALLOW, Policies: map[string]*rbaccfgv3.Policy{}}
-	for _, name := range sortedKeys(spec.Policies) {
-		pol := spec.Policies[name]
-		out := &rbaccfgv3.Policy{Permissions: []*rbaccfgv3.Permission{buildPermission(pol.Permissions)}}
-		for i, pr := range pol.Principals {
-			p, msg := buildPrincipal(pr.JwtPrincipal, pol.NestedClaimDelimiter, providers)
+	out := &rbaccfgv3.RBAC{Action: rbaccfgv3.RBAC_ALLOW, Policies: make(map[string]*rbaccfgv3.Policy, len(rules.policies))}
+	for _, pol := range rules.policies {
+		p := &rbaccfgv3.Policy{Permissions: []*rbaccfgv3.Permission{pol.permission}}
+		for i, pr := range pol.principals {
+			id, msg := buildPrincipal(pr, providers)
 			if msg != "" {
-				return nil, fmt.Sprintf("%s.policies.%s.principals[%d].jwtPrincipal.%s", field, name, i, msg)
+				return nil, fmt.Sprintf("%s.policies.%s.principals[%d].jwtPrincipal.%s", field, pol.name, i, msg)
 			}
-			out.Principals = append(out.Principals, p)
+			p.Principals = append(p.Principals, id)
 		}
-		if len(out.Principals) == 0 {
+		if len(p.Principals) == 0 {
 			// A policy without principals allows nobody, as in Envoy.
-			out.Principals = []*rbaccfgv3.Principal{nobody()}
+			p.Principals = []*rbaccfgv3.Principal{nobody()}
 		}
-		rules.Policies[name] = out
+		out.Policies[pol.name] = p
 	}
-	return rules, ""
+	return out, ""
 }
 
 func nobody() *rbaccfgv3.Principal {
 	return &rbaccfgv3.Principal{Identifier: &rbaccfgv3.Principal_NotId{NotId: &rbaccfgv3.Principal{Identifier: &rbaccfgv3.Principal_Any{Any: true}}}}
 }
 
-func buildPrincipal(jp optv1.JWTPrincipal, delimiter string, providers []*jwtProvider) (*rbaccfgv3.Principal, string) {
+func buildPrincipal(jp checkedPrincipal, providers []*jwtProvider) (*rbaccfgv3.Principal, string) {
 	var keys []string
-	if jp.Provider != "" {
-		i := slices.IndexFunc(providers, func(p *jwtProvider) bool { return p.name == jp.Provider })
+	if jp.provider != "" {
+		i := slices.IndexFunc(providers, func(p *jwtProvider) bool { return p.name == jp.provider })
 		if i < 0 {
 			var names []string
 			for _, p := range providers {
 				names = append(names, p.name)
 			}
-			return nil, fmt.Sprintf("provider: %q is not a JWT provider of the route (providers: %s)", jp.Provider, strings.Join(names, ", "))
+			return nil, fmt.Sprintf("provider: %q is not a JWT provider of the route (providers: %s)", jp.provider, strings.Join(names, ", "))
 		}
 		keys = []string{providers[i].name}
 	} else {
@@ -183,16 +80,12 @@ func buildPrincipal(jp optv1.JWTPrincipal, delimiter string, providers []*jwtPro
 	var perProvider []*rbaccfgv3.Principal
 	for _, key := range keys {
 		var ids []*rbaccfgv3.Principal
-		for _, claim := range sortedKeys(jp.Claims) {
-			vm, msg := valueMatcher(jp.Matcher, jp.Claims[claim])
-			if msg != "" {
-				return nil, "claims." + claim + ": " + msg
-			}
-			ids = append(ids, metadataPrincipal(claimPath(key, claim, delimiter), vm))
+		for _, c := range jp.claims {
+			ids = append(ids, metadataPrincipal(key, c.path, c.value))
 		}
 		if len(ids) == 0 {
 			// No claims: any verified token of the provider.
-			ids = append(ids, metadataPrincipal([]string{key}, &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_PresentMatch{PresentMatch: true}}))
+			ids = append(ids, metadataPrincipal(key, nil, &matcherv3.ValueMatcher{MatchPattern: &matcherv3.ValueMatcher_PresentMatch{PresentMatch: true}}))
 		}
 		perProvider = append(perProvider, andIDs(ids))
 	}
@@ -209,17 +102,12 @@ func andIDs(ids []*rbaccfgv3.Principal) *rbaccfgv3.Principal {
 	return &rbaccfgv3.Principal{Identifier: &rbaccfgv3.Principal_AndIds{AndIds: &rbaccfgv3.Principal_Set{Ids: ids}}}
 }
 
-// claimPath is the metadata path of a claim under a provider's payload.
-func claimPath(payloadKey, claim, delimiter string) []string {
-	if delimiter == "" {
-		return []string{payloadKey, claim}
-	}
-	return append([]string{payloadKey}, strings.Split(claim, delimiter)...)
-}
-
-func metadataPrincipal(path []string, vm *matcherv3.ValueMatcher) *rbaccfgv3.Principal {
-	m := &matcherv3.MetadataMatcher{Filter: jwtAuthnFilter, Value: vm}
-	for _, seg := range path {
+// metadataPrincipal matches value at path in the payload the JWT filter
+// stored under payloadKey.
+func metadataPrincipal(payloadKey string, path []string, vm *matcherv3.ValueMatcher) *rbaccfgv3.Principal {
+	m := &matcherv3.MetadataMatcher{Filter: jwtAuthnFilter, Value: vm,
+		Path: make([]*matcherv3.MetadataMatcher_PathSegment, 0, len(path)+1)}
+	for _, seg := range append([]string{payloadKey}, path...) {
 		m.Path = append(m.Path, &matcherv3.MetadataMatcher_PathSegment{Segment: &matcherv3.MetadataMatcher_PathSegment_Key{Key: seg}})
 	}
 	return &rbaccfgv3.Principal{Identifier: &rbaccfgv3.Principal_SourcedMetadata{SourcedMetadata: &rbaccfgv3.SourcedMetadata{MetadataMatcher: m}}}

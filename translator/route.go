@@ -179,7 +179,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 		}
 		if pol.rbac != nil && !pol.rbac.Disable {
 			vhRBAC, vhRBACFrom = pol.rbac, pol.rbacFrom
-			cfg, msg := buildRBACSel(vhostRBACSel(pol.rbac, pol.rbacFrom), vhJwt.providers())
+			cfg, msg := buildRBACSel(t.withRules(vhostRBACSel(pol.rbac, pol.rbacFrom)), vhJwt.providers())
 			if msg != "" {
 				vhostInvalid = true
 				t.optionCondition(optv1.KindVirtualHostOption, pol.rbacFrom, gwRef, false, string(gwv1.PolicyReasonInvalid), msg+"; the routes of the targeted listeners answer 500 until it is fixed")

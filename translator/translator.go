@@ -103,8 +103,9 @@ type translation struct {
 	// rbacCache holds route-level RBAC built once per option and providers.
 	rbacCache map[rbacKey]rbacBuilt
 	rbacKeys  map[*optv1.RBACExtension]string // content keys
-	// rbacChecked holds validateRBAC's answer by content key.
-	rbacChecked map[string]string
+	// rbacChecked holds the checked form of each rbac extension by
+	// content key (rbac_checked.go).
+	rbacChecked map[string]*checkedRBAC
 	// packed and typedMaps hold per-filter configs by content (see
 	// sharedTyped).
 	packed    map[string]*anypb.Any
