@@ -97,8 +97,12 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("the YAML output does not parse: %v", err)
 			}
 			var a, b any
-			json.Unmarshal(wantJSON, &a)
-			json.Unmarshal(gotJSON, &b)
+			if err := json.Unmarshal(wantJSON, &a); err != nil {
+				t.Fatalf("the JSON output does not parse: %v", err)
+			}
+			if err := json.Unmarshal(gotJSON, &b); err != nil {
+				t.Fatalf("the YAML output, as JSON, does not parse: %v", err)
+			}
 			if diff := cmp.Diff(a, b); diff != "" {
 				t.Fatalf("the YAML output reads back differently (-json +yaml):\n%s", diff)
 			}
