@@ -120,12 +120,20 @@ func TestStatusWriterWritesEveryKind(t *testing.T) {
 	w := startWriter(t, c)
 	w.Offer(res)
 	ctx := context.Background()
+	// The options are written last.
 	eventually(t, func() string {
-		if cond := gatewayCondition(t, c, "Programmed"); cond == nil || cond.Status != metav1.ConditionTrue {
-			return "the Gateway is not Programmed=True"
+		var vho optv1.VirtualHostOption
+		if err := c.Get(ctx, optionKey, &vho); err != nil {
+			return err.Error()
+		}
+		if len(vho.Status.Ancestors) == 0 {
+			return "the VirtualHostOption's status was not written"
 		}
 		return ""
 	})
+	if cond := gatewayCondition(t, c, "Programmed"); cond == nil || cond.Status != metav1.ConditionTrue {
+		t.Errorf("Gateway Programmed = %+v, want True", cond)
+	}
 	var class gwv1.GatewayClass
 	if err := c.Get(ctx, types.NamespacedName{Name: "gatewarden"}, &class); err != nil {
 		t.Fatal(err)
