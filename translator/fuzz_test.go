@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gatewarden/gatewarden/internal/render"
 	"github.com/gatewarden/gatewarden/pkg/resource"
 	"github.com/gatewarden/gatewarden/translator"
 	"github.com/gatewarden/gatewarden/xds"
@@ -37,7 +38,7 @@ func FuzzTranslate(f *testing.F) {
 				t.Fatalf("gateway %s: %v", gc.Key(), err)
 			}
 		}
-		if _, err := out.YAML(); err != nil {
+		if _, err := render.YAML(out); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	sigsyaml "sigs.k8s.io/yaml"
 
+	"github.com/gatewarden/gatewarden/internal/render"
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/resource"
 	"github.com/gatewarden/gatewarden/translator"
@@ -71,12 +72,12 @@ func TestGolden(t *testing.T) {
 			t.Parallel()
 			opts := goldenOptions(t, in)
 			res := translator.Translate(loadInput(t, in), opts)
-			got, err := res.YAML()
+			got, err := render.YAML(res)
 			if err != nil {
 				t.Fatalf("render result: %v", err)
 			}
 			// Translating again gives the same bytes: output is deterministic.
-			again, err := translator.Translate(loadInput(t, in), opts).YAML()
+			again, err := render.YAML(translator.Translate(loadInput(t, in), opts))
 			if err != nil {
 				t.Fatalf("render result: %v", err)
 			}
@@ -84,7 +85,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("two translations of the same input differ:\n%s", cmp.Diff(string(got), string(again)))
 			}
 			// The YAML reads back as exactly the JSON of the same result.
-			d, err := res.Dump()
+			d, err := render.Of(res)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/gatewarden/gatewarden/internal/controlplane"
+	"github.com/gatewarden/gatewarden/internal/render"
 	"github.com/gatewarden/gatewarden/pkg/admin"
 	"github.com/gatewarden/gatewarden/pkg/debounce"
 	"github.com/gatewarden/gatewarden/pkg/resource"
@@ -269,10 +270,10 @@ func runServe(ctx context.Context, o serveOptions) error {
 
 // served is the configuration the xDS server serves, with the statuses of
 // the last translation, for the debug endpoints.
-func served(srv *xds.Server, last *translator.Result) (*translator.Dump, error) {
+func served(srv *xds.Server, last *translator.Result) (*render.Dump, error) {
 	configs, err := srv.Configs()
 	if err != nil {
 		return nil, err
 	}
-	return (&translator.Result{Gateways: configs, Status: last.Status}).Dump()
+	return render.Of(&translator.Result{Gateways: configs, Status: last.Status})
 }

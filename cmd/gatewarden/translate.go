@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/gatewarden/gatewarden/internal/render"
 	"github.com/gatewarden/gatewarden/pkg/source/dir"
 	"github.com/gatewarden/gatewarden/translator"
 )
@@ -36,12 +37,12 @@ written, listing why on stderr: a gate for a CI pipeline of manifests.`,
 				return &exitError{code: 1, err: fmt.Errorf("%d problem(s) reading %s", len(scan.Problems), resources)}
 			}
 			res := translator.Translate(scan.Resources, translator.Options{ControllerName: controllerName, ScopedRoutesMinHosts: scopedMinHosts, AllowLoopbackBackends: allowLoopback})
-			d, err := res.Dump()
+			d, err := render.Of(res)
 			if err != nil {
 				return err
 			}
 			if gateway != "" {
-				var kept []translator.GatewayDump
+				var kept []render.GatewayDump
 				for _, g := range d.Gateways {
 					if g.Gateway == gateway {
 						kept = append(kept, g)

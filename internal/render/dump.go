@@ -1,18 +1,26 @@
-package translator
+// Package render turns a translation into plain data and YAML for people
+// and golden files: the translate command, the debug endpoints and the
+// translator's tests. It stays out of the translator, whose output is the
+// xDS configuration and statuses themselves.
+package render
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/gatewarden/gatewarden/translator"
 )
 
-// Dump is the Result as plain data, for people and golden files: xDS
+// Dump is a translator.Result as plain data, for people and golden files: xDS
 // resources in Envoy's JSON form and statuses in the Kubernetes form, every
 // list in a stable order.
 type Dump struct {
@@ -48,8 +56,8 @@ type ObjectStatus struct {
 	Status any    `json:"status"`
 }
 
-// Dump converts r for printing.
-func (r *Result) Dump() (*Dump, error) {
+// Of converts r for printing.
+func Of(r *translator.Result) (*Dump, error) {
 	d := &Dump{Gateways: []GatewayDump{}}
 	for _, g := range r.Gateways {
 		gd := GatewayDump{Gateway: g.Key()}
@@ -75,7 +83,7 @@ func (r *Result) Dump() (*Dump, error) {
 		d.Gateways = append(d.Gateways, gd)
 	}
 	s := r.Status
-	for _, name := range sortedKeys(s.GatewayClasses) {
+	for _, name := range slices.Sorted(maps.Keys(s.GatewayClasses)) {
 		d.Status.GatewayClasses = append(d.Status.GatewayClasses, ObjectStatus{Name: name, Status: s.GatewayClasses[name]})
 	}
 	d.Status.Gateways = namespaced(s.Gateways)
@@ -86,8 +94,8 @@ func (r *Result) Dump() (*Dump, error) {
 }
 
 // YAML renders the Dump of r, keys sorted.
-func (r *Result) YAML() ([]byte, error) {
-	d, err := r.Dump()
+func YAML(r *translator.Result) ([]byte, error) {
+	d, err := Of(r)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +171,7 @@ func redactSecrets(in []*tlsv3.Secret) []*tlsv3.Secret {
 	for i, s := range in {
 		s = proto.Clone(s).(*tlsv3.Secret)
 		if c := s.GetTlsCertificate(); c != nil && c.PrivateKey != nil {
-			c.PrivateKey = inlineString("[redacted]")
+			c.PrivateKey = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "[redacted]"}}
 		}
 		out[i] = s
 	}

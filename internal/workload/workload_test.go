@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/gatewarden/gatewarden/internal/render"
 	"github.com/gatewarden/gatewarden/internal/workload"
 	"github.com/gatewarden/gatewarden/pkg/source/dir"
 	"github.com/gatewarden/gatewarden/translator"
@@ -27,7 +28,7 @@ func TestWorkloadTranslatesDeterministically(t *testing.T) {
 		if p := res.Status.Problems(); len(p) > 0 {
 			t.Fatalf("not accepted: %+v", p[0])
 		}
-		y, err := res.YAML()
+		y, err := render.YAML(res)
 		if err != nil {
 			t.Fatal(err)
 		}

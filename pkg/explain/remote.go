@@ -36,7 +36,7 @@ func FetchConfig(adminAddress string) ([]*xdsconfig.GatewayConfig, error) {
 	return DecodeConfig(body)
 }
 
-// DecodeConfig reads the JSON of translator.Dump's gateways back into xDS
+// DecodeConfig reads the JSON of render.Dump's gateways back into xDS
 // resources.
 func DecodeConfig(data []byte) ([]*xdsconfig.GatewayConfig, error) {
 	var doc struct {
