@@ -7,19 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
 // corsManifests is one listener whose VirtualHostOption requires a JWT from
 // issuer iss-1 and the claim sub=alice, and a route with a CORS filter on
 // /api (origin https://app.example, credentials) and none on /plain.
-const corsManifests = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: gatewarden}
-spec: {controllerName: gatewarden.io/gatewarden}
----
-apiVersion: gateway.networking.k8s.io/v1
+const corsManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: infra}
 spec:

@@ -12,6 +12,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/explain"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 	"github.com/gatewarden/gatewarden/pkg/source/dir"
@@ -44,13 +45,7 @@ func newOptionKeys(t *testing.T) optionKeys {
 // optionManifests is one Gateway with a listener per scenario (hostname
 // <scenario>.test, one port), a VirtualHostOption per listener, and the
 // routes and RouteOptions each scenario needs.
-const optionManifests = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: gatewarden}
-spec: {controllerName: gatewarden.io/gatewarden}
----
-apiVersion: gateway.networking.k8s.io/v1
+const optionManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: infra}
 spec:

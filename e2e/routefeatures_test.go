@@ -13,19 +13,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
 // routeFeatureManifests is one JWT-protected listener with a rule that
 // mirrors to "shadow" and sets a header for its one backend, and a rule
 // that retries "flaky" on 503 up to 3 times.
-const routeFeatureManifests = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: gatewarden}
-spec: {controllerName: gatewarden.io/gatewarden}
----
-apiVersion: gateway.networking.k8s.io/v1
+const routeFeatureManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: infra}
 spec:

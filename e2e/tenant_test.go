@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
@@ -26,13 +27,7 @@ import (
 // every way it has to weaken the policy of the "strict" (api.test) and
 // "wild" (*.wild.test) listeners, to reach the proxy itself, and to make
 // Envoy fetch from the platform team's Services.
-const tenantManifests = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: gatewarden}
-spec: {controllerName: gatewarden.io/gatewarden}
----
-apiVersion: gateway.networking.k8s.io/v1
+const tenantManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: infra}
 spec:

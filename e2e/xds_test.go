@@ -11,20 +11,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
 )
 
 // gatewayWithPorts is a Gateway "gloo-system/http" with one HTTP listener
 // per port, named p<port>.
 func gatewayWithPorts(ports ...int) string {
 	var b strings.Builder
-	b.WriteString(`apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata:
-  name: gatewarden
-spec:
-  controllerName: gatewarden.io/gatewarden
----
-apiVersion: gateway.networking.k8s.io/v1
+	b.WriteString(testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata:
   name: http
