@@ -38,6 +38,7 @@ type StatusDump struct {
 	GatewayClasses     []ObjectStatus `json:"gatewayClasses,omitempty"`
 	Gateways           []ObjectStatus `json:"gateways,omitempty"`
 	HTTPRoutes         []ObjectStatus `json:"httpRoutes,omitempty"`
+	GRPCRoutes         []ObjectStatus `json:"grpcRoutes,omitempty"`
 	VirtualHostOptions []ObjectStatus `json:"virtualHostOptions,omitempty"`
 	RouteOptions       []ObjectStatus `json:"routeOptions,omitempty"`
 }
@@ -80,6 +81,7 @@ func (r *Result) Dump() (*Dump, error) {
 	}
 	d.Status.Gateways = namespaced(s.Gateways)
 	d.Status.HTTPRoutes = namespaced(s.HTTPRoutes)
+	d.Status.GRPCRoutes = namespaced(s.GRPCRoutes)
 	d.Status.VirtualHostOptions = namespaced(s.VirtualHostOptions)
 	d.Status.RouteOptions = namespaced(s.RouteOptions)
 	return d, nil

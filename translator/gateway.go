@@ -219,34 +219,33 @@ func checkListener(l gwv1.Listener) (string, string) {
 }
 
 // supportedKinds lists the route kinds of allowedRoutes.kinds that
-// gatewarden serves on l (HTTPRoute when none is named).
+// gatewarden serves on l (every kind its protocol takes when none is named).
 func supportedKinds(l gwv1.Listener) []gwv1.RouteGroupKind {
 	group := gwv1.Group(gwv1.GroupName)
-	if l.AllowedRoutes == nil || len(l.AllowedRoutes.Kinds) == 0 {
-		return []gwv1.RouteGroupKind{{Group: &group, Kind: "HTTPRoute"}}
-	}
 	out := []gwv1.RouteGroupKind{}
+	if l.AllowedRoutes == nil || len(l.AllowedRoutes.Kinds) == 0 {
+		for _, k := range listenerKinds(l) {
+			out = append(out, gwv1.RouteGroupKind{Group: &group, Kind: gwv1.Kind(k)})
+		}
+		return out
+	}
 	for _, k := range l.AllowedRoutes.Kinds {
-		if isHTTPRouteKind(k) {
-			out = append(out, gwv1.RouteGroupKind{Group: &group, Kind: "HTTPRoute"})
+		if kindServed(l, k) {
+			out = append(out, gwv1.RouteGroupKind{Group: &group, Kind: k.Kind})
 		}
 	}
 	return out
 }
 
-func isHTTPRouteKind(k gwv1.RouteGroupKind) bool {
-	return (k.Group == nil || *k.Group == gwv1.GroupName) && k.Kind == "HTTPRoute"
-}
-
 // unsupportedKinds names the kinds of allowedRoutes.kinds gatewarden does
-// not serve, or is empty.
+// not serve on l, or is empty.
 func unsupportedKinds(l gwv1.Listener) string {
 	if l.AllowedRoutes == nil {
 		return ""
 	}
 	var bad []string
 	for _, k := range l.AllowedRoutes.Kinds {
-		if !isHTTPRouteKind(k) {
+		if !kindServed(l, k) {
 			g := gwv1.GroupName
 			if k.Group != nil {
 				g = string(*k.Group)
@@ -257,7 +256,11 @@ func unsupportedKinds(l gwv1.Listener) string {
 	if len(bad) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("listener %q: allowedRoutes.kinds %v are not supported; supported: %s/HTTPRoute", l.Name, bad, gwv1.GroupName)
+	var names []string
+	for _, k := range listenerKinds(l) {
+		names = append(names, gwv1.GroupName+"/"+k)
+	}
+	return fmt.Sprintf("listener %q: allowedRoutes.kinds %v are not supported; supported on a %s listener: %s", l.Name, bad, l.Protocol, strings.Join(names, ", "))
 }
 
 // allowsNamespace applies a listener's allowedRoutes.namespaces to a route

@@ -2,7 +2,6 @@ package translator
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -194,7 +193,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 	vh.typed = t.sharedTyped(vh.typed)
 	for _, e := range vh.entries {
 		r := &routev3.Route{
-			Name:  fmt.Sprintf("%s/%s/rule/%d/match/%d", e.route.obj.Namespace, e.route.obj.Name, e.rule, e.match),
+			Name:  routeName(e),
 			Match: buildMatch(e.m),
 		}
 		rule := e.route.rules[e.rule]

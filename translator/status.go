@@ -17,9 +17,11 @@ import (
 // translator has no clock, and the writer of status sets it. Objects whose
 // statuses are equal may share one value: a Status is read-only.
 type Status struct {
-	GatewayClasses     map[string]*gwv1.GatewayClassStatus
-	Gateways           map[types.NamespacedName]*gwv1.GatewayStatus
-	HTTPRoutes         map[types.NamespacedName]*gwv1.HTTPRouteStatus
+	GatewayClasses map[string]*gwv1.GatewayClassStatus
+	Gateways       map[types.NamespacedName]*gwv1.GatewayStatus
+	HTTPRoutes     map[types.NamespacedName]*gwv1.HTTPRouteStatus
+	// GRPCRoutes is nil when the input has none.
+	GRPCRoutes         map[types.NamespacedName]*gwv1.GRPCRouteStatus
 	VirtualHostOptions map[types.NamespacedName]*gwv1.PolicyStatus
 	RouteOptions       map[types.NamespacedName]*gwv1.PolicyStatus
 }
@@ -101,6 +103,13 @@ func (s *Status) Problems() []Problem {
 	for _, k := range withProblems(s.HTTPRoutes, routeProblems) {
 		for _, p := range s.HTTPRoutes[k].Parents {
 			add("HTTPRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
+		}
+	}
+	for _, k := range withProblems(s.GRPCRoutes, func(st *gwv1.GRPCRouteStatus) bool {
+		return routeProblems(&gwv1.HTTPRouteStatus{RouteStatus: st.RouteStatus})
+	}) {
+		for _, p := range s.GRPCRoutes[k].Parents {
+			add("GRPCRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
 		}
 	}
 	policyProblems := func(st *gwv1.PolicyStatus) bool {

@@ -18,9 +18,14 @@ import (
 
 // Resources is everything the translator reads.
 type Resources struct {
-	GatewayClasses  []*gwv1.GatewayClass
-	Gateways        []*gwv1.Gateway
-	HTTPRoutes      []*gwv1.HTTPRoute
+	GatewayClasses []*gwv1.GatewayClass
+	Gateways       []*gwv1.Gateway
+	HTTPRoutes     []*gwv1.HTTPRoute
+	// GRPCRoutes route gRPC calls on HTTP and HTTPS listeners, under the
+	// same policies as HTTPRoutes; TLSRoutes pass TLS connections through
+	// by their SNI.
+	GRPCRoutes      []*gwv1.GRPCRoute
+	TLSRoutes       []*gwv1.TLSRoute
 	ReferenceGrants []*gwv1beta1.ReferenceGrant
 	Services        []*corev1.Service
 	EndpointSlices  []*discoveryv1.EndpointSlice
@@ -46,6 +51,10 @@ func (r *Resources) Add(obj any) bool {
 		r.Gateways = append(r.Gateways, o)
 	case *gwv1.HTTPRoute:
 		r.HTTPRoutes = append(r.HTTPRoutes, o)
+	case *gwv1.GRPCRoute:
+		r.GRPCRoutes = append(r.GRPCRoutes, o)
+	case *gwv1.TLSRoute:
+		r.TLSRoutes = append(r.TLSRoutes, o)
 	case *gwv1beta1.ReferenceGrant:
 		r.ReferenceGrants = append(r.ReferenceGrants, o)
 	case *corev1.Service:
@@ -85,6 +94,8 @@ func (r *Resources) Sort() {
 	slices.SortStableFunc(r.GatewayClasses, byKey)
 	slices.SortStableFunc(r.Gateways, byKey)
 	slices.SortStableFunc(r.HTTPRoutes, byKey)
+	slices.SortStableFunc(r.GRPCRoutes, byKey)
+	slices.SortStableFunc(r.TLSRoutes, byKey)
 	slices.SortStableFunc(r.ReferenceGrants, byKey)
 	slices.SortStableFunc(r.Services, byKey)
 	slices.SortStableFunc(r.EndpointSlices, byKey)
@@ -98,6 +109,6 @@ func (r *Resources) Sort() {
 
 // Len is the number of objects of every kind.
 func (r *Resources) Len() int {
-	return len(r.GatewayClasses) + len(r.Gateways) + len(r.HTTPRoutes) + len(r.ReferenceGrants) +
+	return len(r.GatewayClasses) + len(r.Gateways) + len(r.HTTPRoutes) + len(r.GRPCRoutes) + len(r.TLSRoutes) + len(r.ReferenceGrants) +
 		len(r.Services) + len(r.EndpointSlices) + len(r.Secrets) + len(r.BackendTLSPolicies) + len(r.ConfigMaps) + len(r.Namespaces) + len(r.VirtualHostOptions) + len(r.RouteOptions)
 }
