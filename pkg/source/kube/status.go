@@ -33,6 +33,8 @@ type statusWriter struct {
 	wake   chan struct{}
 	// Writes counts status patches, for tests and metrics.
 	writes int
+	// routeKinds are the optional route kinds installed, set before Start.
+	routeKinds routeKinds
 }
 
 func newStatusWriter(c client.Client, controllerName string, log *slog.Logger, retry func()) *statusWriter {
@@ -142,6 +144,7 @@ func (w *statusWriter) write(ctx context.Context, r *translator.Result) error {
 			return setIfChanged(&route.Status, want)
 		}))
 	}
+	errs = append(errs, w.writeRoutes(ctx, w.routeKinds, s, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.VirtualHostOptionList{}, s.VirtualHostOptions, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.RouteOptionList{}, s.RouteOptions, now))
 	return errors.Join(errs...)
