@@ -37,6 +37,7 @@ spec:
   gatewayClassName: gatewarden
   listeners:
   - {name: http, protocol: HTTP, port: %[1]d, hostname: grpc.test}
+  - {name: broken, protocol: HTTP, port: %[1]d, hostname: broken.test}
 ---
 apiVersion: gateway.solo.io/v1
 kind: VirtualHostOption
@@ -62,10 +63,19 @@ apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
 metadata: {name: health, namespace: infra}
 spec:
-  parentRefs: [{name: gw}]
+  parentRefs: [{name: gw, sectionName: http}]
   rules:
   - matches: [{method: {service: grpc.health.v1.Health, method: Check}}]
     backendRefs: [{name: health, port: 9000}]
+---
+# A backend that does not exist: the route answers 500 (a direct response).
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: broken, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: broken}]
+  rules:
+  - backendRefs: [{name: missing, port: 9000}]
 ---
 apiVersion: gateway.solo.io/v1
 kind: RouteOption
@@ -179,6 +189,23 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 	}
 	if n := calls.Load(); n != 1 {
 		t.Errorf("the backend saw %d calls, want 1", n)
+	}
+
+	// A route that cannot be served answers 500, which Envoy turns into
+	// UNKNOWN (2) for a gRPC client, the body as its message.
+	bconn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", e.gwPort),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority("broken.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bconn.Close() })
+	bctx, bcancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+dev), 5*time.Second)
+	defer bcancel()
+	_, err = healthpb.NewHealthClient(bconn).Check(bctx, &healthpb.HealthCheckRequest{})
+	st = status.Convert(err)
+	t.Logf("Check on a route that cannot be served: %s (%d) %q", st.Code(), st.Code(), st.Message())
+	if want := "This route cannot be served: see the status of its GRPCRoute.\n"; st.Code() != codes.Unknown || st.Message() != want {
+		t.Errorf("Check on a route that cannot be served: %s %q, want Unknown %q", st.Code(), st.Message(), want)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/types/known/durationpb"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -79,6 +81,30 @@ func (t *translation) routeExists(kind string, key types.NamespacedName) bool {
 		return false
 	}
 	return t.index.routesByName[key] != nil
+}
+
+// bodyGRPCRouteInvalid is bodyRouteInvalid for a GRPCRoute. Envoy sends it
+// to a gRPC client as the message of grpc-status 2 (UNKNOWN).
+const bodyGRPCRouteInvalid = "This route cannot be served: see the status of its GRPCRoute.\n"
+
+func routeInvalidBody(r *gwv1.HTTPRoute) string {
+	if routeKind(r) == kindGRPCRoute {
+		return bodyGRPCRouteInvalid
+	}
+	return bodyRouteInvalid
+}
+
+// applyGRPCTimeout replaces Envoy's default route timeout (15 s, which
+// would cut every streaming call) for a GRPCRoute by the client's own
+// deadline: the grpc-timeout header, without a maximum. A call without a
+// deadline is still ended by the connection manager's stream idle timeout
+// when nothing moves.
+func applyGRPCTimeout(r *gwv1.HTTPRoute, ra *routev3.RouteAction) {
+	if routeKind(r) != kindGRPCRoute {
+		return
+	}
+	ra.Timeout = durationpb.New(0)
+	ra.MaxStreamDuration = &routev3.RouteAction_MaxStreamDuration{GrpcTimeoutHeaderMax: durationpb.New(0)}
 }
 
 // routeName is the Envoy route name of one match of one rule. GRPCRoutes

@@ -209,7 +209,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 		case opt != nil && opt.invalid != "":
 			r.Action = directResponse(500, bodyPolicyInvalid)
 		case rule.invalid != "" || (len(rule.backends) == 0 && rule.filters.redirect == nil):
-			r.Action = directResponse(500, bodyRouteInvalid)
+			r.Action = directResponse(500, routeInvalidBody(e.route.obj))
 		default:
 			typed, msg := t.routePolicyConfig(p, opt, vhJwt, vhRBAC, vhRBACFrom, backends)
 			if msg != "" {
@@ -228,6 +228,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			ra := routeAction(rule.backends)
 			rule.filters.applyRewrite(ra.Route, e.m)
 			rule.filters.applyTimeouts(ra.Route)
+			applyGRPCTimeout(e.route.obj, ra.Route)
 			rule.filters.applyRetry(ra.Route)
 			rule.filters.applyMirrors(ra.Route, backends)
 			applyBackendFilters(ra.Route, rule.backends, rule.backendFilters)
