@@ -39,6 +39,7 @@ type StatusDump struct {
 	Gateways           []ObjectStatus `json:"gateways,omitempty"`
 	HTTPRoutes         []ObjectStatus `json:"httpRoutes,omitempty"`
 	GRPCRoutes         []ObjectStatus `json:"grpcRoutes,omitempty"`
+	TLSRoutes          []ObjectStatus `json:"tlsRoutes,omitempty"`
 	VirtualHostOptions []ObjectStatus `json:"virtualHostOptions,omitempty"`
 	RouteOptions       []ObjectStatus `json:"routeOptions,omitempty"`
 }
@@ -82,6 +83,7 @@ func (r *Result) Dump() (*Dump, error) {
 	d.Status.Gateways = namespaced(s.Gateways)
 	d.Status.HTTPRoutes = namespaced(s.HTTPRoutes)
 	d.Status.GRPCRoutes = namespaced(s.GRPCRoutes)
+	d.Status.TLSRoutes = namespaced(s.TLSRoutes)
 	d.Status.VirtualHostOptions = namespaced(s.VirtualHostOptions)
 	d.Status.RouteOptions = namespaced(s.RouteOptions)
 	return d, nil

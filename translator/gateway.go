@@ -209,8 +209,12 @@ func checkListener(l gwv1.Listener) (string, string) {
 		if l.TLS != nil && l.TLS.Mode != nil && *l.TLS.Mode != gwv1.TLSModeTerminate {
 			return string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("listener %q: tls.mode %q is not supported for HTTPS; supported: Terminate", l.Name, *l.TLS.Mode)
 		}
+	case gwv1.TLSProtocolType:
+		if reason, msg := checkTLSListener(l); reason != "" {
+			return reason, msg
+		}
 	default:
-		return string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("listener %q: protocol %q is not supported; supported: HTTP, HTTPS", l.Name, l.Protocol)
+		return string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("listener %q: protocol %q is not supported; supported: HTTP, HTTPS, TLS", l.Name, l.Protocol)
 	}
 	if l.Port < 1 || l.Port > 65535 {
 		return string(gwv1.ListenerReasonPortUnavailable), fmt.Sprintf("listener %q: port %d is out of range", l.Name, l.Port)

@@ -32,24 +32,28 @@ const (
 	kindTLSRoute  = "TLSRoute"
 )
 
-// routeKind is the kind of the route r stands for: GRPCRoute for the
-// HTTPRoute built from one (grpcAsHTTP), else HTTPRoute.
+// routeKind is the kind of the route r stands for: GRPCRoute or TLSRoute
+// for the HTTPRoute built from one (grpcAsHTTP, tlsAsHTTP), else HTTPRoute.
 func routeKind(r *gwv1.HTTPRoute) string {
-	if r.Kind == kindGRPCRoute {
-		return kindGRPCRoute
+	if r.Kind == kindGRPCRoute || r.Kind == kindTLSRoute {
+		return r.Kind
 	}
 	return kindHTTPRoute
 }
 
-// routesToAttach are the HTTPRoutes and then the GRPCRoutes of the input.
+// routesToAttach are the HTTPRoutes, then the GRPCRoutes and the
+// TLSRoutes of the input.
 func (t *translation) routesToAttach() []*gwv1.HTTPRoute {
-	if len(t.in.GRPCRoutes) == 0 {
+	if len(t.in.GRPCRoutes) == 0 && len(t.in.TLSRoutes) == 0 {
 		return t.in.HTTPRoutes
 	}
-	out := make([]*gwv1.HTTPRoute, 0, len(t.in.HTTPRoutes)+len(t.in.GRPCRoutes))
+	out := make([]*gwv1.HTTPRoute, 0, len(t.in.HTTPRoutes)+len(t.in.GRPCRoutes)+len(t.in.TLSRoutes))
 	out = append(out, t.in.HTTPRoutes...)
 	for _, g := range t.in.GRPCRoutes {
 		out = append(out, grpcAsHTTP(g))
+	}
+	for _, r := range t.in.TLSRoutes {
+		out = append(out, tlsAsHTTP(r))
 	}
 	return out
 }
@@ -57,6 +61,14 @@ func (t *translation) routesToAttach() []*gwv1.HTTPRoute {
 // newRouteStatus registers the status of route r under its kind.
 func (t *translation) newRouteStatus(r *gwv1.HTTPRoute) *gwv1.RouteStatus {
 	key := nn(r.Namespace, r.Name)
+	if routeKind(r) == kindTLSRoute {
+		if t.status.TLSRoutes == nil {
+			t.status.TLSRoutes = map[types.NamespacedName]*gwv1.TLSRouteStatus{}
+		}
+		st := &gwv1.TLSRouteStatus{}
+		t.status.TLSRoutes[key] = st
+		return &st.RouteStatus
+	}
 	if routeKind(r) == kindGRPCRoute {
 		if t.status.GRPCRoutes == nil {
 			t.status.GRPCRoutes = map[types.NamespacedName]*gwv1.GRPCRouteStatus{}

@@ -49,7 +49,7 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 	bind := t.bindAddress(gs)
 	accessLog := t.accessLogFor(gs)
 	for _, l := range gs.listeners {
-		if l.unprogrammed || bind == "" {
+		if l.unprogrammed || bind == "" || isPassthrough(l) {
 			continue
 		}
 		p := ports[int32(l.spec.Port)]
@@ -101,6 +101,7 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 			out.Routes = append(out.Routes, buildRouteConfig(p))
 		}
 	}
+	out.Listeners = append(out.Listeners, t.buildPassthrough(gs, bind, backends)...)
 	for _, name := range sortedKeys(backends) {
 		c := buildCluster(backends[name])
 		cla, dns := t.buildEndpoints(backends[name])

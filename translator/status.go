@@ -17,13 +17,15 @@ import (
 // translator has no clock, and the writer of status sets it. Objects whose
 // statuses are equal may share one value: a Status is read-only.
 type Status struct {
-	GatewayClasses map[string]*gwv1.GatewayClassStatus
-	Gateways       map[types.NamespacedName]*gwv1.GatewayStatus
-	HTTPRoutes     map[types.NamespacedName]*gwv1.HTTPRouteStatus
-	// GRPCRoutes is nil when the input has none.
-	GRPCRoutes         map[types.NamespacedName]*gwv1.GRPCRouteStatus
+	GatewayClasses     map[string]*gwv1.GatewayClassStatus
+	Gateways           map[types.NamespacedName]*gwv1.GatewayStatus
+	HTTPRoutes         map[types.NamespacedName]*gwv1.HTTPRouteStatus
 	VirtualHostOptions map[types.NamespacedName]*gwv1.PolicyStatus
 	RouteOptions       map[types.NamespacedName]*gwv1.PolicyStatus
+
+	// GRPCRoutes and TLSRoutes are nil when the input has none.
+	GRPCRoutes map[types.NamespacedName]*gwv1.GRPCRouteStatus
+	TLSRoutes  map[types.NamespacedName]*gwv1.TLSRouteStatus
 }
 
 func newStatus() *Status { return newStatusFor(&resource.Resources{}) }
@@ -110,6 +112,13 @@ func (s *Status) Problems() []Problem {
 	}) {
 		for _, p := range s.GRPCRoutes[k].Parents {
 			add("GRPCRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
+		}
+	}
+	for _, k := range withProblems(s.TLSRoutes, func(st *gwv1.TLSRouteStatus) bool {
+		return routeProblems(&gwv1.HTTPRouteStatus{RouteStatus: st.RouteStatus})
+	}) {
+		for _, p := range s.TLSRoutes[k].Parents {
+			add("TLSRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
 		}
 	}
 	policyProblems := func(st *gwv1.PolicyStatus) bool {

@@ -166,6 +166,9 @@ func New(gcs []*translator.GatewayConfig, opts ...Options) (*Explainer, error) {
 			g.clusters[cla.ClusterName] = cla
 		}
 		for _, l := range gc.Listeners {
+			if !servesHTTP(l) {
+				continue // TLS passthrough: explain answers HTTP requests only
+			}
 			li, err := newListener(l, routes, scopes)
 			if err != nil {
 				return nil, fmt.Errorf("gateway %s: %w", gc.Key(), err)

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 )
 
 // grpcCodes are the gRPC status codes Envoy answers a gRPC request with when
@@ -66,4 +69,17 @@ func (d *Decision) grpcSummary() string {
 		s += ": " + d.GRPCMessage
 	}
 	return s
+}
+
+// servesHTTP reports a listener with an HTTP connection manager; a TLS
+// passthrough listener proxies connections it does not decrypt.
+func servesHTTP(l *listenerv3.Listener) bool {
+	for _, fc := range l.FilterChains {
+		for _, f := range fc.Filters {
+			if f.GetTypedConfig().MessageIs(&hcmv3.HttpConnectionManager{}) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -16,14 +16,17 @@ import (
 	"github.com/gatewarden/gatewarden/translator"
 )
 
-// grpcRouteKind is read only where its CRD is installed (v1), like
+// grpcRouteKind and tlsRouteKind are read only where its CRD is installed (v1), like
 // BackendTLSPolicy: a cluster with an older release of the Gateway API's
 // CRDs has HTTPRoutes to serve all the same.
-var grpcRouteKind = schema.GroupKind{Group: gwv1.GroupName, Kind: "GRPCRoute"}
+var (
+	grpcRouteKind = schema.GroupKind{Group: gwv1.GroupName, Kind: "GRPCRoute"}
+	tlsRouteKind  = schema.GroupKind{Group: gwv1.GroupName, Kind: "TLSRoute"}
+)
 
 // routeKinds are the optional route kinds the API server serves.
 type routeKinds struct {
-	grpc bool
+	grpc, tls bool
 }
 
 // detectRouteKinds finds which optional route kinds are installed and
@@ -34,9 +37,15 @@ func detectRouteKinds(mapper meta.RESTMapper) (routeKinds, []watchedKind, error)
 	if k.grpc, err = installed(mapper, grpcRouteKind, gwv1.GroupVersion.Version); err != nil {
 		return k, nil, fmt.Errorf("look up the GRPCRoute CRD: %w", err)
 	}
+	if k.tls, err = installed(mapper, tlsRouteKind, gwv1.GroupVersion.Version); err != nil {
+		return k, nil, fmt.Errorf("look up the TLSRoute CRD: %w", err)
+	}
 	var w []watchedKind
 	if k.grpc {
 		w = append(w, watchedKind{&gwv1.GRPCRoute{}, true})
+	}
+	if k.tls {
+		w = append(w, watchedKind{&gwv1.TLSRoute{}, true})
 	}
 	return k, w, nil
 }
@@ -46,6 +55,9 @@ func (k routeKinds) missing() []string {
 	var out []string
 	if !k.grpc {
 		out = append(out, "GRPCRoute")
+	}
+	if !k.tls {
+		out = append(out, "TLSRoute")
 	}
 	return out
 }
@@ -58,6 +70,13 @@ func (k routeKinds) list(ctx context.Context, c client.Reader, res *resource.Res
 			return fmt.Errorf("list GRPCRoutes: %w", err)
 		}
 		res.GRPCRoutes = pointers(l.Items)
+	}
+	if k.tls {
+		var l gwv1.TLSRouteList
+		if err := c.List(ctx, &l); err != nil {
+			return fmt.Errorf("list TLSRoutes: %w", err)
+		}
+		res.TLSRoutes = pointers(l.Items)
 	}
 	return nil
 }
@@ -80,6 +99,22 @@ func (w *statusWriter) writeRoutes(ctx context.Context, k routeKinds, s *transla
 			}
 			errs = append(errs, w.writeRoute(ctx, &gwv1.GRPCRoute{}, key, &rt.Status.RouteStatus, want, now,
 				func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.GRPCRoute).Status.RouteStatus }))
+		}
+	}
+	if k.tls {
+		var l gwv1.TLSRouteList
+		if err := w.c.List(ctx, &l); err != nil {
+			return err
+		}
+		for i := range l.Items {
+			rt := &l.Items[i]
+			key := types.NamespacedName{Namespace: rt.Namespace, Name: rt.Name}
+			var want *gwv1.RouteStatus
+			if st := s.TLSRoutes[key]; st != nil {
+				want = &st.RouteStatus
+			}
+			errs = append(errs, w.writeRoute(ctx, &gwv1.TLSRoute{}, key, &rt.Status.RouteStatus, want, now,
+				func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TLSRoute).Status.RouteStatus }))
 		}
 	}
 	return errors.Join(errs...)
