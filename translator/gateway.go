@@ -49,11 +49,14 @@ func (t *translation) acceptClasses() {
 // suite (e2e/conformance), which reads them from the GatewayClass status.
 var SupportedFeatures = []string{
 	"Gateway",
+	"GRPCRoute",
 	"HTTPRoute",
 	"ReferenceGrant",
+	"TLSRoute",
 	// Extended.
 	"GatewayHTTPListenerIsolation",
 	"GatewayPort8080",
+	"GRPCRouteNamedRouteRule",
 	"HTTPRoute303RedirectStatusCode",
 	"HTTPRoute307RedirectStatusCode",
 	"HTTPRoute308RedirectStatusCode",

@@ -6,7 +6,8 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
-// listenerKinds are the route kinds a listener of l's protocol serves.
+// listenerKinds are the route kinds a listener of l's protocol and mode
+// serves.
 // HTTP and HTTPS listeners take HTTPRoutes and GRPCRoutes, which share their
 // virtual hosts and policies; a TLS listener in Passthrough mode takes
 // TLSRoutes, which pick a backend by SNI without terminating TLS.
@@ -15,6 +16,9 @@ func listenerKinds(l gwv1.Listener) []string {
 	case gwv1.HTTPProtocolType, gwv1.HTTPSProtocolType:
 		return []string{kindHTTPRoute, kindGRPCRoute}
 	case gwv1.TLSProtocolType:
+		if reason, _ := checkTLSListener(l); reason != "" {
+			return nil // a mode gatewarden does not serve takes no route
+		}
 		return []string{kindTLSRoute}
 	}
 	return nil
