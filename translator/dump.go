@@ -40,6 +40,7 @@ type StatusDump struct {
 	HTTPRoutes         []ObjectStatus `json:"httpRoutes,omitempty"`
 	GRPCRoutes         []ObjectStatus `json:"grpcRoutes,omitempty"`
 	TLSRoutes          []ObjectStatus `json:"tlsRoutes,omitempty"`
+	TCPRoutes          []ObjectStatus `json:"tcpRoutes,omitempty"`
 	VirtualHostOptions []ObjectStatus `json:"virtualHostOptions,omitempty"`
 	RouteOptions       []ObjectStatus `json:"routeOptions,omitempty"`
 }
@@ -84,6 +85,7 @@ func (r *Result) Dump() (*Dump, error) {
 	d.Status.HTTPRoutes = namespaced(s.HTTPRoutes)
 	d.Status.GRPCRoutes = namespaced(s.GRPCRoutes)
 	d.Status.TLSRoutes = namespaced(s.TLSRoutes)
+	d.Status.TCPRoutes = namespaced(s.TCPRoutes)
 	d.Status.VirtualHostOptions = namespaced(s.VirtualHostOptions)
 	d.Status.RouteOptions = namespaced(s.RouteOptions)
 	return d, nil

@@ -30,24 +30,25 @@ const (
 	kindHTTPRoute = "HTTPRoute"
 	kindGRPCRoute = "GRPCRoute"
 	kindTLSRoute  = "TLSRoute"
+	kindTCPRoute  = "TCPRoute"
 )
 
 // routeKind is the kind of the route r stands for: GRPCRoute or TLSRoute
 // for the HTTPRoute built from one (grpcAsHTTP, tlsAsHTTP), else HTTPRoute.
 func routeKind(r *gwv1.HTTPRoute) string {
-	if r.Kind == kindGRPCRoute || r.Kind == kindTLSRoute {
+	if r.Kind == kindGRPCRoute || r.Kind == kindTLSRoute || r.Kind == kindTCPRoute {
 		return r.Kind
 	}
 	return kindHTTPRoute
 }
 
-// routesToAttach are the HTTPRoutes, then the GRPCRoutes and the
-// TLSRoutes of the input.
+// routesToAttach are the HTTPRoutes, then the GRPCRoutes, TLSRoutes and
+// TCPRoutes of the input.
 func (t *translation) routesToAttach() []*gwv1.HTTPRoute {
-	if len(t.in.GRPCRoutes) == 0 && len(t.in.TLSRoutes) == 0 {
+	if len(t.in.GRPCRoutes) == 0 && len(t.in.TLSRoutes) == 0 && len(t.in.TCPRoutes) == 0 {
 		return t.in.HTTPRoutes
 	}
-	out := make([]*gwv1.HTTPRoute, 0, len(t.in.HTTPRoutes)+len(t.in.GRPCRoutes)+len(t.in.TLSRoutes))
+	out := make([]*gwv1.HTTPRoute, 0, len(t.in.HTTPRoutes)+len(t.in.GRPCRoutes)+len(t.in.TLSRoutes)+len(t.in.TCPRoutes))
 	out = append(out, t.in.HTTPRoutes...)
 	for _, g := range t.in.GRPCRoutes {
 		out = append(out, grpcAsHTTP(g))
@@ -55,12 +56,23 @@ func (t *translation) routesToAttach() []*gwv1.HTTPRoute {
 	for _, r := range t.in.TLSRoutes {
 		out = append(out, tlsAsHTTP(r))
 	}
+	for _, r := range t.in.TCPRoutes {
+		out = append(out, tcpAsHTTP(r))
+	}
 	return out
 }
 
 // newRouteStatus registers the status of route r under its kind.
 func (t *translation) newRouteStatus(r *gwv1.HTTPRoute) *gwv1.RouteStatus {
 	key := nn(r.Namespace, r.Name)
+	if routeKind(r) == kindTCPRoute {
+		if t.status.TCPRoutes == nil {
+			t.status.TCPRoutes = map[types.NamespacedName]*gwv1.TCPRouteStatus{}
+		}
+		st := &gwv1.TCPRouteStatus{}
+		t.status.TCPRoutes[key] = st
+		return &st.RouteStatus
+	}
 	if routeKind(r) == kindTLSRoute {
 		if t.status.TLSRoutes == nil {
 			t.status.TLSRoutes = map[types.NamespacedName]*gwv1.TLSRouteStatus{}

@@ -20,6 +20,8 @@ func listenerKinds(l gwv1.Listener) []string {
 			return nil // a mode gatewarden does not serve takes no route
 		}
 		return []string{kindTLSRoute}
+	case gwv1.TCPProtocolType:
+		return []string{kindTCPRoute}
 	}
 	return nil
 }

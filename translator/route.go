@@ -101,6 +101,8 @@ func (t *translation) buildGateway(gs *gatewayState) *GatewayConfig {
 			out.Routes = append(out.Routes, buildRouteConfig(p))
 		}
 	}
+	// Listener names sort http-, tcp-, tls-.
+	out.Listeners = append(out.Listeners, t.buildTCP(gs, bind, backends)...)
 	out.Listeners = append(out.Listeners, t.buildPassthrough(gs, bind, backends)...)
 	for _, name := range sortedKeys(backends) {
 		c := buildCluster(backends[name])

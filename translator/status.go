@@ -23,9 +23,10 @@ type Status struct {
 	VirtualHostOptions map[types.NamespacedName]*gwv1.PolicyStatus
 	RouteOptions       map[types.NamespacedName]*gwv1.PolicyStatus
 
-	// GRPCRoutes and TLSRoutes are nil when the input has none.
+	// GRPCRoutes, TLSRoutes and TCPRoutes are nil when the input has none.
 	GRPCRoutes map[types.NamespacedName]*gwv1.GRPCRouteStatus
 	TLSRoutes  map[types.NamespacedName]*gwv1.TLSRouteStatus
+	TCPRoutes  map[types.NamespacedName]*gwv1.TCPRouteStatus
 }
 
 func newStatus() *Status { return newStatusFor(&resource.Resources{}) }
@@ -119,6 +120,13 @@ func (s *Status) Problems() []Problem {
 	}) {
 		for _, p := range s.TLSRoutes[k].Parents {
 			add("TLSRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
+		}
+	}
+	for _, k := range withProblems(s.TCPRoutes, func(st *gwv1.TCPRouteStatus) bool {
+		return routeProblems(&gwv1.HTTPRouteStatus{RouteStatus: st.RouteStatus})
+	}) {
+		for _, p := range s.TCPRoutes[k].Parents {
+			add("TCPRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
 		}
 	}
 	policyProblems := func(st *gwv1.PolicyStatus) bool {

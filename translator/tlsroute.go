@@ -62,9 +62,11 @@ func checkTLSListener(l gwv1.Listener) (string, string) {
 	return "", ""
 }
 
-// isPassthrough reports a listener served by buildPassthrough rather than
-// by an HTTP connection manager.
-func isPassthrough(l *listenerState) bool { return l.spec.Protocol == gwv1.TLSProtocolType }
+// isPassthrough reports a listener that proxies connections (TLS
+// passthrough, TCP) rather than serving HTTP.
+func isPassthrough(l *listenerState) bool {
+	return l.spec.Protocol == gwv1.TLSProtocolType || l.spec.Protocol == gwv1.TCPProtocolType
+}
 
 // passthroughChain is the filter chain of one server name of a TLS port.
 type passthroughChain struct {
@@ -80,7 +82,7 @@ func (t *translation) buildPassthrough(gs *gatewayState, bind string, backends m
 	}
 	byPort := map[int32][]*listenerState{}
 	for _, l := range gs.listeners {
-		if isPassthrough(l) {
+		if l.spec.Protocol == gwv1.TLSProtocolType {
 			byPort[int32(l.spec.Port)] = append(byPort[int32(l.spec.Port)], l)
 		}
 	}
@@ -139,8 +141,8 @@ func (t *translation) buildPassthrough(gs *gatewayState, bind string, backends m
 }
 
 // passthroughPolicy reports whether a VirtualHostOption puts JWT or RBAC on
-// the TLS listener l, which Envoy cannot enforce on a connection it does not
-// terminate: l's routes are then not served, and the option says so.
+// the TLS or TCP listener l, which Envoy cannot enforce on a connection it
+// proxies unread: l's routes are then not served, and the option says so.
 func (t *translation) passthroughPolicy(l *listenerState, gwRef gwv1.ParentReference) bool {
 	pol := l.vhostOp
 	if pol == nil {
@@ -158,7 +160,7 @@ func (t *translation) passthroughPolicy(l *listenerState, gwRef gwv1.ParentRefer
 		return false
 	}
 	t.optionCondition(optv1.KindVirtualHostOption, from, gwRef, false, string(gwv1.PolicyReasonInvalid),
-		fmt.Sprintf("listener %q is a TLS listener in Passthrough mode: JWT and RBAC cannot be enforced on connections Envoy does not decrypt, so its TLSRoutes are not served; target the Gateway's HTTP and HTTPS listeners by sectionName", l.spec.Name))
+		fmt.Sprintf("listener %q is a %s listener: JWT and RBAC cannot be enforced on connections Envoy proxies without reading their requests, so its routes are not served; target the Gateway's HTTP and HTTPS listeners by sectionName", l.spec.Name, passthroughDesc(l)))
 	return true
 }
 
@@ -195,4 +197,12 @@ func closedChain() *listenerv3.FilterChain {
 	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
 		Name: directResponseFilter, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(&directv3.Config{})},
 	}}}
+}
+
+// passthroughDesc names the kind of a listener that proxies connections.
+func passthroughDesc(l *listenerState) string {
+	if l.spec.Protocol == gwv1.TLSProtocolType {
+		return "TLS (Passthrough)"
+	}
+	return string(l.spec.Protocol)
 }

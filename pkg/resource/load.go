@@ -61,6 +61,7 @@ var kinds = map[schema.GroupVersionKind]func() Object{
 	gwv1.SchemeGroupVersion.WithKind("HTTPRoute"):            func() Object { return &gwv1.HTTPRoute{} },
 	gwv1.SchemeGroupVersion.WithKind("GRPCRoute"):            func() Object { return &gwv1.GRPCRoute{} },
 	gwv1.SchemeGroupVersion.WithKind("TLSRoute"):             func() Object { return &gwv1.TLSRoute{} },
+	gwv1.SchemeGroupVersion.WithKind("TCPRoute"):             func() Object { return &gwv1.TCPRoute{} },
 	gwv1beta1.SchemeGroupVersion.WithKind("GatewayClass"):    func() Object { return &gwv1.GatewayClass{} },
 	gwv1beta1.SchemeGroupVersion.WithKind("Gateway"):         func() Object { return &gwv1.Gateway{} },
 	gwv1beta1.SchemeGroupVersion.WithKind("HTTPRoute"):       func() Object { return &gwv1.HTTPRoute{} },

@@ -18,14 +18,9 @@ import (
 
 // Resources is everything the translator reads.
 type Resources struct {
-	GatewayClasses []*gwv1.GatewayClass
-	Gateways       []*gwv1.Gateway
-	HTTPRoutes     []*gwv1.HTTPRoute
-	// GRPCRoutes route gRPC calls on HTTP and HTTPS listeners, under the
-	// same policies as HTTPRoutes; TLSRoutes pass TLS connections through
-	// by their SNI.
-	GRPCRoutes      []*gwv1.GRPCRoute
-	TLSRoutes       []*gwv1.TLSRoute
+	GatewayClasses  []*gwv1.GatewayClass
+	Gateways        []*gwv1.Gateway
+	HTTPRoutes      []*gwv1.HTTPRoute
 	ReferenceGrants []*gwv1beta1.ReferenceGrant
 	Services        []*corev1.Service
 	EndpointSlices  []*discoveryv1.EndpointSlice
@@ -39,6 +34,13 @@ type Resources struct {
 	Namespaces         []*corev1.Namespace
 	VirtualHostOptions []*optv1.VirtualHostOption
 	RouteOptions       []*optv1.RouteOption
+
+	// GRPCRoutes route gRPC calls on HTTP and HTTPS listeners, under the
+	// same policies as HTTPRoutes; TLSRoutes pass TLS connections through
+	// by their SNI; TCPRoutes proxy the connections of TCP listeners.
+	GRPCRoutes []*gwv1.GRPCRoute
+	TLSRoutes  []*gwv1.TLSRoute
+	TCPRoutes  []*gwv1.TCPRoute
 }
 
 // Add appends obj to the slice of its kind. It reports false for a kind
@@ -55,6 +57,8 @@ func (r *Resources) Add(obj any) bool {
 		r.GRPCRoutes = append(r.GRPCRoutes, o)
 	case *gwv1.TLSRoute:
 		r.TLSRoutes = append(r.TLSRoutes, o)
+	case *gwv1.TCPRoute:
+		r.TCPRoutes = append(r.TCPRoutes, o)
 	case *gwv1beta1.ReferenceGrant:
 		r.ReferenceGrants = append(r.ReferenceGrants, o)
 	case *corev1.Service:
@@ -96,6 +100,7 @@ func (r *Resources) Sort() {
 	slices.SortStableFunc(r.HTTPRoutes, byKey)
 	slices.SortStableFunc(r.GRPCRoutes, byKey)
 	slices.SortStableFunc(r.TLSRoutes, byKey)
+	slices.SortStableFunc(r.TCPRoutes, byKey)
 	slices.SortStableFunc(r.ReferenceGrants, byKey)
 	slices.SortStableFunc(r.Services, byKey)
 	slices.SortStableFunc(r.EndpointSlices, byKey)
@@ -109,6 +114,6 @@ func (r *Resources) Sort() {
 
 // Len is the number of objects of every kind.
 func (r *Resources) Len() int {
-	return len(r.GatewayClasses) + len(r.Gateways) + len(r.HTTPRoutes) + len(r.GRPCRoutes) + len(r.TLSRoutes) + len(r.ReferenceGrants) +
+	return len(r.GatewayClasses) + len(r.Gateways) + len(r.HTTPRoutes) + len(r.GRPCRoutes) + len(r.TLSRoutes) + len(r.TCPRoutes) + len(r.ReferenceGrants) +
 		len(r.Services) + len(r.EndpointSlices) + len(r.Secrets) + len(r.BackendTLSPolicies) + len(r.ConfigMaps) + len(r.Namespaces) + len(r.VirtualHostOptions) + len(r.RouteOptions)
 }

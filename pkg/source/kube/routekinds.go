@@ -16,17 +16,18 @@ import (
 	"github.com/gatewarden/gatewarden/translator"
 )
 
-// grpcRouteKind and tlsRouteKind are read only where its CRD is installed (v1), like
+// grpcRouteKind, tlsRouteKind and tcpRouteKind are read only where its CRD is installed (v1), like
 // BackendTLSPolicy: a cluster with an older release of the Gateway API's
 // CRDs has HTTPRoutes to serve all the same.
 var (
 	grpcRouteKind = schema.GroupKind{Group: gwv1.GroupName, Kind: "GRPCRoute"}
 	tlsRouteKind  = schema.GroupKind{Group: gwv1.GroupName, Kind: "TLSRoute"}
+	tcpRouteKind  = schema.GroupKind{Group: gwv1.GroupName, Kind: "TCPRoute"}
 )
 
 // routeKinds are the optional route kinds the API server serves.
 type routeKinds struct {
-	grpc, tls bool
+	grpc, tls, tcp bool
 }
 
 // detectRouteKinds finds which optional route kinds are installed and
@@ -40,12 +41,18 @@ func detectRouteKinds(mapper meta.RESTMapper) (routeKinds, []watchedKind, error)
 	if k.tls, err = installed(mapper, tlsRouteKind, gwv1.GroupVersion.Version); err != nil {
 		return k, nil, fmt.Errorf("look up the TLSRoute CRD: %w", err)
 	}
+	if k.tcp, err = installed(mapper, tcpRouteKind, gwv1.GroupVersion.Version); err != nil {
+		return k, nil, fmt.Errorf("look up the TCPRoute CRD: %w", err)
+	}
 	var w []watchedKind
 	if k.grpc {
 		w = append(w, watchedKind{&gwv1.GRPCRoute{}, true})
 	}
 	if k.tls {
 		w = append(w, watchedKind{&gwv1.TLSRoute{}, true})
+	}
+	if k.tcp {
+		w = append(w, watchedKind{&gwv1.TCPRoute{}, true})
 	}
 	return k, w, nil
 }
@@ -58,6 +65,9 @@ func (k routeKinds) missing() []string {
 	}
 	if !k.tls {
 		out = append(out, "TLSRoute")
+	}
+	if !k.tcp {
+		out = append(out, "TCPRoute")
 	}
 	return out
 }
@@ -77,6 +87,13 @@ func (k routeKinds) list(ctx context.Context, c client.Reader, res *resource.Res
 			return fmt.Errorf("list TLSRoutes: %w", err)
 		}
 		res.TLSRoutes = pointers(l.Items)
+	}
+	if k.tcp {
+		var l gwv1.TCPRouteList
+		if err := c.List(ctx, &l); err != nil {
+			return fmt.Errorf("list TCPRoutes: %w", err)
+		}
+		res.TCPRoutes = pointers(l.Items)
 	}
 	return nil
 }
@@ -115,6 +132,22 @@ func (w *statusWriter) writeRoutes(ctx context.Context, k routeKinds, s *transla
 			}
 			errs = append(errs, w.writeRoute(ctx, &gwv1.TLSRoute{}, key, &rt.Status.RouteStatus, want, now,
 				func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TLSRoute).Status.RouteStatus }))
+		}
+	}
+	if k.tcp {
+		var l gwv1.TCPRouteList
+		if err := w.c.List(ctx, &l); err != nil {
+			return err
+		}
+		for i := range l.Items {
+			rt := &l.Items[i]
+			key := types.NamespacedName{Namespace: rt.Namespace, Name: rt.Name}
+			var want *gwv1.RouteStatus
+			if st := s.TCPRoutes[key]; st != nil {
+				want = &st.RouteStatus
+			}
+			errs = append(errs, w.writeRoute(ctx, &gwv1.TCPRoute{}, key, &rt.Status.RouteStatus, want, now,
+				func(o client.Object) *gwv1.RouteStatus { return &o.(*gwv1.TCPRoute).Status.RouteStatus }))
 		}
 	}
 	return errors.Join(errs...)

@@ -58,7 +58,7 @@ type Source struct {
 	status *statusWriter
 	// backendTLS is whether the BackendTLSPolicy CRD is installed.
 	backendTLS bool
-	// routeKinds are the optional route kinds installed (GRPCRoute, TLSRoute).
+	// routeKinds are the optional route kinds installed (GRPCRoute, TLSRoute, TCPRoute).
 	routeKinds routeKinds
 }
 
