@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -28,6 +29,9 @@ type listenerState struct {
 	routes  []*attachment
 	vhostOp *vhostPolicy  // the merged VirtualHostOptions of this listener
 	certs   []certificate // HTTPS: the certificates it serves
+	// clientCA, for an HTTPS listener with client certificate validation,
+	// is the PEM bundle of the authorities client certificates must chain to.
+	clientCA string
 	// unprogrammed listeners take routes (for status) but are not served.
 	unprogrammed bool
 }
@@ -143,6 +147,7 @@ func (t *translation) gateways() []*gatewayState {
 			hostnames[hk] = l.Name
 			setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), true, string(gwv1.ListenerReasonAccepted), "Listener is accepted", g.Generation)
 			var certs []certificate
+			var clientCA string
 			if l.Protocol == gwv1.HTTPSProtocolType {
 				var refReason, refMsg string
 				certs, refReason, refMsg = t.resolveCertificates(g, l)
@@ -154,14 +159,25 @@ func (t *translation) gateways() []*gatewayState {
 					gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, unprogrammed: true})
 					continue
 				}
+				fca := t.frontendValidation(g, l)
+				if fca.refReason != "" {
+					setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), false, fca.refReason, fca.msg, g.Generation)
+				}
+				if fca.noneValid {
+					setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), false, string(gwv1.ListenerReasonNoValidCACertificate), fca.msg, g.Generation)
+					setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), fca.msg, g.Generation)
+					gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, unprogrammed: true})
+					continue
+				}
+				clientCA = fca.pem
 			}
 			if kindMsg := unsupportedKinds(l); kindMsg != "" {
 				setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), false, string(gwv1.ListenerReasonInvalidRouteKinds), kindMsg, g.Generation)
-			} else {
+			} else if meta.FindStatusCondition(lp.Conditions, string(gwv1.ListenerConditionResolvedRefs)) == nil {
 				setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), true, string(gwv1.ListenerReasonResolvedRefs), "References are resolved", g.Generation)
 			}
 			setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), true, string(gwv1.ListenerReasonProgrammed), "Listener is programmed", g.Generation)
-			gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, certs: certs})
+			gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, certs: certs, clientCA: clientCA})
 		}
 		// Listener status pointers are taken once the slice stops growing.
 		for _, ls := range gs.listeners {
