@@ -59,6 +59,7 @@ var SupportedFeatures = []string{
 	"TCPRoute",
 	"TLSRoute",
 	// Extended.
+	"GatewayFrontendClientCertificateValidation",
 	"GatewayHTTPListenerIsolation",
 	"GatewayPort8080",
 	"GRPCRouteNamedRouteRule",
