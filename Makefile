@@ -61,8 +61,9 @@ e2e: envoy ## the directory-mode end-to-end tests alone
 e2e-kube: envoy kube-tools ## the Kubernetes-mode end-to-end tests (real API server via envtest)
 	$(GO) test -count=1 -v -run 'Kubernetes' ./e2e/
 
-conformance: envoy kube-tools ## the upstream Gateway API conformance suite (GATEWAY-HTTP); writes conformance/report.yaml
+conformance: envoy kube-tools ## the upstream Gateway API conformance suite (HTTP, gRPC, TLS, TCP profiles); writes conformance/report.yaml and the README table
 	CONFORMANCE_REPORT=$(CURDIR)/conformance/report.yaml $(GO) test -count=1 -v -timeout 40m -run '^TestConformance$$' ./e2e/conformance/
+	$(GO) run ./hack/conformance-table
 
 generate: ## regenerate deepcopy code, CRDs (crds/) and the generated parts of deploy/
 	cd hack/tools && $(GO) build -o ../../$(CACHE)/bin/controller-gen sigs.k8s.io/controller-tools/cmd/controller-gen

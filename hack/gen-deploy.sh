@@ -6,7 +6,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 gwapi="$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard"
-for k in gatewayclasses gateways httproutes referencegrants backendtlspolicies; do
+for k in gatewayclasses gateways httproutes grpcroutes tlsroutes tcproutes referencegrants backendtlspolicies; do
   install -m 0644 "$gwapi/gateway.networking.k8s.io_$k.yaml" deploy/gateway-api/
 done
 install -m 0644 crds/*.yaml deploy/crds/

@@ -9,10 +9,13 @@ import (
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 )
 
-// routeState is one HTTPRoute attached to at least one of our Gateways.
+// routeState is one HTTPRoute or GRPCRoute attached to at least one of our
+// Gateways. A GRPCRoute is held as the HTTPRoute it is equivalent to
+// (grpcroute.go), so that its rules, filters and policies are translated by
+// the same code; its kind is obj's TypeMeta kind (see routeKind).
 type routeState struct {
 	obj    *gwv1.HTTPRoute
-	status *gwv1.HTTPRouteStatus
+	status *gwv1.RouteStatus
 	rules  []*ruleState
 	// option is the RouteOption that targets the route through targetRefs.
 	option *routePolicy
@@ -50,7 +53,7 @@ func (t *translation) attachRoutes(gateways []*gatewayState) []*routeState {
 		byName[g.obj.Namespace+"/"+g.obj.Name] = g
 	}
 	var out []*routeState
-	for _, r := range t.in.HTTPRoutes {
+	for _, r := range t.routesToAttach() {
 		var rs *routeState
 		for _, ref := range r.Spec.ParentRefs {
 			if (ref.Group != nil && *ref.Group != gwv1.GroupName) || (ref.Kind != nil && *ref.Kind != "Gateway") {
@@ -65,8 +68,7 @@ func (t *translation) attachRoutes(gateways []*gatewayState) []*routeState {
 				continue // not a Gateway of ours: its controller writes the status
 			}
 			if rs == nil {
-				rs = &routeState{obj: r, status: &gwv1.HTTPRouteStatus{}}
-				t.status.HTTPRoutes[nn(r.Namespace, r.Name)] = rs.status
+				rs = &routeState{obj: r, status: t.newRouteStatus(r)}
 				t.resolveRules(rs)
 			}
 			t.attachToGateway(rs, gs, ref)
@@ -89,8 +91,8 @@ func (t *translation) attachToGateway(rs *routeState, gs *gatewayState, ref gwv1
 		if ref.Port != nil && *ref.Port != l.spec.Port {
 			continue
 		}
-		if len(l.status.SupportedKinds) == 0 {
-			reason, msg = string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("listener %q does not allow HTTPRoutes", l.spec.Name)
+		if !l.allowsKind(routeKind(r)) {
+			reason, msg = string(gwv1.RouteReasonNotAllowedByListeners), fmt.Sprintf("listener %q does not allow %ss", l.spec.Name, routeKind(r))
 			continue
 		}
 		if !l.allowsNamespace(r.Namespace, t.index.namespaces) {

@@ -31,6 +31,10 @@ type backend struct {
 	// appProtocol of the Service port: kubernetes.io/h2c speaks HTTP/2
 	// without TLS, kubernetes.io/ws takes WebSocket upgrades.
 	appProtocol string
+	// grpcH2C is set when a GRPCRoute makes a Service port that does not
+	// say h2c speak HTTP/2: its cluster is then not the one HTTPRoutes
+	// reach the port through.
+	grpcH2C bool
 }
 
 const (
@@ -50,6 +54,9 @@ func (b backend) clusterName() string {
 		// Never the name of a route backend's cluster of the same Service
 		// port: a route must not reach an ExternalName's host through it.
 		name += "/externalname"
+	}
+	if b.grpcH2C {
+		name += "/h2c"
 	}
 	if b.tls != nil {
 		name += "/tls"
@@ -83,7 +90,7 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	if ref.Namespace != nil {
 		ns = string(*ref.Namespace)
 	}
-	if ns != route.Namespace && !t.index.granted(gwv1.GroupName, "HTTPRoute", route.Namespace, "", "Service", ns, string(ref.Name)) {
+	if ns != route.Namespace && !t.index.granted(gwv1.GroupName, routeKind(route), route.Namespace, "", "Service", ns, string(ref.Name)) {
 		return backend{}, &refError{fmt.Sprintf("Service %s/%s is in another namespace and no ReferenceGrant allows it", ns, ref.Name), string(gwv1.RouteReasonRefNotPermitted)}
 	}
 	svc := t.index.services[nn(ns, string(ref.Name))]
@@ -117,6 +124,9 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	b := backend{namespace: ns, service: svc.Name, port: sp.Port, portName: sp.Name, weight: weight}
 	if sp.AppProtocol != nil {
 		b.appProtocol = *sp.AppProtocol
+	}
+	if routeKind(route) == kindGRPCRoute {
+		b.speakGRPC()
 	}
 	b.name = b.clusterName()
 	return b, nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -28,6 +29,9 @@ type listenerState struct {
 	routes  []*attachment
 	vhostOp *vhostPolicy  // the merged VirtualHostOptions of this listener
 	certs   []certificate // HTTPS: the certificates it serves
+	// clientCA, for an HTTPS listener with client certificate validation,
+	// is the PEM bundle of the authorities client certificates must chain to.
+	clientCA string
 	// unprogrammed listeners take routes (for status) but are not served.
 	unprogrammed bool
 }
@@ -49,11 +53,16 @@ func (t *translation) acceptClasses() {
 // suite (e2e/conformance), which reads them from the GatewayClass status.
 var SupportedFeatures = []string{
 	"Gateway",
+	"GRPCRoute",
 	"HTTPRoute",
 	"ReferenceGrant",
+	"TCPRoute",
+	"TLSRoute",
 	// Extended.
+	"GatewayFrontendClientCertificateValidation",
 	"GatewayHTTPListenerIsolation",
 	"GatewayPort8080",
+	"GRPCRouteNamedRouteRule",
 	"HTTPRoute303RedirectStatusCode",
 	"HTTPRoute307RedirectStatusCode",
 	"HTTPRoute308RedirectStatusCode",
@@ -139,6 +148,7 @@ func (t *translation) gateways() []*gatewayState {
 			hostnames[hk] = l.Name
 			setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), true, string(gwv1.ListenerReasonAccepted), "Listener is accepted", g.Generation)
 			var certs []certificate
+			var clientCA string
 			if l.Protocol == gwv1.HTTPSProtocolType {
 				var refReason, refMsg string
 				certs, refReason, refMsg = t.resolveCertificates(g, l)
@@ -150,14 +160,25 @@ func (t *translation) gateways() []*gatewayState {
 					gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, unprogrammed: true})
 					continue
 				}
+				fca := t.frontendValidation(g, l)
+				if fca.refReason != "" {
+					setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), false, fca.refReason, fca.msg, g.Generation)
+				}
+				if fca.noneValid {
+					setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), false, string(gwv1.ListenerReasonNoValidCACertificate), fca.msg, g.Generation)
+					setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), fca.msg, g.Generation)
+					gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, unprogrammed: true})
+					continue
+				}
+				clientCA = fca.pem
 			}
 			if kindMsg := unsupportedKinds(l); kindMsg != "" {
 				setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), false, string(gwv1.ListenerReasonInvalidRouteKinds), kindMsg, g.Generation)
-			} else {
+			} else if meta.FindStatusCondition(lp.Conditions, string(gwv1.ListenerConditionResolvedRefs)) == nil {
 				setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), true, string(gwv1.ListenerReasonResolvedRefs), "References are resolved", g.Generation)
 			}
 			setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), true, string(gwv1.ListenerReasonProgrammed), "Listener is programmed", g.Generation)
-			gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, certs: certs})
+			gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, certs: certs, clientCA: clientCA})
 		}
 		// Listener status pointers are taken once the slice stops growing.
 		for _, ls := range gs.listeners {
@@ -209,8 +230,13 @@ func checkListener(l gwv1.Listener) (string, string) {
 		if l.TLS != nil && l.TLS.Mode != nil && *l.TLS.Mode != gwv1.TLSModeTerminate {
 			return string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("listener %q: tls.mode %q is not supported for HTTPS; supported: Terminate", l.Name, *l.TLS.Mode)
 		}
+	case gwv1.TLSProtocolType:
+		if reason, msg := checkTLSListener(l); reason != "" {
+			return reason, msg
+		}
+	case gwv1.TCPProtocolType:
 	default:
-		return string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("listener %q: protocol %q is not supported; supported: HTTP, HTTPS", l.Name, l.Protocol)
+		return string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("listener %q: protocol %q is not supported; supported: HTTP, HTTPS, TLS, TCP", l.Name, l.Protocol)
 	}
 	if l.Port < 1 || l.Port > 65535 {
 		return string(gwv1.ListenerReasonPortUnavailable), fmt.Sprintf("listener %q: port %d is out of range", l.Name, l.Port)
@@ -219,34 +245,33 @@ func checkListener(l gwv1.Listener) (string, string) {
 }
 
 // supportedKinds lists the route kinds of allowedRoutes.kinds that
-// gatewarden serves on l (HTTPRoute when none is named).
+// gatewarden serves on l (every kind its protocol takes when none is named).
 func supportedKinds(l gwv1.Listener) []gwv1.RouteGroupKind {
 	group := gwv1.Group(gwv1.GroupName)
-	if l.AllowedRoutes == nil || len(l.AllowedRoutes.Kinds) == 0 {
-		return []gwv1.RouteGroupKind{{Group: &group, Kind: "HTTPRoute"}}
-	}
 	out := []gwv1.RouteGroupKind{}
+	if l.AllowedRoutes == nil || len(l.AllowedRoutes.Kinds) == 0 {
+		for _, k := range listenerKinds(l) {
+			out = append(out, gwv1.RouteGroupKind{Group: &group, Kind: gwv1.Kind(k)})
+		}
+		return out
+	}
 	for _, k := range l.AllowedRoutes.Kinds {
-		if isHTTPRouteKind(k) {
-			out = append(out, gwv1.RouteGroupKind{Group: &group, Kind: "HTTPRoute"})
+		if kindServed(l, k) {
+			out = append(out, gwv1.RouteGroupKind{Group: &group, Kind: k.Kind})
 		}
 	}
 	return out
 }
 
-func isHTTPRouteKind(k gwv1.RouteGroupKind) bool {
-	return (k.Group == nil || *k.Group == gwv1.GroupName) && k.Kind == "HTTPRoute"
-}
-
 // unsupportedKinds names the kinds of allowedRoutes.kinds gatewarden does
-// not serve, or is empty.
+// not serve on l, or is empty.
 func unsupportedKinds(l gwv1.Listener) string {
 	if l.AllowedRoutes == nil {
 		return ""
 	}
 	var bad []string
 	for _, k := range l.AllowedRoutes.Kinds {
-		if !isHTTPRouteKind(k) {
+		if !kindServed(l, k) {
 			g := gwv1.GroupName
 			if k.Group != nil {
 				g = string(*k.Group)
@@ -257,7 +282,11 @@ func unsupportedKinds(l gwv1.Listener) string {
 	if len(bad) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("listener %q: allowedRoutes.kinds %v are not supported; supported: %s/HTTPRoute", l.Name, bad, gwv1.GroupName)
+	var names []string
+	for _, k := range listenerKinds(l) {
+		names = append(names, gwv1.GroupName+"/"+k)
+	}
+	return fmt.Sprintf("listener %q: allowedRoutes.kinds %v are not supported; supported on a %s listener: %s", l.Name, bad, l.Protocol, strings.Join(names, ", "))
 }
 
 // allowsNamespace applies a listener's allowedRoutes.namespaces to a route

@@ -61,7 +61,7 @@ func (p *portBuild) addChain(l *listenerState) {
 			return
 		}
 	}
-	p.chains = append(p.chains, tlsChain{serverNames: names, certs: l.certs})
+	p.chains = append(p.chains, tlsChain{serverNames: names, certs: l.certs, clientCA: l.clientCA})
 }
 
 // listenerName names the Envoy listener and route configuration of a port.

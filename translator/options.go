@@ -206,9 +206,13 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 }
 
 func (t *translation) attachRouteOptions(routes []*routeState) {
-	attached := make(map[types.NamespacedName]*routeState, len(routes))
+	type kindName struct {
+		kind string
+		name types.NamespacedName
+	}
+	attached := make(map[kindName]*routeState, len(routes))
 	for _, r := range routes {
-		attached[nn(r.obj.Namespace, r.obj.Name)] = r
+		attached[kindName{routeKind(r.obj), nn(r.obj.Namespace, r.obj.Name)}] = r
 	}
 	ros := slices.Clone(t.in.RouteOptions)
 	slices.SortStableFunc(ros, func(a, b *optv1.RouteOption) int { return olderFirst(a, b) })
@@ -218,10 +222,10 @@ func (t *translation) attachRouteOptions(routes []*routeState) {
 			continue
 		}
 		for i, ref := range o.Spec.TargetRefs {
-			rref := ancestorRoute(o.Namespace, ref.Name)
-			if ref.Group != gwv1.GroupName || ref.Kind != "HTTPRoute" {
+			rref := ancestorRouteOf(string(ref.Kind), o.Namespace, gwv1.ObjectName(ref.Name))
+			if ref.Group != gwv1.GroupName || (ref.Kind != kindHTTPRoute && ref.Kind != kindGRPCRoute) {
 				t.optionCondition(optv1.KindRouteOption, o, rref, false, string(gwv1.PolicyReasonInvalid),
-					fmt.Sprintf("spec.targetRefs[%d]: kind %s/%s is not supported; a RouteOption targets %s/HTTPRoute", i, ref.Group, ref.Kind, gwv1.GroupName))
+					fmt.Sprintf("spec.targetRefs[%d]: kind %s/%s is not supported; a RouteOption targets %s/HTTPRoute or %s/GRPCRoute", i, ref.Group, ref.Kind, gwv1.GroupName, gwv1.GroupName))
 				continue
 			}
 			if ref.Namespace != nil && *ref.Namespace != o.Namespace {
@@ -229,19 +233,19 @@ func (t *translation) attachRouteOptions(routes []*routeState) {
 					fmt.Sprintf("spec.targetRefs[%d].namespace: %q differs from the option's namespace %q; an option only targets objects of its own namespace", i, *ref.Namespace, o.Namespace))
 				continue
 			}
-			if t.index.routesByName[nn(o.Namespace, ref.Name)] == nil {
+			if !t.routeExists(string(ref.Kind), nn(o.Namespace, string(ref.Name))) {
 				t.optionCondition(optv1.KindRouteOption, o, rref, false, string(gwv1.PolicyReasonTargetNotFound),
-					fmt.Sprintf("spec.targetRefs[%d]: HTTPRoute %s/%s not found", i, o.Namespace, ref.Name))
+					fmt.Sprintf("spec.targetRefs[%d]: %s %s/%s not found", i, ref.Kind, o.Namespace, ref.Name))
 				continue
 			}
-			rs := attached[nn(o.Namespace, ref.Name)]
+			rs := attached[kindName{string(ref.Kind), nn(o.Namespace, string(ref.Name))}]
 			if rs == nil {
 				continue // the route is not attached to a Gateway of ours
 			}
 			if rs.option != nil {
 				for _, gw := range rs.parents {
 					t.optionCondition(optv1.KindRouteOption, o, gw, false, string(gwv1.PolicyReasonConflicted),
-						fmt.Sprintf("HTTPRoute %s/%s is already targeted by the older RouteOption %s", o.Namespace, ref.Name, rs.option.obj.Name))
+						fmt.Sprintf("%s %s/%s is already targeted by the older RouteOption %s", ref.Kind, o.Namespace, ref.Name, rs.option.obj.Name))
 				}
 				continue
 			}
@@ -289,8 +293,8 @@ func ancestorGateway(namespace, name string) gwv1.ParentReference {
 		Namespace: ptr(gwv1.Namespace(namespace)), Name: gwv1.ObjectName(name)}
 }
 
-func ancestorRoute(namespace, name string) gwv1.ParentReference {
-	return gwv1.ParentReference{Group: ptr(gwv1.Group(gwv1.GroupName)), Kind: ptr(gwv1.Kind("HTTPRoute")),
+func ancestorRouteOf(kind, namespace string, name gwv1.ObjectName) gwv1.ParentReference {
+	return gwv1.ParentReference{Group: ptr(gwv1.Group(gwv1.GroupName)), Kind: ptr(gwv1.Kind(kind)),
 		Namespace: ptr(gwv1.Namespace(namespace)), Name: gwv1.ObjectName(name)}
 }
 

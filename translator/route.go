@@ -2,7 +2,6 @@ package translator
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -51,7 +50,7 @@ func (t *translation) buildGateway(gs *gatewayState) *xdsconfig.GatewayConfig {
 	bind := t.bindAddress(gs)
 	accessLog := t.accessLogFor(gs)
 	for _, l := range gs.listeners {
-		if l.unprogrammed || bind == "" {
+		if l.unprogrammed || bind == "" || isPassthrough(l) {
 			continue
 		}
 		p := ports[int32(l.spec.Port)]
@@ -103,6 +102,9 @@ func (t *translation) buildGateway(gs *gatewayState) *xdsconfig.GatewayConfig {
 			out.Routes = append(out.Routes, buildRouteConfig(p))
 		}
 	}
+	// Listener names sort http-, tcp-, tls-.
+	out.Listeners = append(out.Listeners, t.buildTCP(gs, bind, backends)...)
+	out.Listeners = append(out.Listeners, t.buildPassthrough(gs, bind, backends)...)
 	for _, name := range sortedKeys(backends) {
 		c := buildCluster(backends[name])
 		cla, dns := t.buildEndpoints(backends[name])
@@ -195,7 +197,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 	vh.typed = t.sharedTyped(vh.typed)
 	for _, e := range vh.entries {
 		r := &routev3.Route{
-			Name:  fmt.Sprintf("%s/%s/rule/%d/match/%d", e.route.obj.Namespace, e.route.obj.Name, e.rule, e.match),
+			Name:  routeName(e),
 			Match: buildMatch(e.m),
 		}
 		rule := e.route.rules[e.rule]
@@ -211,7 +213,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 		case opt != nil && opt.invalid != "":
 			r.Action = directResponse(500, bodyPolicyInvalid)
 		case rule.invalid != "" || (len(rule.backends) == 0 && rule.filters.redirect == nil):
-			r.Action = directResponse(500, bodyRouteInvalid)
+			r.Action = directResponse(500, routeInvalidBody(e.route.obj))
 		default:
 			typed, msg := t.routePolicyConfig(p, opt, vhJwt, vhRBAC, vhRBACFrom, backends)
 			if msg != "" {
@@ -230,6 +232,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			ra := routeAction(rule.backends)
 			rule.filters.applyRewrite(ra.Route, e.m)
 			rule.filters.applyTimeouts(ra.Route)
+			applyGRPCTimeout(e.route.obj, ra.Route)
 			rule.filters.applyRetry(ra.Route)
 			rule.filters.applyMirrors(ra.Route, backends)
 			applyBackendFilters(ra.Route, rule.backends, rule.backendFilters)

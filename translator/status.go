@@ -22,6 +22,11 @@ type Status struct {
 	HTTPRoutes         map[types.NamespacedName]*gwv1.HTTPRouteStatus
 	VirtualHostOptions map[types.NamespacedName]*gwv1.PolicyStatus
 	RouteOptions       map[types.NamespacedName]*gwv1.PolicyStatus
+
+	// GRPCRoutes, TLSRoutes and TCPRoutes are nil when the input has none.
+	GRPCRoutes map[types.NamespacedName]*gwv1.GRPCRouteStatus
+	TLSRoutes  map[types.NamespacedName]*gwv1.TLSRouteStatus
+	TCPRoutes  map[types.NamespacedName]*gwv1.TCPRouteStatus
 }
 
 func newStatus() *Status { return newStatusFor(&resource.Resources{}) }
@@ -101,6 +106,27 @@ func (s *Status) Problems() []Problem {
 	for _, k := range withProblems(s.HTTPRoutes, routeProblems) {
 		for _, p := range s.HTTPRoutes[k].Parents {
 			add("HTTPRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
+		}
+	}
+	for _, k := range withProblems(s.GRPCRoutes, func(st *gwv1.GRPCRouteStatus) bool {
+		return routeProblems(&gwv1.HTTPRouteStatus{RouteStatus: st.RouteStatus})
+	}) {
+		for _, p := range s.GRPCRoutes[k].Parents {
+			add("GRPCRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
+		}
+	}
+	for _, k := range withProblems(s.TLSRoutes, func(st *gwv1.TLSRouteStatus) bool {
+		return routeProblems(&gwv1.HTTPRouteStatus{RouteStatus: st.RouteStatus})
+	}) {
+		for _, p := range s.TLSRoutes[k].Parents {
+			add("TLSRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
+		}
+	}
+	for _, k := range withProblems(s.TCPRoutes, func(st *gwv1.TCPRouteStatus) bool {
+		return routeProblems(&gwv1.HTTPRouteStatus{RouteStatus: st.RouteStatus})
+	}) {
+		for _, p := range s.TCPRoutes[k].Parents {
+			add("TCPRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
 		}
 	}
 	policyProblems := func(st *gwv1.PolicyStatus) bool {

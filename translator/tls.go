@@ -60,6 +60,7 @@ func (t *translation) resolveCertificates(g *gwv1.Gateway, l gwv1.Listener) ([]c
 type tlsChain struct {
 	serverNames []string
 	certs       []certificate
+	clientCA    string // see requireClientCertificate
 }
 
 func (c tlsChain) transportSocket() *corev3.TransportSocket {
@@ -68,6 +69,7 @@ func (c tlsChain) transportSocket() *corev3.TransportSocket {
 		ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = append(ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs,
 			&tlsv3.SdsSecretConfig{Name: cert.name, SdsConfig: adsConfigSource()})
 	}
+	requireClientCertificate(ctx, c.clientCA)
 	return &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 }
 

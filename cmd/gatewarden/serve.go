@@ -196,7 +196,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		if err != nil {
 			return err
 		}
-		writer = controlplane.NewStatusWriter(kubeSrc.Client(), o.controllerName, log)
+		writer = controlplane.NewStatusWriter(kubeSrc.Client(), o.controllerName, kubeSrc.RouteKinds(), log)
 		popts.Statuses = append(popts.Statuses, writer.Offer)
 	}
 	pipeline, err = controlplane.NewPipeline(popts)

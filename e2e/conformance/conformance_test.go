@@ -43,7 +43,8 @@ import (
 
 const className = "gatewarden"
 
-// TestConformance runs the GATEWAY-HTTP profile. CONFORMANCE_REPORT names
+// TestConformance runs the GATEWAY-HTTP, GATEWAY-GRPC, GATEWAY-TLS and
+// GATEWAY-TCP profiles. CONFORMANCE_REPORT names
 // the file the suite's report is written to; CONFORMANCE_RUN_TEST runs one
 // test of the suite by its short name.
 func TestConformance(t *testing.T) {
@@ -157,7 +158,7 @@ func TestConformance(t *testing.T) {
 			GatewayClassName:     className,
 			CleanupBaseResources: true,
 			CleanupTestResources: true,
-			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName},
+			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName, suite.GatewayTCPConformanceProfileName},
 			ReportOutputPath:     os.Getenv("CONFORMANCE_REPORT"),
 			RunTest:              os.Getenv("CONFORMANCE_RUN_TEST"),
 			SkipTests:            skipTests(),

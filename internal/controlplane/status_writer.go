@@ -15,6 +15,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+	"github.com/gatewarden/gatewarden/pkg/source/kube"
 	"github.com/gatewarden/gatewarden/translator"
 )
 
@@ -34,12 +35,15 @@ type StatusWriter struct {
 	mu     sync.Mutex
 	latest *translator.Result
 	wake   chan struct{}
+	// routeKinds are the optional route kinds installed: the others have
+	// no statuses to write.
+	routeKinds kube.RouteKinds
 }
 
 // NewStatusWriter writes through c, which should read from an informer
 // cache: every write lists the routes and options of the cluster.
-func NewStatusWriter(c client.Client, controllerName string, log *slog.Logger) *StatusWriter {
-	return &StatusWriter{c: c, controllerName: controllerName, log: log, retryAfter: time.Second, wake: make(chan struct{}, 1)}
+func NewStatusWriter(c client.Client, controllerName string, routeKinds kube.RouteKinds, log *slog.Logger) *StatusWriter {
+	return &StatusWriter{c: c, controllerName: controllerName, routeKinds: routeKinds, log: log, retryAfter: time.Second, wake: make(chan struct{}, 1)}
 }
 
 // Offer hands the writer the statuses to write: a new translation's, or the
@@ -147,6 +151,7 @@ func (w *StatusWriter) write(ctx context.Context, r *translator.Result) error {
 			return setIfChanged(&route.Status, want)
 		}))
 	}
+	errs = append(errs, w.writeRoutes(ctx, w.routeKinds, s, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.VirtualHostOptionList{}, s.VirtualHostOptions, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.RouteOptionList{}, s.RouteOptions, now))
 	return errors.Join(errs...)

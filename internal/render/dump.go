@@ -46,6 +46,9 @@ type StatusDump struct {
 	GatewayClasses     []ObjectStatus `json:"gatewayClasses,omitempty"`
 	Gateways           []ObjectStatus `json:"gateways,omitempty"`
 	HTTPRoutes         []ObjectStatus `json:"httpRoutes,omitempty"`
+	GRPCRoutes         []ObjectStatus `json:"grpcRoutes,omitempty"`
+	TLSRoutes          []ObjectStatus `json:"tlsRoutes,omitempty"`
+	TCPRoutes          []ObjectStatus `json:"tcpRoutes,omitempty"`
 	VirtualHostOptions []ObjectStatus `json:"virtualHostOptions,omitempty"`
 	RouteOptions       []ObjectStatus `json:"routeOptions,omitempty"`
 }
@@ -88,6 +91,9 @@ func Of(r *translator.Result) (*Dump, error) {
 	}
 	d.Status.Gateways = namespaced(s.Gateways)
 	d.Status.HTTPRoutes = namespaced(s.HTTPRoutes)
+	d.Status.GRPCRoutes = namespaced(s.GRPCRoutes)
+	d.Status.TLSRoutes = namespaced(s.TLSRoutes)
+	d.Status.TCPRoutes = namespaced(s.TCPRoutes)
 	d.Status.VirtualHostOptions = namespaced(s.VirtualHostOptions)
 	d.Status.RouteOptions = namespaced(s.RouteOptions)
 	return d, nil

@@ -33,6 +33,9 @@ func StaticBootstrap(gc *xdsconfig.GatewayConfig) (*bootstrapv3.Bootstrap, error
 		for _, fc := range l.FilterChains {
 			for _, f := range fc.Filters {
 				hcm := &hcmv3.HttpConnectionManager{}
+				if !f.GetTypedConfig().MessageIs(hcm) {
+					continue // a TLS passthrough listener's tcp_proxy
+				}
 				if err := f.GetTypedConfig().UnmarshalTo(hcm); err != nil {
 					return nil, fmt.Errorf("listener %s: %w", l.Name, err)
 				}

@@ -58,6 +58,12 @@ type Decision struct {
 	Upstream    string            `json:"upstream,omitempty"`
 	JWT         *JWTDecision      `json:"jwt,omitempty"`
 	RBAC        *RBACDecision     `json:"rbac,omitempty"`
+	// GRPCStatus, for a gRPC request Envoy answers itself, is the
+	// grpc-status the client sees (Code is then 200), with its name and
+	// grpc-message.
+	GRPCStatus     *int   `json:"grpcStatus,omitempty"`
+	GRPCStatusName string `json:"grpcStatusName,omitempty"`
+	GRPCMessage    string `json:"grpcMessage,omitempty"`
 	// Steps narrate the decision for people.
 	Steps []string `json:"steps"`
 }
@@ -155,6 +161,9 @@ func New(gcs []*xdsconfig.GatewayConfig, opts ...Options) (*Explainer, error) {
 			g.clusters[cla.ClusterName] = cla
 		}
 		for _, l := range gc.Listeners {
+			if !servesHTTP(l) {
+				continue // TLS passthrough: explain answers HTTP requests only
+			}
 			li, err := newListener(l, routes, scopes)
 			if err != nil {
 				return nil, fmt.Errorf("gateway %s: %w", gc.Key(), err)
@@ -226,6 +235,14 @@ func newListener(l *listenerv3.Listener, routes map[string]*routev3.RouteConfigu
 // Explain decides one request. gatewayKey ("namespace/name") may be empty
 // when only one Gateway has a listener on the request's port.
 func (e *Explainer) Explain(gatewayKey string, r Request) (*Decision, error) {
+	d, err := e.explain(gatewayKey, r)
+	if err == nil && isGRPC(r.Header) {
+		d.asGRPC()
+	}
+	return d, err
+}
+
+func (e *Explainer) explain(gatewayKey string, r Request) (*Decision, error) {
 	d := &Decision{}
 	u, err := url.Parse(r.URL)
 	if err != nil || u.Host == "" {

@@ -224,6 +224,9 @@ func valueMatches(vm *matcherv3.ValueMatcher, v any) bool {
 
 // Summary is a one-line rendering of the decision.
 func (d *Decision) Summary() string {
+	if d.GRPCStatus != nil {
+		return d.grpcSummary()
+	}
 	if d.Body != "" {
 		return fmt.Sprintf("%d %s", d.Code, strings.TrimSpace(d.Body))
 	}

@@ -34,6 +34,13 @@ type Resources struct {
 	Namespaces         []*corev1.Namespace
 	VirtualHostOptions []*optv1.VirtualHostOption
 	RouteOptions       []*optv1.RouteOption
+
+	// GRPCRoutes route gRPC calls on HTTP and HTTPS listeners, under the
+	// same policies as HTTPRoutes; TLSRoutes pass TLS connections through
+	// by their SNI; TCPRoutes proxy the connections of TCP listeners.
+	GRPCRoutes []*gwv1.GRPCRoute
+	TLSRoutes  []*gwv1.TLSRoute
+	TCPRoutes  []*gwv1.TCPRoute
 }
 
 // Add appends obj to the slice of its kind. It reports false for a kind
@@ -46,6 +53,12 @@ func (r *Resources) Add(obj any) bool {
 		r.Gateways = append(r.Gateways, o)
 	case *gwv1.HTTPRoute:
 		r.HTTPRoutes = append(r.HTTPRoutes, o)
+	case *gwv1.GRPCRoute:
+		r.GRPCRoutes = append(r.GRPCRoutes, o)
+	case *gwv1.TLSRoute:
+		r.TLSRoutes = append(r.TLSRoutes, o)
+	case *gwv1.TCPRoute:
+		r.TCPRoutes = append(r.TCPRoutes, o)
 	case *gwv1beta1.ReferenceGrant:
 		r.ReferenceGrants = append(r.ReferenceGrants, o)
 	case *corev1.Service:
@@ -85,6 +98,9 @@ func (r *Resources) Sort() {
 	slices.SortStableFunc(r.GatewayClasses, byKey)
 	slices.SortStableFunc(r.Gateways, byKey)
 	slices.SortStableFunc(r.HTTPRoutes, byKey)
+	slices.SortStableFunc(r.GRPCRoutes, byKey)
+	slices.SortStableFunc(r.TLSRoutes, byKey)
+	slices.SortStableFunc(r.TCPRoutes, byKey)
 	slices.SortStableFunc(r.ReferenceGrants, byKey)
 	slices.SortStableFunc(r.Services, byKey)
 	slices.SortStableFunc(r.EndpointSlices, byKey)
@@ -98,6 +114,6 @@ func (r *Resources) Sort() {
 
 // Len is the number of objects of every kind.
 func (r *Resources) Len() int {
-	return len(r.GatewayClasses) + len(r.Gateways) + len(r.HTTPRoutes) + len(r.ReferenceGrants) +
+	return len(r.GatewayClasses) + len(r.Gateways) + len(r.HTTPRoutes) + len(r.GRPCRoutes) + len(r.TLSRoutes) + len(r.TCPRoutes) + len(r.ReferenceGrants) +
 		len(r.Services) + len(r.EndpointSlices) + len(r.Secrets) + len(r.BackendTLSPolicies) + len(r.ConfigMaps) + len(r.Namespaces) + len(r.VirtualHostOptions) + len(r.RouteOptions)
 }

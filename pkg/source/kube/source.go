@@ -62,6 +62,8 @@ type Source struct {
 	changes *debounce.Debouncer
 	// backendTLS is whether the BackendTLSPolicy CRD is installed.
 	backendTLS bool
+	// routeKinds are the optional route kinds installed (GRPCRoute, TLSRoute, TCPRoute).
+	routeKinds RouteKinds
 }
 
 type watchedKind struct {
@@ -114,6 +116,15 @@ func New(o Options) (*Source, error) {
 	} else {
 		o.Log.Warn("the BackendTLSPolicy CRD (gateway.networking.k8s.io/v1) is not installed: BackendTLSPolicies are not read, https JWKS servers are checked against the system's authorities; install the CRD and restart gatewarden to use them")
 	}
+	var routeWatches []watchedKind
+	s.routeKinds, routeWatches, err = detectRouteKinds(mgr.GetRESTMapper())
+	if err != nil {
+		return nil, err
+	}
+	if missing := s.routeKinds.missing(); len(missing) > 0 {
+		o.Log.Warn("route kinds whose CRD (gateway.networking.k8s.io/v1) is not installed are not read; install the CRDs and restart gatewarden to use them", "kinds", missing)
+	}
+	all = append(slices.Clone(all), routeWatches...)
 	for _, w := range all {
 		inf, err := mgr.GetCache().GetInformer(context.Background(), w.obj)
 		if err != nil {
@@ -224,6 +235,9 @@ func (s *Source) list(ctx context.Context) (*resource.Resources, error) {
 	res.EndpointSlices = pointers(slices.Items)
 	res.Secrets = pointers(secrets.Items)
 	res.ConfigMaps = pointers(cms.Items)
+	if err := s.routeKinds.list(ctx, c, res); err != nil {
+		return nil, err
+	}
 	if err := s.listOptional(ctx, res); err != nil {
 		return nil, fmt.Errorf("list BackendTLSPolicies: %w", err)
 	}

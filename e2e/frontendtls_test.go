@@ -1,0 +1,194 @@
+package e2e
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatewarden/gatewarden/pkg/jwt"
+	"github.com/gatewarden/gatewarden/pkg/pki"
+)
+
+// frontendTLSManifests is an HTTPS listener that requires client
+// certificates of one CA (spec.tls.frontend, the CA in a ConfigMap) and a
+// VirtualHostOption that requires a JWT as well.
+const frontendTLSManifests = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: gatewarden}
+spec: {controllerName: gatewarden.io/gatewarden}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: server-cert, namespace: infra}
+type: kubernetes.io/tls
+data: {tls.crt: %[2]s, tls.key: %[3]s}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: client-ca, namespace: infra}
+data: {ca.crt: '%[4]s'}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: gatewarden
+  tls:
+    frontend:
+      default:
+        validation:
+          caCertificateRefs: [{group: "", kind: ConfigMap, name: client-ca}]
+  listeners:
+  - name: https
+    protocol: HTTPS
+    port: %[1]d
+    hostname: mtls.test
+    tls: {certificateRefs: [{name: server-cert}]}
+---
+apiVersion: gateway.solo.io/v1
+kind: VirtualHostOption
+metadata: {name: jwt, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+  options:
+    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[5]s'}}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: infra}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: api, namespace: infra, labels: {kubernetes.io/service-name: api}}
+addressType: FQDN
+ports: [{name: http, port: %[6]d}]
+endpoints: [{addresses: [api.localhost]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: api, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  rules: [{backendRefs: [{name: api, port: 80}]}]
+`
+
+// TestFrontendClientCertificates puts client certificate validation in
+// front of JWT on an HTTPS listener and connects through real Envoy: a
+// client certificate of the configured CA and a token reach the backend; the
+// certificate without a token gets 401 (the TLS check does not replace the
+// JWT one); no certificate, or one of another CA, fails the TLS handshake
+// and no request is ever made.
+func TestFrontendClientCertificates(t *testing.T) {
+	serverCA, err := pki.NewCA("server CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCA, err := pki.NewCA("client CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCA, err := pki.NewCA("another CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := serverCA.IssueServer([]string{"mtls.test"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert := func(ca *pki.CA) tls.Certificate {
+		p, err := ca.IssueGateway(pki.DefaultTrustDomain, "clients", "alice", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	good, forged := clientCert(clientCA), clientCert(otherCA)
+	key, err := jwt.GenerateRSA("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := jwt.Mint(key, jwt.Claims{"sub": "alice"}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiPort, apiCount := countingBackend(t, "api")
+	b64 := base64.StdEncoding.EncodeToString
+	caPEM := strings.ReplaceAll(strings.TrimSpace(string(clientCA.CertPEM)), "\n", "\\n")
+	e := startDirEnv(t, false, func(e *dirEnv) {
+		e.gateway = "infra/gw"
+		manifests := fmt.Sprintf(frontendTLSManifests, e.gwPort, b64(server.CertPEM), b64(server.KeyPEM), "CA", key.JWKS(), apiPort)
+		// The CA bundle as a YAML double-quoted string, newlines escaped.
+		manifests = strings.Replace(manifests, "{ca.crt: 'CA'}", `{ca.crt: "`+caPEM+`\n"}`, 1)
+		e.write("mtls.yaml", manifests)
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(serverCA.Cert)
+	get := func(cert *tls.Certificate, withToken bool) (int, error) {
+		cfg := &tls.Config{RootCAs: roots, ServerName: "mtls.test"}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("https://127.0.0.1:%d/x", e.gwPort), nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Host = "mtls.test"
+		if withToken {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return 0, err
+		}
+		return resp.StatusCode, nil
+	}
+	eventually(t, 15*time.Second, "the HTTPS listener served", func() string {
+		code, err := get(&good, true)
+		if err != nil {
+			return err.Error()
+		}
+		if code != 200 {
+			return fmt.Sprint(code)
+		}
+		return ""
+	})
+	apiCount.Store(0)
+
+	code, err := get(&good, true)
+	t.Logf("client certificate of the CA, with a token: %d %v", code, err)
+	if err != nil || code != 200 {
+		t.Errorf("client certificate of the CA, with a token: %d %v, want 200", code, err)
+	}
+	code, err = get(&good, false)
+	t.Logf("client certificate of the CA, no token: %d %v", code, err)
+	if err != nil || code != 401 {
+		t.Errorf("client certificate of the CA, no token: %d %v, want 401", code, err)
+	}
+	for name, cert := range map[string]*tls.Certificate{"no client certificate": nil, "a client certificate of another CA": &forged} {
+		code, err := get(cert, true)
+		t.Logf("%s, with a token: %d %v", name, code, err)
+		if err == nil {
+			t.Errorf("%s: answered %d, want the TLS handshake refused", name, code)
+		}
+	}
+	if n := apiCount.Load(); n != 1 {
+		t.Errorf("the backend saw %d requests, want 1", n)
+	}
+}

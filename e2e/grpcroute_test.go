@@ -1,0 +1,240 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/gatewarden/gatewarden/pkg/jwt"
+)
+
+// grpcManifests is one HTTP listener whose VirtualHostOption requires a JWT
+// from issuer iss-1, a GRPCRoute to the health service's Check method only,
+// and a RouteOption targeting the GRPCRoute that allows the claim
+// team=dev. The backend's Service port does not say h2c: a GRPCRoute's
+// backends are reached over HTTP/2 whatever it says.
+const grpcManifests = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: gatewarden}
+spec: {controllerName: gatewarden.io/gatewarden}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: gatewarden
+  listeners:
+  - {name: http, protocol: HTTP, port: %[1]d, hostname: grpc.test}
+  - {name: broken, protocol: HTTP, port: %[1]d, hostname: broken.test}
+---
+apiVersion: gateway.solo.io/v1
+kind: VirtualHostOption
+metadata: {name: jwt, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+  options:
+    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: health, namespace: infra}
+spec: {ports: [{name: grpc, port: 9000}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: health, namespace: infra, labels: {kubernetes.io/service-name: health}}
+addressType: FQDN
+ports: [{name: grpc, port: %[3]d}]
+endpoints: [{addresses: [health.localhost]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: health, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: http}]
+  rules:
+  - matches: [{method: {service: grpc.health.v1.Health, method: Check}}]
+    backendRefs: [{name: health, port: 9000}]
+---
+# A backend that does not exist: the route answers 500 (a direct response).
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: broken, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: broken}]
+  rules:
+  - backendRefs: [{name: missing, port: 9000}]
+---
+apiVersion: gateway.solo.io/v1
+kind: RouteOption
+metadata: {name: devs, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: GRPCRoute, name: health}]
+  options:
+    rbac:
+      policies:
+        devs: {principals: [{jwtPrincipal: {claims: {team: dev}}}]}
+`
+
+// TestGRPCRouteJWTAndRBAC calls a JWT + RBAC protected GRPCRoute with a real
+// gRPC client through real Envoy and checks the status codes the client
+// sees: Envoy answers a refused gRPC call as gRPC, so jwt_authn's 401 is
+// UNAUTHENTICATED (16) and rbac's 403 PERMISSION_DENIED (7), each with
+// Envoy's reason as the message; a method no rule matches is UNIMPLEMENTED
+// (12, Envoy's 404). Only the allowed call reaches the backend.
+func TestGRPCRouteJWTAndRBAC(t *testing.T) {
+	key, err := jwt.GenerateRSA("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := jwt.GenerateRSA("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	backendPort, calls := grpcHealthBackend(t)
+	e := startDirEnv(t, false, func(e *dirEnv) {
+		e.gateway = "infra/gw"
+		e.write("grpc.yaml", fmt.Sprintf(grpcManifests, e.gwPort, key.JWKS(), backendPort))
+	})
+	mint := func(k *jwt.Key, team string) string {
+		tok, err := jwt.Mint(k, jwt.Claims{"sub": "u", "team": team}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", e.gwPort),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority("grpc.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	client := healthpb.NewHealthClient(conn)
+	check := func(token string) (*healthpb.HealthCheckResponse, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		}
+		return client.Check(ctx, &healthpb.HealthCheckRequest{})
+	}
+	dev := mint(key, "dev")
+
+	eventually(t, 15*time.Second, "the GRPCRoute served", func() string {
+		resp, err := check(dev)
+		if err != nil {
+			return err.Error()
+		}
+		if resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			return resp.GetStatus().String()
+		}
+		return ""
+	})
+	calls.Store(0)
+
+	refused := []struct {
+		name    string
+		token   string
+		code    codes.Code
+		message string
+	}{
+		{"no token", "", codes.Unauthenticated, "Jwt is missing"},
+		{"a token signed by another key", mint(other, "dev"), codes.Unauthenticated, "Jwt verification fails"},
+		{"a token of issuer iss-1 with team=ops", mint(key, "ops"), codes.PermissionDenied, "RBAC: access denied"},
+	}
+	for _, r := range refused {
+		_, err := check(r.token)
+		st := status.Convert(err)
+		t.Logf("Check with %s: %s (%d) %q", r.name, st.Code(), st.Code(), st.Message())
+		if st.Code() != r.code || st.Message() != r.message {
+			t.Errorf("Check with %s: %s %q, want %s %q", r.name, st.Code(), st.Message(), r.code, r.message)
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("the backend saw %d of the refused calls", n)
+	}
+
+	resp, err := check(dev)
+	t.Logf("Check with a token of team=dev: %v, %v", resp.GetStatus(), status.Code(err))
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("Check with a token of team=dev: %v, %v; want SERVING", resp, err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the backend saw %d calls, want 1", n)
+	}
+
+	// A method the route does not name is not routed, token or not.
+	ctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+dev), 5*time.Second)
+	defer cancel()
+	stream, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	st := status.Convert(err)
+	t.Logf("Watch, which no rule matches: %s (%d) %q", st.Code(), st.Code(), st.Message())
+	if st.Code() != codes.Unimplemented {
+		t.Errorf("Watch: %s %q, want Unimplemented", st.Code(), st.Message())
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("the backend saw %d calls, want 1", n)
+	}
+
+	// A route that cannot be served answers 500, which Envoy turns into
+	// UNKNOWN (2) for a gRPC client, the body as its message.
+	bconn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", e.gwPort),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority("broken.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { bconn.Close() })
+	bctx, bcancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+dev), 5*time.Second)
+	defer bcancel()
+	_, err = healthpb.NewHealthClient(bconn).Check(bctx, &healthpb.HealthCheckRequest{})
+	st = status.Convert(err)
+	t.Logf("Check on a route that cannot be served: %s (%d) %q", st.Code(), st.Code(), st.Message())
+	if want := "This route cannot be served: see the status of its GRPCRoute.\n"; st.Code() != codes.Unknown || st.Message() != want {
+		t.Errorf("Check on a route that cannot be served: %s %q, want Unknown %q", st.Code(), st.Message(), want)
+	}
+}
+
+// grpcHealthBackend serves the gRPC health service on a loopback port over
+// h2c and counts the calls it receives.
+func grpcHealthBackend(t *testing.T) (int, *atomic.Int64) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := &atomic.Int64{}
+	count := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		calls.Add(1)
+		return h(ctx, req)
+	}
+	countStream := func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+		calls.Add(1)
+		return h(srv, ss)
+	}
+	s := grpc.NewServer(grpc.UnaryInterceptor(count), grpc.StreamInterceptor(countStream))
+	healthpb.RegisterHealthServer(s, health.NewServer())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(l) }()
+	t.Cleanup(func() {
+		s.Stop()
+		if err := <-done; err != nil {
+			t.Errorf("the gRPC backend: %v", err)
+		}
+	})
+	return l.Addr().(*net.TCPAddr).Port, calls
+}

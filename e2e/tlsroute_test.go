@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatewarden/gatewarden/pkg/pki"
+)
+
+// tlsRouteManifests is a TLS listener in Passthrough mode for *.tls.test,
+// a TLSRoute per backend (a.tls.test, b.tls.test) and one whose backend
+// does not exist (c.tls.test).
+const tlsRouteManifests = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: gatewarden}
+spec: {controllerName: gatewarden.io/gatewarden}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: gatewarden
+  listeners:
+  - {name: tls, protocol: TLS, port: %[1]d, hostname: "*.tls.test", tls: {mode: Passthrough}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: infra}
+spec: {ports: [{name: tls, port: 443}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: a, namespace: infra, labels: {kubernetes.io/service-name: a}}
+addressType: FQDN
+ports: [{name: tls, port: %[2]d}]
+endpoints: [{addresses: [a.localhost]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b, namespace: infra}
+spec: {ports: [{name: tls, port: 443}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: b, namespace: infra, labels: {kubernetes.io/service-name: b}}
+addressType: FQDN
+ports: [{name: tls, port: %[3]d}]
+endpoints: [{addresses: [b.localhost]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: a, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [a.tls.test]
+  rules: [{backendRefs: [{name: a, port: 443}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: b, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [b.tls.test]
+  rules: [{backendRefs: [{name: b, port: 443}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: broken, namespace: infra}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [c.tls.test]
+  rules: [{backendRefs: [{name: missing, port: 443}]}]
+`
+
+// TestTLSRoutePassthrough connects through real Envoy to real TLS backends
+// by SNI: the client's TLS session ends at the backend (the certificate it
+// checks is the backend's, which Envoy does not have), each server name
+// reaches its own backend, and a name no route serves, a route whose
+// backend does not exist and a hello without SNI are closed without
+// reaching any backend.
+func TestTLSRoutePassthrough(t *testing.T) {
+	ca, err := pki.NewCA("tlsroute test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	portA, countA := tlsBackend(t, ca, "a.tls.test")
+	portB, countB := tlsBackend(t, ca, "b.tls.test")
+	e := startDirEnv(t, false, func(e *dirEnv) {
+		e.gateway = "infra/gw"
+		e.write("tls.yaml", fmt.Sprintf(tlsRouteManifests, e.gwPort, portA, portB))
+	})
+	gw := fmt.Sprintf("127.0.0.1:%d", e.gwPort)
+	get := func(sni string) (string, error) {
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: sni},
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "tcp", gw)
+			},
+		}}
+		resp, err := c.Get("https://" + sni + "/")
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	eventually(t, 15*time.Second, "a.tls.test served", func() string {
+		body, err := get("a.tls.test")
+		if err != nil {
+			return err.Error()
+		}
+		if body != "a.tls.test\n" {
+			return body
+		}
+		return ""
+	})
+	countA.Store(0)
+
+	for _, sni := range []string{"a.tls.test", "b.tls.test"} {
+		body, err := get(sni)
+		t.Logf("SNI %s: %q, %v", sni, body, err)
+		if err != nil || body != sni+"\n" {
+			t.Errorf("SNI %s: %q, %v; want the answer of its own backend", sni, body, err)
+		}
+	}
+	if a, b := countA.Load(), countB.Load(); a != 1 || b != 1 {
+		t.Fatalf("backends saw a=%d b=%d requests, want 1 each", a, b)
+	}
+
+	// The session is the backend's: its certificate, end to end.
+	conn, err := tls.Dial("tcp", gw, &tls.Config{RootCAs: roots, ServerName: "b.tls.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := conn.ConnectionState().PeerCertificates[0]
+	conn.Close()
+	t.Logf("certificate seen for SNI b.tls.test: %v issued by %q", leaf.DNSNames, leaf.Issuer.CommonName)
+	if !slices.Equal(leaf.DNSNames, []string{"b.tls.test"}) {
+		t.Errorf("certificate for SNI b.tls.test names %v, want b's own", leaf.DNSNames)
+	}
+
+	// Closed: no route for the name, a route that cannot be served, no SNI.
+	for _, tc := range []struct {
+		name string
+		cfg  *tls.Config
+	}{
+		{"a name no route serves (d.tls.test)", &tls.Config{RootCAs: roots, ServerName: "d.tls.test"}},
+		{"a route whose backend does not exist (c.tls.test)", &tls.Config{RootCAs: roots, ServerName: "c.tls.test"}},
+		{"a name outside the listener's (a.tls.test.evil)", &tls.Config{RootCAs: roots, ServerName: "a.tls.test.evil"}},
+		{"no SNI", &tls.Config{InsecureSkipVerify: true}},
+	} {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", gw, tc.cfg)
+		if err == nil {
+			c.Close()
+			t.Errorf("%s: the TLS handshake succeeded, want the connection closed", tc.name)
+			continue
+		}
+		t.Logf("%s: %v", tc.name, firstLine(err.Error()))
+		if !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") {
+			t.Errorf("%s: %v, want the connection closed by Envoy", tc.name, err)
+		}
+	}
+	if a, b := countA.Load(), countB.Load(); a != 1 || b != 1 {
+		t.Errorf("backends saw a=%d b=%d requests after the refused connections, want 1 each", a, b)
+	}
+}
+
+// tlsBackend serves HTTPS on a loopback port with a certificate for host
+// issued by ca; it answers its host name and counts requests.
+func tlsBackend(t *testing.T, ca *pki.CA, host string) (int, *atomic.Int64) {
+	t.Helper()
+	pair, err := ca.IssueServer([]string{host}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.X509KeyPair(pair.CertPEM, pair.KeyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := &atomic.Int64{}
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		count.Add(1)
+		fmt.Fprintln(w, host)
+	}))
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s.Listener.Addr().(*net.TCPAddr).Port, count
+}

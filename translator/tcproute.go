@@ -1,0 +1,86 @@
+package translator
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// A TCPRoute is served on a TCP listener: every connection to the port is
+// proxied to the route's backends (tcp_proxy). A TCP listener has no
+// hostname to tell routes apart, so of the routes attached to it (all
+// Accepted and counted) the oldest is served, as the Gateway API asks. As on
+// a TLS passthrough listener, JWT or RBAC put on the listener by a
+// VirtualHostOption cannot be enforced: the listener then closes every
+// connection and the option says why.
+
+// tcpAsHTTP returns the HTTPRoute of kind TCPRoute that stands for r.
+func tcpAsHTTP(r *gwv1.TCPRoute) *gwv1.HTTPRoute {
+	h := &gwv1.HTTPRoute{
+		TypeMeta: metav1.TypeMeta{APIVersion: gwv1.GroupVersion.String(), Kind: kindTCPRoute},
+		ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: r.Name, UID: r.UID,
+			Generation: r.Generation, CreationTimestamp: r.CreationTimestamp},
+	}
+	h.Spec.ParentRefs = r.Spec.ParentRefs
+	for _, rule := range r.Spec.Rules {
+		hr := gwv1.HTTPRouteRule{Name: rule.Name}
+		for _, b := range rule.BackendRefs {
+			hr.BackendRefs = append(hr.BackendRefs, gwv1.HTTPBackendRef{BackendRef: b})
+		}
+		h.Spec.Rules = append(h.Spec.Rules, hr)
+	}
+	return h
+}
+
+// buildTCP returns the Envoy listeners of the Gateway's TCP listeners, one
+// per port, and adds the clusters they use to backends.
+func (t *translation) buildTCP(gs *gatewayState, bind string, backends map[string]backend) []*listenerv3.Listener {
+	if bind == "" {
+		return nil
+	}
+	byPort := map[int32]*listenerState{}
+	for _, l := range gs.listeners {
+		if l.spec.Protocol == gwv1.TCPProtocolType && byPort[int32(l.spec.Port)] == nil {
+			byPort[int32(l.spec.Port)] = l // a second one is Conflicted (gateways())
+		}
+	}
+	gwRef := ancestorGateway(gs.obj.Namespace, gs.obj.Name)
+	var out []*listenerv3.Listener
+	for _, port := range slices.Sorted(maps.Keys(byPort)) {
+		l := byPort[port]
+		name := fmt.Sprintf("tcp-%d", port)
+		fc := closedChain()
+		closed := t.passthroughPolicy(l, gwRef) || l.unprogrammed
+		if len(l.routes) > 0 && !closed {
+			oldest := slices.MinFunc(l.routes, func(a, b *attachment) int {
+				if c := olderFirst(a.route.obj, b.route.obj); c != 0 {
+					return c
+				}
+				return compareKeys(a.route.obj, b.route.obj)
+			})
+			fc = t.passthroughProxy(oldest.route, hcmStatPrefix(gs.obj.Namespace+"/"+gs.obj.Name, name), backends)
+		}
+		fc.Name = name
+		out = append(out, &listenerv3.Listener{
+			Name:         name,
+			Address:      socketAddress(bind, uint32(port)),
+			FilterChains: []*listenerv3.FilterChain{fc},
+		})
+	}
+	return out
+}
+
+func compareKeys(a, b metav1.Object) int {
+	ka, kb := a.GetNamespace()+"/"+a.GetName(), b.GetNamespace()+"/"+b.GetName()
+	switch {
+	case ka < kb:
+		return -1
+	case ka > kb:
+		return 1
+	}
+	return 0
+}

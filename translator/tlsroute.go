@@ -1,0 +1,208 @@
+package translator
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	directv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/direct_response/v3"
+	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+)
+
+// A TLSRoute is served on a TLS listener in Passthrough mode: Envoy reads
+// the SNI of the client's hello (tls_inspector), picks the filter chain of
+// that server name and proxies the connection, still encrypted, to the
+// route's backends (tcp_proxy). Envoy never sees the requests, so no JWT or
+// RBAC can apply: a TLS listener that a VirtualHostOption with JWT or RBAC
+// targets serves none of its routes (it fails closed) and the option says
+// why. Like a GRPCRoute, a TLSRoute is attached and resolved as an HTTPRoute
+// of TypeMeta kind TLSRoute: hostnames, parentRefs, ReferenceGrants and
+// backendRefs mean the same.
+
+const (
+	tcpProxyFilter       = "envoy.filters.network.tcp_proxy"
+	directResponseFilter = "envoy.filters.network.direct_response"
+)
+
+// tlsAsHTTP returns the HTTPRoute of kind TLSRoute that stands for r.
+func tlsAsHTTP(r *gwv1.TLSRoute) *gwv1.HTTPRoute {
+	h := &gwv1.HTTPRoute{
+		TypeMeta: metav1.TypeMeta{APIVersion: gwv1.GroupVersion.String(), Kind: kindTLSRoute},
+		ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: r.Name, UID: r.UID,
+			Generation: r.Generation, CreationTimestamp: r.CreationTimestamp},
+	}
+	h.Spec.ParentRefs = r.Spec.ParentRefs
+	h.Spec.Hostnames = r.Spec.Hostnames
+	for _, rule := range r.Spec.Rules {
+		hr := gwv1.HTTPRouteRule{Name: rule.Name}
+		for _, b := range rule.BackendRefs {
+			hr.BackendRefs = append(hr.BackendRefs, gwv1.HTTPBackendRef{BackendRef: b})
+		}
+		h.Spec.Rules = append(h.Spec.Rules, hr)
+	}
+	return h
+}
+
+// checkTLSListener returns a reason and message when gatewarden cannot
+// serve the TLS listener l: only Passthrough is supported (the Gateway
+// API's default mode is Terminate).
+func checkTLSListener(l gwv1.Listener) (string, string) {
+	if l.TLS == nil || l.TLS.Mode == nil || *l.TLS.Mode != gwv1.TLSModePassthrough {
+		mode := gwv1.TLSModeTerminate
+		if l.TLS != nil && l.TLS.Mode != nil {
+			mode = *l.TLS.Mode
+		}
+		return string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("listener %q: tls.mode %q is not supported for protocol TLS; supported: Passthrough", l.Name, mode)
+	}
+	return "", ""
+}
+
+// isPassthrough reports a listener that proxies connections (TLS
+// passthrough, TCP) rather than serving HTTP.
+func isPassthrough(l *listenerState) bool {
+	return l.spec.Protocol == gwv1.TLSProtocolType || l.spec.Protocol == gwv1.TCPProtocolType
+}
+
+// passthroughChain is the filter chain of one server name of a TLS port.
+type passthroughChain struct {
+	serverName string
+	route      *routeState // nil: the connection is closed
+}
+
+// buildPassthrough returns the Envoy listeners of the Gateway's TLS ports,
+// one per port, and adds the clusters they use to backends.
+func (t *translation) buildPassthrough(gs *gatewayState, bind string, backends map[string]backend) []*listenerv3.Listener {
+	if bind == "" {
+		return nil
+	}
+	byPort := map[int32][]*listenerState{}
+	for _, l := range gs.listeners {
+		if l.spec.Protocol == gwv1.TLSProtocolType {
+			byPort[int32(l.spec.Port)] = append(byPort[int32(l.spec.Port)], l)
+		}
+	}
+	gwRef := ancestorGateway(gs.obj.Namespace, gs.obj.Name)
+	var out []*listenerv3.Listener
+	for _, port := range slices.Sorted(maps.Keys(byPort)) {
+		listeners := byPort[port]
+		chains := map[string]*passthroughChain{}
+		for _, l := range listeners {
+			closed := t.passthroughPolicy(l, gwRef)
+			if l.unprogrammed {
+				closed = true
+			}
+			routes := slices.Clone(l.routes)
+			slices.SortStableFunc(routes, func(a, b *attachment) int { return olderFirst(a.route.obj, b.route.obj) })
+			for _, a := range routes {
+				for _, h := range a.hostnames {
+					if shadowedBy(listeners, l, h) != nil {
+						continue // a more specific listener serves it
+					}
+					if _, taken := chains[h]; taken {
+						continue // an older route has it
+					}
+					c := &passthroughChain{serverName: h}
+					if !closed {
+						c.route = a.route
+					}
+					chains[h] = c
+				}
+			}
+		}
+		name := fmt.Sprintf("tls-%d", port)
+		li := &listenerv3.Listener{
+			Name:            name,
+			Address:         socketAddress(bind, uint32(port)),
+			ListenerFilters: []*listenerv3.ListenerFilter{tlsInspector()},
+			// A server name no route claims, or no SNI at all, is closed.
+			DefaultFilterChain: closedChain(),
+		}
+		stat := hcmStatPrefix(gs.obj.Namespace+"/"+gs.obj.Name, name)
+		for _, h := range sortedKeys(chains) {
+			c := chains[h]
+			fc := closedChain()
+			if c.route != nil {
+				fc = t.passthroughProxy(c.route, stat, backends)
+			}
+			if h != "*" {
+				fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{h}}
+			}
+			fc.Name = h
+			li.FilterChains = append(li.FilterChains, fc)
+		}
+		out = append(out, li)
+	}
+	return out
+}
+
+// passthroughPolicy reports whether a VirtualHostOption puts JWT or RBAC on
+// the TLS or TCP listener l, which Envoy cannot enforce on a connection it
+// proxies unread: l's routes are then not served, and the option says so.
+func (t *translation) passthroughPolicy(l *listenerState, gwRef gwv1.ParentReference) bool {
+	pol := l.vhostOp
+	if pol == nil {
+		return false
+	}
+	var from *optv1.VirtualHostOption
+	switch {
+	case pol.invalid != "":
+		return true // its status says why already
+	case !pol.jwt.empty():
+		from = pol.jwtFrom
+	case pol.rbac != nil && !pol.rbac.Disable:
+		from = pol.rbacFrom
+	default:
+		return false
+	}
+	t.optionCondition(optv1.KindVirtualHostOption, from, gwRef, false, string(gwv1.PolicyReasonInvalid),
+		fmt.Sprintf("listener %q is a %s listener: JWT and RBAC cannot be enforced on connections Envoy proxies without reading their requests, so its routes are not served; target the Gateway's HTTP and HTTPS listeners by sectionName", l.spec.Name, passthroughDesc(l)))
+	return true
+}
+
+// passthroughProxy is the filter chain that proxies a connection to the
+// backends of the TLSRoute rs, or closes it when the route cannot be served.
+func (t *translation) passthroughProxy(rs *routeState, stat string, backends map[string]backend) *listenerv3.FilterChain {
+	if len(rs.rules) == 0 {
+		return closedChain()
+	}
+	rule := rs.rules[0]
+	if rule.invalid != "" || len(rule.backends) == 0 {
+		return closedChain()
+	}
+	tp := &tcpv3.TcpProxy{StatPrefix: stat}
+	if len(rule.backends) == 1 {
+		tp.ClusterSpecifier = &tcpv3.TcpProxy_Cluster{Cluster: rule.backends[0].clusterName()}
+	} else {
+		wc := &tcpv3.TcpProxy_WeightedCluster{}
+		for _, b := range rule.backends {
+			wc.Clusters = append(wc.Clusters, &tcpv3.TcpProxy_WeightedCluster_ClusterWeight{Name: b.clusterName(), Weight: b.weight})
+		}
+		tp.ClusterSpecifier = &tcpv3.TcpProxy_WeightedClusters{WeightedClusters: wc}
+	}
+	for _, b := range rule.backends {
+		backends[b.clusterName()] = b
+	}
+	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
+		Name: tcpProxyFilter, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(tp)},
+	}}}
+}
+
+// closedChain closes every connection it takes, sending nothing.
+func closedChain() *listenerv3.FilterChain {
+	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
+		Name: directResponseFilter, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(&directv3.Config{})},
+	}}}
+}
+
+// passthroughDesc names the kind of a listener that proxies connections.
+func passthroughDesc(l *listenerState) string {
+	if l.spec.Protocol == gwv1.TLSProtocolType {
+		return "TLS (Passthrough)"
+	}
+	return string(l.spec.Protocol)
+}
