@@ -227,6 +227,9 @@ func build(gw *gwv1.Gateway, p resolved, c Config) (*desired, error) {
 							"--service-node", "$(POD_NAME)",
 							"--log-level", logLevel,
 							"--disable-hot-restart",
+							// Access log lines reach stdout within a second
+							// (Envoy's default: 10).
+							"--file-flush-interval-msec", "1000",
 						},
 						Env: []corev1.EnvVar{{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{
 							FieldRef: &corev1.ObjectFieldSelector{APIVersion: "v1", FieldPath: "metadata.name"},
