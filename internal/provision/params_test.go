@@ -72,18 +72,20 @@ func TestResolve(t *testing.T) {
 		wantErr        string // a paramsError containing this
 		check          func(resolved) bool
 	}{
-		"none":                        {check: func(r resolved) bool { return r.provision && r.spec.Replicas == nil }},
-		"class":                       {class: "ops/class", check: func(r resolved) bool { return *r.spec.Replicas == 2 && r.spec.Image != "" }},
-		"gateway overrides the class": {class: "ops/class", gateway: "more", check: func(r resolved) bool { return *r.spec.Replicas == 4 && *r.spec.Service.Type == np && r.spec.Service.Annotations["a"] == "b" && r.spec.LogLevel == "info" }},
-		"class opts out":              {class: "ops/off", check: func(r resolved) bool { return !r.provision }},
-		"missing class parameters":    {class: "ops/nope", wantErr: "GatewayClass gatewarden spec.parametersRef: GatewayParameters ops/nope not found"},
-		"missing gateway parameters":  {gateway: "nope", wantErr: "GatewayParameters team-a/nope not found"},
-		"gateway picks the image":     {gateway: "image", wantErr: "team-a/image spec.image: may be set only in the GatewayClass's parameters"},
-		"gateway tolerates taints":    {gateway: "tolerate", wantErr: "spec.tolerations: may be set only"},
-		"gateway sets affinity":       {gateway: "affinity", wantErr: "spec.affinity: may be set only"},
-		"autoscaling bounds":          {gateway: "scale", wantErr: "spec.autoscaling: minReplicas 5 and maxReplicas 2"},
-		"two disruption budgets":      {gateway: "pdb", wantErr: "spec.podDisruptionBudget: set exactly one"},
-		"request above limit":         {gateway: "limits", wantErr: "spec.resources.requests.memory: 1Gi is above its limit 128Mi"},
+		"none":  {check: func(r resolved) bool { return r.provision && r.spec.Replicas == nil }},
+		"class": {class: "ops/class", check: func(r resolved) bool { return *r.spec.Replicas == 2 && r.spec.Image != "" }},
+		"gateway overrides the class": {class: "ops/class", gateway: "more", check: func(r resolved) bool {
+			return *r.spec.Replicas == 4 && *r.spec.Service.Type == np && r.spec.Service.Annotations["a"] == "b" && r.spec.LogLevel == "info"
+		}},
+		"class opts out":             {class: "ops/off", check: func(r resolved) bool { return !r.provision }},
+		"missing class parameters":   {class: "ops/nope", wantErr: "GatewayClass gatewarden spec.parametersRef: GatewayParameters ops/nope not found"},
+		"missing gateway parameters": {gateway: "nope", wantErr: "GatewayParameters team-a/nope not found"},
+		"gateway picks the image":    {gateway: "image", wantErr: "team-a/image spec.image: may be set only in the GatewayClass's parameters"},
+		"gateway tolerates taints":   {gateway: "tolerate", wantErr: "spec.tolerations: may be set only"},
+		"gateway sets affinity":      {gateway: "affinity", wantErr: "spec.affinity: may be set only"},
+		"autoscaling bounds":         {gateway: "scale", wantErr: "spec.autoscaling: minReplicas 5 and maxReplicas 2"},
+		"two disruption budgets":     {gateway: "pdb", wantErr: "spec.podDisruptionBudget: set exactly one"},
+		"request above limit":        {gateway: "limits", wantErr: "spec.resources.requests.memory: 1Gi is above its limit 128Mi"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r, err := resolve(context.Background(), c, gateway(tc.gateway), class(tc.class))
