@@ -210,6 +210,31 @@ spec:
 	k.kubectl("", "patch", "gateway", "web", "-n", "team-a", "--type=json", "-p", `[{"op":"remove","path":"/spec/infrastructure/parametersRef"}]`)
 	k.waitCondition("gateway", "team-a", "web", ".status", "Accepted", "True")
 
+	// The class's parameters missing: the class and its Gateway are not
+	// accepted, saying which reference.
+	k.kubectl("", "patch", "gatewayclass", "gatewarden", "--type=merge", "-p", `{"spec":{"parametersRef":{"name":"gone"}}}`)
+	k.waitCondition("gatewayclass", "", "gatewarden", ".status", "Accepted", "False")
+	if m := k.kubectl("", "get", "gatewayclass", "gatewarden", "-o", `jsonpath={.status.conditions[?(@.type=="Accepted")].reason} {.status.conditions[?(@.type=="Accepted")].message}`); !strings.Contains(m, "InvalidParameters GatewayClass gatewarden spec.parametersRef: GatewayParameters gatewarden-system/gone not found") {
+		t.Errorf("GatewayClass Accepted condition %q", m)
+	}
+	k.waitCondition("gateway", "team-a", "web", ".status", "Accepted", "False")
+	k.kubectl("", "patch", "gatewayclass", "gatewarden", "--type=merge", "-p", `{"spec":{"parametersRef":{"name":"class-defaults"}}}`)
+	k.waitCondition("gatewayclass", "", "gatewarden", ".status", "Accepted", "True")
+	k.waitCondition("gateway", "team-a", "web", ".status", "Accepted", "True")
+
+	// Opting the class out removes the objects; opting in makes them again.
+	k.kubectl("", "annotate", "gatewayclass", "gatewarden", provision.AnnotationProvision+"=false")
+	eventually(t, 5*time.Second, "the objects of an opted-out class are gone", func() string {
+		if err := c.Get(ctx, name, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+			return fmt.Sprintf("Deployment: %v", err)
+		}
+		return ""
+	})
+	k.kubectl("", "annotate", "gatewayclass", "gatewarden", provision.AnnotationProvision+"-")
+	eventually(t, 5*time.Second, "the objects made again once the class opts in", func() string {
+		return replicasAndType(ctx, c, name, 2, corev1.ServiceTypeNodePort)
+	})
+
 	// A Gateway in another namespace named so that its objects would take
 	// over team-b's own Service is refused, and the Service is left as it was.
 	k.kubectl(`apiVersion: v1
