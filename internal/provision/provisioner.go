@@ -85,8 +85,6 @@ type Provisioner struct {
 	mu    sync.Mutex
 	base  *translator.Result
 	offer func(*translator.Result)
-	// applies counts the objects applied, for tests and logs.
-	applies int
 }
 
 // New makes the provisioner and adds it to o.Manager.
@@ -353,13 +351,7 @@ func (p *Provisioner) applyObject(ctx context.Context, obj client.Object) error 
 	delete(u, "status")
 	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u, "spec", "template", "metadata", "creationTimestamp")
-	if err := p.c.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.applies++
-	p.mu.Unlock()
-	return nil
+	return p.c.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}), client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
 
 // provisionedKinds are the kinds gatewarden may make for a Gateway.
@@ -410,11 +402,4 @@ func (p *Provisioner) removeExcept(ctx context.Context, ns, gateway, keep string
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Applies is how many objects the provisioner applied, for tests.
-func (p *Provisioner) Applies() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.applies
 }
