@@ -25,9 +25,11 @@ type frontendCA struct {
 	// reason and message (some reference is invalid).
 	refReason, msg string
 	// noneValid is set when validation is asked for and no reference is
-	// valid: the listener is not Accepted (NoValidCACertificate) and not
-	// served, rather than served without the client check.
-	noneValid bool
+	// valid, or in a mode gatewarden does not implement: the listener is
+	// not Accepted (acceptReason, msg) and not served, rather than served
+	// without the client check.
+	noneValid    bool
+	acceptReason string
 }
 
 // frontendValidation resolves the client certificate validation that applies
@@ -47,7 +49,9 @@ func (t *translation) frontendValidation(g *gwv1.Gateway, l gwv1.Listener) front
 		return frontendCA{}
 	}
 	if v.Mode != "" && v.Mode != gwv1.AllowValidOnly {
-		return frontendCA{refReason: string(gwv1.ListenerReasonInvalidCACertificateRef), noneValid: true,
+		// AllowInsecureFallback lets clients without a valid certificate
+		// in: not a check at all.
+		return frontendCA{noneValid: true, acceptReason: string(gwv1.ListenerReasonUnsupportedValue),
 			msg: fmt.Sprintf("listener %q: %s.mode: %q is not supported; supported: AllowValidOnly", l.Name, where, v.Mode)}
 	}
 	var out frontendCA
@@ -82,7 +86,7 @@ func (t *translation) frontendValidation(g *gwv1.Gateway, l gwv1.Listener) front
 		}
 	}
 	if len(pems) == 0 {
-		out.noneValid = true
+		out.noneValid, out.acceptReason = true, string(gwv1.ListenerReasonNoValidCACertificate)
 		if out.refReason == "" {
 			out.refReason, out.msg = string(gwv1.ListenerReasonInvalidCACertificateRef), fmt.Sprintf("listener %q: %s.caCertificateRefs: no reference", l.Name, where)
 		}

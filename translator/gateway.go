@@ -165,7 +165,7 @@ func (t *translation) gateways() []*gatewayState {
 					setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), false, fca.refReason, fca.msg, g.Generation)
 				}
 				if fca.noneValid {
-					setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), false, string(gwv1.ListenerReasonNoValidCACertificate), fca.msg, g.Generation)
+					setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), false, fca.acceptReason, fca.msg, g.Generation)
 					setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), fca.msg, g.Generation)
 					gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, unprogrammed: true})
 					continue
