@@ -97,7 +97,7 @@ func build(gw *gwv1.Gateway, p resolved, c Config) (*desired, error) {
 		TLS:            xds.BootstrapTLS{Dir: XDSCredentialsDir, SNI: sni},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("Envoy bootstrap of Gateway %s/%s: %w", gw.Namespace, gw.Name, err)
+		return nil, fmt.Errorf("bootstrap of Gateway %s/%s's Envoys: %w", gw.Namespace, gw.Name, err)
 	}
 	sum := sha256.Sum256(boot)
 
