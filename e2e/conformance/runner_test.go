@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,14 +36,15 @@ import (
 //
 //   - the Deployment and ReplicaSet controllers and the kubelet: for each
 //     Deployment whose containers run the suite's echo-basic image, it
-//     creates the Pods, runs each as a local echo-basic process (on ports of
-//     its own, with the environment the kubelet would give it and its secret
-//     volumes written to a directory) and marks the Pod Ready once the
-//     process accepts connections. Deployments of other images get no Pods;
+//     creates the Pods, runs each as a local echo-basic process in a network
+//     namespace of its own with an IP address of its own (podnet_test.go),
+//     with the environment the kubelet would give it and its secret volumes
+//     written to a directory, and marks the Pod Ready, with its IP in the
+//     Pod's status, once the process accepts connections on it. Deployments
+//     of other images get no Pods;
 //   - the EndpointSlice controller: for each Service with a selector, one
-//     slice per ready Pod, addressType FQDN "<pod>.localhost" (the API server
-//     refuses loopback IPs; Envoy resolves *.localhost to loopback) with the
-//     Pod's own port for each Service port;
+//     IPv4 slice per ready Pod, with the Pod's IP and its target port for
+//     each Service port;
 //   - a Gateway deployer and a load balancer: for each Gateway of the class
 //     under test, an Envoy bootstrapped for it and a LoadBalancer Service
 //     labelled gateway.networking.k8s.io/gateway-name whose status carries a
@@ -60,6 +62,7 @@ type runner struct {
 	xdsAddr    string
 	className  string
 	controller string
+	net        *podNetwork
 
 	mu       sync.Mutex
 	pods     map[types.NamespacedName]*podProc // by Pod
@@ -75,8 +78,10 @@ type podProc struct {
 	name       string
 	namespace  string
 	labels     map[string]string
-	ports      map[int32]int32 // container port -> local port
+	ports      map[int32]bool // the ports echo-basic listens on
 	named      map[string]int32
+	httpPort   int32
+	netns      *podNetns
 	cmd        *exec.Cmd
 	done       chan struct{}
 	ready      bool
@@ -111,7 +116,7 @@ func (r *runner) stopAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range r.pods {
-		stop(p.cmd, p.done)
+		r.stopPod(p)
 	}
 	for _, g := range r.gateways {
 		stop(g.cmd, g.done)
@@ -434,7 +439,7 @@ func (r *runner) syncPods(ctx context.Context) error {
 	}
 	r.mu.Unlock()
 	for _, p := range gone {
-		stop(p.cmd, p.done)
+		r.stopPod(p)
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.namespace, Name: p.name}}
 		if err := r.c.Delete(ctx, pod, client.GracePeriodSeconds(0)); err != nil && !apierrors.IsNotFound(err) {
 			return err
@@ -455,13 +460,23 @@ func (r *runner) syncPods(ctx context.Context) error {
 	return r.markReady(ctx)
 }
 
+// stopPod stops the Pod's process and removes its network namespace.
+func (r *runner) stopPod(p *podProc) {
+	stop(p.cmd, p.done)
+	if p.netns != nil {
+		if err := r.net.remove(p.netns); err != nil {
+			r.t.Errorf("runner: pod %s/%s: %v", p.namespace, p.name, err)
+		}
+	}
+}
+
 func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 	// Named as the ReplicaSet controller names Pods: deployment, template
 	// hash, random suffix (the suite reads the deployment back from it).
 	name := fmt.Sprintf("%s-%s-%s", d.Name, templateHash(d), randSuffix(5))
 	ctr := d.Spec.Template.Spec.Containers[0]
 	p := &podProc{deployment: d.UID, name: name, namespace: d.Namespace, labels: d.Spec.Template.Labels,
-		ports: map[int32]int32{}, named: map[string]int32{}}
+		ports: map[int32]bool{}, named: map[string]int32{}}
 
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: name, Labels: d.Spec.Template.Labels,
@@ -497,7 +512,7 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 			case "metadata.namespace":
 				val = d.Namespace
 			case "status.podIP":
-				val = "127.0.0.1"
+				val = "$(POD_IP)" // known once the namespace exists, below
 			}
 		}
 		for mp, dir := range mounts {
@@ -508,7 +523,7 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 		vars[e.Name] = val
 	}
 	// echo-basic's ports: HTTP_PORT/TCP_PORT (3000), H2C_PORT (3001),
-	// HTTPS_PORT/TLS_PORT (8443); each gets a free local port.
+	// HTTPS_PORT/TLS_PORT (8443), each Pod on its own address.
 	for _, group := range [][]string{{"HTTP_PORT", "TCP_PORT"}, {"H2C_PORT"}, {"HTTPS_PORT", "TLS_PORT"}} {
 		declared := map[string]int32{"HTTP_PORT": 3000, "H2C_PORT": 3001, "HTTPS_PORT": 8443}[group[0]]
 		for _, v := range group {
@@ -518,21 +533,15 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 				}
 			}
 		}
-		local := int32(freePort())
-		p.ports[declared] = local
-		for _, v := range group {
-			vars[v] = strconv.Itoa(int(local))
+		p.ports[declared] = true
+		if group[0] == "HTTP_PORT" {
+			p.httpPort = declared
 		}
 	}
 	for _, cp := range ctr.Ports {
 		if cp.Name != "" {
-			if local, ok := p.ports[cp.ContainerPort]; ok {
-				p.named[cp.Name] = local
-			}
+			p.named[cp.Name] = cp.ContainerPort
 		}
-	}
-	for _, k := range slices.Sorted(maps.Keys(vars)) {
-		env = append(env, k+"="+vars[k])
 	}
 	pod.Spec.NodeName = "local"
 	if err := r.ensureServiceAccount(ctx, d.Namespace, pod.Spec.ServiceAccountName); err != nil {
@@ -542,15 +551,24 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 		return err
 	}
 
-	log, err := os.Create(filepath.Join(logDir(r.t), "pod-"+d.Namespace+"-"+name+".log"))
+	netns, err := r.net.add()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(r.echoBin)
+	p.netns = netns
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		env = append(env, k+"="+strings.ReplaceAll(vars[k], "$(POD_IP)", netns.ip.String()))
+	}
+	log, err := os.Create(filepath.Join(logDir(r.t), "pod-"+d.Namespace+"-"+name+".log"))
+	if err != nil {
+		return errors.Join(err, r.net.remove(netns))
+	}
+	cmd := netns.command(r.echoBin)
 	cmd.Env, cmd.Stdout, cmd.Stderr = env, log, log
 	done, err := startProc(cmd)
 	if err != nil {
-		return err
+		log.Close()
+		return errors.Join(err, r.net.remove(netns))
 	}
 	go func() { <-done; log.Close() }()
 	p.cmd, p.done = cmd, done
@@ -611,7 +629,7 @@ func (r *runner) markReady(ctx context.Context) error {
 			continue
 		default:
 		}
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p.ports[3000]), 200*time.Millisecond)
+		conn, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.netns.ip, uint16(p.httpPort)).String(), 200*time.Millisecond)
 		if err != nil {
 			continue
 		}
@@ -623,6 +641,10 @@ func (r *runner) markReady(ctx context.Context) error {
 		now := metav1.Now()
 		pod.Status.Phase = corev1.PodRunning
 		pod.Status.StartTime = &now
+		pod.Status.HostIP = r.net.gateway.String()
+		pod.Status.HostIPs = []corev1.HostIP{{IP: r.net.gateway.String()}}
+		pod.Status.PodIP = p.netns.ip.String()
+		pod.Status.PodIPs = []corev1.PodIP{{IP: p.netns.ip.String()}}
 		pod.Status.Conditions = []corev1.PodCondition{
 			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
 			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
@@ -639,7 +661,7 @@ func (r *runner) markReady(ctx context.Context) error {
 	return nil
 }
 
-// syncSlices writes, for each Service with a selector, one FQDN
+// syncSlices writes, for each Service with a selector, one IPv4
 // EndpointSlice per ready Pod it selects, and removes the others it wrote.
 func (r *runner) syncSlices(ctx context.Context) error {
 	var svcs corev1.ServiceList
@@ -672,28 +694,29 @@ func (r *runner) syncSlices(ctx context.Context) error {
 			es := &discoveryv1.EndpointSlice{
 				ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: sliceName(svc.Name, p.name),
 					Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name, discoveryv1.LabelManagedBy: managedBy}},
-				AddressType: discoveryv1.AddressTypeFQDN,
+				AddressType: discoveryv1.AddressTypeIPv4,
 				Endpoints: []discoveryv1.Endpoint{{
-					Addresses:  []string{p.name + ".localhost"},
+					Addresses:  []string{p.netns.ip.String()},
+					NodeName:   new("local"),
 					Conditions: discoveryv1.EndpointConditions{Ready: new(true), Serving: new(true), Terminating: new(false)},
 					TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: p.namespace, Name: p.name},
 				}},
 			}
 			for _, sp := range svc.Spec.Ports {
-				local, ok := int32(0), false
+				target, ok := int32(0), false
 				if sp.TargetPort.StrVal != "" {
-					local, ok = p.named[sp.TargetPort.StrVal]
+					target, ok = p.named[sp.TargetPort.StrVal]
 				} else {
-					target := sp.TargetPort.IntVal
+					target = sp.TargetPort.IntVal
 					if target == 0 {
 						target = sp.Port
 					}
-					local, ok = p.ports[target]
+					ok = p.ports[target]
 				}
 				if !ok {
 					continue
 				}
-				es.Ports = append(es.Ports, discoveryv1.EndpointPort{Name: new(sp.Name), Port: new(local), Protocol: new(sp.Protocol), AppProtocol: sp.AppProtocol})
+				es.Ports = append(es.Ports, discoveryv1.EndpointPort{Name: new(sp.Name), Port: new(target), Protocol: new(sp.Protocol), AppProtocol: sp.AppProtocol})
 			}
 			want[client.ObjectKeyFromObject(es)] = es
 		}
