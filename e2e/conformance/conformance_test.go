@@ -153,6 +153,14 @@ func TestConformance(t *testing.T) {
 
 	r := &runner{t: t, c: c, echoBin: bins["echo-basic"], envoyBin: testenv.Envoy(t), gwBin: bins["gatewarden"],
 		xdsAddr: xdsAddr, className: className, net: podNet, pods: map[types.NamespacedName]*podProc{}, gateways: map[types.UID]*gatewayProc{}}
+	r.lb = newLoadBalancer(r)
+	if r.podsDir, err = os.MkdirTemp("", "gatewarden-conformance-pods-"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(r.podsDir) })
+	if err := os.Chmod(r.podsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.run(ctx, 250*time.Millisecond) }()

@@ -259,7 +259,7 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 	// The volumes first, so that a Secret or ConfigMap not there yet
 	// creates no Pod (a kubelet would wait in ContainerCreating).
 	uid, gid := runAs(spec, &ctr)
-	root := filepath.Join(r.t.TempDir(), name)
+	root := filepath.Join(r.podsDir, d.Namespace+"_"+name)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}

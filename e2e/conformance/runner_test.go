@@ -54,6 +54,10 @@ type runner struct {
 	className  string
 	controller string
 	net        *podNetwork
+	lb         *loadBalancer
+	// podsDir holds the Pods' volumes, readable by every user: a
+	// container may run as one of its own.
+	podsDir string
 
 	mu       sync.Mutex
 	pods     map[types.NamespacedName]*podProc // by Pod
@@ -76,7 +80,7 @@ type gatewayProc struct {
 func (r *runner) run(ctx context.Context, interval time.Duration) {
 	defer r.stopAll()
 	for {
-		for _, step := range []func(context.Context) error{r.syncGateways, r.syncPods, r.syncSlices} {
+		for _, step := range []func(context.Context) error{r.syncGateways, r.syncPods, r.syncSlices, r.lb.sync} {
 			if err := step(ctx); err != nil && ctx.Err() == nil {
 				r.t.Logf("runner: %v", err)
 			}
@@ -90,6 +94,7 @@ func (r *runner) run(ctx context.Context, interval time.Duration) {
 }
 
 func (r *runner) stopAll() {
+	r.lb.close()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range r.pods {
