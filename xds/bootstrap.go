@@ -39,6 +39,10 @@ type BootstrapOptions struct {
 	// Prometheus stats (GET /stats/prometheus, nothing else of the admin
 	// interface), for scraping from the cluster. It needs AdminAddress.
 	MetricsAddress string
+	// ReadyAddress, when set, is a "host:port" where Envoy answers GET
+	// /ready (its admin readiness, nothing else of the admin interface),
+	// for a readiness probe. It needs AdminAddress.
+	ReadyAddress string
 	// TLS, when CAFile is set, makes Envoy reach gatewarden over TLS and
 	// check its certificate against CAFile; CertFile and KeyFile add a
 	// client certificate (mutual TLS). The paths are Envoy's.
@@ -174,6 +178,11 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		}
 		b.StaticResources.Listeners = append(b.StaticResources.Listeners, l)
 		b.StaticResources.Clusters = append(b.StaticResources.Clusters, c)
+	}
+	if o.ReadyAddress != "" {
+		if err := addReadyListener(b, o.ReadyAddress, o.AdminAddress); err != nil {
+			return nil, err
+		}
 	}
 	return protoYAML(b)
 }

@@ -36,12 +36,19 @@ const (
 // "/stats/prometheus/../../quitquitquit" is "/quitquitquit") and answers 404
 // to anything else.
 func metricsResources(addr, admin string) (*listenerv3.Listener, *clusterv3.Cluster, error) {
+	return adminPathResources(metricsListenerName, "metrics", addr, admin, MetricsPath)
+}
+
+// adminPathResources are a listener named name on addr that forwards GET
+// path, and nothing else, to Envoy's admin interface at admin, and the
+// cluster it reaches the admin interface through.
+func adminPathResources(name, what, addr, admin, path string) (*listenerv3.Listener, *clusterv3.Cluster, error) {
 	host, port, err := splitHostPort16(addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("metrics address %q: %w", addr, err)
+		return nil, nil, fmt.Errorf("%s address %q: %w", what, addr, err)
 	}
 	if admin == "" {
-		return nil, nil, fmt.Errorf("metrics address %q: Envoy's admin address is required, the stats come from it", addr)
+		return nil, nil, fmt.Errorf("%s address %q: Envoy's admin address is required, %s comes from it", what, addr, path)
 	}
 	var adminAddr *corev3.Address
 	if path, ok := strings.CutPrefix(admin, "unix:"); ok {
@@ -62,19 +69,19 @@ func metricsResources(addr, admin string) (*listenerv3.Listener, *clusterv3.Clus
 		return nil, nil, err
 	}
 	hcm := &hcmv3.HttpConnectionManager{
-		StatPrefix:    metricsListenerName,
+		StatPrefix:    name,
 		NormalizePath: wrapperspb.Bool(true),
 		MergeSlashes:  true,
 		// An escaped slash is refused rather than decoded past the match.
 		PathWithEscapedSlashesAction: hcmv3.HttpConnectionManager_REJECT_REQUEST,
 		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: &routev3.RouteConfiguration{
-			Name: metricsListenerName,
+			Name: name,
 			VirtualHosts: []*routev3.VirtualHost{{
-				Name:    metricsListenerName,
+				Name:    name,
 				Domains: []string{"*"},
 				Routes: []*routev3.Route{{
 					Match: &routev3.RouteMatch{
-						PathSpecifier: &routev3.RouteMatch_Path{Path: MetricsPath},
+						PathSpecifier: &routev3.RouteMatch_Path{Path: path},
 						Headers: []*routev3.HeaderMatcher{{Name: ":method", HeaderMatchSpecifier: &routev3.HeaderMatcher_StringMatch{
 							StringMatch: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: "GET"}},
 						}}},
@@ -87,7 +94,7 @@ func metricsResources(addr, admin string) (*listenerv3.Listener, *clusterv3.Clus
 					Match: &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: "/"}},
 					Action: &routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{
 						Status: 404,
-						Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "only GET " + MetricsPath + " is served here\n"}},
+						Body:   &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "only GET " + path + " is served here\n"}},
 					}},
 				}},
 			}},
@@ -99,7 +106,7 @@ func metricsResources(addr, admin string) (*listenerv3.Listener, *clusterv3.Clus
 		return nil, nil, err
 	}
 	l := &listenerv3.Listener{
-		Name:    metricsListenerName,
+		Name:    name,
 		Address: socketAddr(host, port),
 		FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{{
 			Name: "envoy.filters.network.http_connection_manager", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: hcmAny},

@@ -23,11 +23,14 @@ func TestBootstrapIsValidForEnvoy(t *testing.T) {
 		"credentials directory": {Gateway: "gloo-system/http", XDSAddress: "gatewarden.test:18000", TLS: xds.BootstrapTLS{Dir: creds}},
 		"mutual TLS": {Gateway: "gloo-system/http", XDSAddress: "gatewarden.test:18000",
 			TLS: xds.BootstrapTLS{CAFile: certs.CA, CertFile: certs.ClientCert, KeyFile: certs.ClientKey}},
-		"TLS to an IP":  {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", TLS: xds.BootstrapTLS{CAFile: certs.CA}},
-		"delta, IP":     {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1:19000"},
-		"sotw, DNS":     {Gateway: "gloo-system/http", XDSAddress: "gatewarden.gatewarden-system.svc:18000", SotW: true},
-		"custom nodeID": {Gateway: "a/b", XDSAddress: "[::1]:18000", NodeID: "edge-1"},
-		"metrics port":  {Gateway: "a/b", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1:19000", MetricsAddress: "0.0.0.0:19001"},
+		"TLS to an IP":   {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", TLS: xds.BootstrapTLS{CAFile: certs.CA}},
+		"delta, IP":      {Gateway: "gloo-system/http", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1:19000"},
+		"sotw, DNS":      {Gateway: "gloo-system/http", XDSAddress: "gatewarden.gatewarden-system.svc:18000", SotW: true},
+		"custom nodeID":  {Gateway: "a/b", XDSAddress: "[::1]:18000", NodeID: "edge-1"},
+		"metrics port":   {Gateway: "a/b", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1:19000", MetricsAddress: "0.0.0.0:19001"},
+		"readiness port": {Gateway: "a/b", XDSAddress: "127.0.0.1:18000", AdminAddress: "127.0.0.1:19000", ReadyAddress: "0.0.0.0:19002"},
+		"metrics and readiness ports": {Gateway: "a/b", XDSAddress: "gatewarden.gatewarden-system.svc.cluster.local:18000", AdminAddress: "127.0.0.1:19000",
+			MetricsAddress: "0.0.0.0:19001", ReadyAddress: "0.0.0.0:19002", TLS: xds.BootstrapTLS{Dir: creds}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := xds.Bootstrap(o)
@@ -64,6 +67,9 @@ func TestBootstrapIsValidForEnvoy(t *testing.T) {
 	}
 	if _, err := xds.Bootstrap(xds.BootstrapOptions{Gateway: "a/b", XDSAddress: "h:1", MetricsAddress: "0.0.0.0:19001"}); err == nil || !strings.Contains(err.Error(), "admin address is required") {
 		t.Errorf("a metrics address without an admin address: error = %v, want one saying the admin address is required", err)
+	}
+	if _, err := xds.Bootstrap(xds.BootstrapOptions{Gateway: "a/b", XDSAddress: "h:1", ReadyAddress: "0.0.0.0:19002"}); err == nil || !strings.Contains(err.Error(), "admin address is required") {
+		t.Errorf("a readiness address without an admin address: error = %v, want one saying the admin address is required", err)
 	}
 	for _, bad := range []xds.BootstrapOptions{
 		{Gateway: "http", XDSAddress: "127.0.0.1:1"},

@@ -42,6 +42,7 @@ from gatewarden over ADS (delta by default, state of the world with --sotw).
 	f.StringVar(&o.NodeID, "node-id", "", "node id of this Envoy (default NAME-envoy)")
 	f.StringVar(&o.AdminAddress, "envoy-admin-address", "", "Envoy's admin address: unix:PATH (a Unix socket, out of reach of every route) or HOST:PORT (a loopback port can be named by a route's backend where loopback backends are allowed: directory mode); \"none\" disables it (default unix:/tmp/envoy-admin-NAMESPACE-NAME.sock)")
 	f.StringVar(&o.MetricsAddress, "envoy-metrics-address", "", "address (HOST:PORT) where Envoy serves GET "+xds.MetricsPath+" for Prometheus, and no other admin path; needs --envoy-admin-address; empty disables it")
+	f.StringVar(&o.ReadyAddress, "envoy-ready-address", "", "address (HOST:PORT) where Envoy answers GET "+xds.ReadyPath+" (200 once it applied its first configuration, 503 while starting or draining) for a readiness probe, and no other admin path; needs --envoy-admin-address; empty disables it")
 	f.StringVar(&o.TLS.CAFile, "xds-tls-ca", "", "CA file (Envoy's path) that gatewarden's xDS certificate is checked against; enables TLS")
 	f.StringVar(&o.TLS.CertFile, "xds-tls-cert", "", "client certificate file (Envoy's path) for mutual TLS")
 	f.StringVar(&o.TLS.KeyFile, "xds-tls-key", "", "client key file (Envoy's path) for mutual TLS")

@@ -14,7 +14,7 @@ import (
 	"github.com/gatewarden/gatewarden/translator"
 )
 
-func newKubeSource(o serveOptions, log *slog.Logger, onResources func(context.Context, *resource.Resources) *translator.Result) (*kube.Source, error) {
+func newKubeSource(o serveOptions, log *slog.Logger, onResources func(context.Context, *resource.Resources) *translator.Result) (*kubeSource, error) {
 	cfg, err := ctrlconfig.GetConfig()
 	if o.kubeconfig != "" {
 		cfg, err = clientcmd.BuildConfigFromFlags("", o.kubeconfig)
@@ -29,15 +29,19 @@ func newKubeSource(o serveOptions, log *slog.Logger, onResources func(context.Co
 	if ns == "" {
 		ns = "gatewarden-system"
 	}
-	return kube.New(kube.Options{
-		Config:                  cfg,
-		Log:                     log,
-		ControllerName:          o.controllerName,
-		Debounce:                o.debounce,
-		LeaderElection:          o.leaderElect,
-		LeaderElectionNamespace: ns,
-		LeaseDuration:           o.leaseDuration,
-		RenewDeadline:           o.leaseDuration * 2 / 3,
-		OnResources:             onResources,
+	return withProvisioner(o, log, ns, func(mark func(*translator.Result) *translator.Result) (*kube.Source, error) {
+		return kube.New(kube.Options{
+			Config:                  cfg,
+			Log:                     log,
+			ControllerName:          o.controllerName,
+			Debounce:                o.debounce,
+			LeaderElection:          o.leaderElect,
+			LeaderElectionNamespace: ns,
+			LeaseDuration:           o.leaseDuration,
+			RenewDeadline:           o.leaseDuration * 2 / 3,
+			OnResources: func(ctx context.Context, res *resource.Resources) *translator.Result {
+				return mark(onResources(ctx, res))
+			},
+		})
 	})
 }

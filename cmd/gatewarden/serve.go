@@ -46,6 +46,7 @@ type serveOptions struct {
 	controllerName string
 	logLevel       string
 	debounce       time.Duration
+	provision      provisionOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -84,6 +85,7 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringVar(&o.tls.KeyFile, "xds-tls-key", "", "key file of --xds-tls-cert")
 	f.StringVar(&o.tls.ClientCAFile, "xds-tls-client-ca", "", "CA file: require client certificates signed by it (mutual TLS)")
 	addXDSAuthFlags(f, &o.auth)
+	addProvisionFlags(f, &o.provision)
 	f.StringSliceVar(&o.gatewayAddrs, "gateway-address", nil, "address (IP or host name) of the Envoys, published in the status.addresses of each Gateway that has neither spec.addresses nor a Service labelled "+translator.GatewayServiceLabel+"=<gateway>; repeatable")
 	f.DurationVar(&o.releaseAfter, "release-memory-after", 500*time.Millisecond, "once translations and xDS pushes have been quiet this long, return the memory they freed to the system at once rather than gradually (costs one garbage collection); 0 disables")
 	f.IntVar(&o.scopedMinHosts, "scoped-routes-min-hosts", translator.DefaultScopedRoutesMinHosts, "from this many virtual hosts on a port, all with exact hostnames, serve one route configuration per hostname (Envoy scoped RDS) so that a change to one route resends only its own (Envoy then matches the Host header of such a port case-sensitively); 0 disables")

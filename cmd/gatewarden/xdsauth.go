@@ -36,7 +36,7 @@ func addXDSAuthFlags(f *pflag.FlagSet, o *xdsAuthOptions) {
 	f.StringVar(&o.mode, "xds-auth", "auto", `how xDS clients are authenticated: "auto" (client certificates naming their Gateway whenever the xDS address is not loopback: --xds-tls-* files, or in Kubernetes mode gatewarden's own CA; plain text only on a loopback address), "mtls" (always), or "insecure" (no authentication: any client that reaches the port gets any Gateway's configuration and HTTPS keys)`)
 	f.StringVar(&o.trustDomain, "trust-domain", pki.DefaultTrustDomain, "SPIFFE trust domain of client identities spiffe://<trust-domain>/ns/<namespace>/gateway/<name>")
 	f.StringVar(&o.caSecret, "xds-ca-secret", "gatewarden-xds-ca", "Kubernetes mode: Secret (in $POD_NAMESPACE) of gatewarden's xDS CA, created if absent")
-	f.StringVar(&o.proxyNS, "proxy-namespace", "", "Kubernetes mode: namespace where Gateways' proxies run and gatewarden writes each Gateway's xDS client certificate Secret \"xds.<namespace>.<name>\" (default $POD_NAMESPACE); \""+kubeca.GatewayNamespace+"\" for each Gateway's own namespace (then gatewarden needs to write Secrets there)")
+	f.StringVar(&o.proxyNS, "proxy-namespace", "", "Kubernetes mode: namespace where Gateways' proxies run and gatewarden writes each Gateway's xDS client certificate Secret \"xds.<namespace>.<name>\" (default $POD_NAMESPACE; with --provision, each Gateway's own); \""+kubeca.GatewayNamespace+"\" for each Gateway's own namespace (then gatewarden needs to write Secrets there)")
 	f.StringSliceVar(&o.serverNames, "xds-server-name", nil, "Kubernetes mode: DNS names of gatewarden's xDS server certificate (default gatewarden.<namespace>.svc and gatewarden.<namespace>.svc.cluster.local)")
 	f.DurationVar(&o.certTTL, "xds-client-cert-validity", 7*24*time.Hour, "Kubernetes mode: lifetime of the Gateways' client certificates (renewed a third before expiry)")
 }
@@ -117,6 +117,11 @@ func loadKubeCA(ctx context.Context, o serveOptions, log *slog.Logger) (*kubeca.
 	a := o.auth
 	if a.proxyNS == "" {
 		a.proxyNS = ns
+		if o.provision.enabled {
+			// Provisioned Pods mount the Secret: it must be in their
+			// (the Gateway's) namespace.
+			a.proxyNS = kubeca.GatewayNamespace
+		}
 	}
 	if len(a.serverNames) == 0 {
 		a.serverNames = []string{"gatewarden." + ns + ".svc", "gatewarden." + ns + ".svc.cluster.local"}

@@ -21,9 +21,11 @@ kubectl wait --for=condition=Established crd --all --timeout=60s
 kubectl apply -k deploy/samples/
 kubectl -n gatewarden-system rollout status deploy/gatewarden --timeout=120s
 kubectl -n httpbin rollout status deploy/httpbin --timeout=120s
-kubectl -n gatewarden-system rollout status deploy/envoy --timeout=120s
+# gatewarden provisions the Gateway's Envoys: <gateway>-<gatewayclass>.
+for _ in $(seq 60); do kubectl -n gloo-system get deploy/http-gatewarden >/dev/null 2>&1 && break; sleep 1; done
+kubectl -n gloo-system rollout status deploy/http-gatewarden --timeout=120s
 
-kubectl -n gatewarden-system port-forward svc/envoy 8080:8080 >/dev/null 2>&1 &
+kubectl -n gloo-system port-forward svc/http-gatewarden 8080:8080 >/dev/null 2>&1 &
 trap 'kill %1; kind delete cluster --name "$cluster"' EXIT
 sleep 2
 
