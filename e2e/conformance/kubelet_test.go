@@ -55,10 +55,12 @@ type podProc struct {
 	named      map[string]int32
 	probe      *corev1.Probe // readiness; nil: ready once probePort accepts connections
 	probePort  int32
+	image      string
 	netns      *podNetns
 	cmd        *exec.Cmd
 	done       chan struct{}
 	ready      bool
+	counted    bool // in readyPods
 }
 
 // image is a container image the stand-in can run.
@@ -244,7 +246,7 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 	spec := d.Spec.Template.Spec.DeepCopy()
 	ctr := spec.Containers[0]
 	img, _ := r.imageFor(ctr.Image) // runnable checked it
-	p := &podProc{deployment: d.UID, hash: hash, name: name, namespace: d.Namespace, labels: d.Spec.Template.Labels,
+	p := &podProc{deployment: d.UID, hash: hash, image: ctr.Image, name: name, namespace: d.Namespace, labels: d.Spec.Template.Labels,
 		ports: map[int32]bool{}, named: map[string]int32{}, probe: ctr.ReadinessProbe}
 	for _, cp := range ctr.Ports {
 		p.ports[cp.ContainerPort] = true
@@ -661,8 +663,33 @@ func (r *runner) markReady(ctx context.Context) error {
 		r.mu.Lock()
 		p.ready = ready
 		r.mu.Unlock()
+		if ready && !p.counted {
+			p.counted = true
+			r.countReady(p)
+		}
 	}
 	return nil
+}
+
+// readyPod is what the runner saw of a Pod that became Ready, for the
+// test's summary.
+type readyPod struct {
+	image string
+	uid   string // the process's real user id, from /proc
+}
+
+func (r *runner) countReady(p *podProc) {
+	uid := "?"
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
+				uid = f[1]
+			}
+		}
+	}
+	r.mu.Lock()
+	r.readyPods = append(r.readyPods, readyPod{image: p.image, uid: uid})
+	r.mu.Unlock()
 }
 
 // probe runs the Pod's readiness probe once.

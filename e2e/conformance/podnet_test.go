@@ -163,7 +163,7 @@ func (n *podNetwork) remove(p *podNetns) error {
 	n.mu.Lock()
 	delete(n.pods, p.name)
 	n.mu.Unlock()
-	return errors.Join(killNetnsPids(p.name), removeNetns(p.name), removeLink(p.veth))
+	return errors.Join(killNetnsPids(p.name), removeLink(p.veth), removeNetns(p.name))
 }
 
 // close removes every namespace and the bridge.
@@ -296,7 +296,13 @@ func removeLink(name string) error {
 	if err != nil || !slices.Contains(links, name) {
 		return err // or gone: a veth pair goes with its namespace
 	}
-	return ipCmd("link", "del", name)
+	out, err := exec.Command("ip", "link", "del", name).CombinedOutput()
+	if err != nil && !strings.Contains(string(out), "Cannot find device") {
+		// (The kernel removes a veth whose namespace it is freeing at its
+		// own pace: gone meanwhile is gone.)
+		return fmt.Errorf("ip link del %s: %w: %s", name, err, strings.TrimSpace(string(out)))
+	}
+	return nil
 }
 
 func lastAddr(p netip.Prefix) netip.Addr {

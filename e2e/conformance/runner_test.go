@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +18,6 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
 // The runner stands in for what a cluster has and this machine does not:
@@ -36,51 +32,38 @@ import (
 //   - the EndpointSlice controller: for each Service with a selector, one
 //     IPv4 slice per ready Pod, with the Pod's IP and its target port for
 //     each Service port;
-//   - a Gateway deployer and a load balancer: for each Gateway of the class
-//     under test, an Envoy bootstrapped for it and a LoadBalancer Service
-//     labelled gateway.networking.k8s.io/gateway-name whose status carries a
-//     loopback address of the Gateway's own (127.0.10.x). gatewarden
-//     publishes that address in the Gateway's status and, run with
-//     --bind-gateway-address, binds the Gateway's listeners to it.
+//   - a cloud load balancer (loadbalancer_test.go): an address of its own
+//     for each LoadBalancer Service with a selector, proxied to its ready
+//     Pods.
 //
-// Nothing of it is part of gatewarden.
+// gatewarden, run with --provision, creates each Gateway's Envoy Deployment,
+// bootstrap ConfigMap and LoadBalancer Service; the runner runs the Envoy
+// Pods like any other, and gatewarden publishes the Service's load balancer
+// address in the Gateway's status, where the suite finds it. Nothing of the
+// runner is part of gatewarden.
 type runner struct {
-	t          *testing.T
-	c          client.Client
-	echoBin    string
-	envoyBin   string
-	gwBin      string
-	xdsAddr    string
-	className  string
-	controller string
-	net        *podNetwork
-	lb         *loadBalancer
+	t        *testing.T
+	c        client.Client
+	echoBin  string
+	envoyBin string
+	net      *podNetwork
+	lb       *loadBalancer
 	// podsDir holds the Pods' volumes, readable by every user: a
 	// container may run as one of its own.
 	podsDir string
 
-	mu       sync.Mutex
-	pods     map[types.NamespacedName]*podProc // by Pod
-	gateways map[types.UID]*gatewayProc
-	nextIP   int
-	nextPod  int
+	mu        sync.Mutex
+	pods      map[types.NamespacedName]*podProc // by Pod
+	readyPods []readyPod                        // every Pod that became Ready
 }
 
 const managedBy = "conformance-runner.gatewarden.io"
-
-type gatewayProc struct {
-	key  types.NamespacedName
-	ip   string
-	cmd  *exec.Cmd
-	done chan struct{}
-	log  *os.File
-}
 
 // run reconciles every interval until ctx ends, then stops every process.
 func (r *runner) run(ctx context.Context, interval time.Duration) {
 	defer r.stopAll()
 	for {
-		for _, step := range []func(context.Context) error{r.syncGateways, r.syncPods, r.syncSlices, r.lb.sync} {
+		for _, step := range []func(context.Context) error{r.syncPods, r.syncSlices, r.lb.sync} {
 			if err := step(ctx); err != nil && ctx.Err() == nil {
 				r.t.Logf("runner: %v", err)
 			}
@@ -100,125 +83,6 @@ func (r *runner) stopAll() {
 	for _, p := range r.pods {
 		r.stopPod(p)
 	}
-	for _, g := range r.gateways {
-		stop(g.cmd, g.done)
-	}
-}
-
-// syncGateways runs one Envoy per Gateway of the class under test.
-func (r *runner) syncGateways(ctx context.Context) error {
-	var list gwv1.GatewayList
-	if err := r.c.List(ctx, &list); err != nil {
-		return err
-	}
-	seen := map[types.UID]bool{}
-	for i := range list.Items {
-		gw := &list.Items[i]
-		if string(gw.Spec.GatewayClassName) != r.className || gw.DeletionTimestamp != nil {
-			continue
-		}
-		seen[gw.UID] = true
-		r.mu.Lock()
-		g := r.gateways[gw.UID]
-		if g == nil {
-			r.nextIP++
-			g = &gatewayProc{key: types.NamespacedName{Namespace: gw.Namespace, Name: gw.Name}, ip: fmt.Sprintf("127.0.10.%d", r.nextIP)}
-			r.gateways[gw.UID] = g
-		}
-		r.mu.Unlock()
-		if err := r.ensureGatewayService(ctx, gw, g.ip); err != nil {
-			return fmt.Errorf("gateway %s: %w", g.key, err)
-		}
-		if g.cmd == nil {
-			if err := r.startEnvoy(g); err != nil {
-				return fmt.Errorf("gateway %s: %w", g.key, err)
-			}
-		}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for uid, g := range r.gateways {
-		if !seen[uid] {
-			stop(g.cmd, g.done)
-			g.log.Close()
-			delete(r.gateways, uid)
-			svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: g.key.Namespace, Name: gatewayServiceName(g.key.Name)}}
-			if err := r.c.Delete(ctx, svc); err != nil && !apierrors.IsNotFound(err) {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-func gatewayServiceName(gw string) string {
-	name := gw + "-envoy"
-	if len(name) > 63 {
-		name = name[:63]
-	}
-	return strings.TrimRight(name, "-")
-}
-
-// ensureGatewayService keeps the Gateway's LoadBalancer Service, with one
-// port per listener port and ip as its load balancer address.
-func (r *runner) ensureGatewayService(ctx context.Context, gw *gwv1.Gateway, ip string) error {
-	var ports []corev1.ServicePort
-	seen := map[int32]bool{}
-	for _, l := range gw.Spec.Listeners {
-		if seen[int32(l.Port)] {
-			continue
-		}
-		seen[int32(l.Port)] = true
-		ports = append(ports, corev1.ServicePort{Name: fmt.Sprintf("port-%d", l.Port), Port: int32(l.Port), Protocol: corev1.ProtocolTCP})
-	}
-	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: gw.Namespace, Name: gatewayServiceName(gw.Name)}}
-	err := r.c.Get(ctx, client.ObjectKeyFromObject(svc), svc)
-	switch {
-	case apierrors.IsNotFound(err):
-		svc.Labels = map[string]string{"gateway.networking.k8s.io/gateway-name": gw.Name, "app.kubernetes.io/managed-by": managedBy}
-		svc.Spec = corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: ports, AllocateLoadBalancerNodePorts: new(false)}
-		if err := r.c.Create(ctx, svc); err != nil {
-			return err
-		}
-	case err != nil:
-		return err
-	case !slices.EqualFunc(svc.Spec.Ports, ports, func(a, b corev1.ServicePort) bool { return a.Port == b.Port }):
-		svc.Spec.Ports = ports
-		if err := r.c.Update(ctx, svc); err != nil {
-			return err
-		}
-	}
-	if ing := svc.Status.LoadBalancer.Ingress; len(ing) == 1 && ing[0].IP == ip {
-		return nil
-	}
-	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: ip, IPMode: new(corev1.LoadBalancerIPModeVIP)}}
-	return r.c.Status().Update(ctx, svc)
-}
-
-func (r *runner) startEnvoy(g *gatewayProc) error {
-	dir := r.t.TempDir()
-	boot, err := exec.Command(r.gwBin, "bootstrap", "--gateway", g.key.String(), "--xds-address", r.xdsAddr,
-		"--envoy-admin-address", fmt.Sprintf("127.0.0.1:%d", freePort())).Output()
-	if err != nil {
-		return fmt.Errorf("gatewarden bootstrap: %w", err)
-	}
-	path := filepath.Join(dir, "envoy.yaml")
-	if err := os.WriteFile(path, boot, 0o644); err != nil {
-		return err
-	}
-	log, err := os.Create(filepath.Join(logDir(r.t), "envoy-"+g.key.Namespace+"-"+g.key.Name+".log"))
-	if err != nil {
-		return err
-	}
-	cmd := exec.Command(r.envoyBin, "-c", path, "--log-level", "warn", "--use-dynamic-base-id", "--disable-hot-restart")
-	cmd.Stdout, cmd.Stderr = log, log
-	done, err := startProc(cmd)
-	if err != nil {
-		log.Close()
-		return err
-	}
-	g.cmd, g.done, g.log = cmd, done, log
-	return nil
 }
 
 // syncSlices writes, for each Service with a selector, one IPv4
