@@ -150,15 +150,17 @@ func (s *lbService) close() error {
 }
 
 // close stops every proxy; the addresses go with the bridge.
-func (lb *loadBalancer) close() {
+func (lb *loadBalancer) close() error {
 	lb.mu.Lock()
 	defer lb.mu.Unlock()
+	var errs []error
 	for _, s := range lb.services {
 		for _, l := range s.listeners {
-			l.l.Close()
+			errs = append(errs, l.l.Close())
 		}
 	}
 	lb.services = map[types.UID]*lbService{}
+	return errors.Join(errs...)
 }
 
 func (lb *loadBalancer) serve(s *lbService, l *lbListener) {

@@ -77,7 +77,9 @@ func (r *runner) run(ctx context.Context, interval time.Duration) {
 }
 
 func (r *runner) stopAll() {
-	r.lb.close()
+	if err := r.lb.close(); err != nil {
+		r.t.Errorf("runner: stop the load balancer: %v", err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range r.pods {
