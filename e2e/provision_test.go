@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -160,6 +161,7 @@ kind: GatewayParameters
 metadata: {name: web, namespace: team-a}
 spec:
   replicas: 3
+  podDisruptionBudget: {minAvailable: 1}
 `, "apply", "-f-")
 	k.kubectl("", "patch", "gatewayclass", "gatewarden", "--type=merge", "-p",
 		`{"spec":{"parametersRef":{"group":"gatewarden.io","kind":"GatewayParameters","name":"class-defaults","namespace":"gatewarden-system"}}}`)
@@ -170,6 +172,12 @@ spec:
 		`{"spec":{"infrastructure":{"parametersRef":{"group":"gatewarden.io","kind":"GatewayParameters","name":"web"}}}}`)
 	eventually(t, 5*time.Second, "the Gateway's parameters override the class's replicas", func() string {
 		return replicasAndType(ctx, c, name, 3, corev1.ServiceTypeNodePort)
+	})
+	eventually(t, 5*time.Second, "the parameters' PodDisruptionBudget", func() string {
+		if err := c.Get(ctx, name, &policyv1.PodDisruptionBudget{}); err != nil {
+			return err.Error()
+		}
+		return ""
 	})
 
 	// Bad parameters: a tenant's Gateway parameters that pick the image (a
@@ -209,6 +217,47 @@ spec:
 	})
 	k.kubectl("", "patch", "gateway", "web", "-n", "team-a", "--type=json", "-p", `[{"op":"remove","path":"/spec/infrastructure/parametersRef"}]`)
 	k.waitCondition("gateway", "team-a", "web", ".status", "Accepted", "True")
+	eventually(t, 5*time.Second, "the PodDisruptionBudget no parameters ask for any more is removed", func() string {
+		if err := c.Get(ctx, name, &policyv1.PodDisruptionBudget{}); !apierrors.IsNotFound(err) {
+			return fmt.Sprint(err)
+		}
+		return replicasAndType(ctx, c, name, 2, corev1.ServiceTypeNodePort)
+	})
+	// Whatever a Gateway says, its objects are in its own namespace only.
+	var deps appsv1.DeploymentList
+	if err := c.List(ctx, &deps, crclient.MatchingLabels{provision.LabelGatewayName: "web"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range deps.Items {
+		if d.Namespace != "team-a" {
+			t.Errorf("Deployment %s/%s made for Gateway team-a/web", d.Namespace, d.Name)
+		}
+	}
+
+	// The class's parameters missing: the class and its Gateway are not
+	// accepted, saying which reference.
+	k.kubectl("", "patch", "gatewayclass", "gatewarden", "--type=merge", "-p", `{"spec":{"parametersRef":{"name":"gone"}}}`)
+	k.waitCondition("gatewayclass", "", "gatewarden", ".status", "Accepted", "False")
+	if m := k.kubectl("", "get", "gatewayclass", "gatewarden", "-o", `jsonpath={.status.conditions[?(@.type=="Accepted")].reason} {.status.conditions[?(@.type=="Accepted")].message}`); !strings.Contains(m, "InvalidParameters GatewayClass gatewarden spec.parametersRef: GatewayParameters gatewarden-system/gone not found") {
+		t.Errorf("GatewayClass Accepted condition %q", m)
+	}
+	k.waitCondition("gateway", "team-a", "web", ".status", "Accepted", "False")
+	k.kubectl("", "patch", "gatewayclass", "gatewarden", "--type=merge", "-p", `{"spec":{"parametersRef":{"name":"class-defaults"}}}`)
+	k.waitCondition("gatewayclass", "", "gatewarden", ".status", "Accepted", "True")
+	k.waitCondition("gateway", "team-a", "web", ".status", "Accepted", "True")
+
+	// Opting the class out removes the objects; opting in makes them again.
+	k.kubectl("", "annotate", "gatewayclass", "gatewarden", provision.AnnotationProvision+"=false")
+	eventually(t, 5*time.Second, "the objects of an opted-out class are gone", func() string {
+		if err := c.Get(ctx, name, &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+			return fmt.Sprintf("Deployment: %v", err)
+		}
+		return ""
+	})
+	k.kubectl("", "annotate", "gatewayclass", "gatewarden", provision.AnnotationProvision+"-")
+	eventually(t, 5*time.Second, "the objects made again once the class opts in", func() string {
+		return replicasAndType(ctx, c, name, 2, corev1.ServiceTypeNodePort)
+	})
 
 	// A Gateway in another namespace named so that its objects would take
 	// over team-b's own Service is refused, and the Service is left as it was.

@@ -187,6 +187,9 @@ func build(gw *gwv1.Gateway, p resolved, c Config) (*desired, error) {
 	podAnnotations := map[string]string{}
 	maps.Copy(podAnnotations, annotations)
 	maps.Copy(podAnnotations, spec.PodAnnotations)
+	// A Gateway's infrastructure annotations are its writer's: none may
+	// loosen the Pods' confinement (parameters that try are refused).
+	maps.DeleteFunc(podAnnotations, func(k, _ string) bool { return securityAnnotation(k) })
 	podAnnotations[annotationBootstrapHash] = hex.EncodeToString(sum[:8])
 	podAnnotations["prometheus.io/scrape"] = "true"
 	podAnnotations["prometheus.io/port"] = strconv.Itoa(MetricsPort)

@@ -42,7 +42,11 @@ func testGateway() *gwv1.Gateway {
 					// gatewarden's own value.
 					LabelGatewayName: "someone-else",
 				},
-				Annotations: map[gwv1.AnnotationKey]gwv1.AnnotationValue{"cost-center": "42"},
+				Annotations: map[gwv1.AnnotationKey]gwv1.AnnotationValue{
+					"cost-center": "42",
+					// A hostile annotation: AppArmor off for the Envoy container.
+					"container.apparmor.security.beta.kubernetes.io/envoy": "unconfined",
+				},
 			},
 		},
 	}
@@ -109,6 +113,11 @@ func TestBuild(t *testing.T) {
 	}
 	if d.deployment.Spec.Template.Labels[LabelGatewayName] != "web" || d.deployment.Spec.Selector.MatchLabels[LabelGatewayName] != "web" {
 		t.Error("an infrastructure label replaced gatewarden's selector label")
+	}
+	for k := range d.deployment.Spec.Template.Annotations {
+		if strings.Contains(k, "apparmor") {
+			t.Errorf("the Pods carry the Gateway's annotation %q, which turns AppArmor off", k)
+		}
 	}
 	if c.Image != DefaultImage {
 		t.Errorf("image %q, want %q", c.Image, DefaultImage)

@@ -206,6 +206,11 @@ func check(name string, s *gwdv1a1.GatewayParametersSpec) error {
 			}
 		}
 	}
+	for k := range s.PodAnnotations {
+		if securityAnnotation(k) {
+			return invalid("%s spec.podAnnotations: %q would change the Envoy Pods' confinement, which gatewarden sets", name, k)
+		}
+	}
 	for k, v := range s.NodeSelector {
 		if errs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...); len(errs) > 0 {
 			return invalid("%s spec.nodeSelector: %q: %s", name, k, strings.Join(errs, "; "))
@@ -224,6 +229,24 @@ func serviceAnnotations(s *gwdv1a1.GatewayParametersSpec) map[string]string {
 func contains(list []string, v string) bool {
 	for _, x := range list {
 		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// securityAnnotation reports a Pod annotation that loosens a container's
+// confinement (AppArmor and the seccomp annotations kubelets of older
+// releases still read): never set from parameters or a Gateway's
+// infrastructure annotations, whoever wrote them.
+func securityAnnotation(k string) bool {
+	for _, p := range []string{
+		"container.apparmor.security.beta.kubernetes.io/",
+		"apparmor.security.beta.kubernetes.io/",
+		"seccomp.security.alpha.kubernetes.io/",
+		"container.seccomp.security.alpha.kubernetes.io/",
+	} {
+		if strings.HasPrefix(k, p) {
 			return true
 		}
 	}

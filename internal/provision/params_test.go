@@ -42,6 +42,7 @@ func TestResolve(t *testing.T) {
 		params("team-a", "limits", gwdv1a1.GatewayParametersSpec{Resources: &corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}}}),
+		params("team-a", "apparmor", gwdv1a1.GatewayParametersSpec{PodAnnotations: map[string]string{"container.apparmor.security.beta.kubernetes.io/envoy": "unconfined"}}),
 		// Another tenant's parameters: a Gateway of team-a cannot name them
 		// (its reference is local), whatever they say.
 		params("team-b", "more", gwdv1a1.GatewayParametersSpec{Replicas: ptr.To(int32(9))}),
@@ -85,6 +86,7 @@ func TestResolve(t *testing.T) {
 		"gateway sets affinity":      {gateway: "affinity", wantErr: "spec.affinity: may be set only"},
 		"autoscaling bounds":         {gateway: "scale", wantErr: "spec.autoscaling: minReplicas 5 and maxReplicas 2"},
 		"two disruption budgets":     {gateway: "pdb", wantErr: "spec.podDisruptionBudget: set exactly one"},
+		"AppArmor off":               {gateway: "apparmor", wantErr: "would change the Envoy Pods' confinement"},
 		"request above limit":        {gateway: "limits", wantErr: "spec.resources.requests.memory: 1Gi is above its limit 128Mi"},
 	} {
 		t.Run(name, func(t *testing.T) {

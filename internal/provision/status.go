@@ -72,10 +72,20 @@ func (p *Provisioner) mark(r *translator.Result) *translator.Result {
 		}
 		changed[key] = cp
 	}
-	if changed == nil {
+	classes := p.classConditions(ctx, r)
+	if changed == nil && classes == nil {
 		return r
 	}
 	st := *r.Status
+	if classes != nil {
+		st.GatewayClasses = make(map[string]*gwv1.GatewayClassStatus, len(r.Status.GatewayClasses))
+		for k, v := range r.Status.GatewayClasses {
+			st.GatewayClasses[k] = v
+		}
+		for k, v := range classes {
+			st.GatewayClasses[k] = v
+		}
+	}
 	st.Gateways = make(map[types.NamespacedName]*gwv1.GatewayStatus, len(r.Status.Gateways))
 	for k, v := range r.Status.Gateways {
 		st.Gateways[k] = v
@@ -86,6 +96,33 @@ func (p *Provisioner) mark(r *translator.Result) *translator.Result {
 	out := *r
 	out.Status = &st
 	return &out
+}
+
+// classConditions are the statuses of the classes whose own parameters
+// cannot be used: Accepted False, InvalidParameters (GEP-1762), copied from
+// r; nil when there is none.
+func (p *Provisioner) classConditions(ctx context.Context, r *translator.Result) map[string]*gwv1.GatewayClassStatus {
+	var out map[string]*gwv1.GatewayClassStatus
+	for name, st := range r.Status.GatewayClasses {
+		gc := &gwv1.GatewayClass{}
+		if err := p.c.Get(ctx, types.NamespacedName{Name: name}, gc); err != nil || gc.Spec.ParametersRef == nil {
+			continue
+		}
+		_, err := p.resolve(ctx, &gwv1.Gateway{}, gc)
+		var perr *paramsError
+		if !errors.As(err, &perr) {
+			continue
+		}
+		cp := st.DeepCopy()
+		gen := gc.Generation
+		meta.SetStatusCondition(&cp.Conditions, metav1.Condition{Type: string(gwv1.GatewayClassConditionStatusAccepted), Status: metav1.ConditionFalse,
+			Reason: string(gwv1.GatewayClassReasonInvalidParameters), Message: perr.msg, ObservedGeneration: gen})
+		if out == nil {
+			out = map[string]*gwv1.GatewayClassStatus{}
+		}
+		out[name] = cp
+	}
+	return out
 }
 
 // conditions are the Accepted and Programmed conditions provisioning sets
