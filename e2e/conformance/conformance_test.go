@@ -235,11 +235,11 @@ func TestConformance(t *testing.T) {
 
 // checkProvisioned: the Gateways the suite reached were served by Envoy
 // Pods of the Deployments gatewarden created (the runner starts no Envoy of
-// its own), and none of them ran as root.
+// its own), none of them as root or with a writable root filesystem.
 func checkProvisioned(t *testing.T, r *runner) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	envoys, others := 0, 0
+	envoys, others, readOnly := 0, 0, 0
 	users := map[string]int{}
 	for _, p := range r.readyPods {
 		if img, ok := r.imageFor(p.image); !ok || img.bin != r.envoyBin {
@@ -248,6 +248,9 @@ func checkProvisioned(t *testing.T, r *runner) {
 		}
 		envoys++
 		users[p.uid]++
+		if p.ro {
+			readOnly++
+		}
 	}
 	if envoys == 0 {
 		t.Errorf("no Envoy Pod of a Deployment gatewarden provisioned became Ready")
@@ -255,7 +258,10 @@ func checkProvisioned(t *testing.T, r *runner) {
 	if users["0"] > 0 {
 		t.Errorf("%d of the %d provisioned Envoy Pods ran as root", users["0"], envoys)
 	}
-	t.Logf("Pods that became Ready: %d provisioned Envoys (by user id: %v), %d others", envoys, users, others)
+	if readOnly != envoys {
+		t.Errorf("%d of the %d provisioned Envoy Pods ran with a writable root filesystem", envoys-readOnly, envoys)
+	}
+	t.Logf("Pods that became Ready: %d provisioned Envoys (by user id: %v; with a read-only root filesystem: %d), %d others", envoys, users, readOnly, others)
 }
 
 // skipTests are the suite's tests CONFORMANCE_SKIP names (comma

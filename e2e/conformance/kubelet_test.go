@@ -236,6 +236,7 @@ func (r *runner) stopPod(p *podProc) {
 type volume struct {
 	mountPath string
 	local     string
+	writable  bool // an emptyDir: stays writable under a read-only root
 }
 
 func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
@@ -336,6 +337,21 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 		argv = append(argv, "--")
 	}
 	argv = append(append(argv, img.bin), args...)
+	if sc := ctr.SecurityContext; sc != nil && sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem {
+		// ip netns exec runs the command in a mount namespace of its own
+		// (slave to the host's): there the root filesystem is remounted
+		// read-only for the container alone, its writable volumes bound
+		// onto themselves first so that they stay writable. Then the
+		// container's command, as its user.
+		script := ""
+		for _, v := range vols {
+			if v.writable {
+				script += fmt.Sprintf("mount --bind '%s' '%s' && ", v.local, v.local)
+			}
+		}
+		script += `mount -o remount,bind,ro / && exec "$0" "$@"`
+		argv = append([]string{"sh", "-c", script}, argv...)
+	}
 
 	log, err := os.Create(filepath.Join(logDir(r.t), "pod-"+d.Namespace+"-"+name+".log"))
 	if err != nil {
@@ -455,7 +471,7 @@ func (r *runner) volumes(ctx context.Context, ns string, spec *corev1.PodSpec, c
 		if m.SubPath != "" {
 			local = filepath.Join(dir, m.SubPath)
 		}
-		out = append(out, volume{mountPath: path.Clean(m.MountPath), local: local})
+		out = append(out, volume{mountPath: path.Clean(m.MountPath), local: local, writable: v.EmptyDir != nil && !m.ReadOnly})
 	}
 	// ConfigMaps last: their files may name the other volumes' paths.
 	for _, cm := range configMaps {
@@ -676,6 +692,7 @@ func (r *runner) markReady(ctx context.Context) error {
 type readyPod struct {
 	image string
 	uid   string // the process's real user id, from /proc
+	ro    bool   // its root filesystem is read-only
 }
 
 func (r *runner) countReady(p *podProc) {
@@ -687,8 +704,18 @@ func (r *runner) countReady(p *podProc) {
 			}
 		}
 	}
+	ro := false
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", p.cmd.Process.Pid)); err == nil {
+		// "id parent major:minor root mountpoint options ...": the last
+		// mount on / is the one the process sees.
+		for line := range strings.Lines(string(b)) {
+			if f := strings.Fields(line); len(f) > 5 && f[4] == "/" {
+				ro = slices.Contains(strings.Split(f[5], ","), "ro")
+			}
+		}
+	}
 	r.mu.Lock()
-	r.readyPods = append(r.readyPods, readyPod{image: p.image, uid: uid})
+	r.readyPods = append(r.readyPods, readyPod{image: p.image, uid: uid, ro: ro})
 	r.mu.Unlock()
 }
 
