@@ -35,8 +35,11 @@ import (
 // the container's image, and does for it what a kubelet does: volumes
 // (Secret, ConfigMap, emptyDir), environment (values, field, Secret and
 // ConfigMap references, $(VAR) expansion in the arguments), the security
-// context (runAsUser/runAsGroup, added capabilities, the Pod's network
-// sysctls) and the readiness probe (HTTP or TCP, against the Pod's IP).
+// context (runAsUser/runAsGroup, added capabilities, a read-only root
+// filesystem, the Pod's network sysctls) and the readiness probe (HTTP or
+// TCP, against the Pod's IP). Not enforced: seccomp and AppArmor profiles,
+// resource requests and limits, the capabilities of a container left to run
+// as root.
 //
 // There is no container image and so no root filesystem of the Pod's own:
 // a volume is a directory of the host, and every mention of its mountPath in
