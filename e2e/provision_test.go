@@ -71,6 +71,12 @@ func TestKubernetesProvisioning(t *testing.T) {
 	// gatewarden is up (the class accepted) before the Gateway comes.
 	k.kubectl(provisionClass, "apply", "-f-")
 	k.waitCondition("gatewayclass", "", "gatewarden", ".status", "Accepted", "True")
+	eventually(t, 20*time.Second, "the provisioner elected", func() string {
+		if out, err := k.tryKubectl("", "get", "lease", "gatewarden-provisioner", "-n", "gatewarden-system", "-o", "jsonpath={.spec.holderIdentity}"); err != nil || out == "" {
+			return fmt.Sprintf("no holder yet: %v %s", err, out)
+		}
+		return ""
+	})
 	start := time.Now()
 	k.kubectl(provisionGateway, "apply", "-f-")
 	gw := &gwv1.Gateway{}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/pflag"
 
@@ -58,7 +59,13 @@ func withProvisioner(o serveOptions, log *slog.Logger, ns string, build func(mar
 	}
 	addr := o.provision.xdsAddress
 	if addr == "" {
-		addr = "gatewarden." + ns + ".svc.cluster.local:18000"
+		// gatewarden's Service, in gatewarden's namespace (that of its
+		// Lease unless $POD_NAMESPACE says otherwise).
+		svcNS := os.Getenv("POD_NAMESPACE")
+		if svcNS == "" {
+			svcNS = ns
+		}
+		addr = "gatewarden." + svcNS + ".svc.cluster.local:18000"
 	}
 	prov, err := provision.New(provision.Options{
 		Manager:        src.Manager(),

@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -139,8 +140,12 @@ func (p *Provisioner) lead(ctx context.Context) error {
 	}
 	cache := p.o.Manager.GetCache()
 	mapper := p.o.Manager.GetRESTMapper()
+	// A Gateway's or Deployment's status changes often (gatewarden writes
+	// the one, the Deployment controller the other) and changes nothing
+	// here: their spec, labels and annotations do.
+	specChanged := predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}, predicate.AnnotationChangedPredicate{})
 	watches := []source.TypedSource[reconcile.Request]{
-		source.Kind(cache, client.Object(&gwv1.Gateway{}), &handler.EnqueueRequestForObject{}),
+		source.Kind(cache, client.Object(&gwv1.Gateway{}), &handler.EnqueueRequestForObject{}, specChanged),
 		source.Kind(cache, client.Object(&gwv1.GatewayClass{}), handler.EnqueueRequestsFromMapFunc(p.allGateways)),
 		// The Secret of the xDS identity is not watched: the Pod mounts it
 		// by name and starts once it exists.
@@ -152,8 +157,10 @@ func (p *Provisioner) lead(ctx context.Context) error {
 	if p.params {
 		watches = append(watches, source.Kind(cache, client.Object(&gwdv1a1.GatewayParameters{}), handler.EnqueueRequestsFromMapFunc(p.allGateways)))
 	}
-	for _, o := range []client.Object{&appsv1.Deployment{}, &corev1.Service{}, &corev1.ServiceAccount{}, &autoscalingv2.HorizontalPodAutoscaler{}, &policyv1.PodDisruptionBudget{}} {
-		watches = append(watches, source.Kind(cache, o, handler.EnqueueRequestForOwner(p.scheme, mapper, &gwv1.Gateway{}, handler.OnlyControllerOwner())))
+	owned := handler.EnqueueRequestForOwner(p.scheme, mapper, &gwv1.Gateway{}, handler.OnlyControllerOwner())
+	watches = append(watches, source.Kind(cache, client.Object(&appsv1.Deployment{}), owned, specChanged))
+	for _, o := range []client.Object{&corev1.Service{}, &corev1.ServiceAccount{}, &autoscalingv2.HorizontalPodAutoscaler{}, &policyv1.PodDisruptionBudget{}} {
+		watches = append(watches, source.Kind(cache, o, owned))
 	}
 	for _, w := range watches {
 		if err := c.Watch(w); err != nil {
@@ -292,9 +299,8 @@ func (p *Provisioner) apply(ctx context.Context, gw *gwv1.Gateway, d *desired) e
 // and is not controlled by this Gateway: a Gateway must not be a way to
 // rewrite a Service or Deployment someone else made in its namespace.
 func (p *Provisioner) checkOwner(ctx context.Context, gw *gwv1.Gateway, want client.Object) error {
-	have := &unstructured.Unstructured{}
-	have.SetGroupVersionKind(want.GetObjectKind().GroupVersionKind())
-	if err := p.api.Get(ctx, client.ObjectKeyFromObject(want), have); err != nil {
+	have := want.DeepCopyObject().(client.Object)
+	if err := p.reader(want).Get(ctx, client.ObjectKeyFromObject(want), have); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -305,7 +311,17 @@ func (p *Provisioner) checkOwner(ctx context.Context, gw *gwv1.Gateway, want cli
 		return nil
 	}
 	return reconcile.TerminalError(fmt.Errorf("%s %s/%s exists and was not made by gatewarden for Gateway %s: left unchanged, the Gateway is not provisioned",
-		have.GetKind(), have.GetNamespace(), have.GetName(), gw.Name))
+		want.GetObjectKind().GroupVersionKind().Kind, have.GetNamespace(), have.GetName(), gw.Name))
+}
+
+// reader reads obj's kind from the informers, but ConfigMaps from the API
+// server: the informers keep no labels or owners of ConfigMaps.
+func (p *Provisioner) reader(obj runtime.Object) client.Reader {
+	switch obj.(type) {
+	case *corev1.ConfigMap, *corev1.ConfigMapList:
+		return p.api
+	}
+	return p.c
 }
 
 // applyObject server-side applies obj as gatewarden, taking over fields
@@ -348,9 +364,7 @@ func (p *Provisioner) removeExcept(ctx context.Context, ns, gateway, keep string
 	var errs []error
 	for _, k := range provisionedKinds {
 		list := k.list.DeepCopyObject().(client.ObjectList)
-		// Listed from the API server: the cache keeps no labels of
-		// ConfigMaps.
-		if err := p.api.List(ctx, list, client.InNamespace(ns), client.MatchingLabels{LabelGatewayName: labelValue(gateway), LabelManagedBy: managedBy}); err != nil {
+		if err := p.reader(list).List(ctx, list, client.InNamespace(ns), client.MatchingLabels{LabelGatewayName: labelValue(gateway), LabelManagedBy: managedBy}); err != nil {
 			errs = append(errs, fmt.Errorf("list %ss of Gateway %s/%s: %w", k.kind, ns, gateway, err))
 			continue
 		}
