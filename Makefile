@@ -48,7 +48,7 @@ fuzz-short: ## fuzz the loader, the translator and the xDS request reader briefl
 	$(GO) test -run '^$$' -fuzz '^FuzzTranslate$$' $(FUZZFLAGS) ./translator
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSotWRequest$$' $(FUZZFLAGS) ./xds
 
-unit: ## the tests that need no Envoy
+unit: helm ## the tests that need no Envoy (the chart tests need helm)
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v -e /e2e -e /translator$$)
 
 e2e: envoy ## the directory-mode end-to-end tests alone

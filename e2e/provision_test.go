@@ -8,6 +8,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -264,6 +265,19 @@ spec:
 	eventually(t, 5*time.Second, "the objects made again once the class opts in", func() string {
 		return replicasAndType(ctx, c, name, 2, corev1.ServiceTypeNodePort)
 	})
+	// Autoscaling: a HorizontalPodAutoscaler owns the replicas.
+	k.kubectl("", "patch", "gatewayparameters", "class-defaults", "-n", "gatewarden-system", "--type=merge", "-p",
+		`{"spec":{"autoscaling":{"minReplicas":2,"maxReplicas":5}}}`)
+	eventually(t, 5*time.Second, "the parameters' HorizontalPodAutoscaler", func() string {
+		h := &autoscalingv2.HorizontalPodAutoscaler{}
+		if err := c.Get(ctx, name, h); err != nil {
+			return err.Error()
+		}
+		if h.Spec.MaxReplicas != 5 || h.Spec.MinReplicas == nil || *h.Spec.MinReplicas != 2 || h.Spec.ScaleTargetRef.Name != name.Name {
+			return fmt.Sprintf("HPA spec %+v", h.Spec)
+		}
+		return ""
+	})
 
 	// A Gateway in another namespace named so that its objects would take
 	// over team-b's own Service is refused, and the Service is left as it was.
@@ -295,7 +309,7 @@ spec:
 	// Deleting the Gateway removes its objects.
 	k.kubectl("", "delete", "gateway", "web", "-n", "team-a")
 	eventually(t, 5*time.Second, "the objects of the deleted Gateway are gone", func() string {
-		for _, o := range []crclient.Object{&corev1.ServiceAccount{}, &corev1.ConfigMap{}, &appsv1.Deployment{}, &corev1.Service{}} {
+		for _, o := range []crclient.Object{&corev1.ServiceAccount{}, &corev1.ConfigMap{}, &appsv1.Deployment{}, &corev1.Service{}, &autoscalingv2.HorizontalPodAutoscaler{}} {
 			if err := c.Get(ctx, name, o); !apierrors.IsNotFound(err) {
 				return fmt.Sprintf("%T: %v", o, err)
 			}

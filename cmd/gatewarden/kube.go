@@ -39,6 +39,7 @@ func newKubeSource(o serveOptions, log *slog.Logger, onResources func(context.Co
 			LeaderElectionNamespace: ns,
 			LeaseDuration:           o.leaseDuration,
 			RenewDeadline:           o.leaseDuration * 2 / 3,
+			CacheByObject:           cacheByObject(o),
 			OnResources: func(ctx context.Context, res *resource.Resources) *translator.Result {
 				return mark(onResources(ctx, res))
 			},

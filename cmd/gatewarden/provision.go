@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/gatewarden/gatewarden/internal/provision"
 	"github.com/gatewarden/gatewarden/pkg/source/kube"
@@ -80,4 +82,12 @@ func withProvisioner(o serveOptions, log *slog.Logger, ns string, build func(mar
 	prov.SetOffer(src.Offer)
 	k.Source, k.prov = src, prov
 	return k, nil
+}
+
+// cacheByObject are the informer settings provisioning needs, if on.
+func cacheByObject(o serveOptions) map[client.Object]cache.ByObject {
+	if !o.provision.enabled {
+		return nil
+	}
+	return provision.CacheByObject()
 }

@@ -182,6 +182,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	g.Go(func() error { return srv.Serve(ctx, xdsLis, sec.grpcOpts...) })
+	if o.provision.enabled && o.resources == "" && sec.ca == nil {
+		log.Warn("--provision without gatewarden's own CA: the provisioned Envoy Pods mount a Secret xds.<namespace>.<name> that nothing writes, and wait for it (serve xDS on a non-loopback address, or give --xds-auth=mtls, to have gatewarden issue them)")
+	}
 	var gatewaysMu sync.Mutex
 	var gateways []string
 	if sec.ca != nil {

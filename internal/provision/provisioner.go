@@ -17,10 +17,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -58,6 +60,20 @@ type Options struct {
 	Resync time.Duration
 }
 
+// CacheByObject restricts the informers of the kinds only the provisioner
+// reads (Deployments, ServiceAccounts, autoscalers, disruption budgets) to
+// the objects gatewarden made: a cluster's thousands of Deployments are not
+// held in memory for nothing. Give it to the manager's cache options.
+func CacheByObject() map[client.Object]cache.ByObject {
+	ours := cache.ByObject{Label: labels.SelectorFromSet(labels.Set{LabelManagedBy: managedBy})}
+	return map[client.Object]cache.ByObject{
+		&appsv1.Deployment{}:                     ours,
+		&corev1.ServiceAccount{}:                 ours,
+		&autoscalingv2.HorizontalPodAutoscaler{}: ours,
+		&policyv1.PodDisruptionBudget{}:          ours,
+	}
+}
+
 // Provisioner creates and keeps the Envoy fleet of each Gateway.
 type Provisioner struct {
 	o      Options
@@ -69,8 +85,6 @@ type Provisioner struct {
 	mu    sync.Mutex
 	base  *translator.Result
 	offer func(*translator.Result)
-	// applies counts the objects applied, for tests and logs.
-	applies int
 }
 
 // New makes the provisioner and adds it to o.Manager.
@@ -299,8 +313,10 @@ func (p *Provisioner) apply(ctx context.Context, gw *gwv1.Gateway, d *desired) e
 // and is not controlled by this Gateway: a Gateway must not be a way to
 // rewrite a Service or Deployment someone else made in its namespace.
 func (p *Provisioner) checkOwner(ctx context.Context, gw *gwv1.Gateway, want client.Object) error {
+	// Read from the API server: the informers hold only what gatewarden
+	// made, and the object to find is one it did not.
 	have := want.DeepCopyObject().(client.Object)
-	if err := p.reader(want).Get(ctx, client.ObjectKeyFromObject(want), have); err != nil {
+	if err := p.api.Get(ctx, client.ObjectKeyFromObject(want), have); err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
@@ -314,8 +330,9 @@ func (p *Provisioner) checkOwner(ctx context.Context, gw *gwv1.Gateway, want cli
 		want.GetObjectKind().GroupVersionKind().Kind, have.GetNamespace(), have.GetName(), gw.Name))
 }
 
-// reader reads obj's kind from the informers, but ConfigMaps from the API
-// server: the informers keep no labels or owners of ConfigMaps.
+// reader reads obj's kind from the informers (which hold every object
+// gatewarden made), but ConfigMaps from the API server: the informers keep
+// no labels or owners of ConfigMaps.
 func (p *Provisioner) reader(obj runtime.Object) client.Reader {
 	switch obj.(type) {
 	case *corev1.ConfigMap, *corev1.ConfigMapList:
@@ -334,13 +351,7 @@ func (p *Provisioner) applyObject(ctx context.Context, obj client.Object) error 
 	delete(u, "status")
 	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
 	unstructured.RemoveNestedField(u, "spec", "template", "metadata", "creationTimestamp")
-	if err := p.c.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}), client.FieldOwner(FieldOwner), client.ForceOwnership); err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.applies++
-	p.mu.Unlock()
-	return nil
+	return p.c.Apply(ctx, client.ApplyConfigurationFromUnstructured(&unstructured.Unstructured{Object: u}), client.FieldOwner(FieldOwner), client.ForceOwnership)
 }
 
 // provisionedKinds are the kinds gatewarden may make for a Gateway.
@@ -391,11 +402,4 @@ func (p *Provisioner) removeExcept(ctx context.Context, ns, gateway, keep string
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// Applies is how many objects the provisioner applied, for tests.
-func (p *Provisioner) Applies() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.applies
 }

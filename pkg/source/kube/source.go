@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -45,6 +46,9 @@ type Options struct {
 	// LeaseDuration and RenewDeadline tune how fast a lost leader is
 	// replaced; zero keeps controller-runtime's defaults.
 	LeaseDuration, RenewDeadline time.Duration
+	// CacheByObject adds per-kind informer settings (a label selector for
+	// kinds only another component reads, say) to the source's own.
+	CacheByObject map[client.Object]cache.ByObject
 	// OnResources translates and publishes; it returns the translation so
 	// that its statuses can be written.
 	OnResources func(context.Context, *resource.Resources) *translator.Result
@@ -101,6 +105,7 @@ func New(o Options) (*Source, error) {
 		HealthProbeBindAddress: "0",
 		Cache:                  cache.Options{ByObject: cacheByObject()},
 	}
+	maps.Copy(mopts.Cache.ByObject, o.CacheByObject)
 	mgr, err := ctrl.NewManager(o.Config, mopts)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes manager: %w", err)
