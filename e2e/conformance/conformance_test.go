@@ -9,14 +9,17 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,7 +173,10 @@ func TestConformance(t *testing.T) {
 
 	r := &runner{t: t, c: c, echoBin: bins["echo-basic"], envoyBin: testenv.Envoy(t), net: podNet, pods: map[types.NamespacedName]*podProc{}}
 	r.lb = newLoadBalancer(r)
-	if r.podsDir, err = os.MkdirTemp("", "gatewarden-conformance-pods-"); err != nil {
+	if err := sweepPodsDirs(); err != nil {
+		t.Fatal(err)
+	}
+	if r.podsDir, err = os.MkdirTemp("", fmt.Sprintf("%s%d-", podsDirPrefix, os.Getpid())); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(r.podsDir) })
@@ -231,6 +237,29 @@ func TestConformance(t *testing.T) {
 	}
 	conformance.RunConformanceWithOptions(t, opts)
 	checkProvisioned(t, r)
+}
+
+// podsDirPrefix starts the name of the directory of the Pods' volumes,
+// followed by the test binary's pid.
+const podsDirPrefix = "gatewarden-conformance-pods-"
+
+// sweepPodsDirs removes the Pods' directories of earlier runs whose test
+// binary died before its cleanups.
+func sweepPodsDirs() error {
+	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), podsDirPrefix+"*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, d := range dirs {
+		pid, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), podsDirPrefix), "-")
+		n, err := strconv.Atoi(pid)
+		if err == nil && n != os.Getpid() && syscall.Kill(n, 0) == nil {
+			continue // a run still going
+		}
+		errs = append(errs, os.RemoveAll(d))
+	}
+	return errors.Join(errs...)
 }
 
 // checkProvisioned: the Gateways the suite reached were served by Envoy
