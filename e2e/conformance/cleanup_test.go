@@ -76,3 +76,30 @@ func TestKillOrphans(t *testing.T) {
 		t.Errorf("the process of a live run was killed: %v", err)
 	}
 }
+
+// TestSweepPodsDirs: the Pods' directory of a run whose test binary died
+// is removed; that of a run still going is kept.
+func TestSweepPodsDirs(t *testing.T) {
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", podsDirPrefix, dead.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", podsDirPrefix, os.Getppid()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(stale); os.RemoveAll(live) })
+	if err := sweepPodsDirs(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("%s of a dead run: stat after the sweep: %v, want not found", stale, err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("%s of a live run: %v after the sweep, want kept", live, err)
+	}
+}

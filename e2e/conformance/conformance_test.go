@@ -1,26 +1,31 @@
 // Package conformance runs the upstream Gateway API conformance suite
 // (sigs.k8s.io/gateway-api/conformance, unmodified) against gatewarden in
-// Kubernetes mode, a real kube-apiserver and real Envoys. Pods, endpoint
-// slices and Gateway addresses come from a test-only runner (runner_test.go)
-// since this machine has no kubelet and no container runtime.
+// Kubernetes mode with provisioning on, a real kube-apiserver and real
+// Envoys. This machine has no kubelet, container runtime, CNI plugin or
+// cloud: a test-only runner (runner_test.go) stands in for them, running
+// every Pod (the Envoys of the Deployments gatewarden creates among them) in
+// a network namespace of its own with its own IP address.
 package conformance
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
@@ -41,14 +46,16 @@ import (
 	"github.com/gatewarden/gatewarden/translator"
 )
 
-const className = "gatewarden"
+const (
+	className           = "gatewarden"
+	gatewardenNamespace = "gatewarden-system"
+)
 
 // TestConformance runs the GATEWAY-HTTP, GATEWAY-GRPC, GATEWAY-TLS and
 // GATEWAY-TCP profiles. CONFORMANCE_REPORT names
 // the file the suite's report is written to; CONFORMANCE_RUN_TEST runs one
 // test of the suite by its short name.
 func TestConformance(t *testing.T) {
-	checkLowPorts(t)
 	// Registered first, so run last: whatever ended the test, no process
 	// it started may be left.
 	// The API server and etcd inherit the mark from the test's own
@@ -70,6 +77,27 @@ func TestConformance(t *testing.T) {
 			return
 		}
 		t.Logf("processes started by the runner: %d, besides the API server and etcd; left running after the cleanup: 0", n)
+	})
+	// Run after the runner's own cleanup, which removes each Pod's
+	// namespace as it stops the Pod: the bridge, and whatever a failure
+	// left.
+	podNet, err := newPodNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := podNet.close(); err != nil {
+			t.Errorf("remove the pod network: %v", err)
+		}
+		left, err := leftoverNetwork()
+		switch {
+		case err != nil:
+			t.Errorf("list what is left of the pod network: %v", err)
+		case len(left) > 0:
+			t.Errorf("left of the pod network after its removal: %s", strings.Join(left, ", "))
+		default:
+			t.Logf("pod network %s removed: no network namespace or link named %s* left", podCIDR, netPrefix)
+		}
 	})
 	env := testenv.KubeEnvironment(t)
 	cfg, err := env.Start()
@@ -115,14 +143,24 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// gatewarden's own namespace, as in a cluster: its xDS CA Secret and
+	// leader election Leases go there.
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: gatewardenNamespace}}
+	if err := c.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
 	bins := buildBinaries(t)
-	xdsAddr := fmt.Sprintf("127.0.0.1:%d", freePort())
-	gw := exec.Command(bins["gatewarden"], "serve", "--kubeconfig", kubeconfig, "--leader-election-namespace", "default",
+	// The Envoy Pods reach gatewarden on the bridge's address, over mutual
+	// TLS with the client certificate gatewarden issues to each Gateway and
+	// the Pods mount; the name they check is that of gatewarden's Service,
+	// which its certificate carries.
+	xdsAddr := netip.AddrPortFrom(podNet.gateway, uint16(freePort())).String()
+	gw := exec.Command(bins["gatewarden"], "serve", "--kubeconfig", kubeconfig,
 		"--xds-address", xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", freePort()),
-		"--debounce", "20ms", "--bind-gateway-address",
-		// The stand-in kubelet gives Pods loopback addresses (127.0.x.y):
-		// there is no pod network here.
-		"--allow-loopback-backends")
+		"--debounce", "20ms",
+		"--provision", "--provision-xds-address", xdsAddr,
+		"--provision-xds-server-name", "gatewarden."+gatewardenNamespace+".svc")
+	gw.Env = append(os.Environ(), "POD_NAMESPACE="+gatewardenNamespace)
 	gwLog, err := os.Create(filepath.Join(logDir(t), "gatewarden.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -134,8 +172,18 @@ func TestConformance(t *testing.T) {
 	}
 	t.Cleanup(func() { stop(gw, gwDone); gwLog.Close() })
 
-	r := &runner{t: t, c: c, echoBin: bins["echo-basic"], envoyBin: testenv.Envoy(t), gwBin: bins["gatewarden"],
-		xdsAddr: xdsAddr, className: className, pods: map[types.NamespacedName]*podProc{}, gateways: map[types.UID]*gatewayProc{}}
+	r := &runner{t: t, c: c, echoBin: bins["echo-basic"], envoyBin: testenv.Envoy(t), net: podNet, pods: map[types.NamespacedName]*podProc{}}
+	r.lb = newLoadBalancer(r)
+	if err := sweepPodsDirs(); err != nil {
+		t.Fatal(err)
+	}
+	if r.podsDir, err = os.MkdirTemp("", fmt.Sprintf("%s%d-", podsDirPrefix, os.Getpid())); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(r.podsDir) })
+	if err := os.Chmod(r.podsDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.run(ctx, 250*time.Millisecond) }()
@@ -189,47 +237,70 @@ func TestConformance(t *testing.T) {
 		}
 	}
 	conformance.RunConformanceWithOptions(t, opts)
+	checkProvisioned(t, r)
 }
 
-// checkLowPorts fails the test at once, saying what to do, when the Envoys
-// it starts could not bind port 80: the suite sends its requests to ports
-// 80 and 443 of each Gateway, and the pinned suite offers no other ports.
-func checkLowPorts(t *testing.T) {
-	t.Helper()
-	// An address of the range the runner gives Gateways (127.0.10.x), none
-	// of which it uses.
-	l, err := net.Listen("tcp", "127.0.10.254:80")
-	switch {
-	case errors.Is(err, syscall.EACCES):
-		t.Fatalf("binding 127.0.10.254:80: %v: the conformance suite sends its requests to ports 80 and 443 of each Gateway, "+
-			"so it needs root or CAP_NET_BIND_SERVICE (as an ambient capability, for Envoy to inherit it), "+
-			"or sysctl net.ipv4.ip_unprivileged_port_start=80; `make unit` and `make e2e` need neither", err)
-	case err != nil:
-		t.Fatalf("binding 127.0.10.254:80, as the Gateways' Envoys will: %v (is something listening on port 80 of every address?)", err)
+// podsDirPrefix starts the name of the directory of the Pods' volumes,
+// followed by the test binary's pid.
+const podsDirPrefix = "gatewarden-conformance-pods-"
+
+// sweepPodsDirs removes the Pods' directories of earlier runs whose test
+// binary died before its cleanups.
+func sweepPodsDirs() error {
+	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), podsDirPrefix+"*"))
+	if err != nil {
+		return err
 	}
-	l.Close()
+	var errs []error
+	for _, d := range dirs {
+		pid, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(d), podsDirPrefix), "-")
+		n, err := strconv.Atoi(pid)
+		if err == nil && n != os.Getpid() && syscall.Kill(n, 0) == nil {
+			continue // a run still going
+		}
+		errs = append(errs, os.RemoveAll(d))
+	}
+	return errors.Join(errs...)
 }
 
-// skipTests are the suite's tests that cannot pass on a machine without a
-// pod network, each with the reason (also in the README).
+// checkProvisioned: the Gateways the suite reached were served by Envoy
+// Pods of the Deployments gatewarden created (the runner starts no Envoy of
+// its own), none of them as root or with a writable root filesystem.
+func checkProvisioned(t *testing.T, r *runner) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	envoys, others, readOnly := 0, 0, 0
+	users := map[string]int{}
+	for _, p := range r.readyPods {
+		if img, ok := r.imageFor(p.image); !ok || img.bin != r.envoyBin {
+			others++
+			continue
+		}
+		envoys++
+		users[p.uid]++
+		if p.ro {
+			readOnly++
+		}
+	}
+	if envoys == 0 {
+		t.Errorf("no Envoy Pod of a Deployment gatewarden provisioned became Ready")
+	}
+	if users["0"] > 0 {
+		t.Errorf("%d of the %d provisioned Envoy Pods ran as root", users["0"], envoys)
+	}
+	if readOnly != envoys {
+		t.Errorf("%d of the %d provisioned Envoy Pods ran with a writable root filesystem", envoys-readOnly, envoys)
+	}
+	t.Logf("Pods that became Ready: %d provisioned Envoys (by user id: %v; with a read-only root filesystem: %d), %d others", envoys, users, readOnly, others)
+}
+
+// skipTests are the suite's tests CONFORMANCE_SKIP names (comma
+// separated), for quicker iterations: every test runs by default.
 func skipTests() []string {
-	var out []string
-	for name := range environmental {
-		out = append(out, name)
-	}
 	if extra := os.Getenv("CONFORMANCE_SKIP"); extra != "" {
-		out = append(out, strings.Split(extra, ",")...)
+		return strings.Split(extra, ",")
 	}
-	return out
-}
-
-var environmental = map[string]string{
-	// The test writes the Pods' IP addresses into EndpointSlices of its own
-	// and expects traffic on port 3000 of each Pod IP. Here Pods are local
-	// processes: they have no IP of their own (echo-basic listens on all
-	// addresses, so they cannot share one port) and the API server refuses
-	// loopback addresses in EndpointSlices.
-	"HTTPRouteServiceTypes": "needs a pod network: one IP address per Pod, in EndpointSlices written by the test",
+	return nil
 }
 
 // buildBinaries builds gatewarden and the suite's echo server once.
