@@ -28,6 +28,17 @@ pids_of_dir() {
 pids_in_cgroups() {
   find /sys/fs/cgroup/pids/"$cgroup_root" /sys/fs/cgroup/memory/"$cgroup_root" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u
 }
+# pid_of NAME prints the pid in pids/NAME.pid if that process is still the
+# component (its binary is the cluster's): a pid file never makes down.sh
+# signal a process that reused the number.
+pid_of() {
+  local f="$dir/pids/$1.pid" p exe
+  [[ -f "$f" ]] || return 0
+  p="$(cat "$f")"
+  exe="$(readlink "/proc/$p/exe" 2>/dev/null)" || return 0
+  [[ "$exe" == "$bin/$1" ]] && echo "$p"
+  return 0
+}
 stop() { # SIGNAL PIDS...
   local sig=$1; shift
   (($#)) && kill "-$sig" "$@" 2>/dev/null
@@ -47,16 +58,13 @@ wait_gone() { # SECONDS PIDS...
 if [[ -d "$dir" ]]; then
   # The kubelet first, so that it restarts nothing; then the Pods, their
   # shims and the other components.
-  for c in kubelet kube-proxy kube-scheduler kube-controller-manager; do
-    [[ -f "$dir/pids/$c.pid" ]] && stop TERM "$(cat "$dir/pids/$c.pid")"
-  done
+  mapfile -t first < <(for c in kubelet kube-proxy kube-scheduler kube-controller-manager; do pid_of "$c"; done)
+  stop TERM "${first[@]}"
+  wait_gone 10 "${first[@]}" || stop KILL "${first[@]}"
   mapfile -t pods < <(pids_in_cgroups)
   stop KILL "${pods[@]}"
   wait_gone 10 "${pods[@]}" || failed+=("Pod processes still running: ${pods[*]}")
-  for c in containerd kube-apiserver etcd; do
-    [[ -f "$dir/pids/$c.pid" ]] && stop TERM "$(cat "$dir/pids/$c.pid")"
-  done
-  mapfile -t procs < <(pids_of_dir)
+  mapfile -t procs < <({ pids_of_dir; for c in "${components[@]}"; do pid_of "$c"; done; } | sort -u)
   stop TERM "${procs[@]}"
   if ! wait_gone 10 "${procs[@]}"; then
     stop KILL "${procs[@]}"

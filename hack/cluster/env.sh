@@ -2,7 +2,8 @@
 # and the tests (sourced, not run). Every name and range here is the
 # cluster's own, so that down.sh can remove exactly what up.sh made.
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-bin="$root/.cache/bin"
+# Resolved: .cache may be a symlink, and /proc/PID/exe names the real path.
+bin="$(realpath -m "$root/.cache/bin")"
 images="${IMAGES_DIR:-$root/.cache/images}"
 # Everything the cluster writes (certificates, etcd's data, containerd's root
 # and state, the kubelet's root, logs, pid files) lives under this directory.

@@ -168,6 +168,10 @@ state = "$dir/containerd/state"
       sandbox = 'gatewarden.local/pause:dev'
   [plugins.'io.containerd.cri.v1.runtime']
     netns_mounts_under_state_dir = true
+    # Root here may lack CAP_SYS_RESOURCE (containers, some VMs): then no
+    # process may lower its oom_score_adj, and runc fails to start a Pod
+    # whose score the kubelet sets below containerd's own.
+    restrict_oom_score_adj = true
     enable_unprivileged_ports = true
     enable_unprivileged_icmp = true
     cdi_spec_dirs = []
@@ -212,9 +216,9 @@ EOF
 PATH="$bin:$PATH" start containerd "$bin/containerd" --config "$dir/containerd/config.toml" --log-level warn
 wait_for "containerd" 30 ctr version
 for t in "$images"/*.tar; do
-  ctr images import --all-platforms "$t" >/dev/null || die "ctr images import $t failed"
+  ctr images import --all-platforms "$t" >/dev/null 2>"$dir/logs/ctr-import.log" || die "ctr images import $t failed"
 done
-echo "imported into containerd: $(ctr images ls -q | grep -v '^sha256:' | tr '\n' ' ')"
+echo "imported into containerd: $(ctr images ls -q 2>/dev/null | grep -v '^sha256:' | tr '\n' ' ')"
 
 # --- kubelet and kube-proxy -------------------------------------------------
 # The kubelet puts the Pods' cgroups under this cluster's own cgroup.
@@ -267,6 +271,7 @@ nodePortAddresses: ["$node_ip/32"]
 # Leave the host's conntrack and sysctl settings alone.
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 iptables: {localhostNodePorts: false}
+oomScoreAdj: 0
 EOF
 start kube-proxy "$bin/kube-proxy" --config "$dir/kube-proxy.yaml"
 
