@@ -18,7 +18,8 @@ cleanup() {
     echo "--- failed: the cluster's state and the last lines of the logs"
     kubectl get pods -A -o wide 2>/dev/null || true
     kubectl get events -A --sort-by .lastTimestamp 2>/dev/null | tail -20 || true
-    for d in gatewarden envoy; do kubectl -n gatewarden-system logs "deploy/$d" --tail 20 2>/dev/null || true; done
+    kubectl -n gatewarden-system logs deploy/gatewarden --tail 20 2>/dev/null || true
+    kubectl logs -A -l app.kubernetes.io/name=envoy --tail 10 --prefix 2>/dev/null || true
   fi
   if [[ -n "$keep" ]]; then echo "KEEP_CLUSTER is set: the cluster stays up (hack/cluster/down.sh removes it)"; return; fi
   "$here/down.sh" || rc=1
@@ -31,20 +32,41 @@ source examples/gateway-jwt/tokens.env
 "$here/up.sh"
 step() { echo; echo "=== $*"; }
 
-step "install: kubectl apply -k deploy/ (hack/cluster/deploy: local images)"
-kubectl apply -k "$here/deploy" >/dev/null
-kubectl wait --for condition=Established crd --all --timeout 60s >/dev/null
-step "the guide's Gateway and httpbin: kubectl apply -k deploy/samples (hack/cluster/samples)"
-kubectl apply -k "$here/samples" >/dev/null
-for d in gatewarden-system/gatewarden httpbin/httpbin gatewarden-system/envoy; do
+if [[ -f deploy/envoy.yaml ]]; then
+  # deploy/ runs one Envoy Deployment for the guide's Gateway.
+  step "install: kubectl apply -k deploy/ (hack/cluster/deploy: local images)"
+  kubectl apply -k "$here/deploy" >/dev/null
+  kubectl wait --for condition=Established crd --all --timeout 60s >/dev/null
+  step "the guide's Gateway and httpbin: kubectl apply -k deploy/samples (hack/cluster/samples)"
+  kubectl apply -k "$here/samples" >/dev/null
+  envoy=(gatewarden-system envoy)
+else
+  # gatewarden provisions each Gateway's Envoys (serve --provision).
+  step "install: kubectl apply -k deploy/ (hack/cluster/deploy-provision: local images, provisioning)"
+  kubectl apply -k "$here/deploy-provision" >/dev/null
+  kubectl wait --for condition=Established crd --all --timeout 60s >/dev/null
+  kubectl apply -f "$here/deploy-provision/gatewayparameters.yaml"
+  step "the guide's Gateway and httpbin: kubectl apply -k deploy/samples (hack/cluster/samples); the class's Services ClusterIP"
+  kubectl apply -k "$here/samples" >/dev/null
+  kubectl patch gatewayclass gatewarden --type merge \
+    -p '{"spec":{"parametersRef":{"group":"gatewarden.io","kind":"GatewayParameters","name":"cluster","namespace":"gatewarden-system"}}}'
+  for _ in $(seq 60); do
+    name="$(kubectl -n gloo-system get deploy -l gateway.networking.k8s.io/gateway-name=http -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)"
+    [[ -n "$name" ]] && break
+    sleep 1
+  done
+  [[ -n "$name" ]] || { echo "FAIL: gatewarden provisioned no Envoy Deployment for gloo-system/http in 60 s"; exit 1; }
+  envoy=(gloo-system "$name")
+fi
+for d in gatewarden-system/gatewarden httpbin/httpbin "${envoy[0]}/${envoy[1]}"; do
   kubectl -n "${d%/*}" rollout status "deploy/${d#*/}" --timeout 180s
 done
 kubectl get pods -A -o wide
 kubectl get endpointslices -n httpbin -o wide
 
-gw_ip="$(kubectl -n gatewarden-system get service envoy -o jsonpath='{.spec.clusterIP}')"
+gw_ip="$(kubectl -n "${envoy[0]}" get service "${envoy[1]}" -o jsonpath='{.spec.clusterIP}')"
 url="http://$gw_ip:8080/headers"
-echo "the Gateway's Service: gatewarden-system/envoy, ClusterIP $gw_ip (kube-proxy to the Envoy Pods)"
+echo "the Gateway's Service: ${envoy[0]}/${envoy[1]}, ClusterIP $gw_ip (kube-proxy to the Envoy Pods)"
 
 # expect WANT [alice|bob]: curl the Gateway (with Alice's or Bob's token)
 # until it answers WANT (Envoy follows a change within moments), then print
@@ -52,8 +74,8 @@ echo "the Gateway's Service: gatewarden-system/envoy, ClusterIP $gw_ip (kube-pro
 expect() {
   local want=$1 who=${2:-} out code="" args=() shown=""
   case "$who" in
-    alice) args=(-H "Authorization: Bearer $ALICE_TOKEN"); shown=' alice' ;;
-    bob) args=(-H "Authorization: Bearer $BOB_TOKEN"); shown=' bob' ;;
+    alice) args=(-H "Authorization: Bearer $ALICE_TOKEN"); shown=' -H "Authorization: Bearer $ALICE_TOKEN"' ;;
+    bob) args=(-H "Authorization: Bearer $BOB_TOKEN"); shown=' -H "Authorization: Bearer $BOB_TOKEN"' ;;
   esac
   for _ in $(seq 60); do
     out="$(curl -s -i --max-time 5 "$url" -H "host: www.example.com:8080" "${args[@]}" || true)"

@@ -42,7 +42,45 @@ const (
 	Httpbin    = "gatewarden.local/httpbin:dev"
 	EchoBasic  = "gatewarden.local/echo-basic:dev"
 	Pause      = "gatewarden.local/pause:dev"
+	CoreDNS    = "gatewarden.local/coredns:dev"
 )
+
+var suiteImage = regexp.MustCompile(`(?m)^\s*image:\s*(\S+/(echo-basic|coredns):\S+)\s*$`)
+
+// suiteImageRefs returns the references of the conformance suite's
+// manifests (base and tests) that name echo-basic or coredns, by image name.
+func suiteImageRefs(root string) (map[string][]string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api/conformance")
+	cmd.Dir = root
+	b, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list -m sigs.k8s.io/gateway-api/conformance (in %s): %v", root, err)
+	}
+	dir := strings.TrimSpace(string(b))
+	files, err := filepath.Glob(filepath.Join(dir, "tests", "*.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	seen := map[string]bool{}
+	for _, path := range append([]string{filepath.Join(dir, "base", "manifests.yaml")}, files...) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range suiteImage.FindAllStringSubmatch(string(data), -1) {
+			if !seen[m[1]] {
+				seen[m[1]] = true
+				out[m[2]] = append(out[m[2]], m[1])
+			}
+		}
+	}
+	if len(out["echo-basic"]) == 0 {
+		return nil, fmt.Errorf("the conformance suite's manifests in %s name no echo-basic image", dir)
+	}
+	sort.Strings(out["echo-basic"])
+	return out, nil
+}
 
 // file is one entry of a layer: a directory when body and src are empty
 // and dir is set, else a regular file read from src or taken from body.
@@ -65,8 +103,8 @@ func main() {
 	root := flag.String("root", "../../..", "the repository root (where go.mod of gatewarden is)")
 	out := flag.String("out", "../../../.cache/images", "directory the image tarballs are written to")
 	envoy := flag.String("envoy", "", "the Envoy binary (default: ROOT/.cache/bin/envoy, or $ENVOY_BIN)")
-	echoRef := flag.String("echo-basic-ref", "", "another name for echo-basic: the conformance suite's image reference")
-	only := flag.String("only", "", "comma-separated image names to build (default: all): gatewarden,envoy,httpbin,echo-basic,pause")
+	suiteRefs := flag.Bool("suite-refs", true, "also name echo-basic and coredns as the Gateway API conformance suite's base manifests do (read from the pinned sigs.k8s.io/gateway-api/conformance module), so that the suite's Pods start without a pull")
+	only := flag.String("only", "", "comma-separated image names to build (default: all): gatewarden,envoy,httpbin,echo-basic,coredns,pause")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("images: ")
@@ -99,6 +137,13 @@ func main() {
 	}
 	defer os.RemoveAll(tmp)
 
+	extra := map[string][]string{}
+	if *suiteRefs {
+		extra, err = suiteImageRefs(absRoot)
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
 	here, err := os.Getwd()
 	if err != nil {
 		log.Fatal(err)
@@ -141,11 +186,12 @@ func main() {
 	add("echo-basic", func() image {
 		fs := base()
 		fs["/echo-basic"] = file{mode: 0o755, src: gobuild(absRoot, "sigs.k8s.io/gateway-api/conformance/echo-basic", "echo-basic")}
-		refs := []string{EchoBasic}
-		if *echoRef != "" {
-			refs = append(refs, *echoRef)
-		}
-		return image{refs: refs, files: fs, entrypoint: []string{"/echo-basic"}}
+		return image{refs: append([]string{EchoBasic}, extra["echo-basic"]...), files: fs, entrypoint: []string{"/echo-basic"}}
+	})
+	add("coredns", func() image {
+		fs := base()
+		fs["/coredns"] = file{mode: 0o755, src: gobuild(here, "./coredns", "coredns")}
+		return image{refs: append([]string{CoreDNS}, extra["coredns"]...), files: fs, entrypoint: []string{"/coredns"}, user: "65532:65532"}
 	})
 	add("pause", func() image {
 		fs := base()
@@ -391,6 +437,9 @@ func tarDir(dir, path string) error {
 		return err
 	}
 	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
 		return err
 	}
 	return os.Rename(f.Name(), path)
