@@ -35,8 +35,9 @@ snapshot() {
   done
   echo "# nftables tables"
   nft list tables 2>/dev/null | sort
-  echo "# cgroups"
-  for h in /sys/fs/cgroup/*/; do find "$h" -maxdepth 2 -type d 2>/dev/null; done | sort
+  # (Other cgroups of the host come and go with its other work.)
+  echo "# the cluster's cgroups and any kubepods cgroup"
+  for h in /sys/fs/cgroup/*/; do find "$h" -maxdepth 3 -type d \( -name "$cgroup_root" -o -name 'kubepods*' \) 2>/dev/null; done | sort
   echo "# sysctls"
   for s in "${sysctls[@]}"; do echo "$s=$(sysctl -n "$s")"; done
   echo "# directories"
