@@ -23,8 +23,8 @@ for b in runc iptables openssl; do command -v "$b" >/dev/null || die "$b is miss
 [[ -x /usr/lib/cni/bridge && -x /usr/lib/cni/host-local && -x /usr/lib/cni/loopback ]] || die "the CNI plugins are missing from /usr/lib/cni: apt-get install containernetworking-plugins"
 [[ -f "$images/pause.tar" ]] || die "$images/pause.tar is missing: run make images"
 
-if [[ -e "$dir" ]]; then
-  echo "cluster up: $dir exists (a cluster left behind): running down.sh first" >&2
+if [[ -e "$dir" ]] || ip link show "$bridge" >/dev/null 2>&1; then
+  echo "cluster up: $dir or the bridge $bridge exists (a cluster left behind): running down.sh first" >&2
   "$here/down.sh"
 fi
 for cidr in "$pod_cidr" "$service_cidr"; do
