@@ -26,7 +26,10 @@ pids_of_dir() {
 }
 # pids_in_cgroups prints the pids of the processes in the Pods' cgroups.
 pids_in_cgroups() {
-  find /sys/fs/cgroup/pids/"$cgroup_root" /sys/fs/cgroup/memory/"$cgroup_root" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u
+  local d
+  for d in $(cgroup_dirs); do
+    [[ -d "$d" ]] && find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null
+  done | sort -u
 }
 # pid_of NAME prints the pid in pids/NAME.pid if that process is still the
 # component (its binary is the cluster's): a pid file never makes down.sh
@@ -111,10 +114,10 @@ if command -v nft >/dev/null; then
 fi
 
 # The Pods' cgroups, deepest first.
-for h in /sys/fs/cgroup/*/; do
-  [[ -d "$h$cgroup_root" ]] || continue
-  find "$h$cgroup_root" -depth -type d -exec rmdir {} + 2>/dev/null
-  [[ -d "$h$cgroup_root" ]] && failed+=("cgroup $h$cgroup_root")
+for d in $(cgroup_dirs); do
+  [[ -d "$d" ]] || continue
+  find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+  [[ -d "$d" ]] && failed+=("cgroup $d")
 done
 
 if [[ -d "$dir" ]]; then

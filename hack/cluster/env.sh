@@ -29,5 +29,22 @@ components=(etcd kube-apiserver kube-controller-manager kube-scheduler container
 export KUBECONFIG="$dir/pki/admin.kubeconfig"
 export CONTAINERD_ADDRESS="$dir/containerd/containerd.sock"
 export CONTAINERD_NAMESPACE=k8s.io
+# cgroup_dirs prints the cluster's cgroup directories: one in each cgroup
+# v1 hierarchy (this project's machines have v1 only; on hybrid hosts the
+# v2 mount "unified" too), or the one of a unified v2 host.
+cgroup_dirs() {
+  if [[ "$(stat -fc %T /sys/fs/cgroup)" == cgroup2fs ]]; then
+    echo "/sys/fs/cgroup/$cgroup_root"
+    return
+  fi
+  local h
+  for h in /sys/fs/cgroup/*/; do
+    h="${h%/}"
+    # Skip the links (cpu -> cpu,cpuacct); keep the v2 mount of hybrid
+    # hosts (unified), where the kubelet makes its cgroups too.
+    [[ -L "$h" ]] && continue
+    echo "$h/$cgroup_root"
+  done
+}
 kubectl() { "$bin/kubectl" "$@"; }
 ctr() { "$bin/ctr" "$@"; }

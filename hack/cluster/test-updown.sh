@@ -37,7 +37,7 @@ snapshot() {
   nft list tables 2>/dev/null | sort
   # (Other cgroups of the host come and go with its other work.)
   echo "# the cluster's cgroups and any kubepods cgroup"
-  for h in /sys/fs/cgroup/*/; do find "$h" -maxdepth 3 -type d \( -name "$cgroup_root" -o -name 'kubepods*' \) 2>/dev/null; done | sort
+  find /sys/fs/cgroup -maxdepth 4 -type d \( -name "$cgroup_root" -o -name 'kubepods*' \) 2>/dev/null | sort
   echo "# sysctls"
   for s in "${sysctls[@]}"; do echo "$s=$(sysctl -n "$s")"; done
   echo "# directories"

@@ -222,10 +222,7 @@ echo "imported into containerd: $(ctr images ls -q 2>/dev/null | grep -v '^sha25
 
 # --- kubelet and kube-proxy -------------------------------------------------
 # The kubelet puts the Pods' cgroups under this cluster's own cgroup.
-for h in /sys/fs/cgroup/*/; do
-  [[ -L "${h%/}" || "$h" == */unified/ ]] && continue
-  mkdir -p "$h$cgroup_root"
-done
+for d in $(cgroup_dirs); do mkdir -p "$d"; done
 cat > "$dir/kubelet/config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
