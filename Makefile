@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 CACHE := .cache
 
-.PHONY: help build install test unit e2e e2e-kube conformance generate verify lint golangci-lint run tools envoy kube-tools helm bench reliability fuzz-short clean
+.PHONY: help build install test unit e2e e2e-kube conformance generate verify lint golangci-lint run tools envoy kube-tools helm bench reliability fuzz-short clean cluster-tools images cluster-up cluster-down cluster-test e2e-cluster conformance-cluster
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -28,6 +28,27 @@ kube-tools: ## build kube-apiserver and etcd into .cache/bin (pinned in hack/kub
 
 helm: ## build helm (pinned in hack/helm) into .cache/bin, for the chart tests
 	@hack/install-helm.sh
+
+cluster-tools: ## build the local cluster's kubelet, kube-proxy, controller manager, scheduler, containerd and ctr (pinned, hack/cluster) into .cache/bin; installs runc, CNI plugins, iptables (Debian)
+	@hack/install-cluster.sh
+
+images: envoy ## build the images (gatewarden, Envoy, httpbin, echo-basic, CoreDNS, pause) as OCI tarballs in .cache/images, without a container engine
+	cd hack/cluster/images && $(GO) run . -root $(CURDIR) -out $(CURDIR)/$(CACHE)/images
+
+cluster-up: cluster-tools images ## bring up the local single-node cluster (root; hack/cluster/up.sh prints its KUBECONFIG)
+	hack/cluster/up.sh
+
+cluster-down: ## remove the local cluster and everything it made (processes, mounts, bridge, iptables chains, cgroups)
+	hack/cluster/down.sh
+
+cluster-test: cluster-tools images ## up, a Pod by Pod IP and ClusterIP, down, twice: checks that nothing is left behind
+	hack/cluster/test-updown.sh
+
+e2e-cluster: cluster-tools images ## the guide in Kubernetes mode on the local cluster: deploy/, real Pods, curl to the Gateway's ClusterIP (root)
+	hack/cluster/e2e.sh
+
+conformance-cluster: cluster-tools images ## the Gateway API conformance suite on the local cluster (real Pods; needs provisioning in deploy/); writes conformance/report-cluster.yaml (root)
+	hack/cluster/conformance.sh
 
 tools: envoy kube-tools golangci-lint helm ## install every tool the tests need (ahead of make test; minutes the first time)
 
