@@ -44,21 +44,22 @@ cluster-down: ## remove the local cluster and everything it made (processes, mou
 cluster-test: cluster-tools images ## up, a Pod by Pod IP and ClusterIP, down, twice: checks that nothing is left behind
 	hack/cluster/test-updown.sh
 
-e2e-cluster: cluster-tools images ## the guide in Kubernetes mode on the local cluster: deploy/, real Pods, curl to the Gateway's ClusterIP (root)
+e2e-cluster: cluster-tools images helm ## the guide in Kubernetes mode on the local cluster: helm install, provisioned Envoys, real Pods, curl to the Gateway's ClusterIP (root)
 	hack/cluster/e2e.sh
 
 conformance-cluster: cluster-tools images ## the Gateway API conformance suite on the local cluster (real Pods; needs provisioning in deploy/); writes conformance/report-cluster.yaml (root)
 	hack/cluster/conformance.sh
 
-tools: envoy kube-tools golangci-lint helm ## install every tool the tests need (ahead of make test; minutes the first time)
+tools: envoy kube-tools golangci-lint helm cluster-tools ## install every tool the tests need (ahead of make test; minutes the first time)
 
 # The conformance suite runs after the other packages, not beside them: its
 # Envoys bind port 8080 (GatewayPort8080), one of `make run`'s fixed ports that
 # the walkthrough tests of ./e2e use.
-test: tools lint ## every test: unit, golden (validated by Envoy), end-to-end, and a short fuzz run
+test: tools lint ## every test: unit, golden (validated by Envoy), end-to-end, conformance, a short fuzz run, the guide on a real single-node cluster
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /e2e/conformance$$)
 	$(GO) test -count=1 ./e2e/conformance/
 	@$(MAKE) --no-print-directory fuzz-short
+	@$(MAKE) --no-print-directory cluster-test e2e-cluster
 
 FUZZTIME ?= 10s
 # Minimizing each new input (60 s by default) over seeds of several kB would

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The guide (Gateway-level JWT policy) in Kubernetes mode on the local
-# single-node cluster: gatewarden and Envoy from deploy/, the guide's Gateway
-# and httpbin from deploy/samples, all as real Deployments with the images of
-# make images; every step checked with curl to the Envoy Service's ClusterIP
+# single-node cluster: gatewarden installed with its Helm chart, the Envoys
+# it provisions for the guide's Gateway, the Gateway and httpbin from
+# deploy/samples, all as real Deployments with the images of make images; every step checked with curl to the Envoy Service's ClusterIP
 # (through kube-proxy) and the statuses read with kubectl. The cluster is
 # brought up first and removed at the end, also when a step fails.
 # Needs root, make cluster-tools and make images (make e2e-cluster does both).
@@ -32,32 +32,33 @@ source examples/gateway-jwt/tokens.env
 "$here/up.sh"
 step() { echo; echo "=== $*"; }
 
-if [[ -f deploy/envoy.yaml ]]; then
-  # deploy/ runs one Envoy Deployment for the guide's Gateway.
-  step "install: kubectl apply -k deploy/ (hack/cluster/deploy: local images)"
-  kubectl apply -k "$here/deploy" >/dev/null
-  kubectl wait --for condition=Established crd --all --timeout 60s >/dev/null
-  step "the guide's Gateway and httpbin: kubectl apply -k deploy/samples (hack/cluster/samples)"
-  kubectl apply -k "$here/samples" >/dev/null
-  envoy=(gatewarden-system envoy)
-else
-  # gatewarden provisions each Gateway's Envoys (serve --provision).
-  step "install: kubectl apply -k deploy/ (hack/cluster/deploy-provision: local images, provisioning)"
-  kubectl apply -k "$here/deploy-provision" >/dev/null
-  kubectl wait --for condition=Established crd --all --timeout 60s >/dev/null
-  kubectl apply -f "$here/deploy-provision/gatewayparameters.yaml"
-  step "the guide's Gateway and httpbin: kubectl apply -k deploy/samples (hack/cluster/samples); the class's Services ClusterIP"
-  kubectl apply -k "$here/samples" >/dev/null
-  kubectl patch gatewayclass gatewarden --type merge \
-    -p '{"spec":{"parametersRef":{"group":"gatewarden.io","kind":"GatewayParameters","name":"cluster","namespace":"gatewarden-system"}}}'
-  for _ in $(seq 60); do
-    name="$(kubectl -n gloo-system get deploy -l gateway.networking.k8s.io/gateway-name=http -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)"
-    [[ -n "$name" ]] && break
-    sleep 1
-  done
-  [[ -n "$name" ]] || { echo "FAIL: gatewarden provisioned no Envoy Deployment for gloo-system/http in 60 s"; exit 1; }
-  envoy=(gloo-system "$name")
-fi
+# The install a user runs (helm install gatewarden charts/gatewarden), with
+# the images of make images, never pulled, and the Envoys' way to
+# gatewarden's xDS without cluster DNS (this cluster runs no CoreDNS): the
+# xDS Service gets a fixed ClusterIP, which the provisioned bootstraps name,
+# checking the Service's DNS name in gatewarden's certificate.
+step "install: helm install gatewarden charts/gatewarden (local images, xDS Service at 10.214.0.18)"
+"$bin/helm" install gatewarden charts/gatewarden --namespace gatewarden-system --create-namespace \
+  --set image.repository=gatewarden.local/gatewarden --set image.tag=dev --set image.pullPolicy=Never \
+  --set provisioning.envoyImage=gatewarden.local/envoy:dev \
+  --set provisioning.xdsAddress=10.214.0.18:18000 \
+  --set provisioning.xdsServerName=gatewarden.gatewarden-system.svc \
+  --set xdsService.clusterIP=10.214.0.18 --wait=false
+kubectl wait --for condition=Established crd --all --timeout 60s >/dev/null
+# There is no load balancer here: the class's parameters make the Gateways'
+# Services ClusterIP.
+kubectl apply -f "$here/deploy-provision/gatewayparameters.yaml"
+step "the guide's Gateway and httpbin: kubectl apply -k deploy/samples (hack/cluster/samples); the class's Services ClusterIP"
+kubectl apply -k "$here/samples" >/dev/null
+kubectl patch gatewayclass gatewarden --type merge \
+  -p '{"spec":{"parametersRef":{"group":"gatewarden.io","kind":"GatewayParameters","name":"cluster","namespace":"gatewarden-system"}}}'
+for _ in $(seq 60); do
+  name="$(kubectl -n gloo-system get deploy -l gateway.networking.k8s.io/gateway-name=http -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)"
+  [[ -n "$name" ]] && break
+  sleep 1
+done
+[[ -n "$name" ]] || { echo "FAIL: gatewarden provisioned no Envoy Deployment for gloo-system/http in 60 s"; exit 1; }
+envoy=(gloo-system "$name")
 for d in gatewarden-system/gatewarden httpbin/httpbin "${envoy[0]}/${envoy[1]}"; do
   kubectl -n "${d%/*}" rollout status "deploy/${d#*/}" --timeout 180s
 done
