@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
@@ -37,13 +38,22 @@ var (
 // API server whose HTTPRoute already has a parent status of another
 // controller, which gatewarden must keep.
 func guide(t *testing.T) (client.Client, *translator.Result) {
+	return guideWith(t, nil)
+}
+
+// guideWith is guide with extra GRPCRoutes, in the input and in the cluster.
+func guideWith(t *testing.T, grpc []*gwv1.GRPCRoute) (client.Client, *translator.Result) {
 	t.Helper()
 	scan := dir.Load(filepath.Join(testenv.RepoRoot(), "examples", "gateway-jwt"))
 	if len(scan.Problems) > 0 {
 		t.Fatalf("load: %v", scan.Problems)
 	}
 	in := scan.Resources
+	in.GRPCRoutes = append(in.GRPCRoutes, grpc...)
 	var objs []client.Object
+	for _, o := range grpc {
+		objs = append(objs, o.DeepCopy())
+	}
 	for _, o := range in.GatewayClasses {
 		gc := o.DeepCopy()
 		gc.Namespace = "" // cluster-scoped, whatever the directory loader says
@@ -65,7 +75,7 @@ func guide(t *testing.T) (client.Client, *translator.Result) {
 		objs = append(objs, o.DeepCopy())
 	}
 	c := fake.NewClientBuilder().WithScheme(kube.NewScheme()).WithObjects(objs...).
-		WithStatusSubresource(&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &optv1.VirtualHostOption{}, &optv1.RouteOption{}).Build()
+		WithStatusSubresource(&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{}, &optv1.VirtualHostOption{}, &optv1.RouteOption{}).Build()
 	return c, translator.Translate(in, translator.Options{AllowLoopbackBackends: true})
 }
 
@@ -175,6 +185,53 @@ func TestStatusWriterWritesEveryKind(t *testing.T) {
 		t.Errorf("VirtualHostOption ancestors = %+v, want one of %s", vho.Status.Ancestors, controller)
 	}
 }
+
+// TestStatusWriterWritesGRPCRoutes: an installed optional route kind gets
+// gatewarden's parent statuses; another controller's entries stay, and a
+// route gatewarden has nothing to say about is not written.
+func TestStatusWriterWritesGRPCRoutes(t *testing.T) {
+	ours := &gwv1.GRPCRoute{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "httpbin", Name: "grpc"},
+		Spec: gwv1.GRPCRouteSpec{
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "http", Namespace: ptr(gwv1.Namespace("gloo-system"))}}},
+			Rules:           []gwv1.GRPCRouteRule{{BackendRefs: []gwv1.GRPCBackendRef{{BackendRef: gwv1.BackendRef{BackendObjectReference: gwv1.BackendObjectReference{Name: "httpbin", Port: ptr(gwv1.PortNumber(8000))}}}}}},
+		},
+	}
+	other := &gwv1.GRPCRoute{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "httpbin", Name: "elsewhere"},
+		Spec: gwv1.GRPCRouteSpec{
+			CommonRouteSpec: gwv1.CommonRouteSpec{ParentRefs: []gwv1.ParentReference{{Name: "other-gateway"}}},
+		},
+		Status: gwv1.GRPCRouteStatus{RouteStatus: gwv1.RouteStatus{Parents: []gwv1.RouteParentStatus{{ControllerName: "example.com/other", ParentRef: gwv1.ParentReference{Name: "other-gateway"},
+			Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted", LastTransitionTime: metav1.Now()}}}}}},
+	}
+	c, res := guideWith(t, []*gwv1.GRPCRoute{ours, other})
+	w := startWriter(t, c)
+	w.Offer(res)
+	ctx := context.Background()
+	eventually(t, func() string {
+		var r gwv1.GRPCRoute
+		if err := c.Get(ctx, client.ObjectKeyFromObject(ours), &r); err != nil {
+			return err.Error()
+		}
+		if len(r.Status.Parents) != 1 || string(r.Status.Parents[0].ControllerName) != controller {
+			return fmt.Sprintf("GRPCRoute parents = %+v, want one of %s", r.Status.Parents, controller)
+		}
+		if cond := meta.FindStatusCondition(r.Status.Parents[0].Conditions, "Accepted"); cond == nil || cond.Status != metav1.ConditionTrue {
+			return fmt.Sprintf("GRPCRoute Accepted = %+v, want True", cond)
+		}
+		return ""
+	})
+	var r gwv1.GRPCRoute
+	if err := c.Get(ctx, client.ObjectKeyFromObject(other), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Status.Parents) != 1 || string(r.Status.Parents[0].ControllerName) != "example.com/other" {
+		t.Errorf("another controller's GRPCRoute parents = %+v, want its one entry untouched", r.Status.Parents)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // TestStatusWriterSteadyStateMakesNoWrites: offering the same statuses
 // again changes no object, and a condition keeps its transition time.
