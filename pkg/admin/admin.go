@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -55,7 +57,29 @@ func New(reg prometheus.Gatherer, ready func() bool, debug func() any, xds func(
 	return s
 }
 
-// Serve serves on lis until ctx ends.
+// Serve serves on lis until ctx ends: every page, for a loopback address
+// (or the --debug-address an operator chose), behind localHostsOnly.
 func (s *Server) Serve(ctx context.Context, lis net.Listener) error {
-	return ServeHandler(ctx, lis, s.mux)
+	return ServeHandler(ctx, lis, localHostsOnly(s.mux))
+}
+
+// localHostsOnly refuses requests whose Host is a DNS name other than
+// localhost: a web page the operator opens elsewhere can make its own name
+// resolve to 127.0.0.1 (DNS rebinding) and read the debug pages, which
+// show every Gateway's configuration, from the operator's browser. A
+// browser sends that page's name as Host; curl, kubectl port-forward,
+// probes and scrapers send an IP address or localhost.
+func localHostsOnly(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hh, _, err := net.SplitHostPort(host); err == nil {
+			host = hh
+		}
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+		if net.ParseIP(strings.Trim(host, "[]")) == nil && host != "localhost" && !strings.HasSuffix(host, ".localhost") {
+			http.Error(w, "Host "+strconv.Quote(r.Host)+" refused: the admin endpoint answers requests to an IP address or localhost only", http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

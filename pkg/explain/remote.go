@@ -1,10 +1,12 @@
 package explain
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -27,7 +29,12 @@ func FetchConfig(adminAddress string) ([]*xdsconfig.GatewayConfig, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetch the served configuration: %s", resp.Status)
+		// The status is the error; the body's first line says why, if it can be read.
+		reason := ""
+		if b, err := io.ReadAll(io.LimitReader(resp.Body, 512)); err == nil && len(bytes.TrimSpace(b)) > 0 {
+			reason = ": " + strings.TrimSpace(string(b))
+		}
+		return nil, fmt.Errorf("fetch the served configuration from %s: %s%s", adminAddress, resp.Status, reason)
 	}
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
