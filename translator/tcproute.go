@@ -20,15 +20,25 @@ import (
 
 // tcpAsHTTP returns the HTTPRoute of kind TCPRoute that stands for r.
 func tcpAsHTTP(r *gwv1.TCPRoute) *gwv1.HTTPRoute {
+	return streamRouteAsHTTP(kindTCPRoute, r.ObjectMeta, r.Spec.ParentRefs, len(r.Spec.Rules), func(i int) (*gwv1.SectionName, []gwv1.BackendRef) {
+		return r.Spec.Rules[i].Name, r.Spec.Rules[i].BackendRefs
+	})
+}
+
+// streamRouteAsHTTP is the HTTPRoute of kind kind that stands for a route
+// of connections (TLSRoute, TCPRoute): its parents and, for each of its n
+// rules, the rule's name and backends.
+func streamRouteAsHTTP(kind string, om metav1.ObjectMeta, parents []gwv1.ParentReference, n int, rule func(int) (*gwv1.SectionName, []gwv1.BackendRef)) *gwv1.HTTPRoute {
 	h := &gwv1.HTTPRoute{
-		TypeMeta: metav1.TypeMeta{APIVersion: gwv1.GroupVersion.String(), Kind: kindTCPRoute},
-		ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: r.Name, UID: r.UID,
-			Generation: r.Generation, CreationTimestamp: r.CreationTimestamp},
+		TypeMeta: metav1.TypeMeta{APIVersion: gwv1.GroupVersion.String(), Kind: kind},
+		ObjectMeta: metav1.ObjectMeta{Namespace: om.Namespace, Name: om.Name, UID: om.UID,
+			Generation: om.Generation, CreationTimestamp: om.CreationTimestamp},
 	}
-	h.Spec.ParentRefs = r.Spec.ParentRefs
-	for _, rule := range r.Spec.Rules {
-		hr := gwv1.HTTPRouteRule{Name: rule.Name}
-		for _, b := range rule.BackendRefs {
+	h.Spec.ParentRefs = parents
+	for i := range n {
+		name, backends := rule(i)
+		hr := gwv1.HTTPRouteRule{Name: name}
+		for _, b := range backends {
 			hr.BackendRefs = append(hr.BackendRefs, gwv1.HTTPBackendRef{BackendRef: b})
 		}
 		h.Spec.Rules = append(h.Spec.Rules, hr)

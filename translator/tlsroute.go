@@ -8,7 +8,6 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	directv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/direct_response/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
@@ -31,20 +30,10 @@ const (
 
 // tlsAsHTTP returns the HTTPRoute of kind TLSRoute that stands for r.
 func tlsAsHTTP(r *gwv1.TLSRoute) *gwv1.HTTPRoute {
-	h := &gwv1.HTTPRoute{
-		TypeMeta: metav1.TypeMeta{APIVersion: gwv1.GroupVersion.String(), Kind: kindTLSRoute},
-		ObjectMeta: metav1.ObjectMeta{Namespace: r.Namespace, Name: r.Name, UID: r.UID,
-			Generation: r.Generation, CreationTimestamp: r.CreationTimestamp},
-	}
-	h.Spec.ParentRefs = r.Spec.ParentRefs
+	h := streamRouteAsHTTP(kindTLSRoute, r.ObjectMeta, r.Spec.ParentRefs, len(r.Spec.Rules), func(i int) (*gwv1.SectionName, []gwv1.BackendRef) {
+		return r.Spec.Rules[i].Name, r.Spec.Rules[i].BackendRefs
+	})
 	h.Spec.Hostnames = r.Spec.Hostnames
-	for _, rule := range r.Spec.Rules {
-		hr := gwv1.HTTPRouteRule{Name: rule.Name}
-		for _, b := range rule.BackendRefs {
-			hr.BackendRefs = append(hr.BackendRefs, gwv1.HTTPBackendRef{BackendRef: b})
-		}
-		h.Spec.Rules = append(h.Spec.Rules, hr)
-	}
 	return h
 }
 
