@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 	"github.com/gatewarden/gatewarden/pkg/pki"
 )
@@ -18,13 +19,7 @@ import (
 // frontendTLSManifests is an HTTPS listener that requires client
 // certificates of one CA (spec.tls.frontend, the CA in a ConfigMap) and a
 // VirtualHostOption that requires a JWT as well.
-const frontendTLSManifests = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: gatewarden}
-spec: {controllerName: gatewarden.io/gatewarden}
----
-apiVersion: v1
+const frontendTLSManifests = testenv.GatewayClassManifest + `apiVersion: v1
 kind: Secret
 metadata: {name: server-cert, namespace: infra}
 type: kubernetes.io/tls

@@ -15,19 +15,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/pki"
 )
 
 // tlsRouteManifests is a TLS listener in Passthrough mode for *.tls.test,
 // a TLSRoute per backend (a.tls.test, b.tls.test) and one whose backend
 // does not exist (c.tls.test).
-const tlsRouteManifests = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: gatewarden}
-spec: {controllerName: gatewarden.io/gatewarden}
----
-apiVersion: gateway.networking.k8s.io/v1
+const tlsRouteManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: infra}
 spec:
