@@ -2,56 +2,21 @@ package explain_test
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/explain"
-	"github.com/gatewarden/gatewarden/pkg/source/dir"
-	"github.com/gatewarden/gatewarden/translator"
 )
 
 // TestDryRun explains the guide with its RouteOption in dry run: Bob,
 // whom its rbac denies, is let through, and the decision says the option
 // would have denied him.
 func TestDryRun(t *testing.T) {
-	root := testenv.RepoRoot()
-	tmp := t.TempDir()
-	for _, f := range []string{"gateway.yaml", "httpbin.yaml", "virtualhostoption.yaml", "routeoption.yaml"} {
-		data, err := os.ReadFile(filepath.Join(root, "examples/gateway-jwt", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := string(data)
-		if f == "routeoption.yaml" {
-			s = strings.Replace(s, "  namespace: httpbin\n", "  namespace: httpbin\n  annotations: {gatewarden.io/dry-run: \"true\"}\n", 1)
-		}
-		if err := os.WriteFile(filepath.Join(tmp, f), []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	scan := dir.Load(tmp)
-	if len(scan.Problems) > 0 {
-		t.Fatalf("load: %v", scan.Problems)
-	}
-	ex, err := explain.New(translator.Translate(scan.Resources, translator.Options{AllowLoopbackBackends: true}).Gateways)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens := map[string]string{}
-	data, err := os.ReadFile(filepath.Join(root, "examples/gateway-jwt/tokens.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			tokens[k] = v
-		}
-	}
+	ex, tokens := guideExplainer(t, func(s string) string {
+		return strings.Replace(s, "  namespace: httpbin\n", "  namespace: httpbin\n  annotations: {gatewarden.io/dry-run: \"true\"}\n", 1)
+	}, nil)
 	for name, tc := range map[string]struct {
 		token string
 		want  explain.DryRunDecision

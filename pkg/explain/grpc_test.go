@@ -2,15 +2,10 @@ package explain_test
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/explain"
-	"github.com/gatewarden/gatewarden/pkg/source/dir"
-	"github.com/gatewarden/gatewarden/translator"
 )
 
 // grpcRoute serves the guide's httpbin as a gRPC service on
@@ -32,42 +27,9 @@ spec:
 // answered as gRPC, HTTP 200 with the grpc-status a client sees (e2e
 // TestGRPCRouteJWTAndRBAC shows the same codes from real Envoy).
 func TestExplainGRPC(t *testing.T) {
-	root := testenv.RepoRoot()
-	tmp := t.TempDir()
-	for _, f := range []string{"gateway.yaml", "httpbin.yaml", "virtualhostoption.yaml", "routeoption.yaml"} {
-		data, err := os.ReadFile(filepath.Join(root, "examples/gateway-jwt", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := string(data)
-		if f == "routeoption.yaml" {
-			s = strings.Replace(s, "kind: HTTPRoute\n    name: httpbin", "kind: GRPCRoute\n    name: echo", 1)
-		}
-		if err := os.WriteFile(filepath.Join(tmp, f), []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(tmp, "grpcroute.yaml"), []byte(grpcRoute), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	scan := dir.Load(tmp)
-	if len(scan.Problems) > 0 {
-		t.Fatalf("load: %v", scan.Problems)
-	}
-	ex, err := explain.New(translator.Translate(scan.Resources, translator.Options{AllowLoopbackBackends: true}).Gateways)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens := map[string]string{}
-	data, err := os.ReadFile(filepath.Join(root, "examples/gateway-jwt/tokens.env"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
-			tokens[k] = v
-		}
-	}
+	ex, tokens := guideExplainer(t, func(s string) string {
+		return strings.Replace(s, "kind: HTTPRoute\n    name: httpbin", "kind: GRPCRoute\n    name: echo", 1)
+	}, map[string]string{"grpcroute.yaml": grpcRoute})
 	for name, tc := range map[string]struct {
 		path, token, contentType string
 		summary                  string
