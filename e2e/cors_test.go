@@ -14,22 +14,7 @@ import (
 // corsManifests is one listener whose VirtualHostOption requires a JWT from
 // issuer iss-1 and the claim sub=alice, and a route with a CORS filter on
 // /api (origin https://app.example, credentials) and none on /plain.
-const corsManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: http, protocol: HTTP, port: %[1]d, hostname: api.test}
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: jwt, namespace: infra}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
-  options:
-    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
-    rbac:
+const corsManifests = testenv.JWTGatewayManifest + `    rbac:
       policies:
         alice: {principals: [{jwtPrincipal: {claims: {sub: alice}}}]}
 ---

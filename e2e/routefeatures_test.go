@@ -20,22 +20,7 @@ import (
 // routeFeatureManifests is one JWT-protected listener with a rule that
 // mirrors to "shadow" and sets a header for its one backend, and a rule
 // that retries "flaky" on 503 up to 3 times.
-const routeFeatureManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: http, protocol: HTTP, port: %[1]d, hostname: api.test}
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: jwt, namespace: infra}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
-  options:
-    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
-{{- range $i, $name := .Services }}
+const routeFeatureManifests = testenv.JWTGatewayManifest + `{{- range $i, $name := .Services }}
 ---
 apiVersion: v1
 kind: Service

@@ -9,3 +9,25 @@ metadata: {name: gatewarden}
 spec: {controllerName: gatewarden.io/gatewarden}
 ---
 `
+
+// JWTGatewayManifest follows GatewayClassManifest with the Gateway infra/gw,
+// one HTTP listener for api.test on port %[1]d, and a VirtualHostOption on
+// it requiring a JWT of issuer iss-1 verified with the JWKS %[2]s (both
+// filled by fmt.Sprintf); a test's own options of that VirtualHostOption
+// (rbac, say) may follow at once, indented under options.
+const JWTGatewayManifest = GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: gatewarden
+  listeners:
+  - {name: http, protocol: HTTP, port: %[1]d, hostname: api.test}
+---
+apiVersion: gateway.solo.io/v1
+kind: VirtualHostOption
+metadata: {name: jwt, namespace: infra}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
+  options:
+    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
+`
