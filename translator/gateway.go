@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
 // gatewayState is one Gateway of an accepted class, being translated.
@@ -51,13 +53,10 @@ func (t *translation) acceptClasses() {
 // SupportedFeatures are the Gateway API features gatewarden implements, by
 // their conformance names. Each is exercised by the upstream conformance
 // suite (e2e/conformance), which reads them from the GatewayClass status.
-var SupportedFeatures = []string{
+// Each route kind of resource.RouteKinds is the core feature of its name.
+var SupportedFeatures = append(routeKindNames(),
 	"Gateway",
-	"GRPCRoute",
-	"HTTPRoute",
 	"ReferenceGrant",
-	"TCPRoute",
-	"TLSRoute",
 	// Extended.
 	"GatewayFrontendClientCertificateValidation",
 	"GatewayHTTPListenerIsolation",
@@ -83,6 +82,14 @@ var SupportedFeatures = []string{
 	"HTTPRouteRequestTimeout",
 	"HTTPRouteResponseHeaderModification",
 	"HTTPRouteSchemeRedirect",
+)
+
+func routeKindNames() []string {
+	var out []string
+	for _, k := range resource.RouteKinds {
+		out = append(out, k.Kind)
+	}
+	return out
 }
 
 func supportedFeatures() []gwv1.SupportedFeature {

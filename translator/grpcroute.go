@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
 // A GRPCRoute is translated as the HTTPRoute it is equivalent to: a gRPC
@@ -27,16 +29,17 @@ import (
 // 401 and 7 PERMISSION_DENIED for 403, the reason in grpc-message.
 
 const (
-	kindHTTPRoute = "HTTPRoute"
-	kindGRPCRoute = "GRPCRoute"
-	kindTLSRoute  = "TLSRoute"
-	kindTCPRoute  = "TCPRoute"
+	kindHTTPRoute = resource.KindHTTPRoute
+	kindGRPCRoute = resource.KindGRPCRoute
+	kindTLSRoute  = resource.KindTLSRoute
+	kindTCPRoute  = resource.KindTCPRoute
 )
 
-// routeKind is the kind of the route r stands for: GRPCRoute or TLSRoute
-// for the HTTPRoute built from one (grpcAsHTTP, tlsAsHTTP), else HTTPRoute.
+// routeKind is the kind of the route r stands for: GRPCRoute, TLSRoute or
+// TCPRoute for the HTTPRoute built from one (grpcAsHTTP, tlsAsHTTP,
+// tcpAsHTTP), else HTTPRoute.
 func routeKind(r *gwv1.HTTPRoute) string {
-	if r.Kind == kindGRPCRoute || r.Kind == kindTLSRoute || r.Kind == kindTCPRoute {
+	if r.Kind != kindHTTPRoute && resource.IsRouteKind(r.Kind) {
 		return r.Kind
 	}
 	return kindHTTPRoute

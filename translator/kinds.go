@@ -4,26 +4,20 @@ import (
 	"slices"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
 // listenerKinds are the route kinds a listener of l's protocol and mode
-// serves.
-// HTTP and HTTPS listeners take HTTPRoutes and GRPCRoutes, which share their
-// virtual hosts and policies; a TLS listener in Passthrough mode takes
-// TLSRoutes, which pick a backend by SNI without terminating TLS.
+// serves (resource.RouteKinds says which protocol takes which kind). A TLS
+// listener in a mode gatewarden does not serve takes none.
 func listenerKinds(l gwv1.Listener) []string {
-	switch l.Protocol {
-	case gwv1.HTTPProtocolType, gwv1.HTTPSProtocolType:
-		return []string{kindHTTPRoute, kindGRPCRoute}
-	case gwv1.TLSProtocolType:
+	if l.Protocol == gwv1.TLSProtocolType {
 		if reason, _ := checkTLSListener(l); reason != "" {
-			return nil // a mode gatewarden does not serve takes no route
+			return nil
 		}
-		return []string{kindTLSRoute}
-	case gwv1.TCPProtocolType:
-		return []string{kindTCPRoute}
 	}
-	return nil
+	return resource.ListenerRouteKinds(l.Protocol)
 }
 
 // kindServed reports whether k, of allowedRoutes.kinds, is a kind l serves.

@@ -11,6 +11,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
 // vhostPolicy is what the VirtualHostOptions of one listener add up to.
@@ -223,9 +224,9 @@ func (t *translation) attachRouteOptions(routes []*routeState) {
 		}
 		for i, ref := range o.Spec.TargetRefs {
 			rref := ancestorRouteOf(string(ref.Kind), o.Namespace, gwv1.ObjectName(ref.Name))
-			if ref.Group != gwv1.GroupName || (ref.Kind != kindHTTPRoute && ref.Kind != kindGRPCRoute) {
+			if ref.Group != gwv1.GroupName || !resource.IsRouteOptionTarget(string(ref.Kind)) {
 				t.optionCondition(optv1.KindRouteOption, o, rref, false, string(gwv1.PolicyReasonInvalid),
-					fmt.Sprintf("spec.targetRefs[%d]: kind %s/%s is not supported; a RouteOption targets %s/HTTPRoute or %s/GRPCRoute", i, ref.Group, ref.Kind, gwv1.GroupName, gwv1.GroupName))
+					fmt.Sprintf("spec.targetRefs[%d]: kind %s/%s is not supported; a RouteOption targets %s", i, ref.Group, ref.Kind, resource.RouteOptionTargets()))
 				continue
 			}
 			if ref.Namespace != nil && *ref.Namespace != o.Namespace {

@@ -29,6 +29,30 @@ type Status struct {
 	TCPRoutes  map[types.NamespacedName]*gwv1.TCPRouteStatus
 }
 
+// RouteStatus is the status of the route of kind (one of
+// resource.RouteKinds) named key, or nil when the translation has none.
+func (s *Status) RouteStatus(kind string, key types.NamespacedName) *gwv1.RouteStatus {
+	switch kind {
+	case kindHTTPRoute:
+		if st := s.HTTPRoutes[key]; st != nil {
+			return &st.RouteStatus
+		}
+	case kindGRPCRoute:
+		if st := s.GRPCRoutes[key]; st != nil {
+			return &st.RouteStatus
+		}
+	case kindTLSRoute:
+		if st := s.TLSRoutes[key]; st != nil {
+			return &st.RouteStatus
+		}
+	case kindTCPRoute:
+		if st := s.TCPRoutes[key]; st != nil {
+			return &st.RouteStatus
+		}
+	}
+	return nil
+}
+
 func newStatus() *Status { return newStatusFor(&resource.Resources{}) }
 
 // newStatusFor sizes the maps for the objects of in.

@@ -35,8 +35,8 @@ type StatusWriter struct {
 	mu     sync.Mutex
 	latest *translator.Result
 	wake   chan struct{}
-	// routeKinds are the optional route kinds installed: the others have
-	// no statuses to write.
+	// routeKinds are the route kinds installed: the others have no
+	// statuses to write.
 	routeKinds kube.RouteKinds
 }
 
@@ -121,36 +121,6 @@ func (w *StatusWriter) write(ctx context.Context, r *translator.Result) error {
 		}))
 	}
 	// Routes: replace the parent entries of this controller, keep others'.
-	var routes gwv1.HTTPRouteList
-	if err := w.c.List(ctx, &routes); err != nil {
-		return err
-	}
-	for i := range routes.Items {
-		rt := &routes.Items[i]
-		key := types.NamespacedName{Namespace: rt.Namespace, Name: rt.Name}
-		st := s.HTTPRoutes[key]
-		if st == nil && !hasParentOf(rt.Status.Parents, w.controllerName) {
-			continue
-		}
-		errs = append(errs, w.patch(ctx, &gwv1.HTTPRoute{}, key, func(o client.Object) bool {
-			route := o.(*gwv1.HTTPRoute)
-			var parents []gwv1.RouteParentStatus
-			for _, p := range route.Status.Parents {
-				if string(p.ControllerName) != w.controllerName {
-					parents = append(parents, p)
-				}
-			}
-			if st != nil {
-				for _, p := range st.Parents {
-					p.Conditions = mergeConditions(parentConditions(route.Status.Parents, p.ParentRef, w.controllerName), p.Conditions, now)
-					parents = append(parents, p)
-				}
-			}
-			want := route.Status
-			want.Parents = parents
-			return setIfChanged(&route.Status, want)
-		}))
-	}
 	errs = append(errs, w.writeRoutes(ctx, w.routeKinds, s, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.VirtualHostOptionList{}, s.VirtualHostOptions, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.RouteOptionList{}, s.RouteOptions, now))

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+	"github.com/gatewarden/gatewarden/pkg/resource"
 	"github.com/gatewarden/gatewarden/pkg/source/dir"
 	"github.com/gatewarden/gatewarden/pkg/source/kube"
 	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
@@ -84,7 +85,7 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 // startWriter runs a status writer until the test ends.
 func startWriter(t *testing.T, c client.Client) *StatusWriter {
 	t.Helper()
-	w := NewStatusWriter(c, controller, kube.RouteKinds{GRPC: true, TLS: true, TCP: true}, quietLog())
+	w := NewStatusWriter(c, controller, kube.RouteKinds(resource.RouteKinds), quietLog())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Start(ctx) }()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 
@@ -61,17 +62,25 @@ var (
 	gatewayV1beta1 = schema.GroupVersion(gwv1beta1.GroupVersion)
 )
 
-// kinds maps every kind gatewarden reads to a constructor of its Go type.
-var kinds = map[schema.GroupVersionKind]func() Object{
+// kinds maps every kind gatewarden reads to a constructor of its Go type:
+// the route kinds of RouteKinds and the others below.
+var kinds = func() map[schema.GroupVersionKind]func() Object {
+	m := map[schema.GroupVersionKind]func() Object{}
+	for _, k := range RouteKinds {
+		for _, v := range k.Versions {
+			m[schema.GroupVersionKind{Group: gwv1.GroupName, Version: v, Kind: k.Kind}] = func() Object { return k.New() }
+		}
+	}
+	maps.Copy(m, otherKinds)
+	return m
+}()
+
+// otherKinds are the kinds gatewarden reads that are not routes.
+var otherKinds = map[schema.GroupVersionKind]func() Object{
 	gatewayV1.WithKind("GatewayClass"):                       func() Object { return &gwv1.GatewayClass{} },
 	gatewayV1.WithKind("Gateway"):                            func() Object { return &gwv1.Gateway{} },
-	gatewayV1.WithKind("HTTPRoute"):                          func() Object { return &gwv1.HTTPRoute{} },
-	gatewayV1.WithKind("GRPCRoute"):                          func() Object { return &gwv1.GRPCRoute{} },
-	gatewayV1.WithKind("TLSRoute"):                           func() Object { return &gwv1.TLSRoute{} },
-	gatewayV1.WithKind("TCPRoute"):                           func() Object { return &gwv1.TCPRoute{} },
 	gatewayV1beta1.WithKind("GatewayClass"):                  func() Object { return &gwv1.GatewayClass{} },
 	gatewayV1beta1.WithKind("Gateway"):                       func() Object { return &gwv1.Gateway{} },
-	gatewayV1beta1.WithKind("HTTPRoute"):                     func() Object { return &gwv1.HTTPRoute{} },
 	gatewayV1beta1.WithKind("ReferenceGrant"):                func() Object { return &gwv1beta1.ReferenceGrant{} },
 	gatewayV1.WithKind("ReferenceGrant"):                     func() Object { return &gwv1beta1.ReferenceGrant{} },
 	corev1.SchemeGroupVersion.WithKind("Secret"):             func() Object { return &corev1.Secret{} },

@@ -12,88 +12,72 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
-// grpcRouteKind, tlsRouteKind and tcpRouteKind are read only where its CRD is installed (v1), like
-// BackendTLSPolicy: a cluster with an older release of the Gateway API's
-// CRDs has HTTPRoutes to serve all the same.
-var (
-	grpcRouteKind = schema.GroupKind{Group: gwv1.GroupName, Kind: "GRPCRoute"}
-	tlsRouteKind  = schema.GroupKind{Group: gwv1.GroupName, Kind: "TLSRoute"}
-	tcpRouteKind  = schema.GroupKind{Group: gwv1.GroupName, Kind: "TCPRoute"}
-)
-
-// RouteKinds are the optional route kinds the API server serves: the
+// RouteKinds are the route kinds the API server serves: those of
+// resource.RouteKinds that are not optional, and the optional ones whose
+// CRD (v1) is installed, like BackendTLSPolicy. The source reads and the
 // status writer writes the statuses of those only.
-type RouteKinds struct {
-	GRPC, TLS, TCP bool
-}
+type RouteKinds []resource.RouteKind
 
-// RouteKinds returns the optional route kinds found installed at start.
+// RouteKinds returns the route kinds found installed at start.
 func (s *Source) RouteKinds() RouteKinds { return s.routeKinds }
 
-// detectRouteKinds finds which optional route kinds are installed and
-// returns them to watch.
+// detectRouteKinds finds which route kinds are installed and returns them
+// to watch.
 func detectRouteKinds(mapper meta.RESTMapper) (RouteKinds, []watchedKind, error) {
 	var k RouteKinds
-	var err error
-	if k.GRPC, err = installed(mapper, grpcRouteKind, gwv1.GroupVersion.Version); err != nil {
-		return k, nil, fmt.Errorf("look up the GRPCRoute CRD: %w", err)
-	}
-	if k.TLS, err = installed(mapper, tlsRouteKind, gwv1.GroupVersion.Version); err != nil {
-		return k, nil, fmt.Errorf("look up the TLSRoute CRD: %w", err)
-	}
-	if k.TCP, err = installed(mapper, tcpRouteKind, gwv1.GroupVersion.Version); err != nil {
-		return k, nil, fmt.Errorf("look up the TCPRoute CRD: %w", err)
-	}
 	var w []watchedKind
-	if k.GRPC {
-		w = append(w, watchedKind{&gwv1.GRPCRoute{}, true})
-	}
-	if k.TLS {
-		w = append(w, watchedKind{&gwv1.TLSRoute{}, true})
-	}
-	if k.TCP {
-		w = append(w, watchedKind{&gwv1.TCPRoute{}, true})
+	for _, rk := range resource.RouteKinds {
+		if rk.Optional {
+			ok, err := installed(mapper, schema.GroupKind{Group: gwv1.GroupName, Kind: rk.Kind}, gwv1.GroupVersion.Version)
+			if err != nil {
+				return nil, nil, fmt.Errorf("look up the %s CRD: %w", rk.Kind, err)
+			}
+			if !ok {
+				continue
+			}
+		}
+		k = append(k, rk)
+		w = append(w, watchedKind{rk.New(), true})
 	}
 	return k, w, nil
 }
 
-// missing names the optional route kinds that are not installed.
+// missing names the route kinds that are not installed.
 func (k RouteKinds) missing() []string {
 	var out []string
-	if !k.GRPC {
-		out = append(out, "GRPCRoute")
-	}
-	if !k.TLS {
-		out = append(out, "TLSRoute")
-	}
-	if !k.TCP {
-		out = append(out, "TCPRoute")
+	for _, rk := range resource.RouteKinds {
+		if !k.has(rk.Kind) {
+			out = append(out, rk.Kind)
+		}
 	}
 	return out
 }
 
-// list reads the installed optional route kinds from the cache.
+func (k RouteKinds) has(kind string) bool {
+	for _, rk := range k {
+		if rk.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// list reads the installed route kinds from the cache.
 func (k RouteKinds) list(ctx context.Context, c client.Reader, res *resource.Resources) error {
-	if k.GRPC {
-		var l gwv1.GRPCRouteList
-		if err := c.List(ctx, &l); err != nil {
-			return fmt.Errorf("list GRPCRoutes: %w", err)
+	for _, rk := range k {
+		l := rk.NewList()
+		if err := c.List(ctx, l); err != nil {
+			return fmt.Errorf("list %ss: %w", rk.Kind, err)
 		}
-		res.GRPCRoutes = pointers(l.Items)
-	}
-	if k.TLS {
-		var l gwv1.TLSRouteList
-		if err := c.List(ctx, &l); err != nil {
-			return fmt.Errorf("list TLSRoutes: %w", err)
+		items, err := meta.ExtractList(l)
+		if err != nil {
+			return fmt.Errorf("list %ss: %w", rk.Kind, err)
 		}
-		res.TLSRoutes = pointers(l.Items)
-	}
-	if k.TCP {
-		var l gwv1.TCPRouteList
-		if err := c.List(ctx, &l); err != nil {
-			return fmt.Errorf("list TCPRoutes: %w", err)
+		for _, it := range items {
+			if !res.Add(it) {
+				return fmt.Errorf("list %ss: %T is not a kind the translator reads", rk.Kind, it)
+			}
 		}
-		res.TCPRoutes = pointers(l.Items)
 	}
 	return nil
 }

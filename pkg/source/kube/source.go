@@ -66,7 +66,8 @@ type Source struct {
 	changes *debounce.Debouncer
 	// backendTLS is whether the BackendTLSPolicy CRD is installed.
 	backendTLS bool
-	// routeKinds are the optional route kinds installed (GRPCRoute, TLSRoute, TCPRoute).
+	// routeKinds are the route kinds installed (the optional ones of
+	// resource.RouteKinds only where their CRD is).
 	routeKinds RouteKinds
 }
 
@@ -75,12 +76,12 @@ type watchedKind struct {
 	statusOnlyNoise bool
 }
 
-// watched lists every kind the source reads, with whether its updates that
-// change only status can be ignored (kinds with a status subresource).
+// watched lists every kind the source reads but routes (RouteKinds), with
+// whether its updates that change only status can be ignored (kinds with a
+// status subresource).
 var watched = []watchedKind{
 	{&gwv1.GatewayClass{}, true},
 	{&gwv1.Gateway{}, true},
-	{&gwv1.HTTPRoute{}, true},
 	{&gwv1beta1.ReferenceGrant{}, false},
 	{&corev1.Service{}, false},
 	{&discoveryv1.EndpointSlice{}, false},
@@ -217,7 +218,6 @@ func (s *Source) list(ctx context.Context) (*resource.Resources, error) {
 	var (
 		classes  gwv1.GatewayClassList
 		gateways gwv1.GatewayList
-		routes   gwv1.HTTPRouteList
 		grants   gwv1beta1.ReferenceGrantList
 		services corev1.ServiceList
 		slices   discoveryv1.EndpointSliceList
@@ -227,14 +227,13 @@ func (s *Source) list(ctx context.Context) (*resource.Resources, error) {
 		vhos     optv1.VirtualHostOptionList
 		ros      optv1.RouteOptionList
 	)
-	for _, l := range []client.ObjectList{&classes, &gateways, &routes, &grants, &services, &slices, &secrets, &cms, &nss, &vhos, &ros} {
+	for _, l := range []client.ObjectList{&classes, &gateways, &grants, &services, &slices, &secrets, &cms, &nss, &vhos, &ros} {
 		if err := c.List(ctx, l); err != nil {
 			return nil, fmt.Errorf("list %T: %w", l, err)
 		}
 	}
 	res.GatewayClasses = pointers(classes.Items)
 	res.Gateways = pointers(gateways.Items)
-	res.HTTPRoutes = pointers(routes.Items)
 	res.ReferenceGrants = pointers(grants.Items)
 	res.Services = pointers(services.Items)
 	res.EndpointSlices = pointers(slices.Items)
