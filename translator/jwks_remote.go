@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -51,10 +52,10 @@ const (
 // reference that cannot be resolved (no such Service, no such port, no ready
 // endpoint, an ExternalName without a name) refuses the option, whose routes
 // then fail closed, rather than leaving Envoy to refuse every token.
-func (t *translation) buildRemoteJwks(kind, namespace, field string, r *optv1.RemoteJwks) (*jwtauthnv3.RemoteJwks, *backend, string) {
+func (t *translation) buildRemoteJwks(kind, namespace, field string, r *optv1.RemoteJwks) (*jwtauthnv3.RemoteJwks, *backend, error) {
 	u, err := url.Parse(r.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, nil, fmt.Sprintf("%s.url: %q is not an http or https URL", field, r.URL)
+		return nil, nil, fmt.Errorf("%s.url: %q is not an http or https URL", field, r.URL)
 	}
 	port := 80
 	if u.Scheme == "https" {
@@ -63,11 +64,11 @@ func (t *translation) buildRemoteJwks(kind, namespace, field string, r *optv1.Re
 	if p := u.Port(); p != "" {
 		port, err = strconv.Atoi(p)
 		if err != nil || port <= 0 || port > 65535 {
-			return nil, nil, fmt.Sprintf("%s.url: bad port in %q", field, r.URL)
+			return nil, nil, fmt.Errorf("%s.url: bad port in %q", field, r.URL)
 		}
 	}
 	if r.UpstreamRef.Name == "" {
-		return nil, nil, field + ".upstreamRef.name: the Service of the JWKS server is required (for a server outside the cluster, an ExternalName Service naming its host)"
+		return nil, nil, errors.New(field + ".upstreamRef.name: the Service of the JWKS server is required (for a server outside the cluster, an ExternalName Service naming its host)")
 	}
 	ns := r.UpstreamRef.Namespace
 	if ns == "" {
@@ -77,11 +78,11 @@ func (t *translation) buildRemoteJwks(kind, namespace, field string, r *optv1.Re
 	// with a ReferenceGrant of that namespace, else a tenant makes every
 	// Envoy of the Gateway fetch from another team's Service.
 	if ns != namespace && !t.index.granted(optv1.GroupName, kind, namespace, "", "Service", ns, r.UpstreamRef.Name) {
-		return nil, nil, fmt.Sprintf("%s.upstreamRef: Service %s/%s is in another namespace and no ReferenceGrant in %s allows %s %s to refer to it (%s)", field, ns, r.UpstreamRef.Name, ns, kind, namespace, refNotPermitted)
+		return nil, nil, &refNotPermittedError{fmt.Sprintf("%s.upstreamRef: Service %s/%s is in another namespace and no ReferenceGrant in %s allows %s %s to refer to it", field, ns, r.UpstreamRef.Name, ns, kind, namespace)}
 	}
 	svc := t.index.services[nn(ns, r.UpstreamRef.Name)]
 	if svc == nil {
-		return nil, nil, fmt.Sprintf("%s.upstreamRef: Service %s/%s not found", field, ns, r.UpstreamRef.Name)
+		return nil, nil, fmt.Errorf("%s.upstreamRef: Service %s/%s not found", field, ns, r.UpstreamRef.Name)
 	}
 	b := backend{namespace: ns, service: svc.Name, port: -1, weight: 1}
 	for _, sp := range svc.Spec.Ports {
@@ -91,33 +92,33 @@ func (t *translation) buildRemoteJwks(kind, namespace, field string, r *optv1.Re
 	}
 	if svc.Spec.Type == corev1.ServiceTypeExternalName {
 		if msg := t.forbiddenExternalName(svc); msg != "" {
-			return nil, nil, fmt.Sprintf("%s.upstreamRef: %s", field, msg)
+			return nil, nil, fmt.Errorf("%s.upstreamRef: %s", field, msg)
 		}
 		// An ExternalName Service is a DNS alias: its ports, if any, are
 		// not used by Kubernetes either. The URL's port is the server's.
 		b.externalName, b.port = svc.Spec.ExternalName, int32(port)
 	} else {
 		if msg := t.forbiddenEndpoint(ns, svc.Name); msg != "" {
-			return nil, nil, fmt.Sprintf("%s.upstreamRef: %s", field, msg)
+			return nil, nil, fmt.Errorf("%s.upstreamRef: %s", field, msg)
 		}
 		if b.port < 0 {
-			return nil, nil, fmt.Sprintf("%s.upstreamRef: Service %s/%s has no port %d (the port of %q)", field, ns, svc.Name, port, r.URL)
+			return nil, nil, fmt.Errorf("%s.upstreamRef: Service %s/%s has no port %d (the port of %q)", field, ns, svc.Name, port, r.URL)
 		}
 		if cla, _ := t.buildEndpoints(b); len(cla.Endpoints) == 0 {
-			return nil, nil, fmt.Sprintf("%s.upstreamRef: Service %s/%s has no ready endpoint on port %d: the keys could not be fetched", field, ns, svc.Name, port)
+			return nil, nil, fmt.Errorf("%s.upstreamRef: Service %s/%s has no ready endpoint on port %d: the keys could not be fetched", field, ns, svc.Name, port)
 		}
 	}
 	if u.Scheme == "https" {
 		tls, msg := t.upstreamTLSFor(ns, svc.Name, b.portName, u.Hostname())
 		if msg != "" {
-			return nil, nil, fmt.Sprintf("%s.upstreamRef: %s", field, msg)
+			return nil, nil, fmt.Errorf("%s.upstreamRef: %s", field, msg)
 		}
 		b.tls = tls
 	}
 	cache := jwksDefaultCache
 	if r.CacheDuration != nil {
 		if r.CacheDuration.Duration <= 0 {
-			return nil, nil, fmt.Sprintf("%s.cacheDuration: %s is not positive", field, r.CacheDuration.Duration)
+			return nil, nil, fmt.Errorf("%s.cacheDuration: %s is not positive", field, r.CacheDuration.Duration)
 		}
 		cache = r.CacheDuration.Duration
 	}
@@ -142,7 +143,7 @@ func (t *translation) buildRemoteJwks(kind, namespace, field string, r *optv1.Re
 	if r.AsyncFetch != nil {
 		remote.AsyncFetch.FastListener = r.AsyncFetch.FastListener
 	}
-	return remote, &b, ""
+	return remote, &b, nil
 }
 
 // forbiddenExternalName says why an ExternalName Service may not be used

@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -124,8 +125,9 @@ func (s *jwtStage) requirement() *jwtauthnv3.JwtRequirement {
 }
 
 // buildJwtStage translates one VhostJwt found at field of an option. The
-// second result names the field, value and problem when it cannot.
-func (t *translation) buildJwtStage(kind, namespace, name, field string, spec *optv1.VhostJwt) (*jwtStage, string) {
+// error names the field, value and problem when it cannot (a
+// *refNotPermittedError for a reference no ReferenceGrant allows).
+func (t *translation) buildJwtStage(kind, namespace, name, field string, spec *optv1.VhostJwt) (*jwtStage, error) {
 	short := map[string]string{optv1.KindVirtualHostOption: "vho", optv1.KindRouteOption: "rto"}[kind]
 	stageField := strings.TrimPrefix(field, "spec.options.")
 	st := &jwtStage{key: fmt.Sprintf("%s/%s/%s/%s", short, namespace, name, stageField), policy: spec.ValidationPolicy}
@@ -135,16 +137,16 @@ func (t *translation) buildJwtStage(kind, namespace, name, field string, spec *o
 	switch st.policy {
 	case "", optv1.ValidationRequireValid, optv1.ValidationAllowMissing, optv1.ValidationAllowMissingOrFailed:
 	default:
-		return nil, fmt.Sprintf("%s.validationPolicy: %q is not one of REQUIRE_VALID, ALLOW_MISSING, ALLOW_MISSING_OR_FAILED", field, spec.ValidationPolicy)
+		return nil, fmt.Errorf("%s.validationPolicy: %q is not one of REQUIRE_VALID, ALLOW_MISSING, ALLOW_MISSING_OR_FAILED", field, spec.ValidationPolicy)
 	}
 	if len(spec.Providers) == 0 {
-		return nil, field + ".providers: at least one provider is required"
+		return nil, errors.New(field + ".providers: at least one provider is required")
 	}
 	for _, pname := range sortedKeys(spec.Providers) {
 		pfield := fmt.Sprintf("%s.providers.%s", field, pname)
-		prov, jwks, msg := t.buildProvider(kind, namespace, pfield, spec.Providers[pname])
-		if msg != "" {
-			return nil, msg
+		prov, jwks, err := t.buildProvider(kind, namespace, pfield, spec.Providers[pname])
+		if err != nil {
+			return nil, err
 		}
 		prov.PayloadInMetadata = pname
 		st.providers = append(st.providers, &jwtProvider{name: pname, envoyName: st.key + "/" + pname, proto: prov})
@@ -152,10 +154,10 @@ func (t *translation) buildJwtStage(kind, namespace, name, field string, spec *o
 			st.jwksClusters = append(st.jwksClusters, *jwks)
 		}
 	}
-	return st, ""
+	return st, nil
 }
 
-func (t *translation) buildProvider(kind, namespace, field string, spec optv1.JwtProvider) (*jwtauthnv3.JwtProvider, *backend, string) {
+func (t *translation) buildProvider(kind, namespace, field string, spec optv1.JwtProvider) (*jwtauthnv3.JwtProvider, *backend, error) {
 	prov := &jwtauthnv3.JwtProvider{
 		Issuer:                 spec.Issuer,
 		Audiences:              spec.Audiences,
@@ -172,17 +174,17 @@ func (t *translation) buildProvider(kind, namespace, field string, spec optv1.Jw
 	var jwksCluster *backend
 	switch {
 	case spec.Jwks.Local != nil && spec.Jwks.Remote != nil:
-		return nil, nil, field + ".jwks: set one of local and remote, not both"
+		return nil, nil, errors.New(field + ".jwks: set one of local and remote, not both")
 	case spec.Jwks.Local != nil:
 		jwks, err := normalizeJWKS(spec.Jwks.Local.Key)
 		if err != nil {
-			return nil, nil, fmt.Sprintf("%s.jwks.local.key: invalid key: %v", field, err)
+			return nil, nil, fmt.Errorf("%s.jwks.local.key: invalid key: %v", field, err)
 		}
 		prov.JwksSourceSpecifier = &jwtauthnv3.JwtProvider_LocalJwks{LocalJwks: inlineString(jwks)}
 	case spec.Jwks.Remote != nil:
-		remote, b, msg := t.buildRemoteJwks(kind, namespace, field+".jwks.remote", spec.Jwks.Remote)
-		if msg != "" {
-			return nil, nil, msg
+		remote, b, err := t.buildRemoteJwks(kind, namespace, field+".jwks.remote", spec.Jwks.Remote)
+		if err != nil {
+			return nil, nil, err
 		}
 		prov.JwksSourceSpecifier = &jwtauthnv3.JwtProvider_RemoteJwks{RemoteJwks: remote}
 		// Envoy's cache of verified tokens outlives a key rotation: a token
@@ -192,31 +194,31 @@ func (t *translation) buildProvider(kind, namespace, field string, spec optv1.Jw
 		prov.JwtCacheConfig = nil
 		jwksCluster = b
 	default:
-		return nil, nil, field + ".jwks: one of local and remote is required"
+		return nil, nil, errors.New(field + ".jwks: one of local and remote is required")
 	}
 	if ts := spec.TokenSource; ts != nil {
 		for i, h := range ts.Headers {
 			if h.Header == "" {
-				return nil, nil, fmt.Sprintf("%s.tokenSource.headers[%d].header: a header name is required", field, i)
+				return nil, nil, fmt.Errorf("%s.tokenSource.headers[%d].header: a header name is required", field, i)
 			}
 			prov.FromHeaders = append(prov.FromHeaders, &jwtauthnv3.JwtHeader{Name: h.Header, ValuePrefix: h.Prefix})
 		}
 		for i, q := range ts.QueryParams {
 			if q == "" {
-				return nil, nil, fmt.Sprintf("%s.tokenSource.queryParams[%d]: a parameter name is required", field, i)
+				return nil, nil, fmt.Errorf("%s.tokenSource.queryParams[%d]: a parameter name is required", field, i)
 			}
 		}
 		prov.FromParams = ts.QueryParams
 	}
 	for i, c := range spec.ClaimsToHeaders {
 		if c.Claim == "" || c.Header == "" {
-			return nil, nil, fmt.Sprintf("%s.claimsToHeaders[%d]: claim and header are required", field, i)
+			return nil, nil, fmt.Errorf("%s.claimsToHeaders[%d]: claim and header are required", field, i)
 		}
 		// Envoy removes a client-sent header of this name before it writes
 		// the claim, so a client cannot forge it; append has nothing to add to.
 		prov.ClaimToHeaders = append(prov.ClaimToHeaders, &jwtauthnv3.JwtClaimToHeader{HeaderName: c.Header, ClaimName: c.Claim})
 	}
-	return prov, jwksCluster, ""
+	return prov, jwksCluster, nil
 }
 
 // buildJwtFilter is the listener-level jwt_authn config holding every

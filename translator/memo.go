@@ -1,6 +1,7 @@
 package translator
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -41,9 +42,12 @@ func (t *translation) rbacContent(spec *optv1.RBACExtension) string {
 }
 
 // checkRBAC checks spec (as spec.options.rbac) and says what is wrong
-// with it, or "".
-func (t *translation) checkRBAC(spec *optv1.RBACExtension) string {
-	return t.rbacRules(spec).invalid
+// with it, or nil.
+func (t *translation) checkRBAC(spec *optv1.RBACExtension) error {
+	if msg := t.rbacRules(spec).invalid; msg != "" {
+		return errors.New(msg)
+	}
+	return nil
 }
 
 // rbacRules is the checked form of spec, made once per distinct content.
@@ -143,7 +147,7 @@ func (t *translation) prebuildRBAC(gs *gatewayState) {
 	var jobs []job
 	for _, l := range gs.listeners {
 		var vhJwt *jwtConfig
-		if l.vhostOp != nil && l.vhostOp.invalid == "" {
+		if l.vhostOp != nil && l.vhostOp.invalid == nil {
 			vhJwt = l.vhostOp.jwt
 		}
 		for _, a := range l.routes {
@@ -152,7 +156,7 @@ func (t *translation) prebuildRBAC(gs *gatewayState) {
 				opts = append(opts, r.option)
 			}
 			for _, opt := range opts {
-				if opt == nil || opt.invalid != "" || opt.obj.Spec.Options.Rbac == nil || opt.obj.Spec.Options.Rbac.Disable || isDryRun(opt.obj) {
+				if opt == nil || opt.invalid != nil || opt.obj.Spec.Options.Rbac == nil || opt.obj.Spec.Options.Rbac.Disable || isDryRun(opt.obj) {
 					continue
 				}
 				jc := vhJwt

@@ -2,6 +2,7 @@ package translator
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,14 +23,14 @@ type vhostPolicy struct {
 	rbacFrom *optv1.VirtualHostOption
 	// invalid is set when an option that won a field cannot be translated:
 	// the routes of the virtual host then fail closed.
-	invalid     string
+	invalid     error
 	invalidFrom *optv1.VirtualHostOption
 }
 
 // routePolicy is one checked RouteOption.
 type routePolicy struct {
 	obj     *optv1.RouteOption
-	invalid string
+	invalid error
 	// disableBefore and disableAfter turn a stage of the virtual host's JWT
 	// off; before and after replace it.
 	disableBefore, disableAfter bool
@@ -66,7 +67,7 @@ func (p *routePolicy) applyJwt(vh *jwtConfig) *jwtConfig {
 type checkedVHO struct {
 	obj     *optv1.VirtualHostOption
 	jwt     *jwtConfig
-	invalid string
+	invalid error
 }
 
 // olderFirst orders options the way conflicts are settled: the older wins,
@@ -104,7 +105,7 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 	for _, o := range vhos {
 		c := &checkedVHO{obj: o}
 		c.jwt, c.invalid = t.vhoJwt(o)
-		if c.invalid == "" && o.Spec.Options.Rbac != nil {
+		if c.invalid == nil && o.Spec.Options.Rbac != nil {
 			c.invalid = t.checkRBAC(o.Spec.Options.Rbac)
 		}
 		for i, ref := range o.Spec.TargetRefs {
@@ -177,7 +178,7 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 				}
 				if takes {
 					won[c.obj] = true
-					if c.invalid != "" && p.invalid == "" {
+					if c.invalid != nil && p.invalid == nil {
 						p.invalid, p.invalidFrom = c.invalid, c.obj
 					}
 				}
@@ -190,9 +191,9 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 			case tg.section != "" && listenerPtr(gs, gwv1.SectionName(tg.section)) == nil:
 				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonTargetNotFound),
 					fmt.Sprintf("spec.targetRefs: Gateway %s/%s has no valid listener %q", gs.obj.Namespace, gs.obj.Name, tg.section))
-			case tg.vho.invalid != "":
+			case tg.vho.invalid != nil:
 				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, invalidReason(tg.vho.invalid),
-					tg.vho.invalid+"; the routes of the targeted listeners answer 500 until it is fixed")
+					tg.vho.invalid.Error()+"; the routes of the targeted listeners answer 500 until it is fixed")
 			case !won[o]:
 				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonConflicted),
 					fmt.Sprintf("every field it sets is set by a more specific (sectionName) or older VirtualHostOption for Gateway %s/%s: %s", gs.obj.Namespace, gs.obj.Name, lostFields(lost[o])))
@@ -266,9 +267,9 @@ func (t *translation) attachRouteOptions(routes []*routeState) {
 		}
 		for p := range used {
 			for _, gw := range rs.parents {
-				if p.invalid != "" {
+				if p.invalid != nil {
 					t.optionCondition(optv1.KindRouteOption, p.obj, gw, false, invalidReason(p.invalid),
-						p.invalid+"; the targeted routes answer 500 until it is fixed")
+						p.invalid.Error()+"; the targeted routes answer 500 until it is fixed")
 				} else {
 					t.optionCondition(optv1.KindRouteOption, p.obj, gw, true, string(gwv1.PolicyReasonAccepted), "Policy is accepted")
 				}
@@ -282,7 +283,7 @@ func (t *translation) checkRouteOptions() {
 	t.routeOpts = make(map[types.NamespacedName]*routePolicy, len(t.in.RouteOptions))
 	for _, o := range t.in.RouteOptions {
 		p := t.routeOptionJwt(o)
-		if p.invalid == "" && o.Spec.Options.Rbac != nil {
+		if p.invalid == nil && o.Spec.Options.Rbac != nil {
 			p.invalid = t.checkRBAC(o.Spec.Options.Rbac)
 		}
 		t.routeOpts[nn(o.Namespace, o.Name)] = p
@@ -374,30 +375,30 @@ func (t *translation) finishOptionStatus() {
 
 // vhoJwt builds the JWT configuration of a VirtualHostOption: jwt is the
 // afterExtAuth stage; jwtStaged sets either stage.
-func (t *translation) vhoJwt(o *optv1.VirtualHostOption) (*jwtConfig, string) {
+func (t *translation) vhoJwt(o *optv1.VirtualHostOption) (*jwtConfig, error) {
 	opts := o.Spec.Options
 	if opts.Jwt != nil && opts.JwtStaged != nil {
-		return nil, "spec.options: set one of jwt and jwtStaged, not both"
+		return nil, errors.New("spec.options: set one of jwt and jwtStaged, not both")
 	}
 	cfg := &jwtConfig{}
-	var msg string
+	var err error
 	switch {
 	case opts.Jwt != nil:
-		cfg.after, msg = t.buildJwtStage(optv1.KindVirtualHostOption, o.Namespace, o.Name, "spec.options.jwt", opts.Jwt)
+		cfg.after, err = t.buildJwtStage(optv1.KindVirtualHostOption, o.Namespace, o.Name, "spec.options.jwt", opts.Jwt)
 	case opts.JwtStaged != nil:
 		if opts.JwtStaged.BeforeExtAuth != nil {
-			cfg.before, msg = t.buildJwtStage(optv1.KindVirtualHostOption, o.Namespace, o.Name, "spec.options.jwtStaged.beforeExtAuth", opts.JwtStaged.BeforeExtAuth)
+			cfg.before, err = t.buildJwtStage(optv1.KindVirtualHostOption, o.Namespace, o.Name, "spec.options.jwtStaged.beforeExtAuth", opts.JwtStaged.BeforeExtAuth)
 		}
-		if msg == "" && opts.JwtStaged.AfterExtAuth != nil {
-			cfg.after, msg = t.buildJwtStage(optv1.KindVirtualHostOption, o.Namespace, o.Name, "spec.options.jwtStaged.afterExtAuth", opts.JwtStaged.AfterExtAuth)
+		if err == nil && opts.JwtStaged.AfterExtAuth != nil {
+			cfg.after, err = t.buildJwtStage(optv1.KindVirtualHostOption, o.Namespace, o.Name, "spec.options.jwtStaged.afterExtAuth", opts.JwtStaged.AfterExtAuth)
 		}
 	default:
-		return nil, ""
+		return nil, nil
 	}
-	if msg != "" {
-		return nil, msg
+	if err != nil {
+		return nil, err
 	}
-	return cfg, ""
+	return cfg, nil
 }
 
 // routeOptionJwt checks a RouteOption and builds its JWT changes.
@@ -411,7 +412,7 @@ func (t *translation) routeOptionJwt(o *optv1.RouteOption) *routePolicy {
 		}
 	}
 	if set > 1 {
-		p.invalid = "spec.options: set at most one of jwt, jwtStaged and jwtProvidersStaged"
+		p.invalid = errors.New("spec.options: set at most one of jwt, jwtStaged and jwtProvidersStaged")
 		return p
 	}
 	switch {
@@ -424,22 +425,30 @@ func (t *translation) routeOptionJwt(o *optv1.RouteOption) *routePolicy {
 		if s := opts.JwtProvidersStaged.BeforeExtAuth; s != nil {
 			p.before, p.invalid = t.buildJwtStage(optv1.KindRouteOption, o.Namespace, o.Name, "spec.options.jwtProvidersStaged.beforeExtAuth", s)
 		}
-		if s := opts.JwtProvidersStaged.AfterExtAuth; p.invalid == "" && s != nil {
+		if s := opts.JwtProvidersStaged.AfterExtAuth; p.invalid == nil && s != nil {
 			p.after, p.invalid = t.buildJwtStage(optv1.KindRouteOption, o.Namespace, o.Name, "spec.options.jwtProvidersStaged.afterExtAuth", s)
 		}
 	}
 	return p
 }
 
-// refNotPermitted ends the message of a reference to another namespace that
-// no ReferenceGrant allows, in parentheses: the option's condition then takes
-// it as its reason instead of Invalid.
+// refNotPermittedError is a reference to another namespace that no
+// ReferenceGrant allows: the condition of the option that makes it takes
+// the reason RefNotPermitted instead of Invalid. Its message ends with the
+// reason in parentheses.
+type refNotPermittedError struct{ msg string }
+
+func (e *refNotPermittedError) Error() string { return e.msg + " (" + refNotPermitted + ")" }
+
+// refNotPermitted is the reason of a policy's reference that no
+// ReferenceGrant allows (the Gateway API names it for routes and listeners,
+// not policies).
 const refNotPermitted = "RefNotPermitted"
 
 // invalidReason is the reason of an option that cannot be translated for
-// the problem msg: RefNotPermitted or Invalid.
-func invalidReason(msg string) string {
-	if strings.Contains(msg, "("+refNotPermitted+")") {
+// err: RefNotPermitted or Invalid.
+func invalidReason(err error) string {
+	if rnp := (*refNotPermittedError)(nil); errors.As(err, &rnp) {
 		return refNotPermitted
 	}
 	return string(gwv1.PolicyReasonInvalid)

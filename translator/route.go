@@ -169,7 +169,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 	pol := vh.policy
 	gwRef := ancestorGateway(gs.obj.Namespace, gs.obj.Name)
 	vh.typed = map[string]*anypb.Any{}
-	vhostInvalid := pol != nil && pol.invalid != ""
+	vhostInvalid := pol != nil && pol.invalid != nil
 	var vhJwt *jwtConfig
 	var vhRBAC *optv1.RBACExtension
 	var vhRBACFrom *optv1.VirtualHostOption
@@ -210,7 +210,7 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			r.Action = directResponse(500, bodyPolicyInvalid)
 		case rule.invalid != "" && rule.extensionRef && rule.option == nil:
 			r.Action = directResponse(500, bodyPolicyInvalid)
-		case opt != nil && opt.invalid != "":
+		case opt != nil && opt.invalid != nil:
 			r.Action = directResponse(500, bodyPolicyInvalid)
 		case rule.invalid != "" || (len(rule.backends) == 0 && rule.filters.redirect == nil):
 			r.Action = directResponse(500, routeInvalidBody(e.route.obj))

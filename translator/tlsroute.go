@@ -139,7 +139,7 @@ func (t *translation) passthroughPolicy(l *listenerState, gwRef gwv1.ParentRefer
 	}
 	var from *optv1.VirtualHostOption
 	switch {
-	case pol.invalid != "":
+	case pol.invalid != nil:
 		return true // its status says why already
 	case !pol.jwt.empty():
 		from = pol.jwtFrom
