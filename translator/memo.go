@@ -15,6 +15,57 @@ import (
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 )
 
+// memo holds values computed once per key during one translation: most
+// routes of a large input carry one of a few policies, so that building,
+// checking and packing each distinct one once is most of the saving. Its
+// map is made on first use: a small input needs few of them.
+type memo[K comparable, V any] struct{ m map[K]V }
+
+// get returns the value of k, computing it with compute the first time.
+func (c *memo[K, V]) get(k K, compute func() V) V {
+	if v, ok := c.m[k]; ok {
+		return v
+	}
+	v := compute()
+	c.put(k, v)
+	return v
+}
+
+// put sets the value of k.
+func (c *memo[K, V]) put(k K, v V) {
+	if c.m == nil {
+		c.m = map[K]V{}
+	}
+	c.m[k] = v
+}
+
+// grow makes room for n more values.
+func (c *memo[K, V]) grow(n int) {
+	if c.m == nil {
+		c.m = make(map[K]V, n)
+	}
+}
+
+// memos are the memos of one translation: the RBAC and JWT configs of
+// options, found by content, and the per-filter configs routes share.
+type memos struct {
+	// rbacKeys are the content keys of rbac extensions, computed once per
+	// object; rbacChecked their checked forms (rbac_checked.go), once per
+	// content; rbacBuilt the route-level RBAC built once per content,
+	// providers and field.
+	rbacKeys    memo[*optv1.RBACExtension, string]
+	rbacChecked memo[string, *checkedRBAC]
+	rbacBuilt   memo[rbacKey, rbacBuilt]
+	// provKeys are the providers keys of JWT configs; jwtAnys their packed
+	// per-route configs, found without naming the requirement again.
+	provKeys memo[*jwtConfig, string]
+	jwtAnys  memo[*jwtConfig, *anypb.Any]
+	// packed holds per-filter configs by content key, typedMaps the
+	// per-filter config maps by content (see sharedTyped).
+	packed    memo[string, *anypb.Any]
+	typedMaps memo[typedKey, map[string]*anypb.Any]
+}
+
 // rbacKey identifies one RBAC translation: the same rbac extension (by
 // content: many RouteOptions often carry the same rules) under the same JWT
 // providers, for the same field, always translates to the same per-route
@@ -30,15 +81,7 @@ type rbacKey struct {
 
 // rbacContent is the content key of spec, computed once per object.
 func (t *translation) rbacContent(spec *optv1.RBACExtension) string {
-	if k, ok := t.rbacKeys[spec]; ok {
-		return k
-	}
-	k := spec.ContentKey()
-	if t.rbacKeys == nil {
-		t.rbacKeys = map[*optv1.RBACExtension]string{}
-	}
-	t.rbacKeys[spec] = k
-	return k
+	return t.memo.rbacKeys.get(spec, spec.ContentKey)
 }
 
 // checkRBAC checks spec (as spec.options.rbac) and says what is wrong
@@ -52,16 +95,7 @@ func (t *translation) checkRBAC(spec *optv1.RBACExtension) error {
 
 // rbacRules is the checked form of spec, made once per distinct content.
 func (t *translation) rbacRules(spec *optv1.RBACExtension) *checkedRBAC {
-	k := t.rbacContent(spec)
-	if c, ok := t.rbacChecked[k]; ok {
-		return c
-	}
-	c := checkRBAC("spec.options.rbac", spec)
-	if t.rbacChecked == nil {
-		t.rbacChecked = map[string]*checkedRBAC{}
-	}
-	t.rbacChecked[k] = c
-	return c
+	return t.memo.rbacChecked.get(t.rbacContent(spec), func() *checkedRBAC { return checkRBAC("spec.options.rbac", spec) })
 }
 
 // withRules returns sel with the checked forms of its rules.
@@ -82,15 +116,7 @@ type rbacBuilt struct {
 
 // providersKeyOf is providersKey of jc's providers, once per config.
 func (t *translation) providersKeyOf(jc *jwtConfig) string {
-	if k, ok := t.provKeys[jc]; ok {
-		return k
-	}
-	k := providersKey(jc.providers())
-	if t.provKeys == nil {
-		t.provKeys = map[*jwtConfig]string{}
-	}
-	t.provKeys[jc] = k
-	return k
+	return t.memo.provKeys.get(jc, func() string { return providersKey(jc.providers()) })
 }
 
 func providersKey(ps []*jwtProvider) string {
@@ -114,15 +140,7 @@ func (t *translation) rbacForSel(sel rbacSel, jc *jwtConfig) rbacBuilt {
 	if sel.shadow != nil {
 		key.shadow = t.rbacContent(sel.shadow)
 	}
-	if b, ok := t.rbacCache[key]; ok {
-		return b
-	}
-	b := buildRBACSelAny(t.withRules(sel), providers)
-	if t.rbacCache == nil {
-		t.rbacCache = map[rbacKey]rbacBuilt{}
-	}
-	t.rbacCache[key] = b
-	return b
+	return t.memo.rbacBuilt.get(key, func() rbacBuilt { return buildRBACSelAny(t.withRules(sel), providers) })
 }
 
 func buildRBACSelAny(sel rbacSel, providers []*jwtProvider) rbacBuilt {
@@ -189,11 +207,9 @@ func (t *translation) prebuildRBAC(gs *gatewayState) {
 		}(w)
 	}
 	wg.Wait()
-	if t.rbacCache == nil {
-		t.rbacCache = make(map[rbacKey]rbacBuilt, len(jobs))
-	}
+	t.memo.rbacBuilt.grow(len(jobs))
 	for i, j := range jobs {
-		t.rbacCache[j.key] = out[i]
+		t.memo.rbacBuilt.put(j.key, out[i])
 	}
 }
 
@@ -208,34 +224,20 @@ func (t *translation) sameRBAC(a, b *optv1.RBACExtension) bool {
 
 // packedOnce packs the config build returns, once per key.
 func (t *translation) packedOnce(key string, build func() proto.Message) *anypb.Any {
-	if a, ok := t.packed[key]; ok {
-		return a
-	}
-	if t.packed == nil {
-		t.packed = map[string]*anypb.Any{}
-	}
-	a := mustAny(build())
-	t.packed[key] = a
-	return a
+	return t.memo.packed.get(key, func() *anypb.Any { return mustAny(build()) })
 }
 
 // jwtPerRouteAny is jwtPerRoute(c) packed, once per requirement (and
 // found without naming it again for a config seen before: a virtual
 // host's is asked for once per virtual host).
 func (t *translation) jwtPerRouteAny(c *jwtConfig) *anypb.Any {
-	if a, ok := t.jwtAnys[c]; ok {
-		return a
-	}
-	key := "jwt-off"
-	if !c.empty() {
-		key = "jwt:" + c.requirementName()
-	}
-	a := t.packedOnce(key, func() proto.Message { return jwtPerRoute(c) })
-	if t.jwtAnys == nil {
-		t.jwtAnys = map[*jwtConfig]*anypb.Any{}
-	}
-	t.jwtAnys[c] = a
-	return a
+	return t.memo.jwtAnys.get(c, func() *anypb.Any {
+		key := "jwt-off"
+		if !c.empty() {
+			key = "jwt:" + c.requirementName()
+		}
+		return t.packedOnce(key, func() proto.Message { return jwtPerRoute(c) })
+	})
 }
 
 // rbacOff is the per-route config that turns RBAC off.
@@ -268,14 +270,7 @@ func (t *translation) sharedTyped(m map[string]*anypb.Any) map[string]*anypb.Any
 		}
 		slices.SortFunc(key[:i], func(a, b typedKeyEntry) int { return strings.Compare(a.name, b.name) })
 	}
-	if s, ok := t.typedMaps[key]; ok {
-		return s
-	}
-	if t.typedMaps == nil {
-		t.typedMaps = map[typedKey]map[string]*anypb.Any{}
-	}
-	t.typedMaps[key] = m
-	return m
+	return t.memo.typedMaps.get(key, func() map[string]*anypb.Any { return m })
 }
 
 // typedKey identifies a per-filter config map by content: up to four

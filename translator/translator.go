@@ -9,11 +9,8 @@ import (
 	"cmp"
 	"slices"
 
-	"google.golang.org/protobuf/types/known/anypb"
-
 	"k8s.io/apimachinery/pkg/types"
 
-	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 	"github.com/gatewarden/gatewarden/pkg/resource"
 	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
@@ -100,18 +97,8 @@ type translation struct {
 	routeOpts map[types.NamespacedName]*routePolicy
 	// optConds collects option conditions per ancestor until the end.
 	optConds map[optionKey]map[string]*optionCond
-	// rbacCache holds route-level RBAC built once per option and providers.
-	rbacCache map[rbacKey]rbacBuilt
-	rbacKeys  map[*optv1.RBACExtension]string // content keys
-	// rbacChecked holds the checked form of each rbac extension by
-	// content key (rbac_checked.go).
-	rbacChecked map[string]*checkedRBAC
-	// packed and typedMaps hold per-filter configs by content (see
-	// sharedTyped).
-	packed    map[string]*anypb.Any
-	typedMaps map[typedKey]map[string]*anypb.Any
-	jwtAnys   map[*jwtConfig]*anypb.Any
-	provKeys  map[*jwtConfig]string
+	// memo holds what is computed once per translation (memo.go).
+	memo memos
 }
 
 func newTranslation(in *resource.Resources, opts Options) *translation {
