@@ -158,8 +158,11 @@ func TestFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	json.NewDecoder(resp.Body).Decode(&doc)
+	err = json.NewDecoder(resp.Body).Decode(&doc)
 	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("/debug/config: %v", err)
+	}
 	nack := doc.Nacks["gloo-system/http"].Message
 	programmed := ""
 	for _, g := range doc.Config.Status.Gateways {
@@ -193,15 +196,27 @@ func TestDirectorySwappedAtomically(t *testing.T) {
 	bob := "Authorization: Bearer " + tokens["BOB_TOKEN"]
 	version := func(e *dirEnv, name, routeOption string) {
 		d := filepath.Join(e.dir, name)
-		os.Mkdir(d, 0o755)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
 		for _, f := range []struct{ src, dst string }{{"gateway.yaml", "gateway.yaml"}, {"httpbin.yaml", "httpbin.yaml"}, {"virtualhostoption.yaml", "virtualhostoption.yaml"}} {
-			data, _ := os.ReadFile(filepath.Join(testenv.RepoRoot(), "examples/gateway-jwt", f.src))
+			data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "examples/gateway-jwt", f.src))
+			if err != nil {
+				t.Fatal(err)
+			}
 			s := strings.Replace(string(data), "port: 8080", fmt.Sprintf("port: %d", e.gwPort), 1)
 			s = strings.Replace(s, "  port: 8000\n  protocol: TCP", fmt.Sprintf("  port: %d\n  protocol: TCP", e.httpbinPort), 1)
-			os.WriteFile(filepath.Join(d, f.dst), []byte(s), 0o644)
+			if err := os.WriteFile(filepath.Join(d, f.dst), []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
-		data, _ := os.ReadFile(filepath.Join(testenv.RepoRoot(), routeOption))
-		os.WriteFile(filepath.Join(d, "routeoption.yaml"), data, 0o644)
+		data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), routeOption))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "routeoption.yaml"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		version(e, "..v1", "examples/gateway-jwt/routeoption.yaml")
@@ -209,7 +224,9 @@ func TestDirectorySwappedAtomically(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range []string{"gateway.yaml", "httpbin.yaml", "virtualhostoption.yaml", "routeoption.yaml"} {
-			os.Symlink(filepath.Join("..data", f), filepath.Join(e.dir, f))
+			if err := os.Symlink(filepath.Join("..data", f), filepath.Join(e.dir, f)); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 	answers := func() string {
@@ -238,7 +255,9 @@ func TestDirectorySwappedAtomically(t *testing.T) {
 		a := answers()
 		seen[a]++
 		var alice, bob, none int
-		fmt.Sscanf(a, "%d/%d/%d", &alice, &bob, &none)
+		if _, err := fmt.Sscanf(a, "%d/%d/%d", &alice, &bob, &none); err != nil {
+			t.Fatalf("answers %q: %v", a, err)
+		}
 		if (alice != 200 && alice != 403) || (bob != 200 && bob != 403) || none != 401 {
 			t.Fatalf("an answer of neither policy during the swap: Alice/Bob/no token %s", a)
 		}

@@ -268,7 +268,9 @@ func h2cRequest(t *testing.T, addr, authority, path string, fields ...string) in
 			for _, h := range hf {
 				if h.Name == ":status" {
 					var code int
-					fmt.Sscan(h.Value, &code)
+					if _, err := fmt.Sscan(h.Value, &code); err != nil {
+						t.Fatalf(":status %q: %v", h.Value, err)
+					}
 					return code
 				}
 			}

@@ -208,7 +208,9 @@ func (e *dirEnv) clusterSuccesses() map[string]int {
 		}
 		if len(f) == 4 && f[2] == "rq_success" {
 			var n int
-			fmt.Sscanf(f[3], "%d", &n)
+			if _, err := fmt.Sscanf(f[3], "%d", &n); err != nil {
+				e.t.Fatalf("/clusters: rq_success %q: %v", f[3], err)
+			}
 			out[f[0]] += n
 		}
 	}

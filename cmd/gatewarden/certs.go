@@ -69,8 +69,8 @@ the SDS files of --xds-tls-dir) use the new one without a restart.`,
 			if err := writeFiles(out, map[string][]byte{"ca.crt": ca.CertPEM, "ca.key": ca.KeyPEM}); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "CA written to %s (valid until %s)\n", out, ca.Cert.NotAfter.Format(time.RFC3339))
-			return nil
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "CA written to %s (valid until %s)\n", out, ca.Cert.NotAfter.Format(time.RFC3339))
+			return err
 		},
 	}
 	caCmd.Flags().StringVar(&out, "out", "", "directory to write ca.crt and ca.key into (required)")
@@ -91,8 +91,8 @@ the SDS files of --xds-tls-dir) use the new one without a restart.`,
 			if err := writeFiles(out, map[string][]byte{"tls.crt": pair.CertPEM, "tls.key": pair.KeyPEM, "ca.crt": ca.CertPEM}); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "server certificate for %s written to %s (valid until %s)\n", strings.Join(hosts, ", "), out, pair.NotAfter.Format(time.RFC3339))
-			return nil
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "server certificate for %s written to %s (valid until %s)\n", strings.Join(hosts, ", "), out, pair.NotAfter.Format(time.RFC3339))
+			return err
 		},
 	}
 	serverCmd.Flags().StringSliceVar(&hosts, "host", nil, "DNS name or IP address Envoys reach gatewarden at; repeatable (required)")
@@ -120,9 +120,9 @@ the SDS files of --xds-tls-dir) use the new one without a restart.`,
 			if err := writeFiles(out, files); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "certificate of %s written to %s (identity %s, valid until %s)\n", gateway, out,
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "certificate of %s written to %s (identity %s, valid until %s)\n", gateway, out,
 				pki.GatewayID(trustDomain, ns, name), pair.NotAfter.Format(time.RFC3339))
-			return nil
+			return err
 		},
 	}
 	gatewayCmd.Flags().StringVar(&gateway, "gateway", "", "the Gateway, as NAMESPACE/NAME (required)")

@@ -105,8 +105,8 @@ check of the server's certificate).`,
 				if err := enc.Encode(d); err != nil {
 					return err
 				}
-			} else {
-				printDecision(cmd.OutOrStdout(), d)
+			} else if err := printDecision(cmd.OutOrStdout(), d); err != nil {
+				return err
 			}
 			if !d.Allowed() {
 				return &exitError{code: 1, err: errSilent}
@@ -129,12 +129,15 @@ check of the server's certificate).`,
 	return cmd
 }
 
-func printDecision(w io.Writer, d *explain.Decision) {
-	fmt.Fprintf(w, "%s\n", d.Summary())
+func printDecision(w io.Writer, d *explain.Decision) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n", d.Summary())
 	for _, s := range d.Steps {
-		fmt.Fprintf(w, "  - %s\n", s)
+		fmt.Fprintf(&b, "  - %s\n", s)
 	}
 	for k, v := range d.Headers {
-		fmt.Fprintf(w, "  %s: %s\n", k, v)
+		fmt.Fprintf(&b, "  %s: %s\n", k, v)
 	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }

@@ -52,8 +52,8 @@ public key as a JWKS: paste it into a provider's jwks.local.key.
 			if err := os.WriteFile(keyFile, []byte(pemKey), 0o600); err != nil {
 				return fmt.Errorf("write the key: %w", err)
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), k.JWKS())
-			return nil
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), k.JWKS())
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&alg, "alg", "RS256", "RS256 (RSA 2048) or ES256 (EC P-256)")
@@ -101,8 +101,8 @@ sets iat and exp.
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), tok)
-			return nil
+			_, err = fmt.Fprintln(cmd.OutOrStdout(), tok)
+			return err
 		},
 	}
 	f := cmd.Flags()

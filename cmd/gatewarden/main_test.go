@@ -125,8 +125,13 @@ func TestTranslateStrictAndOutput(t *testing.T) {
 		t.Fatalf("--gateway nope/nope: exit %d, want 2", code)
 	}
 	ro := filepath.Join(dir, "routeoption.yaml")
-	data, _ := os.ReadFile(ro)
-	os.WriteFile(ro, []byte(strings.Replace(string(data), "team: de.", `team: "de(("`, 1)), 0o644)
+	data, err := os.ReadFile(ro)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(ro, []byte(strings.Replace(string(data), "team: de.", `team: "de(("`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, code := run(t, "translate", "--resources", dir); code != 0 {
 		t.Fatalf("without --strict an invalid option still translates: exit %d", code)
 	}
@@ -134,7 +139,9 @@ func TestTranslateStrictAndOutput(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "RouteOption httpbin/jwt") || !strings.Contains(stderr, "de((") {
 		t.Fatalf("--strict: exit %d, want 1 naming the option:\n%s", code, stderr)
 	}
-	os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("kind: [\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "broken.yaml"), []byte("kind: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	_, stderr, code = run(t, "translate", "--resources", dir)
 	if code != 1 || !strings.Contains(stderr, "broken.yaml:") {
 		t.Fatalf("a file that does not parse: exit %d:\n%s", code, stderr)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -127,8 +128,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	}
 	adminLis, err := net.Listen("tcp", o.adminAddress)
 	if err != nil {
-		xdsLis.Close()
-		return fmt.Errorf("admin listener: %w", err)
+		return errors.Join(fmt.Errorf("admin listener: %w", err), xdsLis.Close())
 	}
 	source := "kubernetes"
 	if o.resources != "" {
@@ -141,9 +141,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 	defer cancel()
 	sec, err := setupXDSAuth(ctx, o, log)
 	if err != nil {
-		xdsLis.Close()
-		adminLis.Close()
-		return err
+		return errors.Join(err, xdsLis.Close(), adminLis.Close())
 	}
 	// The server, the memory releaser and the pipeline call one another:
 	// the closures below run only once the components start.

@@ -25,8 +25,8 @@ func newVersionCommand() *cobra.Command {
 					}
 				}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "gatewarden %s (%s, Envoy API %s)\n", version, goVersion, envoyAPI)
-			return nil
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "gatewarden %s (%s, Envoy API %s)\n", version, goVersion, envoyAPI)
+			return err
 		},
 	}
 }

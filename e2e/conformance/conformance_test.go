@@ -341,7 +341,9 @@ func logDir(t *testing.T) string {
 		if logDirPath == "" {
 			logDirPath = t.TempDir()
 		}
-		os.MkdirAll(logDirPath, 0o755)
+		if err := os.MkdirAll(logDirPath, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	})
 	return logDirPath
 }

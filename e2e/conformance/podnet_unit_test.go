@@ -49,7 +49,9 @@ func dialRead(addr string) (string, error) {
 		return "", err
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if err := c.SetDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		return "", err
+	}
 	line, err := bufio.NewReader(c).ReadString('\n')
 	if err != nil && err != io.EOF {
 		return "", err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -121,11 +122,10 @@ func heapTop(adminAddr string) string {
 		return ""
 	}
 	defer os.Remove(f.Name())
-	if _, err := io.Copy(f, resp.Body); err != nil {
-		f.Close()
+	_, err = io.Copy(f, resp.Body)
+	if err = errors.Join(err, f.Close()); err != nil {
 		return ""
 	}
-	f.Close()
 	out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=15", f.Name()).Output()
 	if err != nil {
 		return ""

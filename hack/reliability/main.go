@@ -48,7 +48,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
 		os.Exit(1)
 	}
-	os.Chdir(filepath.Dir(strings.TrimSpace(string(gomod))))
+	if err := os.Chdir(filepath.Dir(strings.TrimSpace(string(gomod)))); err != nil {
+		fmt.Fprintln(os.Stderr, "reliability:", err)
+		os.Exit(1)
+	}
 	bin := filepath.Join(os.TempDir(), "gatewarden-reliability")
 	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/gatewarden").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "reliability: build: %v\n%s", err, b)
@@ -133,8 +136,9 @@ func main() {
 	for _, s := range sections {
 		doc.WriteString(s + "\n")
 	}
-	os.MkdirAll(filepath.Dir(*out), 0o755)
-	if err := os.WriteFile(*out, []byte(doc.String()), 0o644); err != nil {
+	if err := os.MkdirAll(filepath.Dir(*out), 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "reliability:", err)
+	} else if err := os.WriteFile(*out, []byte(doc.String()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
 	}
 	fmt.Printf("%d passed, %d failed\n", passed, failed)
@@ -151,7 +155,13 @@ func goTests() ([]result, string) {
 		"./translator", "./e2e", "./xds", "./pkg/source/dir")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.Run()
+	// A failed test makes go test exit non-zero: each test's outcome is read
+	// from the output below. Any other error (go not found) is shown there.
+	if err := cmd.Run(); err != nil {
+		if _, exited := err.(*exec.ExitError); !exited {
+			fmt.Fprintln(&out, "--- FAIL: go test:", err)
+		}
+	}
 	var rs []result
 	var logs []string
 	status := regexp.MustCompile(`^\s*--- (PASS|FAIL): (\S+) \(([0-9.]+s)\)`)

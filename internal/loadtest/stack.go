@@ -5,6 +5,7 @@ package loadtest
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -64,7 +65,11 @@ func StartStackEnv(bin, envoyBin string, n int, withEnvoy bool, env []string, se
 	s.upstream = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
 	})}
-	go s.upstream.Serve(lis)
+	go func() {
+		if err := s.upstream.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintln(os.Stderr, "loadtest upstream:", err)
+		}
+	}()
 	if s.Dir, err = os.MkdirTemp("", "bench-stack"); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -24,8 +26,10 @@ func sizes() []int {
 	if s := os.Getenv("BENCH_SIZES"); s != "" {
 		var out []int
 		for _, f := range splitComma(s) {
-			var n int
-			fmt.Sscanf(f, "%d", &n)
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				panic(fmt.Sprintf("BENCH_SIZES=%q: %v", s, err))
+			}
 			out = append(out, n)
 		}
 		return out

@@ -3,6 +3,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -28,8 +29,7 @@ type Server struct {
 func New(reg prometheus.Gatherer, ready func() bool, debug func() any, xds func() any) *Server {
 	s := &Server{mux: http.NewServeMux(), ready: ready, debug: debug}
 	s.mux.HandleFunc("GET /debug/xds", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(xds())
+		writeJSON(w, xds(), "")
 	})
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
@@ -49,12 +49,24 @@ func New(reg prometheus.Gatherer, ready func() bool, debug func() any, xds func(
 	s.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	s.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	s.mux.HandleFunc("GET /debug/config", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.Encode(s.debug())
+		writeJSON(w, s.debug(), "  ")
 	})
 	return s
+}
+
+// writeJSON answers v as JSON (indented by indent unless it is empty), or
+// 500 naming the error when v cannot be encoded: a reader never gets half
+// a document.
+func writeJSON(w http.ResponseWriter, v any, indent string) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", indent)
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, "encode the document: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b.Bytes())
 }
 
 // Serve serves on lis until ctx ends: every page, for a loopback address

@@ -71,8 +71,11 @@ func TestScanKeepsLastGoodVersionOfABrokenFile(t *testing.T) {
 	}
 	// Fixed files are used again; removed files are dropped.
 	write(t, dir, "ro.yaml", strings.Replace(routeOption, "name: jwt", "name: jwt2", 1))
-	os.Remove(filepath.Join(dir, "new.yaml"))
-	os.Remove(filepath.Join(dir, "sub/svc.yml"))
+	for _, f := range []string{"new.yaml", "sub/svc.yml"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s = l.Scan()
 	if len(s.Problems) != 0 || s.Resources.Len() != 1 || s.Resources.RouteOptions[0].Name != "jwt2" {
 		t.Fatalf("after fixes: problems %v, %d objects", s.Problems, s.Resources.Len())
