@@ -58,6 +58,7 @@ var SupportedFeatures = []string{
 	"ReferenceGrant",
 	"TCPRoute",
 	"TLSRoute",
+	"UDPRoute",
 	// Extended.
 	"GatewayFrontendClientCertificateValidation",
 	"GatewayHTTPListenerIsolation",
@@ -234,9 +235,9 @@ func checkListener(l gwv1.Listener) (string, string) {
 		if reason, msg := checkTLSListener(l); reason != "" {
 			return reason, msg
 		}
-	case gwv1.TCPProtocolType:
+	case gwv1.TCPProtocolType, gwv1.UDPProtocolType:
 	default:
-		return string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("listener %q: protocol %q is not supported; supported: HTTP, HTTPS, TLS, TCP", l.Name, l.Protocol)
+		return string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("listener %q: protocol %q is not supported; supported: HTTP, HTTPS, TLS, TCP, UDP", l.Name, l.Protocol)
 	}
 	if l.Port < 1 || l.Port > 65535 {
 		return string(gwv1.ListenerReasonPortUnavailable), fmt.Sprintf("listener %q: port %d is out of range", l.Name, l.Port)

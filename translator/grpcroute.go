@@ -31,24 +31,26 @@ const (
 	kindGRPCRoute = "GRPCRoute"
 	kindTLSRoute  = "TLSRoute"
 	kindTCPRoute  = "TCPRoute"
+	kindUDPRoute  = "UDPRoute"
 )
 
-// routeKind is the kind of the route r stands for: GRPCRoute or TLSRoute
-// for the HTTPRoute built from one (grpcAsHTTP, tlsAsHTTP), else HTTPRoute.
+// routeKind is the kind of the route r stands for: GRPCRoute, TLSRoute,
+// TCPRoute or UDPRoute for the HTTPRoute built from one (grpcAsHTTP,
+// streamRouteAsHTTP), else HTTPRoute.
 func routeKind(r *gwv1.HTTPRoute) string {
-	if r.Kind == kindGRPCRoute || r.Kind == kindTLSRoute || r.Kind == kindTCPRoute {
+	if r.Kind == kindGRPCRoute || r.Kind == kindTLSRoute || r.Kind == kindTCPRoute || r.Kind == kindUDPRoute {
 		return r.Kind
 	}
 	return kindHTTPRoute
 }
 
-// routesToAttach are the HTTPRoutes, then the GRPCRoutes, TLSRoutes and
-// TCPRoutes of the input.
+// routesToAttach are the HTTPRoutes, then the GRPCRoutes, TLSRoutes,
+// TCPRoutes and UDPRoutes of the input.
 func (t *translation) routesToAttach() []*gwv1.HTTPRoute {
-	if len(t.in.GRPCRoutes) == 0 && len(t.in.TLSRoutes) == 0 && len(t.in.TCPRoutes) == 0 {
+	if len(t.in.GRPCRoutes) == 0 && len(t.in.TLSRoutes) == 0 && len(t.in.TCPRoutes) == 0 && len(t.in.UDPRoutes) == 0 {
 		return t.in.HTTPRoutes
 	}
-	out := make([]*gwv1.HTTPRoute, 0, len(t.in.HTTPRoutes)+len(t.in.GRPCRoutes)+len(t.in.TLSRoutes)+len(t.in.TCPRoutes))
+	out := make([]*gwv1.HTTPRoute, 0, len(t.in.HTTPRoutes)+len(t.in.GRPCRoutes)+len(t.in.TLSRoutes)+len(t.in.TCPRoutes)+len(t.in.UDPRoutes))
 	out = append(out, t.in.HTTPRoutes...)
 	for _, g := range t.in.GRPCRoutes {
 		out = append(out, grpcAsHTTP(g))
@@ -59,12 +61,23 @@ func (t *translation) routesToAttach() []*gwv1.HTTPRoute {
 	for _, r := range t.in.TCPRoutes {
 		out = append(out, tcpAsHTTP(r))
 	}
+	for _, r := range t.in.UDPRoutes {
+		out = append(out, udpAsHTTP(r))
+	}
 	return out
 }
 
 // newRouteStatus registers the status of route r under its kind.
 func (t *translation) newRouteStatus(r *gwv1.HTTPRoute) *gwv1.RouteStatus {
 	key := nn(r.Namespace, r.Name)
+	if routeKind(r) == kindUDPRoute {
+		if t.status.UDPRoutes == nil {
+			t.status.UDPRoutes = map[types.NamespacedName]*gwv1.UDPRouteStatus{}
+		}
+		st := &gwv1.UDPRouteStatus{}
+		t.status.UDPRoutes[key] = st
+		return &st.RouteStatus
+	}
 	if routeKind(r) == kindTCPRoute {
 		if t.status.TCPRoutes == nil {
 			t.status.TCPRoutes = map[types.NamespacedName]*gwv1.TCPRouteStatus{}

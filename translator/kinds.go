@@ -22,6 +22,8 @@ func listenerKinds(l gwv1.Listener) []string {
 		return []string{kindTLSRoute}
 	case gwv1.TCPProtocolType:
 		return []string{kindTCPRoute}
+	case gwv1.UDPProtocolType:
+		return []string{kindUDPRoute}
 	}
 	return nil
 }

@@ -62,6 +62,11 @@ func (w *StatusWriter) writeRoutes(ctx context.Context, k kube.RouteKinds, s *tr
 			func(r *gwv1.TCPRoute) *gwv1.RouteStatus { return &r.Status.RouteStatus },
 			s.TCPRoutes, func(st *gwv1.TCPRouteStatus) *gwv1.RouteStatus { return &st.RouteStatus }))
 	}
+	if k.UDP {
+		kinds = append(kinds, routeKind(&gwv1.UDPRouteList{},
+			func(r *gwv1.UDPRoute) *gwv1.RouteStatus { return &r.Status.RouteStatus },
+			s.UDPRoutes, func(st *gwv1.UDPRouteStatus) *gwv1.RouteStatus { return &st.RouteStatus }))
+	}
 	var errs []error
 	for _, kind := range kinds {
 		if err := w.c.List(ctx, kind.list); err != nil {

@@ -12,19 +12,20 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
-// grpcRouteKind, tlsRouteKind and tcpRouteKind are read only where its CRD is installed (v1), like
+// grpcRouteKind, tlsRouteKind, tcpRouteKind and udpRouteKind are read only where its CRD is installed (v1), like
 // BackendTLSPolicy: a cluster with an older release of the Gateway API's
 // CRDs has HTTPRoutes to serve all the same.
 var (
 	grpcRouteKind = schema.GroupKind{Group: gwv1.GroupName, Kind: "GRPCRoute"}
 	tlsRouteKind  = schema.GroupKind{Group: gwv1.GroupName, Kind: "TLSRoute"}
 	tcpRouteKind  = schema.GroupKind{Group: gwv1.GroupName, Kind: "TCPRoute"}
+	udpRouteKind  = schema.GroupKind{Group: gwv1.GroupName, Kind: "UDPRoute"}
 )
 
 // RouteKinds are the optional route kinds the API server serves: the
 // status writer writes the statuses of those only.
 type RouteKinds struct {
-	GRPC, TLS, TCP bool
+	GRPC, TLS, TCP, UDP bool
 }
 
 // RouteKinds returns the optional route kinds found installed at start.
@@ -44,6 +45,9 @@ func detectRouteKinds(mapper meta.RESTMapper) (RouteKinds, []watchedKind, error)
 	if k.TCP, err = installed(mapper, tcpRouteKind, gwv1.GroupVersion.Version); err != nil {
 		return k, nil, fmt.Errorf("look up the TCPRoute CRD: %w", err)
 	}
+	if k.UDP, err = installed(mapper, udpRouteKind, gwv1.GroupVersion.Version); err != nil {
+		return k, nil, fmt.Errorf("look up the UDPRoute CRD: %w", err)
+	}
 	var w []watchedKind
 	if k.GRPC {
 		w = append(w, watchedKind{&gwv1.GRPCRoute{}, true})
@@ -53,6 +57,9 @@ func detectRouteKinds(mapper meta.RESTMapper) (RouteKinds, []watchedKind, error)
 	}
 	if k.TCP {
 		w = append(w, watchedKind{&gwv1.TCPRoute{}, true})
+	}
+	if k.UDP {
+		w = append(w, watchedKind{&gwv1.UDPRoute{}, true})
 	}
 	return k, w, nil
 }
@@ -68,6 +75,9 @@ func (k RouteKinds) missing() []string {
 	}
 	if !k.TCP {
 		out = append(out, "TCPRoute")
+	}
+	if !k.UDP {
+		out = append(out, "UDPRoute")
 	}
 	return out
 }
@@ -94,6 +104,13 @@ func (k RouteKinds) list(ctx context.Context, c client.Reader, res *resource.Res
 			return fmt.Errorf("list TCPRoutes: %w", err)
 		}
 		res.TCPRoutes = pointers(l.Items)
+	}
+	if k.UDP {
+		var l gwv1.UDPRouteList
+		if err := c.List(ctx, &l); err != nil {
+			return fmt.Errorf("list UDPRoutes: %w", err)
+		}
+		res.UDPRoutes = pointers(l.Items)
 	}
 	return nil
 }

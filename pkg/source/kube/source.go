@@ -66,7 +66,7 @@ type Source struct {
 	changes *debounce.Debouncer
 	// backendTLS is whether the BackendTLSPolicy CRD is installed.
 	backendTLS bool
-	// routeKinds are the optional route kinds installed (GRPCRoute, TLSRoute, TCPRoute).
+	// routeKinds are the optional route kinds installed (GRPCRoute, TLSRoute, TCPRoute, UDPRoute).
 	routeKinds RouteKinds
 }
 
