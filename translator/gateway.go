@@ -113,9 +113,15 @@ func (t *translation) gateways() []*gatewayState {
 		st := &gwv1.GatewayStatus{Addresses: addrs}
 		t.status.Gateways[nn(g.Namespace, g.Name)] = st
 		gs := &gatewayState{obj: g, status: st}
-		protocols := map[gwv1.PortNumber]gwv1.ProtocolType{}
+		// A UDP port is not a TCP port: a UDP listener shares its number
+		// with a TCP, TLS, HTTP or HTTPS one without a conflict.
+		type portKey struct {
+			port gwv1.PortNumber
+			udp  bool
+		}
+		protocols := map[portKey]gwv1.ProtocolType{}
 		type hostKey struct {
-			port     gwv1.PortNumber
+			port     portKey
 			hostname string
 		}
 		hostnames := map[hostKey]gwv1.SectionName{}
@@ -125,13 +131,14 @@ func (t *translation) gateways() []*gatewayState {
 			if reason != string(gwv1.ListenerReasonUnsupportedProtocol) {
 				ls.SupportedKinds = supportedKinds(l)
 			}
-			if p, ok := protocols[l.Port]; reason == "" && ok && p != l.Protocol {
+			pk := portKey{l.Port, l.Protocol == gwv1.UDPProtocolType}
+			if p, ok := protocols[pk]; reason == "" && ok && p != l.Protocol {
 				reason, msg = string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("listener %q: port %d is already used with protocol %s", l.Name, l.Port, p)
 			}
 			// Two listeners of one port with one hostname would share
 			// its virtual host, and one would take the other's routes
 			// and policy: the first (in spec order) keeps it.
-			hk := hostKey{l.Port, strings.ToLower(string(ptrOr(l.Hostname, "")))}
+			hk := hostKey{pk, strings.ToLower(string(ptrOr(l.Hostname, "")))}
 			if other, ok := hostnames[hk]; reason == "" && ok {
 				reason, msg = string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("listener %q: port %d and hostname %q are already used by listener %q", l.Name, l.Port, hk.hostname, other)
 			}
@@ -145,7 +152,7 @@ func (t *translation) gateways() []*gatewayState {
 				setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), msg, g.Generation)
 				continue
 			}
-			protocols[l.Port] = l.Protocol
+			protocols[pk] = l.Protocol
 			hostnames[hk] = l.Name
 			setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), true, string(gwv1.ListenerReasonAccepted), "Listener is accepted", g.Generation)
 			var certs []certificate
