@@ -10,7 +10,8 @@ import (
 // serves.
 // HTTP and HTTPS listeners take HTTPRoutes and GRPCRoutes, which share their
 // virtual hosts and policies; a TLS listener in Passthrough mode takes
-// TLSRoutes, which pick a backend by SNI without terminating TLS.
+// TLSRoutes, which pick a backend by SNI without terminating TLS; TCP and
+// UDP listeners take TCPRoutes and UDPRoutes.
 func listenerKinds(l gwv1.Listener) []string {
 	switch l.Protocol {
 	case gwv1.HTTPProtocolType, gwv1.HTTPSProtocolType:
