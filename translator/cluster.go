@@ -35,6 +35,12 @@ type backend struct {
 	// say h2c speak HTTP/2: its cluster is then not the one HTTPRoutes
 	// reach the port through.
 	grpcH2C bool
+	// udp is set for a Service port of protocol UDP: its cluster is not
+	// the one of a TCP port of the same number.
+	udp bool
+	// members, when set, are the weighted backends of a UDPRoute rule,
+	// each a locality of this one cluster (udproute.go).
+	members []backend
 }
 
 const (
@@ -57,6 +63,9 @@ func (b backend) clusterName() string {
 	}
 	if b.grpcH2C {
 		name += "/h2c"
+	}
+	if b.udp {
+		name += "/udp"
 	}
 	if b.tls != nil {
 		name += "/tls"
@@ -100,10 +109,16 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	if ref.Port == nil {
 		return backend{}, &refError{fmt.Sprintf("Service %s/%s: port is required", ns, ref.Name), string(gwv1.RouteReasonUnsupportedValue)}
 	}
+	// A Service may declare one port number twice, for TCP and for UDP:
+	// the port of the route's own transport is the one reached.
+	proto := corev1.ProtocolTCP
+	if routeKind(route) == kindUDPRoute {
+		proto = corev1.ProtocolUDP
+	}
 	var sp *corev1.ServicePort
 	for i := range svc.Spec.Ports {
-		if svc.Spec.Ports[i].Port == int32(*ref.Port) {
-			sp = &svc.Spec.Ports[i]
+		if p := &svc.Spec.Ports[i]; p.Port == int32(*ref.Port) && (sp == nil || servicePortProtocol(p) == proto) {
+			sp = p
 		}
 	}
 	if sp == nil {
@@ -121,7 +136,7 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	if ref.Weight != nil {
 		weight = uint32(max(*ref.Weight, 0))
 	}
-	b := backend{namespace: ns, service: svc.Name, port: sp.Port, portName: sp.Name, weight: weight}
+	b := backend{namespace: ns, service: svc.Name, port: sp.Port, portName: sp.Name, weight: weight, udp: servicePortProtocol(sp) == corev1.ProtocolUDP}
 	if sp.AppProtocol != nil {
 		b.appProtocol = *sp.AppProtocol
 	}
@@ -135,6 +150,14 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 // systemCABundle is where Debian-based images (Envoy's among them) keep the
 // trusted certificate authorities, used to check https JWKS servers.
 const systemCABundle = "/etc/ssl/certs/ca-certificates.crt"
+
+// servicePortProtocol is the protocol of a Service port, TCP by default.
+func servicePortProtocol(p *corev1.ServicePort) corev1.Protocol {
+	if p.Protocol == "" {
+		return corev1.ProtocolTCP
+	}
+	return p.Protocol
+}
 
 // buildCluster returns an EDS cluster for b; its endpoints come over ADS.
 func buildCluster(b backend) *clusterv3.Cluster {
@@ -162,6 +185,9 @@ func buildCluster(b backend) *clusterv3.Cluster {
 	if b.externalName != "" {
 		c.TypedDnsResolverConfig = noSearchDomainResolver()
 	}
+	if len(b.members) > 0 {
+		weightLocalities(c)
+	}
 	return c
 }
 
@@ -170,6 +196,9 @@ func buildCluster(b backend) *clusterv3.Cluster {
 // addressType FQDN give host names, which Envoy resolves itself: dns is true
 // when every endpoint is such a name, or when b is an ExternalName Service.
 func (t *translation) buildEndpoints(b backend) (cla *endpointv3.ClusterLoadAssignment, dns bool) {
+	if len(b.members) > 0 {
+		return t.memberEndpoints(b)
+	}
 	if b.externalName != "" {
 		return &endpointv3.ClusterLoadAssignment{ClusterName: b.clusterName(), Endpoints: []*endpointv3.LocalityLbEndpoints{{
 			LbEndpoints: []*endpointv3.LbEndpoint{lbEndpoint(b.externalName, uint32(b.port))}, LoadBalancingWeight: wrapperspb.UInt32(1),

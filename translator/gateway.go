@@ -119,9 +119,15 @@ func (t *translation) gateways() []*gatewayState {
 		st := &gwv1.GatewayStatus{Addresses: addrs}
 		t.status.Gateways[nn(g.Namespace, g.Name)] = st
 		gs := &gatewayState{obj: g, status: st}
-		protocols := map[gwv1.PortNumber]gwv1.ProtocolType{}
+		// A UDP port is not a TCP port: a UDP listener shares its number
+		// with a TCP, TLS, HTTP or HTTPS one without a conflict.
+		type portKey struct {
+			port gwv1.PortNumber
+			udp  bool
+		}
+		protocols := map[portKey]gwv1.ProtocolType{}
 		type hostKey struct {
-			port     gwv1.PortNumber
+			port     portKey
 			hostname string
 		}
 		hostnames := map[hostKey]gwv1.SectionName{}
@@ -131,13 +137,14 @@ func (t *translation) gateways() []*gatewayState {
 			if reason != string(gwv1.ListenerReasonUnsupportedProtocol) {
 				ls.SupportedKinds = supportedKinds(l)
 			}
-			if p, ok := protocols[l.Port]; reason == "" && ok && p != l.Protocol {
+			pk := portKey{l.Port, l.Protocol == gwv1.UDPProtocolType}
+			if p, ok := protocols[pk]; reason == "" && ok && p != l.Protocol {
 				reason, msg = string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("listener %q: port %d is already used with protocol %s", l.Name, l.Port, p)
 			}
 			// Two listeners of one port with one hostname would share
 			// its virtual host, and one would take the other's routes
 			// and policy: the first (in spec order) keeps it.
-			hk := hostKey{l.Port, strings.ToLower(string(ptrOr(l.Hostname, "")))}
+			hk := hostKey{pk, strings.ToLower(string(ptrOr(l.Hostname, "")))}
 			if other, ok := hostnames[hk]; reason == "" && ok {
 				reason, msg = string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("listener %q: port %d and hostname %q are already used by listener %q", l.Name, l.Port, hk.hostname, other)
 			}
@@ -151,7 +158,7 @@ func (t *translation) gateways() []*gatewayState {
 				setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), msg, g.Generation)
 				continue
 			}
-			protocols[l.Port] = l.Protocol
+			protocols[pk] = l.Protocol
 			hostnames[hk] = l.Name
 			setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), true, string(gwv1.ListenerReasonAccepted), "Listener is accepted", g.Generation)
 			var certs []certificate
@@ -241,9 +248,9 @@ func checkListener(l gwv1.Listener) (string, string) {
 		if reason, msg := checkTLSListener(l); reason != "" {
 			return reason, msg
 		}
-	case gwv1.TCPProtocolType:
+	case gwv1.TCPProtocolType, gwv1.UDPProtocolType:
 	default:
-		return string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("listener %q: protocol %q is not supported; supported: HTTP, HTTPS, TLS, TCP", l.Name, l.Protocol)
+		return string(gwv1.ListenerReasonUnsupportedProtocol), fmt.Sprintf("listener %q: protocol %q is not supported; supported: HTTP, HTTPS, TLS, TCP, UDP", l.Name, l.Protocol)
 	}
 	if l.Port < 1 || l.Port > 65535 {
 		return string(gwv1.ListenerReasonPortUnavailable), fmt.Sprintf("listener %q: port %d is out of range", l.Name, l.Port)

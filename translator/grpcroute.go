@@ -33,11 +33,12 @@ const (
 	kindGRPCRoute = resource.KindGRPCRoute
 	kindTLSRoute  = resource.KindTLSRoute
 	kindTCPRoute  = resource.KindTCPRoute
+	kindUDPRoute  = resource.KindUDPRoute
 )
 
-// routeKind is the kind of the route r stands for: GRPCRoute, TLSRoute or
-// TCPRoute for the HTTPRoute built from one (grpcAsHTTP, tlsAsHTTP,
-// tcpAsHTTP), else HTTPRoute.
+// routeKind is the kind of the route r stands for: GRPCRoute, TLSRoute,
+// TCPRoute or UDPRoute for the HTTPRoute built from one (grpcAsHTTP,
+// streamRouteAsHTTP), else HTTPRoute.
 func routeKind(r *gwv1.HTTPRoute) string {
 	if r.Kind != kindHTTPRoute && resource.IsRouteKind(r.Kind) {
 		return r.Kind
@@ -45,13 +46,13 @@ func routeKind(r *gwv1.HTTPRoute) string {
 	return kindHTTPRoute
 }
 
-// routesToAttach are the HTTPRoutes, then the GRPCRoutes, TLSRoutes and
-// TCPRoutes of the input.
+// routesToAttach are the HTTPRoutes, then the GRPCRoutes, TLSRoutes,
+// TCPRoutes and UDPRoutes of the input.
 func (t *translation) routesToAttach() []*gwv1.HTTPRoute {
-	if len(t.in.GRPCRoutes) == 0 && len(t.in.TLSRoutes) == 0 && len(t.in.TCPRoutes) == 0 {
+	if len(t.in.GRPCRoutes) == 0 && len(t.in.TLSRoutes) == 0 && len(t.in.TCPRoutes) == 0 && len(t.in.UDPRoutes) == 0 {
 		return t.in.HTTPRoutes
 	}
-	out := make([]*gwv1.HTTPRoute, 0, len(t.in.HTTPRoutes)+len(t.in.GRPCRoutes)+len(t.in.TLSRoutes)+len(t.in.TCPRoutes))
+	out := make([]*gwv1.HTTPRoute, 0, len(t.in.HTTPRoutes)+len(t.in.GRPCRoutes)+len(t.in.TLSRoutes)+len(t.in.TCPRoutes)+len(t.in.UDPRoutes))
 	out = append(out, t.in.HTTPRoutes...)
 	for _, g := range t.in.GRPCRoutes {
 		out = append(out, grpcAsHTTP(g))
@@ -62,12 +63,23 @@ func (t *translation) routesToAttach() []*gwv1.HTTPRoute {
 	for _, r := range t.in.TCPRoutes {
 		out = append(out, tcpAsHTTP(r))
 	}
+	for _, r := range t.in.UDPRoutes {
+		out = append(out, udpAsHTTP(r))
+	}
 	return out
 }
 
 // newRouteStatus registers the status of route r under its kind.
 func (t *translation) newRouteStatus(r *gwv1.HTTPRoute) *gwv1.RouteStatus {
 	key := nn(r.Namespace, r.Name)
+	if routeKind(r) == kindUDPRoute {
+		if t.status.UDPRoutes == nil {
+			t.status.UDPRoutes = map[types.NamespacedName]*gwv1.UDPRouteStatus{}
+		}
+		st := &gwv1.UDPRouteStatus{}
+		t.status.UDPRoutes[key] = st
+		return &st.RouteStatus
+	}
 	if routeKind(r) == kindTCPRoute {
 		if t.status.TCPRoutes == nil {
 			t.status.TCPRoutes = map[types.NamespacedName]*gwv1.TCPRouteStatus{}

@@ -63,7 +63,8 @@ func TestListenerKinds(t *testing.T) {
 		"TLS terminate":   {gwv1.Listener{Protocol: gwv1.TLSProtocolType, TLS: &gwv1.ListenerTLSConfig{Mode: &term}}, nil},
 		"TLS, no mode":    {gwv1.Listener{Protocol: gwv1.TLSProtocolType}, nil},
 		"TCP":             {gwv1.Listener{Protocol: gwv1.TCPProtocolType}, []string{"TCPRoute"}},
-		"UDP":             {gwv1.Listener{Protocol: gwv1.UDPProtocolType}, nil},
+		"UDP":             {gwv1.Listener{Protocol: gwv1.UDPProtocolType}, []string{"UDPRoute"}},
+		"SCTP":            {gwv1.Listener{Protocol: "SCTP"}, nil},
 	} {
 		t.Run(name, func(t *testing.T) {
 			got := listenerKinds(tc.l)

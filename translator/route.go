@@ -102,9 +102,10 @@ func (t *translation) buildGateway(gs *gatewayState) *xdsconfig.GatewayConfig {
 			out.Routes = append(out.Routes, buildRouteConfig(p))
 		}
 	}
-	// Listener names sort http-, tcp-, tls-.
+	// Listener names sort http-, tcp-, tls-, udp-.
 	out.Listeners = append(out.Listeners, t.buildTCP(gs, bind, backends)...)
 	out.Listeners = append(out.Listeners, t.buildPassthrough(gs, bind, backends)...)
+	out.Listeners = append(out.Listeners, t.buildUDP(gs, bind, backends)...)
 	for _, name := range sortedKeys(backends) {
 		c := buildCluster(backends[name])
 		cla, dns := t.buildEndpoints(backends[name])

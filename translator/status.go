@@ -23,10 +23,12 @@ type Status struct {
 	VirtualHostOptions map[types.NamespacedName]*gwv1.PolicyStatus
 	RouteOptions       map[types.NamespacedName]*gwv1.PolicyStatus
 
-	// GRPCRoutes, TLSRoutes and TCPRoutes are nil when the input has none.
+	// GRPCRoutes, TLSRoutes, TCPRoutes and UDPRoutes are nil when the
+	// input has none.
 	GRPCRoutes map[types.NamespacedName]*gwv1.GRPCRouteStatus
 	TLSRoutes  map[types.NamespacedName]*gwv1.TLSRouteStatus
 	TCPRoutes  map[types.NamespacedName]*gwv1.TCPRouteStatus
+	UDPRoutes  map[types.NamespacedName]*gwv1.UDPRouteStatus
 }
 
 // RouteStatus is the status of the route of kind (one of
@@ -47,6 +49,10 @@ func (s *Status) RouteStatus(kind string, key types.NamespacedName) *gwv1.RouteS
 		}
 	case kindTCPRoute:
 		if st := s.TCPRoutes[key]; st != nil {
+			return &st.RouteStatus
+		}
+	case kindUDPRoute:
+		if st := s.UDPRoutes[key]; st != nil {
 			return &st.RouteStatus
 		}
 	}
@@ -151,6 +157,13 @@ func (s *Status) Problems() []Problem {
 	}) {
 		for _, p := range s.TCPRoutes[k].Parents {
 			add("TCPRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
+		}
+	}
+	for _, k := range withProblems(s.UDPRoutes, func(st *gwv1.UDPRouteStatus) bool {
+		return routeProblems(&gwv1.HTTPRouteStatus{RouteStatus: st.RouteStatus})
+	}) {
+		for _, p := range s.UDPRoutes[k].Parents {
+			add("UDPRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
 		}
 	}
 	policyProblems := func(st *gwv1.PolicyStatus) bool {

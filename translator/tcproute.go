@@ -66,13 +66,7 @@ func (t *translation) buildTCP(gs *gatewayState, bind string, backends map[strin
 		fc := closedChain()
 		closed := t.passthroughPolicy(l, gwRef) || l.unprogrammed
 		if len(l.routes) > 0 && !closed {
-			oldest := slices.MinFunc(l.routes, func(a, b *attachment) int {
-				if c := olderFirst(a.route.obj, b.route.obj); c != 0 {
-					return c
-				}
-				return compareKeys(a.route.obj, b.route.obj)
-			})
-			fc = t.passthroughProxy(oldest.route, hcmStatPrefix(gs.obj.Namespace+"/"+gs.obj.Name, name), backends)
+			fc = t.passthroughProxy(oldestRoute(l), hcmStatPrefix(gs.obj.Namespace+"/"+gs.obj.Name, name), backends)
 		}
 		fc.Name = name
 		out = append(out, &listenerv3.Listener{
@@ -82,6 +76,17 @@ func (t *translation) buildTCP(gs *gatewayState, bind string, backends map[strin
 		})
 	}
 	return out
+}
+
+// oldestRoute is the route a TCP or UDP listener serves, of those attached
+// to it (at least one): the oldest, then the first by namespace and name.
+func oldestRoute(l *listenerState) *routeState {
+	return slices.MinFunc(l.routes, func(a, b *attachment) int {
+		if c := olderFirst(a.route.obj, b.route.obj); c != 0 {
+			return c
+		}
+		return compareKeys(a.route.obj, b.route.obj)
+	}).route
 }
 
 func compareKeys(a, b metav1.Object) int {

@@ -52,9 +52,9 @@ func checkTLSListener(l gwv1.Listener) (string, string) {
 }
 
 // isPassthrough reports a listener that proxies connections (TLS
-// passthrough, TCP) rather than serving HTTP.
+// passthrough, TCP) or datagrams (UDP) rather than serving HTTP.
 func isPassthrough(l *listenerState) bool {
-	return l.spec.Protocol == gwv1.TLSProtocolType || l.spec.Protocol == gwv1.TCPProtocolType
+	return l.spec.Protocol == gwv1.TLSProtocolType || l.spec.Protocol == gwv1.TCPProtocolType || l.spec.Protocol == gwv1.UDPProtocolType
 }
 
 // passthroughChain is the filter chain of one server name of a TLS port.

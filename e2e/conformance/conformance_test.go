@@ -51,8 +51,8 @@ const (
 	gatewardenNamespace = "gatewarden-system"
 )
 
-// TestConformance runs the GATEWAY-HTTP, GATEWAY-GRPC, GATEWAY-TLS and
-// GATEWAY-TCP profiles. CONFORMANCE_REPORT names
+// TestConformance runs the GATEWAY-HTTP, GATEWAY-GRPC, GATEWAY-TLS,
+// GATEWAY-TCP and GATEWAY-UDP profiles. CONFORMANCE_REPORT names
 // the file the suite's report is written to; CONFORMANCE_RUN_TEST runs one
 // test of the suite by its short name.
 func TestConformance(t *testing.T) {
@@ -172,7 +172,7 @@ func TestConformance(t *testing.T) {
 	}
 	t.Cleanup(func() { stop(gw, gwDone); gwLog.Close() })
 
-	r := &runner{t: t, c: c, echoBin: bins["echo-basic"], envoyBin: testenv.Envoy(t), net: podNet, pods: map[types.NamespacedName]*podProc{}}
+	r := &runner{t: t, c: c, echoBin: bins["echo-basic"], corednsBin: bins["coredns"], envoyBin: testenv.Envoy(t), net: podNet, pods: map[types.NamespacedName]*podProc{}}
 	r.lb = newLoadBalancer(r)
 	if err := sweepPodsDirs(); err != nil {
 		t.Fatal(err)
@@ -206,7 +206,7 @@ func TestConformance(t *testing.T) {
 			GatewayClassName:     className,
 			CleanupBaseResources: true,
 			CleanupTestResources: true,
-			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName, suite.GatewayTCPConformanceProfileName},
+			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName, suite.GatewayTCPConformanceProfileName, suite.GatewayUDPConformanceProfileName},
 			ReportOutputPath:     os.Getenv("CONFORMANCE_REPORT"),
 			RunTest:              os.Getenv("CONFORMANCE_RUN_TEST"),
 			SkipTests:            skipTests(),
@@ -303,15 +303,22 @@ func skipTests() []string {
 	return nil
 }
 
-// buildBinaries builds gatewarden and the suite's echo server once.
+// buildBinaries builds gatewarden, the suite's echo server and its DNS
+// server once. CoreDNS is the build of the local cluster's images
+// (hack/cluster/images, a module of its own pinning the version the suite's
+// manifests name), with the plugins the suite's Corefile uses.
 func buildBinaries(t *testing.T) map[string]string {
 	t.Helper()
 	dir := filepath.Join(testenv.RepoRoot(), ".cache", "conformance-bin")
 	out := map[string]string{}
-	for name, pkg := range map[string]string{"gatewarden": "./cmd/gatewarden", "echo-basic": "sigs.k8s.io/gateway-api/conformance/echo-basic"} {
-		path := filepath.Join(dir, name)
+	for name, b := range map[string]struct{ dir, pkg string }{
+		"gatewarden": {".", "./cmd/gatewarden"},
+		"echo-basic": {".", "sigs.k8s.io/gateway-api/conformance/echo-basic"},
+		"coredns":    {"hack/cluster/images", "./coredns"},
+	} {
+		path, pkg := filepath.Join(dir, name), b.pkg
 		cmd := exec.Command("go", "build", "-o", path, pkg)
-		cmd.Dir = testenv.RepoRoot()
+		cmd.Dir = filepath.Join(testenv.RepoRoot(), b.dir)
 		if b, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 		}

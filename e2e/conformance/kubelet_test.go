@@ -64,6 +64,10 @@ type podProc struct {
 	done       chan struct{}
 	ready      bool
 	counted    bool // in readyPods
+	// udpPort, for a container that serves UDP alone (echo-basic's UDP
+	// echo server): without a probe or a TCP port, ready once a socket of
+	// the Pod is bound to it.
+	udpPort int32
 }
 
 // image is a container image the stand-in can run.
@@ -72,6 +76,12 @@ type image struct {
 	// argv is the process's arguments (after the binary) for the
 	// container's command and args, as the image's entrypoint would run them.
 	argv func(command, args []string) ([]string, error)
+	// user is the image's USER, when not root.
+	user *int64
+	// listens is a TCP port the image's program listens on whether the
+	// container declares it or not: the readiness check of a container
+	// that declares none.
+	listens int32
 }
 
 // imageFor finds the local binary for a container image.
@@ -83,6 +93,17 @@ func (r *runner) imageFor(ref string) (image, bool) {
 		return image{bin: r.echoBin, argv: func(command, args []string) ([]string, error) {
 			if len(command) > 0 {
 				return nil, fmt.Errorf("echo-basic: command %q: the stand-in runs the image's own entrypoint only", command)
+			}
+			return args, nil
+		}}, true
+	case "coredns":
+		// registry.k8s.io/coredns/coredns: ENTRYPOINT /coredns, USER
+		// nonroot (65532); the suite's Corefile serves port 53 (UDP and
+		// TCP). The binary is hack/cluster/images' build of the same
+		// pinned CoreDNS.
+		return image{bin: r.corednsBin, user: new(int64(65532)), listens: 53, argv: func(command, args []string) ([]string, error) {
+			if len(command) > 0 {
+				return nil, fmt.Errorf("coredns: command %q: the stand-in runs the image's own entrypoint only", command)
 			}
 			return args, nil
 		}}, true
@@ -257,7 +278,12 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 		if cp.Name != "" {
 			p.named[cp.Name] = cp.ContainerPort
 		}
-		if p.probePort == 0 {
+		switch {
+		case cp.Protocol == corev1.ProtocolUDP:
+			if p.udpPort == 0 {
+				p.udpPort = cp.ContainerPort
+			}
+		case p.probePort == 0:
 			p.probePort = cp.ContainerPort
 		}
 	}
@@ -265,6 +291,9 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 	// The volumes first, so that a Secret or ConfigMap not there yet
 	// creates no Pod (a kubelet would wait in ContainerCreating).
 	uid, gid := runAs(spec, &ctr)
+	if uid == nil && img.user != nil {
+		uid, gid = img.user, img.user
+	}
 	root := filepath.Join(r.podsDir, d.Namespace+"_"+name)
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
@@ -297,7 +326,18 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 	if err != nil {
 		return fail(err)
 	}
-	if img.bin == r.echoBin {
+	if p.probePort == 0 {
+		p.probePort = img.listens
+	}
+	switch {
+	case img.bin == r.echoBin && lookupEnv(env, "UDP_ECHO_SERVER") != "":
+		// echo-basic's UDP echo server: one UDP socket on UDP_PORT
+		// (8080), no TCP port at all.
+		p.udpPort, p.probePort = 8080, 0
+		if n, err := strconv.Atoi(lookupEnv(env, "UDP_PORT")); err == nil {
+			p.udpPort = int32(n)
+		}
+	case img.bin == r.echoBin:
 		// echo-basic listens on HTTP_PORT/TCP_PORT (3000), H2C_PORT (3001)
 		// and HTTPS_PORT/TLS_PORT (8443) whether declared or not.
 		for v, def := range map[string]int32{"HTTP_PORT": 3000, "H2C_PORT": 3001, "HTTPS_PORT": 8443} {
@@ -749,6 +789,8 @@ func (r *runner) probe(p *podProc) bool {
 		return dialOK(netip.AddrPortFrom(host, uint16(port(p.probe.TCPSocket.Port))))
 	case p.probe != nil:
 		return false // exec and gRPC probes: not used by the Pods run here
+	case p.probePort == 0 && p.udpPort != 0:
+		return udpBound(p.cmd.Process.Pid, p.udpPort)
 	}
 	return p.probePort != 0 && dialOK(netip.AddrPortFrom(host, uint16(p.probePort)))
 }

@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"net"
+	"os"
 	"slices"
 	"testing"
 )
@@ -61,6 +63,8 @@ func TestImageArgv(t *testing.T) {
 		"a shell":          {image: "envoyproxy/envoy:v1.40.0", command: []string{"/bin/sh", "-c", "envoy"}, wantErr: true},
 		"echo-basic":       {image: "gcr.io/k8s-staging-gateway-api/echo-basic:v20240412", want: nil},
 		"echo command":     {image: "gcr.io/k8s-staging-gateway-api/echo-basic:v1", command: []string{"/bin/sh"}, wantErr: true},
+		"coredns":          {image: "registry.k8s.io/coredns/coredns:v1.12.2", args: []string{"-conf", "/root/Corefile"}, want: []string{"-conf", "/root/Corefile"}},
+		"coredns command":  {image: "registry.k8s.io/coredns/coredns:v1.12.2", command: []string{"/bin/sh"}, wantErr: true},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -74,7 +78,27 @@ func TestImageArgv(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := r.imageFor("registry.k8s.io/coredns/coredns:v1.12.2"); ok {
-		t.Errorf("coredns is runnable: the stand-in has no binary for it")
+	if _, ok := r.imageFor("registry.k8s.io/coredns/coredns:v1.12.2"); !ok {
+		t.Errorf("coredns is not runnable")
+	}
+	if _, ok := r.imageFor("docker.io/library/busybox:1"); ok {
+		t.Errorf("busybox is runnable: the stand-in has no binary for it")
+	}
+}
+
+// TestUDPBound: a UDP socket bound in the process's network namespace makes
+// its port bound, and only its port.
+func TestUDPBound(t *testing.T) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := int32(c.LocalAddr().(*net.UDPAddr).Port)
+	if !udpBound(os.Getpid(), port) {
+		t.Errorf("port %d is bound, udpBound says not", port)
+	}
+	c.Close()
+	if udpBound(os.Getpid(), port) {
+		t.Errorf("port %d is closed, udpBound says bound", port)
 	}
 }

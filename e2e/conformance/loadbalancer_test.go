@@ -21,9 +21,10 @@ import (
 // The load balancer stands in for a cloud's: each Service of type
 // LoadBalancer with a selector gets an address of its own from lbCIDR (on
 // the pod network's bridge), written to its status.loadBalancer.ingress,
-// and a TCP proxy on each of its ports there that forwards every connection
-// to a ready Pod the Service selects, at the port's target port, as a
-// load balancer in front of kube-proxy would. The address stays while the
+// and a proxy on each of its ports there that forwards every TCP connection
+// (or, on a UDP port, every client's datagrams: lbudp_test.go) to a ready
+// Pod the Service selects, at the port's target port, as a load balancer in
+// front of kube-proxy would. The address stays while the
 // Service does, whatever its Pods do (a rollout gives them new IPs), so
 // that the Gateway's address does not change under the suite's feet.
 var lbCIDR = netip.MustParsePrefix("100.73.0.0/16")
@@ -40,13 +41,27 @@ type lbService struct {
 	key       types.NamespacedName
 	vip       netip.Addr
 	selector  labels.Selector
-	listeners map[int32]*lbListener // by Service port
+	listeners map[lbPort]*lbListener // by Service port
+}
+
+// lbPort is a Service port: a TCP and a UDP port may share a number.
+type lbPort struct {
+	port     int32
+	protocol corev1.Protocol
 }
 
 type lbListener struct {
 	target corev1.ServicePort
-	l      net.Listener
+	l      net.Listener // a TCP port's
+	udp    *udpProxy    // a UDP port's
 	rr     int
+}
+
+func (l *lbListener) close() error {
+	if l.udp != nil {
+		return l.udp.close()
+	}
+	return l.l.Close()
 }
 
 func newLoadBalancer(r *runner) *loadBalancer {
@@ -97,23 +112,26 @@ func (lb *loadBalancer) syncService(ctx context.Context, svc *corev1.Service) er
 			lb.mu.Unlock()
 			return err
 		}
-		s = &lbService{key: client.ObjectKeyFromObject(svc), vip: vip, listeners: map[int32]*lbListener{}}
+		s = &lbService{key: client.ObjectKeyFromObject(svc), vip: vip, listeners: map[lbPort]*lbListener{}}
 		lb.services[svc.UID] = s
 	}
 	s.selector = labels.SelectorFromSet(svc.Spec.Selector)
 	lb.mu.Unlock()
 
-	want := map[int32]corev1.ServicePort{}
+	want := map[lbPort]corev1.ServicePort{}
 	for _, sp := range svc.Spec.Ports {
-		if sp.Protocol == "" || sp.Protocol == corev1.ProtocolTCP {
-			want[sp.Port] = sp
+		switch sp.Protocol {
+		case "", corev1.ProtocolTCP:
+			want[lbPort{sp.Port, corev1.ProtocolTCP}] = sp
+		case corev1.ProtocolUDP:
+			want[lbPort{sp.Port, corev1.ProtocolUDP}] = sp
 		}
 	}
 	var errs []error
 	lb.mu.Lock()
 	for port, l := range s.listeners {
 		if w, ok := want[port]; !ok || w.TargetPort != l.target.TargetPort || w.Name != l.target.Name {
-			errs = append(errs, l.l.Close())
+			errs = append(errs, l.close())
 			delete(s.listeners, port)
 		}
 	}
@@ -121,12 +139,25 @@ func (lb *loadBalancer) syncService(ctx context.Context, svc *corev1.Service) er
 		if s.listeners[port] != nil {
 			continue
 		}
-		ln, err := net.Listen("tcp", netip.AddrPortFrom(s.vip, uint16(port)).String())
+		addr := netip.AddrPortFrom(s.vip, uint16(port.port))
+		l := &lbListener{target: sp}
+		if port.protocol == corev1.ProtocolUDP {
+			conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			l.udp = newUDPProxy(lb, s, l, conn)
+			s.listeners[port] = l
+			go l.udp.serve()
+			continue
+		}
+		ln, err := net.Listen("tcp", addr.String())
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		l := &lbListener{target: sp, l: ln}
+		l.l = ln
 		s.listeners[port] = l
 		go lb.serve(s, l)
 	}
@@ -143,7 +174,7 @@ func (lb *loadBalancer) syncService(ctx context.Context, svc *corev1.Service) er
 func (s *lbService) close() error {
 	var errs []error
 	for _, l := range s.listeners {
-		errs = append(errs, l.l.Close())
+		errs = append(errs, l.close())
 	}
 	errs = append(errs, ipCmd("addr", "del", netip.PrefixFrom(s.vip, 32).String(), "dev", bridgeName))
 	return errors.Join(errs...)
@@ -156,7 +187,7 @@ func (lb *loadBalancer) close() error {
 	var errs []error
 	for _, s := range lb.services {
 		for _, l := range s.listeners {
-			errs = append(errs, l.l.Close())
+			errs = append(errs, l.close())
 		}
 	}
 	lb.services = map[types.UID]*lbService{}

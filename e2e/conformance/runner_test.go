@@ -24,17 +24,17 @@ import (
 //
 //   - the Deployment and ReplicaSet controllers and the kubelet: for each
 //     Deployment whose one container runs an image it has a binary for
-//     (the suite's echo-basic, Envoy), it creates the Pods and runs each as a
-//     local process in a network namespace of its own with an IP address of
-//     its own (podnet_test.go), as the kubelet would run its container
-//     (kubelet_test.go), and marks the Pod Ready once its readiness probe
-//     passes. Deployments of other images (the suite's CoreDNS) get no Pods;
+//     (the suite's echo-basic and CoreDNS, Envoy), it creates the Pods and
+//     runs each as a local process in a network namespace of its own with
+//     an IP address of its own (podnet_test.go), as the kubelet would run
+//     its container (kubelet_test.go), and marks the Pod Ready once its
+//     readiness probe passes. Deployments of other images get no Pods;
 //   - the EndpointSlice controller: for each Service with a selector, one
 //     IPv4 slice per ready Pod, with the Pod's IP and its target port for
 //     each Service port;
 //   - a cloud load balancer (loadbalancer_test.go): an address of its own
-//     for each LoadBalancer Service with a selector, proxied to its ready
-//     Pods.
+//     for each LoadBalancer Service with a selector, its TCP and UDP ports
+//     proxied to its ready Pods.
 //
 // gatewarden, run with --provision, creates each Gateway's Envoy Deployment,
 // bootstrap ConfigMap and LoadBalancer Service; the runner runs the Envoy
@@ -42,12 +42,13 @@ import (
 // address in the Gateway's status, where the suite finds it. Nothing of the
 // runner is part of gatewarden.
 type runner struct {
-	t        *testing.T
-	c        client.Client
-	echoBin  string
-	envoyBin string
-	net      *podNetwork
-	lb       *loadBalancer
+	t          *testing.T
+	c          client.Client
+	echoBin    string
+	envoyBin   string
+	corednsBin string
+	net        *podNetwork
+	lb         *loadBalancer
 	// podsDir holds the Pods' volumes, readable by every user: a
 	// container may run as one of its own.
 	podsDir string

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -165,9 +166,9 @@ func build(gw *gwv1.Gateway, p resolved, c Config) (*desired, error) {
 	var containerPorts []corev1.ContainerPort
 	for _, lp := range ports {
 		d.service.Spec.Ports = append(d.service.Spec.Ports, corev1.ServicePort{
-			Name: lp.name, Protocol: corev1.ProtocolTCP, Port: lp.port, TargetPort: intstr.FromInt32(lp.port),
+			Name: lp.name, Protocol: lp.protocol, Port: lp.port, TargetPort: intstr.FromInt32(lp.port),
 		})
-		containerPorts = append(containerPorts, corev1.ContainerPort{Name: lp.name, ContainerPort: lp.port, Protocol: corev1.ProtocolTCP})
+		containerPorts = append(containerPorts, corev1.ContainerPort{Name: lp.name, ContainerPort: lp.port, Protocol: lp.protocol})
 	}
 	containerPorts = append(containerPorts,
 		corev1.ContainerPort{Name: "metrics", ContainerPort: MetricsPort, Protocol: corev1.ProtocolTCP},
@@ -321,29 +322,42 @@ func build(gw *gwv1.Gateway, p resolved, c Config) (*desired, error) {
 }
 
 type listenerPort struct {
-	name string
-	port int32
+	name     string
+	port     int32
+	protocol corev1.Protocol
 }
 
 // listenerPorts are the distinct ports of gw's listeners, sorted, each
-// named after the protocol of its first listener ("http-8080").
+// named after the protocol of its first listener ("http-8080"). A UDP
+// listener's port is a UDP port ("udp-5300"), of its own beside a TCP port
+// of the same number.
 func listenerPorts(gw *gwv1.Gateway) []listenerPort {
-	seen := map[int32]bool{}
+	type key struct {
+		port     int32
+		protocol corev1.Protocol
+	}
+	seen := map[key]bool{}
 	var out []listenerPort
 	for _, l := range gw.Spec.Listeners {
 		p := int32(l.Port)
-		if seen[p] || p < 1 || p > 65535 {
+		k := key{p, corev1.ProtocolTCP}
+		if l.Protocol == gwv1.UDPProtocolType {
+			k.protocol = corev1.ProtocolUDP
+		}
+		if seen[k] || p < 1 || p > 65535 {
 			continue
 		}
-		seen[p] = true
+		seen[k] = true
 		// A Service port name is an IANA service name: a custom protocol
 		// ("example.com/x") cannot be one.
 		proto := strings.ToLower(string(l.Protocol))
 		if !slices.Contains([]string{"http", "https", "tls", "tcp", "udp"}, proto) {
 			proto = "port"
 		}
-		out = append(out, listenerPort{name: fmt.Sprintf("%s-%d", proto, p), port: p})
+		out = append(out, listenerPort{name: fmt.Sprintf("%s-%d", proto, p), port: p, protocol: k.protocol})
 	}
-	slices.SortFunc(out, func(a, b listenerPort) int { return int(a.port - b.port) })
+	slices.SortFunc(out, func(a, b listenerPort) int {
+		return cmp.Or(int(a.port-b.port), strings.Compare(string(a.protocol), string(b.protocol)))
+	})
 	return out
 }

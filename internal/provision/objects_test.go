@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -225,4 +226,35 @@ func TestBootstrapValidatedByEnvoy(t *testing.T) {
 		t.Fatal(err)
 	}
 	testenv.ValidateEnvoyConfig(t, b)
+}
+
+// TestBuildUDPPorts: a UDP listener's port is a UDP port of the Service and
+// of the Envoy container, beside a TCP port of the same number, and a
+// second listener of a port adds no port.
+func TestBuildUDPPorts(t *testing.T) {
+	gw := testGateway()
+	gw.Spec.Listeners = []gwv1.Listener{
+		{Name: "dns", Protocol: gwv1.UDPProtocolType, Port: 53},
+		{Name: "dns-tcp", Protocol: gwv1.TCPProtocolType, Port: 53},
+		{Name: "echo", Protocol: gwv1.UDPProtocolType, Port: 5300},
+		{Name: "echo-again", Protocol: gwv1.UDPProtocolType, Port: 5300},
+		{Name: "http", Protocol: gwv1.HTTPProtocolType, Port: 80},
+	}
+	d, err := build(gw, resolved{provision: true}, testConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var svc, ctr []string
+	for _, p := range d.service.Spec.Ports {
+		svc = append(svc, fmt.Sprintf("%s %d/%s -> %s", p.Name, p.Port, p.Protocol, p.TargetPort.String()))
+	}
+	for _, p := range d.deployment.Spec.Template.Spec.Containers[0].Ports {
+		ctr = append(ctr, fmt.Sprintf("%s %d/%s", p.Name, p.ContainerPort, p.Protocol))
+	}
+	if diff := cmp.Diff([]string{"tcp-53 53/TCP -> 53", "udp-53 53/UDP -> 53", "http-80 80/TCP -> 80", "udp-5300 5300/UDP -> 5300"}, svc); diff != "" {
+		t.Errorf("Service ports (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"tcp-53 53/TCP", "udp-53 53/UDP", "http-80 80/TCP", "udp-5300 5300/UDP", "metrics 19001/TCP", "ready 19002/TCP"}, ctr); diff != "" {
+		t.Errorf("container ports (-want +got):\n%s", diff)
+	}
 }

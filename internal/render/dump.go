@@ -49,6 +49,7 @@ type StatusDump struct {
 	GRPCRoutes         []ObjectStatus `json:"grpcRoutes,omitempty"`
 	TLSRoutes          []ObjectStatus `json:"tlsRoutes,omitempty"`
 	TCPRoutes          []ObjectStatus `json:"tcpRoutes,omitempty"`
+	UDPRoutes          []ObjectStatus `json:"udpRoutes,omitempty"`
 	VirtualHostOptions []ObjectStatus `json:"virtualHostOptions,omitempty"`
 	RouteOptions       []ObjectStatus `json:"routeOptions,omitempty"`
 }
@@ -94,6 +95,7 @@ func Of(r *translator.Result) (*Dump, error) {
 	d.Status.GRPCRoutes = namespaced(s.GRPCRoutes)
 	d.Status.TLSRoutes = namespaced(s.TLSRoutes)
 	d.Status.TCPRoutes = namespaced(s.TCPRoutes)
+	d.Status.UDPRoutes = namespaced(s.UDPRoutes)
 	d.Status.VirtualHostOptions = namespaced(s.VirtualHostOptions)
 	d.Status.RouteOptions = namespaced(s.RouteOptions)
 	return d, nil

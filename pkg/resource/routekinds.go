@@ -15,6 +15,7 @@ const (
 	KindGRPCRoute = "GRPCRoute"
 	KindTLSRoute  = "TLSRoute"
 	KindTCPRoute  = "TCPRoute"
+	KindUDPRoute  = "UDPRoute"
 )
 
 // APIObject is an object of the Kubernetes API: the method set of
@@ -66,7 +67,7 @@ var (
 // listeners take HTTPRoutes and GRPCRoutes, which share their virtual
 // hosts and policies; TLS listeners (in Passthrough mode) take TLSRoutes,
 // which pick a backend by SNI without terminating TLS; TCP listeners take
-// TCPRoutes. Read it, do not change it.
+// TCPRoutes, UDP listeners UDPRoutes. Read it, do not change it.
 var RouteKinds = []RouteKind{
 	{
 		Kind: KindHTTPRoute, Versions: httpRouteVersions, Protocols: httpTakers, RouteOptionTarget: true,
@@ -91,6 +92,12 @@ var RouteKinds = []RouteKind{
 		New:     func() APIObject { return &gwv1.TCPRoute{} },
 		NewList: func() APIObjectList { return &gwv1.TCPRouteList{} },
 		Status:  func(o APIObject) *gwv1.RouteStatus { return &o.(*gwv1.TCPRoute).Status.RouteStatus },
+	},
+	{
+		Kind: KindUDPRoute, Versions: v1Only, Protocols: []gwv1.ProtocolType{gwv1.UDPProtocolType}, Optional: true,
+		New:     func() APIObject { return &gwv1.UDPRoute{} },
+		NewList: func() APIObjectList { return &gwv1.UDPRouteList{} },
+		Status:  func(o APIObject) *gwv1.RouteStatus { return &o.(*gwv1.UDPRoute).Status.RouteStatus },
 	},
 }
 

@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
+)
+
+// udpRouteManifests: the UDP listener "open" takes the routes of its own
+// namespace, infra, whose UDPRoute sends its datagrams to the echo Service;
+// the UDP listener "guarded" takes the same namespace's routes only, and a
+// hostile tenant's UDPRoute in namespace evil claims it, for a Service of
+// its own that leads to the same backend.
+const udpRouteManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: gatewarden
+  listeners:
+  - {name: open, protocol: UDP, port: %[1]d}
+  - {name: guarded, protocol: UDP, port: %[2]d}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: infra}
+spec: {ports: [{name: udp, port: 8080, protocol: UDP}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: echo, namespace: infra, labels: {kubernetes.io/service-name: echo}}
+addressType: IPv4
+ports: [{name: udp, port: %[3]d, protocol: UDP}]
+endpoints: [{addresses: [127.0.0.1]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: UDPRoute
+metadata: {name: echo, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: open}]
+  rules: [{backendRefs: [{name: echo, port: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: mine, namespace: evil}
+spec: {ports: [{name: udp, port: 8080, protocol: UDP}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: mine, namespace: evil, labels: {kubernetes.io/service-name: mine}}
+addressType: IPv4
+ports: [{name: udp, port: %[3]d, protocol: UDP}]
+endpoints: [{addresses: [127.0.0.1]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: UDPRoute
+metadata: {name: hijack, namespace: evil}
+spec:
+  parentRefs: [{name: gw, namespace: infra, sectionName: guarded}]
+  rules: [{backendRefs: [{name: mine, port: 8080}]}]
+`
+
+// TestUDPRoute sends datagrams through real Envoy to a UDP echo server: on
+// the listener whose route is its own, each datagram comes back echoed; on
+// the listener a hostile tenant's UDPRoute claims from a namespace the
+// listener does not allow, Envoy drops every datagram, the echo server sees
+// none, and the route's status says why.
+func TestUDPRoute(t *testing.T) {
+	backendPort, seen := udpEchoServer(t)
+	openPort, guardedPort := freeUDPPort(t), freeUDPPort(t)
+	e := startDirEnv(t, false, func(e *dirEnv) {
+		e.gateway = "infra/gw"
+		e.write("udp.yaml", fmt.Sprintf(udpRouteManifests, openPort, guardedPort, backendPort))
+	})
+	open := fmt.Sprintf("127.0.0.1:%d", openPort)
+	guarded := fmt.Sprintf("127.0.0.1:%d", guardedPort)
+	eventually(t, 15*time.Second, "a datagram to the open listener comes back", func() string {
+		got, err := udpExchange(open, "ping", time.Second)
+		if err != nil {
+			return err.Error()
+		}
+		if got != "echo: ping" {
+			return fmt.Sprintf("answer %q", got)
+		}
+		return ""
+	})
+
+	// Each client (a socket of its own) is a session of its own.
+	seen.Store(0)
+	for i := range 5 {
+		msg := fmt.Sprintf("datagram %d", i)
+		got, err := udpExchange(open, msg, 2*time.Second)
+		if err != nil || got != "echo: "+msg {
+			t.Errorf("%q to the open listener: answer %q, %v; want %q", msg, got, err, "echo: "+msg)
+		}
+	}
+	if n := seen.Load(); n != 5 {
+		t.Errorf("the echo server saw %d datagrams through the open listener, want 5", n)
+	}
+
+	// The hostile route is not attached: nothing gets through the
+	// guarded listener, which Envoy does serve (it counts what it drops).
+	seen.Store(0)
+	for i := range 5 {
+		got, err := udpExchange(guarded, fmt.Sprintf("hijack %d", i), time.Second)
+		if err == nil {
+			t.Errorf("datagram %d to the guarded listener: answered %q, want nothing back", i, got)
+		}
+	}
+	if n := seen.Load(); n != 0 {
+		t.Errorf("the echo server saw %d datagrams through the guarded listener, want 0", n)
+	}
+	stat := fmt.Sprintf("udp.infra_gw_udp-%d.downstream_sess_no_route", guardedPort)
+	if n := e.envoyStat(stat); n < 5 {
+		t.Errorf("Envoy %s = %d, want the 5 datagrams it dropped", stat, n)
+	} else {
+		t.Logf("Envoy %s = %d: the guarded listener received the datagrams and routed none", stat, n)
+	}
+
+	resp, err := http.Get(e.adminURL + "/debug/config")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const why = `listener \"guarded\" does not allow routes from namespace \"evil\"`
+	if !strings.Contains(string(body), why) {
+		t.Errorf("the status of evil/hijack does not say %s:\n%s", why, tail(string(body), 40))
+	}
+}
+
+// udpEchoServer answers every datagram on a loopback port with "echo: "
+// and the datagram, and counts them.
+func udpEchoServer(t *testing.T) (int, *atomic.Int64) {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := &atomic.Int64{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			n, from, err := conn.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return // closed
+			}
+			seen.Add(1)
+			if _, err := conn.WriteToUDPAddrPort(append([]byte("echo: "), buf[:n]...), from); err != nil {
+				return // closed
+			}
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-done })
+	return conn.LocalAddr().(*net.UDPAddr).Port, seen
+}
+
+// udpExchange sends msg from a socket of its own and returns the first
+// datagram that comes back within timeout.
+func udpExchange(addr, msg string, timeout time.Duration) (string, error) {
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+		return "", err
+	}
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		return "", err
+	}
+	buf := make([]byte, 64<<10)
+	n, err := conn.Read(buf)
+	if err != nil {
+		return "", err
+	}
+	if n == 0 {
+		return "", errors.New("an empty datagram")
+	}
+	return string(buf[:n]), nil
+}
+
+// freeUDPPort is a loopback UDP port free when asked.
+func freeUDPPort(t *testing.T) int {
+	t.Helper()
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	return conn.LocalAddr().(*net.UDPAddr).Port
+}
