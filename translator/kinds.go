@@ -9,8 +9,8 @@ import (
 // listenerKinds are the route kinds a listener of l's protocol and mode
 // serves.
 // HTTP and HTTPS listeners take HTTPRoutes and GRPCRoutes, which share their
-// virtual hosts and policies; a TLS listener in Passthrough mode takes
-// TLSRoutes, which pick a backend by SNI without terminating TLS.
+// virtual hosts and policies; a TLS listener (Passthrough or Terminate mode)
+// takes TLSRoutes, which pick a backend by SNI.
 func listenerKinds(l gwv1.Listener) []string {
 	switch l.Protocol {
 	case gwv1.HTTPProtocolType, gwv1.HTTPSProtocolType:
