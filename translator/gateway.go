@@ -83,6 +83,8 @@ var SupportedFeatures = []string{
 	"HTTPRouteRequestTimeout",
 	"HTTPRouteResponseHeaderModification",
 	"HTTPRouteSchemeRedirect",
+	"TLSRouteModeMixed",
+	"TLSRouteModeTerminate",
 }
 
 func supportedFeatures() []gwv1.SupportedFeature {
