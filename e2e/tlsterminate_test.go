@@ -26,7 +26,9 @@ import (
 // p.tls.test passed through to a TLS backend, and two Terminate listeners
 // whose certificate cannot be used (a Secret that does not exist, another
 // namespace's Secret without a ReferenceGrant). A tenant's TLSRoute on the
-// wildcard passthrough listener claims the names of those two.
+// wildcard passthrough listener claims the names of those two. On a second
+// port, c.tls.test is terminated for clients with a certificate of the CA
+// the Gateway's spec.tls.frontend names for that port.
 const tlsTerminateManifests = testenv.GatewayClassManifest + `apiVersion: v1
 kind: Namespace
 metadata: {name: tenant}
@@ -43,12 +45,34 @@ metadata: {name: t-cert, namespace: tenant}
 type: kubernetes.io/tls
 data: {tls.crt: %[2]s, tls.key: %[3]s}
 ---
+apiVersion: v1
+kind: Secret
+metadata: {name: c-cert, namespace: infra}
+type: kubernetes.io/tls
+data: {tls.crt: %[7]s, tls.key: %[8]s}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: client-ca, namespace: infra}
+data: {ca.crt: "%[10]s"}
+---
 apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: infra}
 spec:
   gatewayClassName: gatewarden
+  tls:
+    frontend:
+      default: {}
+      perPort:
+      - port: %[9]d
+        tls: {validation: {caCertificateRefs: [{group: "", kind: ConfigMap, name: client-ca}]}}
   listeners:
+  - name: client-certs
+    protocol: TLS
+    port: %[9]d
+    hostname: c.tls.test
+    tls: {mode: Terminate, certificateRefs: [{name: c-cert}]}
   - name: terminate
     protocol: TLS
     port: %[1]d
@@ -125,6 +149,13 @@ spec:
   hostnames: [p.tls.test]
   rules: [{backendRefs: [{name: secure, port: 443}]}]
 ---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: client-certs, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: client-certs}]
+  rules: [{backendRefs: [{name: plain, port: 3000}]}]
+---
 # The tenant's: every name of the port, to its own backend.
 apiVersion: gateway.networking.k8s.io/v1
 kind: TLSRoute
@@ -142,7 +173,8 @@ spec:
 // still reaches its TLS backend end to end. A name no route serves, a hello
 // without SNI, and the names of Terminate listeners whose certificate is
 // missing or not granted are closed (the tenant's route claiming them gets
-// nothing), and the Gateway's status says why.
+// nothing), and the Gateway's status says why. Client certificate
+// validation applies to a Terminate listener as to an HTTPS one.
 func TestTLSRouteTerminate(t *testing.T) {
 	ca, err := pki.NewCA("tls terminate test CA", time.Hour)
 	if err != nil {
@@ -154,20 +186,47 @@ func TestTLSRouteTerminate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cpair, err := ca.IssueServer([]string{"c.tls.test"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCA, err := pki.NewCA("tls terminate client CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert := func(ca *pki.CA) tls.Certificate {
+		p, err := ca.IssueGateway(pki.DefaultTrustDomain, "clients", "alice", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	good, forged := clientCert(clientCA), clientCert(ca)
+	caPEM := strings.ReplaceAll(strings.TrimSpace(string(clientCA.CertPEM)), "\n", "\\n") + "\\n"
 	plainPort, plainSeen := plainBackend(t, "plain")
 	lootPort, lootSeen := plainBackend(t, "loot")
 	securePort, secureCount := tlsBackend(t, ca, "p.tls.test")
 	b64 := base64.StdEncoding.EncodeToString
+	clientPort := freePort(t)
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("tls.yaml", fmt.Sprintf(tlsTerminateManifests, e.gwPort, b64(pair.CertPEM), b64(pair.KeyPEM), plainPort, securePort, lootPort))
+		e.write("tls.yaml", fmt.Sprintf(tlsTerminateManifests, e.gwPort, b64(pair.CertPEM), b64(pair.KeyPEM), plainPort, securePort, lootPort,
+			b64(cpair.CertPEM), b64(cpair.KeyPEM), clientPort, caPEM))
 	})
 	gw := fmt.Sprintf("127.0.0.1:%d", e.gwPort)
 
-	// talk sends one line over TLS with SNI sni and returns the answer and
-	// the certificate the client was shown.
-	talk := func(sni, line string) (string, *x509.Certificate, error) {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", gw, &tls.Config{RootCAs: roots, ServerName: sni})
+	// talkTo sends one line over TLS with SNI sni, showing cert when not
+	// nil, and returns the answer and the certificate the client was shown.
+	talkTo := func(addr, sni string, cert *tls.Certificate, line string) (string, *x509.Certificate, error) {
+		cfg := &tls.Config{RootCAs: roots, ServerName: sni}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
 		if err != nil {
 			return "", nil, err
 		}
@@ -181,6 +240,7 @@ func TestTLSRouteTerminate(t *testing.T) {
 		answer, err := bufio.NewReader(c).ReadString('\n')
 		return answer, c.ConnectionState().PeerCertificates[0], err
 	}
+	talk := func(sni, line string) (string, *x509.Certificate, error) { return talkTo(gw, sni, nil, line) }
 	eventually(t, 15*time.Second, "t.tls.test served", func() string {
 		answer, _, err := talk("t.tls.test", "ready?")
 		if err != nil {
@@ -258,11 +318,33 @@ func TestTLSRouteTerminate(t *testing.T) {
 		t.Errorf("the plain backend saw %d connections, want 2", n)
 	}
 
+	// The port whose clients must show a certificate: only a certificate
+	// of the client CA gets through (with TLS 1.3 the refusal may come
+	// after the client's side of the handshake, on the first read).
+	plainSeen.Store(0)
+	caddr := fmt.Sprintf("127.0.0.1:%d", clientPort)
+	answer, _, err = talkTo(caddr, "c.tls.test", &good, "with a certificate")
+	t.Logf("SNI c.tls.test with a client certificate of the CA: %q, %v", answer, err)
+	if err != nil || answer != "plain got \"with a certificate\"\n" {
+		t.Errorf("SNI c.tls.test with a client certificate of the CA: %q, %v; want the plain backend", answer, err)
+	}
+	for name, cert := range map[string]*tls.Certificate{"no client certificate": nil, "a client certificate of another CA": &forged} {
+		answer, _, err := talkTo(caddr, "c.tls.test", cert, "let me in")
+		t.Logf("SNI c.tls.test with %s: %q, %v", name, answer, err)
+		if err == nil {
+			t.Errorf("SNI c.tls.test with %s: %q, want the handshake refused", name, answer)
+		}
+	}
+	if n := plainSeen.Load(); n != 1 {
+		t.Errorf("the plain backend saw %d connections on the client certificate port, want 1", n)
+	}
+
 	// The status names the listener, the reference and the reason.
 	want := map[string][2]string{
 		"missing-cert": {string(gwv1.ListenerReasonInvalidCertificateRef), `listener "missing-cert": tls.certificateRefs[0]: Secret infra/nowhere not found`},
 		"not-granted":  {string(gwv1.ListenerReasonRefNotPermitted), `listener "not-granted": tls.certificateRefs[0]: Secret tenant/t-cert is in another namespace and no ReferenceGrant allows it`},
 		"terminate":    {string(gwv1.ListenerReasonResolvedRefs), "References are resolved"},
+		"client-certs": {string(gwv1.ListenerReasonResolvedRefs), "References are resolved"},
 	}
 	for _, l := range gatewayListeners(t, e, "infra/gw") {
 		w, ok := want[string(l.Name)]

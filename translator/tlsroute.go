@@ -8,6 +8,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	directv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/direct_response/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
@@ -74,8 +75,8 @@ func terminatesTLS(l gwv1.Listener) bool {
 	return false
 }
 
-// isPassthrough reports a listener that proxies connections (TLS
-// passthrough, TCP) rather than serving HTTP.
+// isPassthrough reports a listener that proxies connections (TLS, TCP)
+// rather than serving HTTP.
 func isPassthrough(l *listenerState) bool {
 	return l.spec.Protocol == gwv1.TLSProtocolType || l.spec.Protocol == gwv1.TCPProtocolType
 }
@@ -141,7 +142,11 @@ func (t *translation) buildPassthrough(gs *gatewayState, bind string, backends m
 			c := chains[h]
 			fc := closedChain()
 			if c.route != nil {
-				fc = t.passthroughProxy(c.route, stat, backends)
+				var opts []func(*tcpv3.TcpProxy)
+				if terminatesTLS(c.listener.spec) {
+					opts = append(opts, afterHandshake)
+				}
+				fc = t.passthroughProxy(c.route, stat, backends, opts...)
 				// A chain that closes its connections needs no
 				// certificate: it ends them before any handshake.
 				if terminatesTLS(c.listener.spec) && proxies(fc) {
@@ -188,7 +193,8 @@ func (t *translation) passthroughPolicy(l *listenerState, gwRef gwv1.ParentRefer
 
 // passthroughProxy is the filter chain that proxies a connection to the
 // backends of the TLSRoute rs, or closes it when the route cannot be served.
-func (t *translation) passthroughProxy(rs *routeState, stat string, backends map[string]backend) *listenerv3.FilterChain {
+// Each option adjusts the tcp_proxy.
+func (t *translation) passthroughProxy(rs *routeState, stat string, backends map[string]backend, opts ...func(*tcpv3.TcpProxy)) *listenerv3.FilterChain {
 	if len(rs.rules) == 0 {
 		return closedChain()
 	}
@@ -206,12 +212,25 @@ func (t *translation) passthroughProxy(rs *routeState, stat string, backends map
 		}
 		tp.ClusterSpecifier = &tcpv3.TcpProxy_WeightedClusters{WeightedClusters: wc}
 	}
+	for _, opt := range opts {
+		opt(tp)
+	}
 	for _, b := range rule.backends {
 		backends[b.clusterName()] = b
 	}
 	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
 		Name: tcpProxyFilter, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(tp)},
 	}}}
+}
+
+// afterHandshake makes a tcp_proxy behind a TLS listener in mode Terminate
+// connect to the backend only once the client's TLS handshake is complete:
+// a client the handshake refuses (no client certificate the Gateway's
+// spec.tls.frontend asks for, say) never opens a connection to a backend.
+// Nothing the client sends is buffered meanwhile.
+func afterHandshake(tp *tcpv3.TcpProxy) {
+	tp.UpstreamConnectMode = tcpv3.UpstreamConnectMode_ON_DOWNSTREAM_TLS_HANDSHAKE
+	tp.MaxEarlyDataBytes = wrapperspb.UInt32(0)
 }
 
 // proxies reports whether fc proxies its connections rather than closing
