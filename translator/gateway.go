@@ -82,6 +82,8 @@ var SupportedFeatures = append(routeKindNames(),
 	"HTTPRouteRequestTimeout",
 	"HTTPRouteResponseHeaderModification",
 	"HTTPRouteSchemeRedirect",
+	"TLSRouteModeMixed",
+	"TLSRouteModeTerminate",
 )
 
 func routeKindNames() []string {
@@ -163,7 +165,7 @@ func (t *translation) gateways() []*gatewayState {
 			setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), true, string(gwv1.ListenerReasonAccepted), "Listener is accepted", g.Generation)
 			var certs []certificate
 			var clientCA string
-			if l.Protocol == gwv1.HTTPSProtocolType {
+			if terminatesTLS(l) {
 				var refReason, refMsg string
 				certs, refReason, refMsg = t.resolveCertificates(g, l)
 				if refReason != "" {

@@ -52,7 +52,7 @@ func TestGRPCMatch(t *testing.T) {
 
 // TestListenerKinds checks which route kinds each listener takes.
 func TestListenerKinds(t *testing.T) {
-	pass, term := gwv1.TLSModePassthrough, gwv1.TLSModeTerminate
+	pass, term, other := gwv1.TLSModePassthrough, gwv1.TLSModeTerminate, gwv1.TLSModeType("Reencrypt")
 	for name, tc := range map[string]struct {
 		l    gwv1.Listener
 		want []string
@@ -60,8 +60,9 @@ func TestListenerKinds(t *testing.T) {
 		"HTTP":            {gwv1.Listener{Protocol: gwv1.HTTPProtocolType}, []string{"HTTPRoute", "GRPCRoute"}},
 		"HTTPS":           {gwv1.Listener{Protocol: gwv1.HTTPSProtocolType}, []string{"HTTPRoute", "GRPCRoute"}},
 		"TLS passthrough": {gwv1.Listener{Protocol: gwv1.TLSProtocolType, TLS: &gwv1.ListenerTLSConfig{Mode: &pass}}, []string{"TLSRoute"}},
-		"TLS terminate":   {gwv1.Listener{Protocol: gwv1.TLSProtocolType, TLS: &gwv1.ListenerTLSConfig{Mode: &term}}, nil},
-		"TLS, no mode":    {gwv1.Listener{Protocol: gwv1.TLSProtocolType}, nil},
+		"TLS terminate":   {gwv1.Listener{Protocol: gwv1.TLSProtocolType, TLS: &gwv1.ListenerTLSConfig{Mode: &term}}, []string{"TLSRoute"}},
+		"TLS, no mode":    {gwv1.Listener{Protocol: gwv1.TLSProtocolType}, []string{"TLSRoute"}},
+		"TLS, other mode": {gwv1.Listener{Protocol: gwv1.TLSProtocolType, TLS: &gwv1.ListenerTLSConfig{Mode: &other}}, nil},
 		"TCP":             {gwv1.Listener{Protocol: gwv1.TCPProtocolType}, []string{"TCPRoute"}},
 		"UDP":             {gwv1.Listener{Protocol: gwv1.UDPProtocolType}, []string{"UDPRoute"}},
 		"SCTP":            {gwv1.Listener{Protocol: "SCTP"}, nil},

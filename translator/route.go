@@ -83,9 +83,6 @@ func (t *translation) buildGateway(gs *gatewayState) *xdsconfig.GatewayConfig {
 			}
 		}
 	}
-	for _, name := range sortedKeys(secrets) {
-		out.Secrets = append(out.Secrets, buildSecret(secrets[name]))
-	}
 	backends := make(map[string]backend, len(t.in.Services))
 	for _, port := range sortedPorts(ports) {
 		p := ports[port]
@@ -104,8 +101,11 @@ func (t *translation) buildGateway(gs *gatewayState) *xdsconfig.GatewayConfig {
 	}
 	// Listener names sort http-, tcp-, tls-, udp-.
 	out.Listeners = append(out.Listeners, t.buildTCP(gs, bind, backends)...)
-	out.Listeners = append(out.Listeners, t.buildPassthrough(gs, bind, backends)...)
+	out.Listeners = append(out.Listeners, t.buildPassthrough(gs, bind, backends, secrets)...)
 	out.Listeners = append(out.Listeners, t.buildUDP(gs, bind, backends)...)
+	for _, name := range sortedKeys(secrets) {
+		out.Secrets = append(out.Secrets, buildSecret(secrets[name]))
+	}
 	for _, name := range sortedKeys(backends) {
 		c := buildCluster(backends[name])
 		cla, dns := t.buildEndpoints(backends[name])

@@ -21,12 +21,16 @@ type certificate struct {
 
 func secretResourceName(namespace, name string) string { return "secret/" + namespace + "/" + name }
 
-// resolveCertificates reads the certificates of an HTTPS listener of g. On
-// failure it returns the listener's ResolvedRefs reason and a message naming
-// the reference.
+// resolveCertificates reads the certificates of a listener of g that
+// terminates TLS (HTTPS, TLS in mode Terminate). On failure it returns the
+// listener's ResolvedRefs reason and a message naming the reference.
 func (t *translation) resolveCertificates(g *gwv1.Gateway, l gwv1.Listener) ([]certificate, string, string) {
 	if l.TLS == nil || len(l.TLS.CertificateRefs) == 0 {
-		return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("listener %q: an HTTPS listener needs tls.certificateRefs", l.Name)
+		what := "an HTTPS listener"
+		if l.Protocol != gwv1.HTTPSProtocolType {
+			what = fmt.Sprintf("a %s listener in mode %s", l.Protocol, tlsMode(l))
+		}
+		return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("listener %q: %s needs tls.certificateRefs", l.Name, what)
 	}
 	var out []certificate
 	for i, ref := range l.TLS.CertificateRefs {
@@ -61,10 +65,16 @@ type tlsChain struct {
 	serverNames []string
 	certs       []certificate
 	clientCA    string // see requireClientCertificate
+	// opaque: the decrypted stream is not HTTP (a TLS listener in mode
+	// Terminate), so no application protocol is offered over ALPN.
+	opaque bool
 }
 
 func (c tlsChain) transportSocket() *corev3.TransportSocket {
-	ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{AlpnProtocols: []string{"http/1.1"}}}
+	ctx := &tlsv3.DownstreamTlsContext{CommonTlsContext: &tlsv3.CommonTlsContext{}}
+	if !c.opaque {
+		ctx.CommonTlsContext.AlpnProtocols = []string{"http/1.1"}
+	}
 	for _, cert := range c.certs {
 		ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs = append(ctx.CommonTlsContext.TlsCertificateSdsSecretConfigs,
 			&tlsv3.SdsSecretConfig{Name: cert.name, SdsConfig: adsConfigSource()})

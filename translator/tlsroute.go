@@ -8,19 +8,26 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	directv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/direct_response/v3"
 	tcpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 )
 
-// A TLSRoute is served on a TLS listener in Passthrough mode: Envoy reads
-// the SNI of the client's hello (tls_inspector), picks the filter chain of
-// that server name and proxies the connection, still encrypted, to the
-// route's backends (tcp_proxy). Envoy never sees the requests, so no JWT or
-// RBAC can apply: a TLS listener that a VirtualHostOption with JWT or RBAC
-// targets serves none of its routes (it fails closed) and the option says
-// why. Like a GRPCRoute, a TLSRoute is attached and resolved as an HTTPRoute
-// of TypeMeta kind TLSRoute: hostnames, parentRefs, ReferenceGrants and
+// A TLSRoute is served on a TLS listener, in one of two modes, picked by
+// the SNI of the client's hello (tls_inspector): the filter chain of that
+// server name proxies the connection to the route's backends (tcp_proxy).
+// In Passthrough mode the connection goes on still encrypted, and the
+// client's TLS session ends at the backend. In Terminate mode the chain
+// carries the listener's certificates (Envoy picks one by SNI, as on HTTPS
+// listeners) and the decrypted stream goes on in plain TCP. Listeners of
+// both modes may share a port (the Gateway API's TLSRouteModeMixed): each
+// server name has its own chain, so each hostname keeps its listener's
+// mode. Envoy never reads requests in the stream, so no JWT or RBAC can
+// apply: a TLS listener that a VirtualHostOption with JWT or RBAC targets
+// serves none of its routes (it fails closed) and the option says why.
+// Like a GRPCRoute, a TLSRoute is attached and resolved as an HTTPRoute of
+// TypeMeta kind TLSRoute: hostnames, parentRefs, ReferenceGrants and
 // backendRefs mean the same.
 
 const (
@@ -38,17 +45,34 @@ func tlsAsHTTP(r *gwv1.TLSRoute) *gwv1.HTTPRoute {
 }
 
 // checkTLSListener returns a reason and message when gatewarden cannot
-// serve the TLS listener l: only Passthrough is supported (the Gateway
-// API's default mode is Terminate).
+// serve the TLS listener l: its tls.mode is neither Terminate (the Gateway
+// API's default) nor Passthrough.
 func checkTLSListener(l gwv1.Listener) (string, string) {
-	if l.TLS == nil || l.TLS.Mode == nil || *l.TLS.Mode != gwv1.TLSModePassthrough {
-		mode := gwv1.TLSModeTerminate
-		if l.TLS != nil && l.TLS.Mode != nil {
-			mode = *l.TLS.Mode
-		}
-		return string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("listener %q: tls.mode %q is not supported for protocol TLS; supported: Passthrough", l.Name, mode)
+	if mode := tlsMode(l); mode != gwv1.TLSModeTerminate && mode != gwv1.TLSModePassthrough {
+		return string(gwv1.ListenerReasonUnsupportedValue), fmt.Sprintf("listener %q: tls.mode %q is not supported for protocol TLS; supported: Terminate, Passthrough", l.Name, mode)
 	}
 	return "", ""
+}
+
+// tlsMode is the tls.mode of l, Terminate when unset (the CRD's default).
+func tlsMode(l gwv1.Listener) gwv1.TLSModeType {
+	if l.TLS == nil || l.TLS.Mode == nil || *l.TLS.Mode == "" {
+		return gwv1.TLSModeTerminate
+	}
+	return *l.TLS.Mode
+}
+
+// terminatesTLS reports a listener whose TLS sessions end at Envoy, with
+// the certificates of tls.certificateRefs: HTTPS, and TLS in mode
+// Terminate.
+func terminatesTLS(l gwv1.Listener) bool {
+	switch l.Protocol {
+	case gwv1.HTTPSProtocolType:
+		return true
+	case gwv1.TLSProtocolType:
+		return tlsMode(l) == gwv1.TLSModeTerminate
+	}
+	return false
 }
 
 // isPassthrough reports a listener that proxies connections (TLS
@@ -60,12 +84,14 @@ func isPassthrough(l *listenerState) bool {
 // passthroughChain is the filter chain of one server name of a TLS port.
 type passthroughChain struct {
 	serverName string
-	route      *routeState // nil: the connection is closed
+	route      *routeState    // nil: the connection is closed
+	listener   *listenerState // the listener that serves the name
 }
 
 // buildPassthrough returns the Envoy listeners of the Gateway's TLS ports,
-// one per port, and adds the clusters they use to backends.
-func (t *translation) buildPassthrough(gs *gatewayState, bind string, backends map[string]backend) []*listenerv3.Listener {
+// one per port, and adds the clusters they use to backends and the
+// certificates their Terminate chains serve to secrets.
+func (t *translation) buildPassthrough(gs *gatewayState, bind string, backends map[string]backend, secrets map[string]certificate) []*listenerv3.Listener {
 	if bind == "" {
 		return nil
 	}
@@ -95,7 +121,7 @@ func (t *translation) buildPassthrough(gs *gatewayState, bind string, backends m
 					if _, taken := chains[h]; taken {
 						continue // an older route has it
 					}
-					c := &passthroughChain{serverName: h}
+					c := &passthroughChain{serverName: h, listener: l}
 					if !closed {
 						c.route = a.route
 					}
@@ -116,7 +142,19 @@ func (t *translation) buildPassthrough(gs *gatewayState, bind string, backends m
 			c := chains[h]
 			fc := closedChain()
 			if c.route != nil {
-				fc = t.passthroughProxy(c.route, stat, backends)
+				var opts []func(*tcpv3.TcpProxy)
+				if terminatesTLS(c.listener.spec) {
+					opts = append(opts, afterHandshake)
+				}
+				fc = t.passthroughProxy(c.route, stat, backends, opts...)
+				// A chain that closes its connections needs no
+				// certificate: it ends them before any handshake.
+				if terminatesTLS(c.listener.spec) && proxies(fc) {
+					fc.TransportSocket = terminateChain(c.listener).transportSocket()
+					for _, cert := range c.listener.certs {
+						secrets[cert.name] = cert
+					}
+				}
 			}
 			if h != "*" {
 				fc.FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{h}}
@@ -155,7 +193,8 @@ func (t *translation) passthroughPolicy(l *listenerState, gwRef gwv1.ParentRefer
 
 // passthroughProxy is the filter chain that proxies a connection to the
 // backends of the TLSRoute rs, or closes it when the route cannot be served.
-func (t *translation) passthroughProxy(rs *routeState, stat string, backends map[string]backend) *listenerv3.FilterChain {
+// Each option adjusts the tcp_proxy.
+func (t *translation) passthroughProxy(rs *routeState, stat string, backends map[string]backend, opts ...func(*tcpv3.TcpProxy)) *listenerv3.FilterChain {
 	if len(rs.rules) == 0 {
 		return closedChain()
 	}
@@ -173,12 +212,31 @@ func (t *translation) passthroughProxy(rs *routeState, stat string, backends map
 		}
 		tp.ClusterSpecifier = &tcpv3.TcpProxy_WeightedClusters{WeightedClusters: wc}
 	}
+	for _, opt := range opts {
+		opt(tp)
+	}
 	for _, b := range rule.backends {
 		backends[b.clusterName()] = b
 	}
 	return &listenerv3.FilterChain{Filters: []*listenerv3.Filter{{
 		Name: tcpProxyFilter, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(tp)},
 	}}}
+}
+
+// afterHandshake makes a tcp_proxy behind a TLS listener in mode Terminate
+// connect to the backend only once the client's TLS handshake is complete:
+// a client the handshake refuses (no client certificate the Gateway's
+// spec.tls.frontend asks for, say) never opens a connection to a backend.
+// Nothing the client sends is buffered meanwhile.
+func afterHandshake(tp *tcpv3.TcpProxy) {
+	tp.UpstreamConnectMode = tcpv3.UpstreamConnectMode_ON_DOWNSTREAM_TLS_HANDSHAKE
+	tp.MaxEarlyDataBytes = wrapperspb.UInt32(0)
+}
+
+// proxies reports whether fc proxies its connections rather than closing
+// them.
+func proxies(fc *listenerv3.FilterChain) bool {
+	return len(fc.Filters) == 1 && fc.Filters[0].Name == tcpProxyFilter
 }
 
 // closedChain closes every connection it takes, sending nothing.
@@ -188,10 +246,17 @@ func closedChain() *listenerv3.FilterChain {
 	}}}
 }
 
+// terminateChain is the TLS context of a TLS listener in mode Terminate:
+// its certificates, the client certificate check of the Gateway's
+// spec.tls.frontend, and no ALPN (the stream inside is not HTTP).
+func terminateChain(l *listenerState) tlsChain {
+	return tlsChain{certs: l.certs, clientCA: l.clientCA, opaque: true}
+}
+
 // passthroughDesc names the kind of a listener that proxies connections.
 func passthroughDesc(l *listenerState) string {
 	if l.spec.Protocol == gwv1.TLSProtocolType {
-		return "TLS (Passthrough)"
+		return fmt.Sprintf("TLS (%s)", tlsMode(l.spec))
 	}
 	return string(l.spec.Protocol)
 }

@@ -1,0 +1,441 @@
+package e2e
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
+	"github.com/gatewarden/gatewarden/pkg/pki"
+)
+
+// tlsTerminateManifests is one TLS port with listeners of both modes: t.tls.test
+// terminated with the listener's certificate and proxied in plain TCP,
+// p.tls.test passed through to a TLS backend, and two Terminate listeners
+// whose certificate cannot be used (a Secret that does not exist, another
+// namespace's Secret without a ReferenceGrant). A tenant's TLSRoute on the
+// wildcard passthrough listener claims the names of those two. On a second
+// port, c.tls.test is terminated for clients with a certificate of the CA
+// the Gateway's spec.tls.frontend names for that port.
+const tlsTerminateManifests = testenv.GatewayClassManifest + `apiVersion: v1
+kind: Namespace
+metadata: {name: tenant}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: t-cert, namespace: infra}
+type: kubernetes.io/tls
+data: {tls.crt: %[2]s, tls.key: %[3]s}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: t-cert, namespace: tenant}
+type: kubernetes.io/tls
+data: {tls.crt: %[2]s, tls.key: %[3]s}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: c-cert, namespace: infra}
+type: kubernetes.io/tls
+data: {tls.crt: %[7]s, tls.key: %[8]s}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: client-ca, namespace: infra}
+data: {ca.crt: "%[10]s"}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: gatewarden
+  tls:
+    frontend:
+      default: {}
+      perPort:
+      - port: %[9]d
+        tls: {validation: {caCertificateRefs: [{group: "", kind: ConfigMap, name: client-ca}]}}
+  listeners:
+  - name: client-certs
+    protocol: TLS
+    port: %[9]d
+    hostname: c.tls.test
+    tls: {mode: Terminate, certificateRefs: [{name: c-cert}]}
+  - name: terminate
+    protocol: TLS
+    port: %[1]d
+    hostname: t.tls.test
+    tls: {mode: Terminate, certificateRefs: [{name: t-cert}]}
+  - name: passthrough
+    protocol: TLS
+    port: %[1]d
+    hostname: "*.tls.test"
+    tls: {mode: Passthrough}
+    allowedRoutes: {namespaces: {from: All}}
+  - name: missing-cert
+    protocol: TLS
+    port: %[1]d
+    hostname: m.tls.test
+    tls: {mode: Terminate, certificateRefs: [{name: nowhere}]}
+    allowedRoutes: {namespaces: {from: All}}
+  - name: not-granted
+    protocol: TLS
+    port: %[1]d
+    hostname: g.tls.test
+    tls: {mode: Terminate, certificateRefs: [{name: t-cert, namespace: tenant}]}
+    allowedRoutes: {namespaces: {from: All}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: plain, namespace: infra}
+spec: {ports: [{name: tcp, port: 3000}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: plain, namespace: infra, labels: {kubernetes.io/service-name: plain}}
+addressType: FQDN
+ports: [{name: tcp, port: %[4]d}]
+endpoints: [{addresses: [plain.localhost]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: secure, namespace: infra}
+spec: {ports: [{name: tls, port: 443}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: secure, namespace: infra, labels: {kubernetes.io/service-name: secure}}
+addressType: FQDN
+ports: [{name: tls, port: %[5]d}]
+endpoints: [{addresses: [secure.localhost]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: loot, namespace: tenant}
+spec: {ports: [{name: tcp, port: 3000}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: loot, namespace: tenant, labels: {kubernetes.io/service-name: loot}}
+addressType: FQDN
+ports: [{name: tcp, port: %[6]d}]
+endpoints: [{addresses: [loot.localhost]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: terminated, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: terminate}]
+  hostnames: [t.tls.test]
+  rules: [{backendRefs: [{name: plain, port: 3000}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: passthrough, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: passthrough}]
+  hostnames: [p.tls.test]
+  rules: [{backendRefs: [{name: secure, port: 443}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: client-certs, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: client-certs}]
+  rules: [{backendRefs: [{name: plain, port: 3000}]}]
+---
+# The tenant's: every name of the port, to its own backend.
+apiVersion: gateway.networking.k8s.io/v1
+kind: TLSRoute
+metadata: {name: grab, namespace: tenant}
+spec:
+  parentRefs: [{name: gw, namespace: infra}]
+  hostnames: [m.tls.test, g.tls.test, t.tls.test, "*.tls.test"]
+  rules: [{backendRefs: [{name: loot, port: 3000}]}]
+`
+
+// TestTLSRouteTerminate connects through real Envoy to a TLS listener in
+// mode Terminate sharing its port with a Passthrough listener: a client
+// with the terminated name gets the listener's certificate and talks to a
+// plain TCP backend, which sees the bytes decrypted; the passthrough name
+// still reaches its TLS backend end to end. A name no route serves, a hello
+// without SNI, and the names of Terminate listeners whose certificate is
+// missing or not granted are closed (the tenant's route claiming them gets
+// nothing), and the Gateway's status says why. Client certificate
+// validation applies to a Terminate listener as to an HTTPS one.
+func TestTLSRouteTerminate(t *testing.T) {
+	ca, err := pki.NewCA("tls terminate test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	pair, err := ca.IssueServer([]string{"t.tls.test"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpair, err := ca.IssueServer([]string{"c.tls.test"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCA, err := pki.NewCA("tls terminate client CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientCert := func(ca *pki.CA) tls.Certificate {
+		p, err := ca.IssueGateway(pki.DefaultTrustDomain, "clients", "alice", time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	good, forged := clientCert(clientCA), clientCert(ca)
+	caPEM := strings.ReplaceAll(strings.TrimSpace(string(clientCA.CertPEM)), "\n", "\\n") + "\\n"
+	plainPort, plainSeen := plainBackend(t, "plain")
+	lootPort, lootSeen := plainBackend(t, "loot")
+	securePort, secureCount := tlsBackend(t, ca, "p.tls.test")
+	b64 := base64.StdEncoding.EncodeToString
+	clientPort := freePort(t)
+	e := startDirEnv(t, false, func(e *dirEnv) {
+		e.gateway = "infra/gw"
+		e.write("tls.yaml", fmt.Sprintf(tlsTerminateManifests, e.gwPort, b64(pair.CertPEM), b64(pair.KeyPEM), plainPort, securePort, lootPort,
+			b64(cpair.CertPEM), b64(cpair.KeyPEM), clientPort, caPEM))
+	})
+	gw := fmt.Sprintf("127.0.0.1:%d", e.gwPort)
+
+	// talkTo sends one line over TLS with SNI sni, showing cert when not
+	// nil, and returns the answer and the certificate the client was shown.
+	talkTo := func(addr, sni string, cert *tls.Certificate, line string) (string, *x509.Certificate, error) {
+		cfg := &tls.Config{RootCAs: roots, ServerName: sni}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+		if err != nil {
+			return "", nil, err
+		}
+		defer c.Close()
+		if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			return "", nil, err
+		}
+		if _, err := fmt.Fprintln(c, line); err != nil {
+			return "", nil, err
+		}
+		answer, err := bufio.NewReader(c).ReadString('\n')
+		return answer, c.ConnectionState().PeerCertificates[0], err
+	}
+	talk := func(sni, line string) (string, *x509.Certificate, error) { return talkTo(gw, sni, nil, line) }
+	eventually(t, 15*time.Second, "t.tls.test served", func() string {
+		answer, _, err := talk("t.tls.test", "ready?")
+		if err != nil {
+			return err.Error()
+		}
+		if answer != "plain got \"ready?\"\n" {
+			return answer
+		}
+		return ""
+	})
+	plainSeen.Store(0)
+
+	// Terminated: the listener's certificate, and the backend reads the
+	// line in clear.
+	answer, leaf, err := talk("t.tls.test", "hello")
+	t.Logf("SNI t.tls.test: %q, %v; certificate %v issued by %q", answer, err, dnsNames(leaf), issuer(leaf))
+	if err != nil || answer != "plain got \"hello\"\n" {
+		t.Errorf("SNI t.tls.test: %q, %v; want the plain backend to read \"hello\" in clear", answer, err)
+	}
+	if leaf == nil || !slices.Equal(leaf.DNSNames, []string{"t.tls.test"}) || leaf.Issuer.CommonName != "tls terminate test CA" {
+		t.Errorf("SNI t.tls.test: certificate %v issued by %q, want the listener's (t.tls.test by the test CA)", dnsNames(leaf), issuer(leaf))
+	}
+	if n := plainSeen.Load(); n != 1 {
+		t.Errorf("the plain backend saw %d connections, want 1", n)
+	}
+
+	// Passthrough on the same port: the backend's own session.
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", gw, &tls.Config{RootCAs: roots, ServerName: "p.tls.test", NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatalf("SNI p.tls.test: %v", err)
+	}
+	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: p.tls.test\r\nConnection: close\r\n\r\n")
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	status, _ := bufio.NewReader(c).ReadString('\n')
+	pleaf := c.ConnectionState().PeerCertificates[0]
+	c.Close()
+	t.Logf("SNI p.tls.test: %q; certificate %v", status, pleaf.DNSNames)
+	if !strings.HasPrefix(status, "HTTP/1.1 200") || !slices.Equal(pleaf.DNSNames, []string{"p.tls.test"}) || secureCount.Load() != 1 {
+		t.Errorf("SNI p.tls.test: %q with certificate %v, backend count %d; want the TLS backend's own answer and certificate",
+			status, pleaf.DNSNames, secureCount.Load())
+	}
+
+	// Closed before any handshake: the names of the listeners whose
+	// certificate cannot be used (the tenant's route claims them), a name
+	// outside every listener, no SNI.
+	for _, tc := range []struct {
+		name string
+		cfg  *tls.Config
+	}{
+		{"m.tls.test (certificate Secret missing)", &tls.Config{RootCAs: roots, ServerName: "m.tls.test"}},
+		{"g.tls.test (certificate Secret not granted)", &tls.Config{RootCAs: roots, ServerName: "g.tls.test"}},
+		{"t.tls.test.evil (outside every listener)", &tls.Config{RootCAs: roots, ServerName: "t.tls.test.evil"}},
+		{"no SNI", &tls.Config{InsecureSkipVerify: true}},
+	} {
+		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", gw, tc.cfg)
+		if err == nil {
+			c.Close()
+			t.Errorf("%s: the TLS handshake succeeded, want the connection closed", tc.name)
+			continue
+		}
+		t.Logf("%s: %v", tc.name, firstLine(err.Error()))
+		if !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") {
+			t.Errorf("%s: %v, want the connection closed by Envoy", tc.name, err)
+		}
+	}
+	// The tenant's route serves only what no listener more specific than
+	// the wildcard claims: not t.tls.test, which stays terminated.
+	if answer, _, err := talk("t.tls.test", "again"); err != nil || answer != "plain got \"again\"\n" {
+		t.Errorf("SNI t.tls.test after the tenant's route: %q, %v; want the plain backend", answer, err)
+	}
+	if n := lootSeen.Load(); n != 0 {
+		t.Errorf("the tenant's backend saw %d connections, want 0", n)
+	}
+	if n := plainSeen.Load(); n != 2 {
+		t.Errorf("the plain backend saw %d connections, want 2", n)
+	}
+
+	// The port whose clients must show a certificate: only a certificate
+	// of the client CA gets through (with TLS 1.3 the refusal may come
+	// after the client's side of the handshake, on the first read).
+	plainSeen.Store(0)
+	caddr := fmt.Sprintf("127.0.0.1:%d", clientPort)
+	answer, _, err = talkTo(caddr, "c.tls.test", &good, "with a certificate")
+	t.Logf("SNI c.tls.test with a client certificate of the CA: %q, %v", answer, err)
+	if err != nil || answer != "plain got \"with a certificate\"\n" {
+		t.Errorf("SNI c.tls.test with a client certificate of the CA: %q, %v; want the plain backend", answer, err)
+	}
+	for name, cert := range map[string]*tls.Certificate{"no client certificate": nil, "a client certificate of another CA": &forged} {
+		answer, _, err := talkTo(caddr, "c.tls.test", cert, "let me in")
+		t.Logf("SNI c.tls.test with %s: %q, %v", name, answer, err)
+		if err == nil {
+			t.Errorf("SNI c.tls.test with %s: %q, want the handshake refused", name, answer)
+		}
+	}
+	if n := plainSeen.Load(); n != 1 {
+		t.Errorf("the plain backend saw %d connections on the client certificate port, want 1", n)
+	}
+
+	// The status names the listener, the reference and the reason.
+	want := map[string][2]string{
+		"missing-cert": {string(gwv1.ListenerReasonInvalidCertificateRef), `listener "missing-cert": tls.certificateRefs[0]: Secret infra/nowhere not found`},
+		"not-granted":  {string(gwv1.ListenerReasonRefNotPermitted), `listener "not-granted": tls.certificateRefs[0]: Secret tenant/t-cert is in another namespace and no ReferenceGrant allows it`},
+		"terminate":    {string(gwv1.ListenerReasonResolvedRefs), "References are resolved"},
+		"client-certs": {string(gwv1.ListenerReasonResolvedRefs), "References are resolved"},
+	}
+	for _, l := range gatewayListeners(t, e, "infra/gw") {
+		w, ok := want[string(l.Name)]
+		if !ok {
+			continue
+		}
+		delete(want, string(l.Name))
+		refs := meta.FindStatusCondition(l.Conditions, string(gwv1.ListenerConditionResolvedRefs))
+		prog := meta.FindStatusCondition(l.Conditions, string(gwv1.ListenerConditionProgrammed))
+		if refs == nil || prog == nil || refs.Reason != w[0] || refs.Message != w[1] {
+			t.Errorf("listener %s: ResolvedRefs %+v, want reason %s and message %q", l.Name, refs, w[0], w[1])
+			continue
+		}
+		if wantProg := w[0] == string(gwv1.ListenerReasonResolvedRefs); (prog.Status == "True") != wantProg {
+			t.Errorf("listener %s: Programmed %s, want %t", l.Name, prog.Status, wantProg)
+		}
+		t.Logf("listener %s: ResolvedRefs %s %s: %s; Programmed %s", l.Name, refs.Status, refs.Reason, refs.Message, prog.Status)
+	}
+	if len(want) > 0 {
+		t.Errorf("no status for listeners %v", want)
+	}
+}
+
+// plainBackend serves plain TCP on a loopback port: to each connection it
+// answers the first line it reads, quoted, after its name. It counts
+// connections.
+func plainBackend(t *testing.T, name string) (int, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	count := &atomic.Int64{}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			count.Add(1)
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				line, err := bufio.NewReader(c).ReadString('\n')
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(c, "%s got %q\n", name, strings.TrimSuffix(line, "\n"))
+			}()
+		}
+	}()
+	return ln.Addr().(*net.TCPAddr).Port, count
+}
+
+// gatewayListeners reads the listener statuses of the Gateway key
+// ("namespace/name") from gatewarden's /debug/config.
+func gatewayListeners(t *testing.T, e *dirEnv, key string) []gwv1.ListenerStatus {
+	t.Helper()
+	var d struct {
+		Config struct {
+			Status struct {
+				Gateways []struct {
+					Name   string             `json:"name"`
+					Status gwv1.GatewayStatus `json:"status"`
+				} `json:"gateways"`
+			} `json:"status"`
+		} `json:"config"`
+	}
+	if err := json.Unmarshal([]byte(httpGet(t, e.adminURL+"/debug/config")), &d); err != nil {
+		t.Fatalf("/debug/config: %v", err)
+	}
+	for _, g := range d.Config.Status.Gateways {
+		if g.Name == key {
+			return g.Status.Listeners
+		}
+	}
+	t.Fatalf("/debug/config has no status for Gateway %s", key)
+	return nil
+}
+
+func dnsNames(c *x509.Certificate) []string {
+	if c == nil {
+		return nil
+	}
+	return c.DNSNames
+}
+
+func issuer(c *x509.Certificate) string {
+	if c == nil {
+		return ""
+	}
+	return c.Issuer.CommonName
+}
