@@ -273,7 +273,9 @@ func TestTLSRouteTerminate(t *testing.T) {
 		t.Fatalf("SNI p.tls.test: %v", err)
 	}
 	fmt.Fprintf(c, "GET / HTTP/1.1\r\nHost: p.tls.test\r\nConnection: close\r\n\r\n")
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
 	status, _ := bufio.NewReader(c).ReadString('\n')
 	pleaf := c.ConnectionState().PeerCertificates[0]
 	c.Close()
@@ -388,7 +390,9 @@ func plainBackend(t *testing.T, name string) (int, *atomic.Int64) {
 			count.Add(1)
 			go func() {
 				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
+				if c.SetDeadline(time.Now().Add(10*time.Second)) != nil {
+					return
+				}
 				line, err := bufio.NewReader(c).ReadString('\n')
 				if err != nil {
 					return
