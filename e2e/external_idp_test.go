@@ -292,7 +292,7 @@ func TestExternalIdentityProvider(t *testing.T) {
 
 	explainKeys := func(tok string) string {
 		t.Helper()
-		out, err := exec.Command(gatewardenBinary(t), "explain", "--server", strings.TrimPrefix(e.adminURL, "http://"),
+		out, err := exec.Command(testenv.GatewardenBinary(t), "explain", "--server", strings.TrimPrefix(e.adminURL, "http://"),
 			"--envoy-admin", e.envoyAdmin, "--url", fmt.Sprintf("http://www.example.com:%d/headers", e.gwPort), "--token", strings.TrimPrefix(tok, "Authorization: Bearer ")).CombinedOutput()
 		var exit *exec.ExitError
 		if err != nil && !errors.As(err, &exit) {

@@ -37,7 +37,7 @@ func TestKubernetesExternalIdentityProvider(t *testing.T) {
 	}
 	k.kubectl(manifests(ca.pem), "apply", "-f-")
 	g := k.startGatewarden(k.kubeconfig)
-	startEnvoy(t, "gloo-system/http", g.xdsAddr)
+	startEnvoy(t, "gloo-system/http", g.XDSAddress)
 	url := fmt.Sprintf("http://127.0.0.1:%d/headers", gwPort)
 	tok, err := jwt.Mint(key, nil, jwt.MintOptions{Issuer: "https://" + idpHost + "/", TTL: time.Hour})
 	if err != nil {
@@ -70,7 +70,7 @@ func TestKubernetesExternalIdentityProvider(t *testing.T) {
 	if a := get(t, url, guideHost, bearer); a.code != 200 {
 		t.Errorf("after the CA changed, cached keys: %s, want 200", a)
 	}
-	if strings.Contains(g.proc.Output(), "BackendTLSPolicy CRD") {
+	if strings.Contains(g.Output(), "BackendTLSPolicy CRD") {
 		t.Errorf("gatewarden warned of a missing BackendTLSPolicy CRD although it is installed")
 	}
 }
@@ -95,7 +95,7 @@ func TestKubernetesWithoutBackendTLSPolicyCRD(t *testing.T) {
 	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
 	k.guideCluster(gwPort, httpbinPort)
 	g := k.startGatewarden(k.kubeconfig)
-	startEnvoy(t, "gloo-system/http", g.xdsAddr)
+	startEnvoy(t, "gloo-system/http", g.XDSAddress)
 	url := fmt.Sprintf("http://127.0.0.1:%d/headers", gwPort)
 	eventually(t, 30*time.Second, "the route served without the BackendTLSPolicy CRD", func() string {
 		if a := get(t, url, guideHost); a.code != 200 {
@@ -103,7 +103,7 @@ func TestKubernetesWithoutBackendTLSPolicyCRD(t *testing.T) {
 		}
 		return ""
 	})
-	if !strings.Contains(g.proc.Output(), "the BackendTLSPolicy CRD (gateway.networking.k8s.io/v1) is not installed") {
-		t.Errorf("gatewarden did not say the BackendTLSPolicy CRD is missing:\n%s", tail(g.proc.Output(), 20))
+	if !strings.Contains(g.Output(), "the BackendTLSPolicy CRD (gateway.networking.k8s.io/v1) is not installed") {
+		t.Errorf("gatewarden did not say the BackendTLSPolicy CRD is missing:\n%s", testenv.Tail(g.Output(), 20))
 	}
 }

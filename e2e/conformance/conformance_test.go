@@ -76,7 +76,7 @@ func TestConformance(t *testing.T) {
 			t.Errorf("still running after the test's cleanup (%d processes started by the runner), now killed: %s", n, strings.Join(left, ", "))
 			return
 		}
-		t.Logf("processes started by the runner: %d, besides the API server and etcd; left running after the cleanup: 0", n)
+		t.Logf("processes started by the runner: %d, besides the API server, etcd and gatewarden; left running after the cleanup: 0", n)
 	})
 	// Run after the runner's own cleanup, which removes each Pod's
 	// namespace as it stops the Pod: the bridge, and whatever a failure
@@ -155,22 +155,17 @@ func TestConformance(t *testing.T) {
 	// the Pods mount; the name they check is that of gatewarden's Service,
 	// which its certificate carries.
 	xdsAddr := netip.AddrPortFrom(podNet.gateway, uint16(freePort())).String()
-	gw := exec.Command(bins["gatewarden"], "serve", "--kubeconfig", kubeconfig,
-		"--xds-address", xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", freePort()),
-		"--debounce", "20ms",
-		"--provision", "--provision-xds-address", xdsAddr,
-		"--provision-xds-server-name", "gatewarden."+gatewardenNamespace+".svc")
-	gw.Env = append(os.Environ(), "POD_NAMESPACE="+gatewardenNamespace)
 	gwLog, err := os.Create(filepath.Join(logDir(t), "gatewarden.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw.Stdout, gw.Stderr = gwLog, gwLog
-	gwDone, err := startProc(gw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(gw, gwDone); gwLog.Close() })
+	t.Cleanup(func() { gwLog.Close() })
+	testenv.RunGatewarden(t, testenv.GatewardenOptions{Bin: bins["gatewarden"], Log: gwLog,
+		XDSAddress: xdsAddr, AdminAddress: fmt.Sprintf("127.0.0.1:%d", freePort()),
+		Env: []string{"POD_NAMESPACE=" + gatewardenNamespace},
+		Flags: []string{"--kubeconfig", kubeconfig, "--debounce", "20ms",
+			"--provision", "--provision-xds-address", xdsAddr,
+			"--provision-xds-server-name", "gatewarden." + gatewardenNamespace + ".svc"}})
 
 	r := &runner{t: t, c: c, echoBin: bins["echo-basic"], envoyBin: testenv.Envoy(t), net: podNet, pods: map[types.NamespacedName]*podProc{}}
 	r.lb = newLoadBalancer(r)
