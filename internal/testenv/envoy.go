@@ -165,11 +165,6 @@ func RunEnvoy(t testing.TB, o EnvoyOptions) *EnvoyProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		e.Stop()
-		if t.Failed() {
-			t.Logf("---- output of envoy ----\n%s", Tail(e.Output(), 80))
-		}
-	})
+	killAtEnd(t, "envoy", e.Stop, func() string { return e.Output() })
 	return e
 }

@@ -151,11 +151,8 @@ func RunGatewarden(t testing.TB, o GatewardenOptions) *GatewardenProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		g.Kill()
-		if t.Failed() {
-			t.Logf("---- output of gatewarden ----\n%s", Tail(g.Output(), 80))
-		}
-	})
+	// g.Kill and g.Output, not their values now: those of the process
+	// running at the end, after a Restart too.
+	killAtEnd(t, "gatewarden", func() { g.Kill() }, func() string { return g.Output() })
 	return g
 }

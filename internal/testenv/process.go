@@ -64,13 +64,19 @@ func RunProcess(t testing.TB, name string, args []string, o ProcessOptions) *Pro
 	if err != nil {
 		t.Fatal(err)
 	}
+	killAtEnd(t, p.name, p.Kill, p.Output)
+	return p
+}
+
+// killAtEnd has kill called when t ends, and then, if t failed, the tail
+// of output logged under name.
+func killAtEnd(t testing.TB, name string, kill func(), output func() string) {
 	t.Cleanup(func() {
-		p.Kill()
+		kill()
 		if t.Failed() {
-			t.Logf("---- output of %s ----\n%s", p.name, Tail(p.Output(), 80))
+			t.Logf("---- output of %s ----\n%s", name, Tail(output(), 80))
 		}
 	})
-	return p
 }
 
 func (p *Process) Write(b []byte) (int, error) {
