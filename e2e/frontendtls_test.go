@@ -82,18 +82,9 @@ spec:
 // JWT one); no certificate, or one of another CA, fails the TLS handshake
 // and no request is ever made.
 func TestFrontendClientCertificates(t *testing.T) {
-	serverCA, err := pki.NewCA("server CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientCA, err := pki.NewCA("client CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherCA, err := pki.NewCA("another CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	serverCA := testenv.NewCA(t, "server CA")
+	clientCA := testenv.NewCA(t, "client CA")
+	otherCA := testenv.NewCA(t, "another CA")
 	server, err := serverCA.IssueServer([]string{"mtls.test"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)

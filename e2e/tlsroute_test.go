@@ -86,10 +86,7 @@ spec:
 // backend does not exist and a hello without SNI are closed without
 // reaching any backend.
 func TestTLSRoutePassthrough(t *testing.T) {
-	ca, err := pki.NewCA("tlsroute test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testenv.NewCA(t, "tlsroute test CA")
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
 	portA, countA := tlsBackend(t, ca, "a.tls.test")

@@ -34,10 +34,7 @@ import (
 // toward another Gateway's proxy.
 func secureGateway(t *testing.T, port int) (manifest, keyPEM string) {
 	t.Helper()
-	ca, err := pki.NewCA("site CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testenv.NewCA(t, "site CA")
 	pair, err := ca.IssueServer([]string{"secure.example.com"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)

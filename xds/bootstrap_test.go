@@ -85,10 +85,7 @@ func TestBootstrapIsValidForEnvoy(t *testing.T) {
 // credentialsDir writes a credentials directory for gloo-system/http.
 func credentialsDir(t *testing.T) string {
 	t.Helper()
-	ca, err := pki.NewCA("test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testenv.NewCA(t, "test CA")
 	pair, err := ca.IssueGateway(pki.DefaultTrustDomain, "gloo-system", "http", time.Hour)
 	if err != nil {
 		t.Fatal(err)

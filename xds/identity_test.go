@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	grpcstatus "google.golang.org/grpc/status"
 
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/pki"
 	"github.com/gatewarden/gatewarden/xds"
 )
@@ -30,10 +31,7 @@ import (
 // ("" for a client certificate of another trust domain).
 func mtlsServer(t *testing.T) (*xds.Metrics, func(identity string) discoveryv3.AggregatedDiscoveryServiceClient) {
 	t.Helper()
-	ca, err := pki.NewCA("test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testenv.NewCA(t, "test CA")
 	srvPair, err := ca.IssueServer([]string{"127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
