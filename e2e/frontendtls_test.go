@@ -55,18 +55,6 @@ spec:
   options:
     jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[5]s'}}}}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: api, namespace: infra}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: api, namespace: infra, labels: {kubernetes.io/service-name: api}}
-addressType: FQDN
-ports: [{name: http, port: %[6]d}]
-endpoints: [{addresses: [api.localhost]}]
----
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: api, namespace: infra}
@@ -114,7 +102,8 @@ func TestFrontendClientCertificates(t *testing.T) {
 	caPEM := strings.ReplaceAll(strings.TrimSpace(string(clientCA.CertPEM)), "\n", "\\n")
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		manifests := fmt.Sprintf(frontendTLSManifests, e.gwPort, b64(server.CertPEM), b64(server.KeyPEM), "CA", key.JWKS(), apiPort)
+		manifests := fmt.Sprintf(frontendTLSManifests, e.gwPort, b64(server.CertPEM), b64(server.KeyPEM), "CA", key.JWKS()) +
+			testenv.FQDNBackend("infra", "api", "http", 80, apiPort)
 		// The CA bundle as a YAML double-quoted string, newlines escaped.
 		manifests = strings.Replace(manifests, "{ca.crt: 'CA'}", `{ca.crt: "`+caPEM+`\n"}`, 1)
 		e.write("mtls.yaml", manifests)

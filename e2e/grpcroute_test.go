@@ -42,18 +42,6 @@ spec:
   options:
     jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: health, namespace: infra}
-spec: {ports: [{name: grpc, port: 9000}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: health, namespace: infra, labels: {kubernetes.io/service-name: health}}
-addressType: FQDN
-ports: [{name: grpc, port: %[3]d}]
-endpoints: [{addresses: [health.localhost]}]
----
 apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
 metadata: {name: health, namespace: infra}
@@ -101,7 +89,7 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 	backendPort, calls := grpcHealthBackend(t)
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("grpc.yaml", fmt.Sprintf(grpcManifests, e.gwPort, key.JWKS(), backendPort))
+		e.write("grpc.yaml", fmt.Sprintf(grpcManifests, e.gwPort, key.JWKS())+testenv.FQDNBackend("infra", "health", "grpc", 9000, backendPort))
 	})
 	mint := func(k *jwt.Key, team string) string {
 		tok, err := jwt.Mint(k, jwt.Claims{"sub": "u", "team": team}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})

@@ -1,5 +1,7 @@
 package testenv
 
+import "fmt"
+
 // GatewayClassManifest is the GatewayClass "gatewarden" of gatewarden's
 // default controller name, which the tests' Gateways name; the tests' own
 // manifests follow it.
@@ -31,3 +33,23 @@ spec:
   options:
     jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
 `
+
+// FQDNBackend is the Service namespace/name with one port (portName,
+// port) and its EndpointSlice: the host NAME.localhost (loopback, though
+// not an IP address a tenant could name) on targetPort. It starts with the
+// document separator, to follow any manifest.
+func FQDNBackend(namespace, name, portName string, port, targetPort int) string {
+	return fmt.Sprintf(`---
+apiVersion: v1
+kind: Service
+metadata: {name: %[2]s, namespace: %[1]s}
+spec: {ports: [{name: %[3]s, port: %[4]d}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: %[2]s, namespace: %[1]s, labels: {kubernetes.io/service-name: %[2]s}}
+addressType: FQDN
+ports: [{name: %[3]s, port: %[5]d}]
+endpoints: [{addresses: [%[2]s.localhost]}]
+`, namespace, name, portName, port, targetPort)
+}
