@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatewarden/gatewarden/pkg/pki"
+	"github.com/gatewarden/gatewarden/xds"
 )
 
 // Certs are the files of a test PKI: a CA, a server certificate for
@@ -60,4 +61,25 @@ func writeFile(t testing.TB, dir, name string, data []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// CredentialsDir writes the xDS credentials of Gateway namespace/name (a
+// client certificate of a fresh CA, its key and the CA, as
+// xds.CredentialFiles names them) into a temporary directory.
+func CredentialsDir(t testing.TB, namespace, name string) string {
+	t.Helper()
+	ca := NewCA(t, "test CA")
+	pair, err := ca.IssueGateway(pki.DefaultTrustDomain, namespace, name, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := xds.CredentialFiles(pair.CertPEM, pair.KeyPEM, ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, data := range files {
+		writeFile(t, dir, name, data)
+	}
+	return dir
 }
