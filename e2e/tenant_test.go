@@ -87,31 +87,8 @@ spec:
   rules:
   - backendRefs: [{name: tenant, port: 80}]
 ---
-# Attack 3: the proxy itself, and the cloud's metadata service.
-apiVersion: v1
-kind: Service
-metadata: {name: admin, namespace: tenant}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: admin, namespace: tenant, labels: {kubernetes.io/service-name: admin}}
-addressType: FQDN
-ports: [{name: http, port: %[3]d}]
-endpoints: [{addresses: [localhost]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: metadata, namespace: tenant}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: metadata, namespace: tenant, labels: {kubernetes.io/service-name: metadata}}
-addressType: IPv4
-ports: [{name: http, port: 80}]
-endpoints: [{addresses: [169.254.169.254]}]
----
+# Attack 3: the proxy itself (the Service admin: localhost), and the
+# cloud's metadata service (the Service metadata: 169.254.169.254).
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: proxy, namespace: tenant}
@@ -271,8 +248,9 @@ func TestTenantCannotWeakenListenerPolicy(t *testing.T) {
 	adminSocket := filepath.Join(t.TempDir(), "admin.sock")
 	e := startDirEnvWith(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("tenant.yaml", fmt.Sprintf(tenantManifests, e.gwPort, key.JWKS(), adminPort)+
-			testenv.FQDNBackend("infra", "owner", "http", 80, ownerPort)+testenv.FQDNBackend("tenant", "tenant", "http", 80, tenantPort))
+		e.write("tenant.yaml", fmt.Sprintf(tenantManifests, e.gwPort, key.JWKS())+
+			testenv.FQDNBackend("infra", "owner", "http", 80, ownerPort)+testenv.FQDNBackend("tenant", "tenant", "http", 80, tenantPort)+
+			testenv.Backend("tenant", "admin", "http", 80, adminPort, "localhost")+testenv.Backend("tenant", "metadata", "http", 80, 80, "169.254.169.254"))
 	}, nil, []string{"--envoy-admin-address", "unix:" + adminSocket})
 	tok, err := jwt.Mint(key, jwt.Claims{"sub": "alice"}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})
 	if err != nil {

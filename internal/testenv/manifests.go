@@ -1,6 +1,9 @@
 package testenv
 
-import "fmt"
+import (
+	"fmt"
+	"net"
+)
 
 // GatewayClassManifest is the GatewayClass "gatewarden" of gatewarden's
 // default controller name, which the tests' Gateways name; the tests' own
@@ -34,11 +37,21 @@ spec:
     jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
 `
 
-// FQDNBackend is the Service namespace/name with one port (portName,
-// port) and its EndpointSlice: the host NAME.localhost (loopback, though
-// not an IP address a tenant could name) on targetPort. It starts with the
-// document separator, to follow any manifest.
+// FQDNBackend is Backend at the host NAME.localhost: loopback, though not
+// an IP address a tenant could name.
 func FQDNBackend(namespace, name, portName string, port, targetPort int) string {
+	return Backend(namespace, name, portName, port, targetPort, name+".localhost")
+}
+
+// Backend is the Service namespace/name with one port (portName, port)
+// and its EndpointSlice: address (an IPv4 address, else a host name) on
+// targetPort. It starts with the document separator, to follow any
+// manifest.
+func Backend(namespace, name, portName string, port, targetPort int, address string) string {
+	addressType := "FQDN"
+	if ip := net.ParseIP(address); ip != nil && ip.To4() != nil {
+		addressType = "IPv4"
+	}
 	return fmt.Sprintf(`---
 apiVersion: v1
 kind: Service
@@ -48,8 +61,8 @@ spec: {ports: [{name: %[3]s, port: %[4]d}]}
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: %[2]s, namespace: %[1]s, labels: {kubernetes.io/service-name: %[2]s}}
-addressType: FQDN
+addressType: %[6]s
 ports: [{name: %[3]s, port: %[5]d}]
-endpoints: [{addresses: [%[2]s.localhost]}]
-`, namespace, name, portName, port, targetPort)
+endpoints: [{addresses: [%[7]s]}]
+`, namespace, name, portName, port, targetPort, addressType, address)
 }
