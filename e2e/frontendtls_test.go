@@ -17,8 +17,8 @@ import (
 )
 
 // frontendTLSManifests is an HTTPS listener that requires client
-// certificates of one CA (spec.tls.frontend, the CA in a ConfigMap) and a
-// VirtualHostOption that requires a JWT as well.
+// certificates of one CA (spec.tls.frontend, the CA in a ConfigMap); its
+// VirtualHostOption (testenv.JWTOption) requires a JWT as well.
 const frontendTLSManifests = testenv.GatewayClassManifest + `apiVersion: v1
 kind: Secret
 metadata: {name: server-cert, namespace: infra}
@@ -46,14 +46,6 @@ spec:
     port: %[1]d
     hostname: mtls.test
     tls: {certificateRefs: [{name: server-cert}]}
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: jwt, namespace: infra}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
-  options:
-    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[5]s'}}}}}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -102,8 +94,8 @@ func TestFrontendClientCertificates(t *testing.T) {
 	caPEM := strings.ReplaceAll(strings.TrimSpace(string(clientCA.CertPEM)), "\n", "\\n")
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		manifests := fmt.Sprintf(frontendTLSManifests, e.gwPort, b64(server.CertPEM), b64(server.KeyPEM), "CA", key.JWKS()) +
-			testenv.FQDNBackend("infra", "api", "http", 80, apiPort)
+		manifests := fmt.Sprintf(frontendTLSManifests, e.gwPort, b64(server.CertPEM), b64(server.KeyPEM), "CA") +
+			testenv.JWTOption(key.JWKS()) + testenv.FQDNBackend("infra", "api", "http", 80, apiPort)
 		// The CA bundle as a YAML double-quoted string, newlines escaped.
 		manifests = strings.Replace(manifests, "{ca.crt: 'CA'}", `{ca.crt: "`+caPEM+`\n"}`, 1)
 		e.write("mtls.yaml", manifests)

@@ -27,15 +27,24 @@ spec:
   gatewayClassName: gatewarden
   listeners:
   - {name: http, protocol: HTTP, port: %[1]d, hostname: api.test}
----
+` + jwtOptionHead + `%[2]s'}}}}}
+`
+
+// jwtOptionHead is the VirtualHostOption infra/jwt on the Gateway infra/gw
+// requiring a JWT of issuer iss-1, up to its JWKS and the quote it is in.
+const jwtOptionHead = `---
 apiVersion: gateway.solo.io/v1
 kind: VirtualHostOption
 metadata: {name: jwt, namespace: infra}
 spec:
   targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
   options:
-    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
-`
+    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '`
+
+// JWTOption is the VirtualHostOption infra/jwt of JWTGatewayManifest
+// alone, with the JWKS jwks: for a manifest with a Gateway gw of its own.
+// It starts with the document separator, to follow any manifest.
+func JWTOption(jwks string) string { return jwtOptionHead + jwks + "'}}}}}\n" }
 
 // FQDNBackend is Backend at the host NAME.localhost: loopback, though not
 // an IP address a tenant could name.
