@@ -27,18 +27,6 @@ spec:
   - {name: main, protocol: HTTP, port: %[1]d, hostname: attack.test, allowedRoutes: {namespaces: {from: All}}}
   - {name: hdr, protocol: HTTP, port: %[1]d, hostname: headers-only.test, allowedRoutes: {namespaces: {from: All}}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin, namespace: apps}
-spec: {ports: [{name: http, port: 8000}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: httpbin, namespace: apps, labels: {kubernetes.io/service-name: httpbin}}
-addressType: IPv4
-ports: [{name: http, port: %[2]d}]
-endpoints: [{addresses: [127.0.0.1]}]
----
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: attack, namespace: apps}
@@ -59,7 +47,7 @@ metadata: {name: jwt, namespace: infra}
 spec:
   targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: main}]
   options:
-    jwt: {providers: {p1: {issuer: iss-1, audiences: [api], jwks: {local: {key: '%[3]s'}}}}}
+    jwt: {providers: {p1: {issuer: iss-1, audiences: [api], jwks: {local: {key: '%[2]s'}}}}}
 ---
 apiVersion: gateway.solo.io/v1
 kind: VirtualHostOption
@@ -67,7 +55,7 @@ metadata: {name: jwt-headers-only, namespace: infra}
 spec:
   targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: hdr}]
   options:
-    jwt: {providers: {p1: {issuer: iss-1, audiences: [api], tokenSource: {headers: [{header: authorization, prefix: "Bearer "}]}, jwks: {local: {key: '%[3]s'}}}}}
+    jwt: {providers: {p1: {issuer: iss-1, audiences: [api], tokenSource: {headers: [{header: authorization, prefix: "Bearer "}]}, jwks: {local: {key: '%[2]s'}}}}}
 ---
 apiVersion: gateway.solo.io/v1
 kind: RouteOption
@@ -109,7 +97,7 @@ func TestAttacksAreDenied(t *testing.T) {
 	backendPort := counting.Listener.Addr().(*net.TCPAddr).Port
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("attack.yaml", fmt.Sprintf(attackManifests, e.gwPort, backendPort, k1.JWKS()))
+		e.write("attack.yaml", fmt.Sprintf(attackManifests, e.gwPort, k1.JWKS())+testenv.Backend("apps", "httpbin", "http", 8000, backendPort, "127.0.0.1"))
 	})
 	mint := func(claims jwt.Claims, o jwt.MintOptions) string {
 		if o.Issuer == "" {

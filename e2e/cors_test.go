@@ -18,18 +18,6 @@ const corsManifests = testenv.JWTGatewayManifest + `    rbac:
       policies:
         alice: {principals: [{jwtPrincipal: {claims: {sub: alice}}}]}
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: api, namespace: infra}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: api, namespace: infra, labels: {kubernetes.io/service-name: api}}
-addressType: FQDN
-ports: [{name: http, port: %[3]d}]
-endpoints: [{addresses: [api.localhost]}]
----
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: api, namespace: infra}
@@ -65,7 +53,7 @@ func TestCORSPreflightBeforeJWT(t *testing.T) {
 	apiPort, apiCount := countingBackend(t, "api")
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("cors.yaml", fmt.Sprintf(corsManifests, e.gwPort, key.JWKS(), apiPort))
+		e.write("cors.yaml", fmt.Sprintf(corsManifests, e.gwPort, key.JWKS())+testenv.FQDNBackend("infra", "api", "http", 80, apiPort))
 	})
 	mint := func(sub string) string {
 		tok, err := jwt.Mint(key, jwt.Claims{"sub": sub}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})

@@ -71,8 +71,8 @@ endpoints: [{addresses: [httpbin.localhost]}]
 	// Envoy run here with the flags of the provisioned bootstrap.
 	creds := k.secretDir("gloo-system", "xds.gloo-system.http")
 	k.provisioned("gloo-system", "http-gatewarden", "127.0.0.1")
-	startExtraEnvoy(t, gatewardenBinary(t), "gloo-system/http", g.xdsAddr, "--xds-tls-dir", creds,
-		"--xds-tls-sni", "gatewarden.gatewarden-system.svc.cluster.local")
+	testenv.RunEnvoy(t, testenv.EnvoyOptions{Gateway: "gloo-system/http", XDSAddress: g.XDSAddress, AdminWithin: 10 * time.Second,
+		BootstrapFlags: []string{"--xds-tls-dir", creds, "--xds-tls-sni", "gatewarden.gatewarden-system.svc.cluster.local"}})
 	url := fmt.Sprintf("http://127.0.0.1:%d/headers", gwPort)
 	eventually(t, 30*time.Second, "route served", func() string {
 		if a := get(t, url, guideHost); a.code != 200 {
@@ -93,8 +93,8 @@ endpoints: [{addresses: [httpbin.localhost]}]
 	if addr != "IPAddress/127.0.0.1" {
 		t.Fatalf("Gateway status.addresses = %q, want IPAddress/127.0.0.1", addr)
 	}
-	if logs := g.proc.Output(); strings.Contains(logs, "forbidden") {
-		t.Fatalf("gatewarden was refused something with deploy/'s RBAC:\n%s", tail(logs, 30))
+	if logs := g.Output(); strings.Contains(logs, "forbidden") {
+		t.Fatalf("gatewarden was refused something with deploy/'s RBAC:\n%s", testenv.Tail(logs, 30))
 	}
 	t.Logf("gatewarden as system:serviceaccount:gatewarden-system:gatewarden: served, enforced, status written (address %q)", addr)
 
@@ -108,10 +108,10 @@ endpoints: [{addresses: [httpbin.localhost]}]
 	}
 	server := "gatewarden.gatewarden-system.svc.cluster.local"
 	withCert := credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{own}, ServerName: server})
-	if resp, err := firstXDS(t, g.xdsAddr, withCert, "gloo-system/http", false); err != nil || len(resp.Resources) != 1 {
+	if resp, err := firstXDS(t, g.XDSAddress, withCert, "gloo-system/http", false); err != nil || len(resp.Resources) != 1 {
 		t.Fatalf("the Gateway's own certificate: %v (%d listeners), want its listener", err, len(resp.GetResources()))
 	}
-	if _, err := firstXDS(t, g.xdsAddr, withCert, "gatewarden-system/other", false); grpcstatus.Code(err) != codes.PermissionDenied {
+	if _, err := firstXDS(t, g.XDSAddress, withCert, "gatewarden-system/other", false); grpcstatus.Code(err) != codes.PermissionDenied {
 		t.Fatalf("gloo-system/http's certificate asking for another Gateway: %v, want PermissionDenied", err)
 	}
 	other := testenv.NewCerts(t) // a CA gatewarden does not know; its client names gloo-system/http
@@ -119,10 +119,10 @@ endpoints: [{addresses: [httpbin.localhost]}]
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := firstXDS(t, g.xdsAddr, credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{otherCert}, ServerName: server}), "gloo-system/http", false); err == nil {
+	if _, err := firstXDS(t, g.XDSAddress, credentials.NewTLS(&tls.Config{RootCAs: pool, Certificates: []tls.Certificate{otherCert}, ServerName: server}), "gloo-system/http", false); err == nil {
 		t.Fatal("a certificate of another CA naming gloo-system/http was served")
 	}
-	if _, err := firstXDS(t, g.xdsAddr, insecure.NewCredentials(), "gloo-system/http", false); err == nil {
+	if _, err := firstXDS(t, g.XDSAddress, insecure.NewCredentials(), "gloo-system/http", false); err == nil {
 		t.Fatal("a plain-text client was served")
 	}
 	t.Log("deployed Envoy served over mutual TLS; another Gateway's identity, another CA's certificate and plain text refused")

@@ -29,15 +29,12 @@ type dirEnv struct {
 	httpbinPort int
 	gateway     string // namespace/name the Envoy serves
 	xdsAddr     string
-	// to restart the processes as they were started
-	gatewardenArgs []string
-	envoyArgs      []string
-	envoyAdmin     string
-	url            string
-	adminURL       string
-	gatewarden     *process
-	envoy          *process
-	envoyPID       int
+	envoyAdmin  string
+	url         string
+	adminURL    string
+	gatewarden  *testenv.GatewardenProcess
+	envoy       *testenv.EnvoyProcess
+	envoyPID    int
 }
 
 // copyExample copies an example file into the watched directory, rewriting
@@ -102,7 +99,7 @@ func (e *dirEnv) versions() map[string]string {
 // checkEnvoy asserts the same Envoy process is still serving.
 func (e *dirEnv) checkEnvoy() {
 	e.t.Helper()
-	if !e.envoy.Running() || e.envoy.cmd.Process.Pid != e.envoyPID {
+	if !e.envoy.Running() || e.envoy.Pid() != e.envoyPID {
 		e.t.Fatalf("Envoy (pid %d) is no longer running", e.envoyPID)
 	}
 }
@@ -123,50 +120,22 @@ func startDirEnv(t *testing.T, sotw bool, setup func(*dirEnv)) *dirEnv {
 // `gatewarden bootstrap`.
 func startDirEnvWith(t *testing.T, sotw bool, setup func(*dirEnv), serveFlags, bootstrapFlags []string) *dirEnv {
 	t.Helper()
-	envoyBin := testenv.Envoy(t)
-	bin := gatewardenBinary(t)
-	xdsPort, adminPort, envoyAdminPort := freePort(t), freePort(t), freePort(t)
-	e := &dirEnv{t: t, dir: t.TempDir(), gwPort: freePort(t), httpbinPort: startHTTPBin(t),
-		adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort)}
+	e := &dirEnv{t: t, dir: t.TempDir(), gwPort: freePort(t), httpbinPort: startHTTPBin(t)}
 	e.url = fmt.Sprintf("http://127.0.0.1:%d", e.gwPort)
 	e.gateway = "gloo-system/http"
 	setup(e)
 
-	xdsAddr := fmt.Sprintf("127.0.0.1:%d", xdsPort)
-	e.xdsAddr = xdsAddr
-	e.gatewardenArgs = append([]string{"serve", "--resources", e.dir, "--xds-address", xdsAddr,
-		"--admin-address", fmt.Sprintf("127.0.0.1:%d", adminPort), "--debounce", "50ms"}, serveFlags...)
-	e.gatewarden = start(t, bin, e.gatewardenArgs...)
-	eventually(t, 10*time.Second, "gatewarden ready", func() string {
-		resp, err := http.Get(e.adminURL + "/readyz")
-		if err != nil {
-			return err.Error()
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return resp.Status
-		}
-		return ""
+	e.gatewarden = testenv.RunGatewarden(t, testenv.GatewardenOptions{
+		Flags:       append([]string{"--resources", e.dir, "--debounce", "50ms"}, serveFlags...),
+		ReadyWithin: 10 * time.Second,
 	})
-
-	args := []string{"bootstrap", "--gateway", e.gateway, "--xds-address", xdsAddr,
-		"--envoy-admin-address", fmt.Sprintf("127.0.0.1:%d", envoyAdminPort)}
+	e.xdsAddr, e.adminURL = e.gatewarden.XDSAddress, e.gatewarden.AdminURL()
 	if sotw {
-		args = append(args, "--sotw")
+		bootstrapFlags = append([]string{"--sotw"}, bootstrapFlags...)
 	}
-	args = append(args, bootstrapFlags...)
-	boot, err := runOutput(bin, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bootPath := filepath.Join(t.TempDir(), "envoy.yaml")
-	if err := os.WriteFile(bootPath, boot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e.envoyAdmin = fmt.Sprintf("127.0.0.1:%d", envoyAdminPort)
-	e.envoyArgs = []string{"-c", bootPath, "--log-level", "warn", "--use-dynamic-base-id", "--disable-hot-restart"}
-	e.envoy = start(t, envoyBin, e.envoyArgs...)
-	e.envoyPID = e.envoy.cmd.Process.Pid
+	e.envoy = testenv.RunEnvoy(t, testenv.EnvoyOptions{Gateway: e.gateway, XDSAddress: e.xdsAddr, BootstrapFlags: bootstrapFlags})
+	e.envoyAdmin = e.envoy.AdminAddress
+	e.envoyPID = e.envoy.Pid()
 	return e
 }
 
@@ -324,13 +293,4 @@ func (e *dirEnv) malformedFilesChangeNothing(checks []check) {
 	t.Logf("malformed files: reported, served version unchanged (%v)", before)
 	e.remove("broken.yaml")
 	e.copyExample("examples/gateway-jwt/routeoption.yaml", "routeoption.yaml")
-}
-
-func runOutput(name string, args ...string) ([]byte, error) {
-	cmd := execCommand(name, args...)
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %v", name, strings.Join(args, " "), err)
-	}
-	return out, nil
 }

@@ -1,18 +1,11 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,6 +22,7 @@ import (
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
+	"github.com/gatewarden/gatewarden/pkg/pki"
 )
 
 // idpHost is the identity provider's name: Envoy resolves *.localhost to the
@@ -73,48 +67,18 @@ spec:
           jwks: {remote: {url: "https://%[1]s:%[3]d/.well-known/jwks.json", upstreamRef: {name: idp}, cacheDuration: %[4]s}}
 `
 
-// testCA is a certificate authority of the test.
-type testCA struct {
-	key  *ecdsa.PrivateKey
-	cert *x509.Certificate
-	pem  string
-}
-
-func newTestCA(t *testing.T, name string) *testCA {
+// serverCert issues a server certificate of ca for host.
+func serverCert(t *testing.T, ca *pki.CA, host string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pair, err := ca.IssueServer([]string{host}, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, err := tls.X509KeyPair(pair.CertPEM, pair.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{key: key, cert: cert, pem: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))}
-}
-
-// serverCert issues a server certificate for host.
-func (ca *testCA) serverCert(t *testing.T, host string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	return cert
 }
 
 // jwksServer is the identity provider's JWKS endpoint over HTTPS, on a fixed
@@ -230,7 +194,7 @@ func sumStats(stats map[string]int64, suffix string) int64 {
 // back, while one Envoy keeps running.
 func TestExternalIdentityProvider(t *testing.T) {
 	const cacheDuration = 3 * time.Second
-	ca, wrongCA := newTestCA(t, "identity provider CA"), newTestCA(t, "another CA")
+	ca, wrongCA := testenv.NewCA(t, "identity provider CA"), testenv.NewCA(t, "another CA")
 	k1, err := jwt.GenerateRSA("key-1")
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +207,7 @@ func TestExternalIdentityProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idp := &jwksServer{t: t, cert: ca.serverCert(t, idpHost)}
+	idp := &jwksServer{t: t, cert: serverCert(t, ca, idpHost)}
 	idp.setKeys(k1)
 	idp.start()
 	t.Cleanup(func() { idp.srv.Close() })
@@ -254,7 +218,7 @@ func TestExternalIdentityProvider(t *testing.T) {
 	}
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		guideFiles(e)
-		e.write("idp.yaml", manifests(wrongCA.pem))
+		e.write("idp.yaml", manifests(string(wrongCA.CertPEM)))
 	})
 	mint := func(k *jwt.Key) string {
 		tok, err := jwt.Mint(k, nil, jwt.MintOptions{Issuer: "https://" + idpHost + "/", Subject: "alice", TTL: time.Hour})
@@ -292,7 +256,7 @@ func TestExternalIdentityProvider(t *testing.T) {
 
 	explainKeys := func(tok string) string {
 		t.Helper()
-		out, err := exec.Command(gatewardenBinary(t), "explain", "--server", strings.TrimPrefix(e.adminURL, "http://"),
+		out, err := exec.Command(testenv.GatewardenBinary(t), "explain", "--server", strings.TrimPrefix(e.adminURL, "http://"),
 			"--envoy-admin", e.envoyAdmin, "--url", fmt.Sprintf("http://www.example.com:%d/headers", e.gwPort), "--token", strings.TrimPrefix(tok, "Authorization: Bearer ")).CombinedOutput()
 		var exit *exec.ExitError
 		if err != nil && !errors.As(err, &exit) {
@@ -307,7 +271,7 @@ func TestExternalIdentityProvider(t *testing.T) {
 	}
 
 	// 2. The right CA: keys load without restarting Envoy.
-	e.write("idp.yaml", manifests(ca.pem))
+	e.write("idp.yaml", manifests(string(ca.CertPEM)))
 	took := want("accepted with the right CA", 20*time.Second, mint(k1), 200)
 	t.Logf("right CA: tokens accepted after %s", took.Round(10*time.Millisecond))
 	want("a token of an unknown key refused", time.Second, mint(k2), 401)

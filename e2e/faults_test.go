@@ -69,10 +69,7 @@ func TestFaults(t *testing.T) {
 	versions := e.versions()
 	listenerChanges := e.envoyStat("listener_manager.listener_modified") + e.envoyStat("listener_manager.listener_added")
 	rdsReloads := e.envoyStat(fmt.Sprintf("http.gloo-system_http_http-%d.rds.http-%d.config_reload", e.gwPort, e.gwPort))
-	if err := e.gatewarden.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-e.gatewarden.done
+	e.gatewarden.Kill()
 	for i := 0; i < 20; i++ {
 		if msg := e.all(regexStep); msg != "" {
 			t.Fatalf("with gatewarden killed: %s", msg)
@@ -82,7 +79,9 @@ func TestFaults(t *testing.T) {
 	t.Log("gatewarden killed (SIGKILL): Envoy kept enforcing for 2 s (20 checks)")
 
 	// Restarted: Envoy reconnects and gets the same version, without churn.
-	e.gatewarden = start(t, gatewardenBinary(t), e.gatewardenArgs...)
+	if err := e.gatewarden.Restart(); err != nil {
+		t.Fatal(err)
+	}
 	took := eventually(t, 30*time.Second, "Envoy reconnected", func() string {
 		if !strings.Contains(e.gatewarden.Output(), "xDS stream opened") {
 			return "no stream yet"
@@ -105,13 +104,14 @@ func TestFaults(t *testing.T) {
 	t.Logf("next change enforced %v after the restart", took.Round(time.Millisecond))
 
 	// Envoy restarted: it gets the current configuration at once.
-	e.envoy.cmd.Process.Kill()
-	<-e.envoy.done
+	e.envoy.Kill()
 	startedAt := time.Now()
-	e.envoy = start(t, testenv.Envoy(t), e.envoyArgs...)
+	if err := e.envoy.Restart(); err != nil {
+		t.Fatal(err)
+	}
 	eventually(t, 10*time.Second, "restarted Envoy configured", func() string { return e.all(listStep) })
 	t.Logf("Envoy restarted: current configuration enforced after %v", time.Since(startedAt).Round(time.Millisecond))
-	e.envoyPID = e.envoy.cmd.Process.Pid
+	e.envoyPID = e.envoy.Pid()
 
 	// A configuration Envoy rejects: a listener on a port another process
 	// holds. The last good configuration keeps serving; the NACK is counted,
@@ -139,7 +139,7 @@ func TestFaults(t *testing.T) {
 	}
 	out := e.gatewarden.Output()
 	if !strings.Contains(out, "Envoy rejected configuration") || !strings.Contains(out, "Gateway not programmed") {
-		t.Fatalf("the NACK is not in gatewarden's log:\n%s", tail(out, 20))
+		t.Fatalf("the NACK is not in gatewarden's log:\n%s", testenv.Tail(out, 20))
 	}
 	var doc struct {
 		Nacks  map[string]struct{ Message string } `json:"nacks"`

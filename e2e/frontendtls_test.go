@@ -17,8 +17,8 @@ import (
 )
 
 // frontendTLSManifests is an HTTPS listener that requires client
-// certificates of one CA (spec.tls.frontend, the CA in a ConfigMap) and a
-// VirtualHostOption that requires a JWT as well.
+// certificates of one CA (spec.tls.frontend, the CA in a ConfigMap); its
+// VirtualHostOption (testenv.JWTOption) requires a JWT as well.
 const frontendTLSManifests = testenv.GatewayClassManifest + `apiVersion: v1
 kind: Secret
 metadata: {name: server-cert, namespace: infra}
@@ -47,26 +47,6 @@ spec:
     hostname: mtls.test
     tls: {certificateRefs: [{name: server-cert}]}
 ---
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: jwt, namespace: infra}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
-  options:
-    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[5]s'}}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: api, namespace: infra}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: api, namespace: infra, labels: {kubernetes.io/service-name: api}}
-addressType: FQDN
-ports: [{name: http, port: %[6]d}]
-endpoints: [{addresses: [api.localhost]}]
----
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: api, namespace: infra}
@@ -82,18 +62,9 @@ spec:
 // JWT one); no certificate, or one of another CA, fails the TLS handshake
 // and no request is ever made.
 func TestFrontendClientCertificates(t *testing.T) {
-	serverCA, err := pki.NewCA("server CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientCA, err := pki.NewCA("client CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	otherCA, err := pki.NewCA("another CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	serverCA := testenv.NewCA(t, "server CA")
+	clientCA := testenv.NewCA(t, "client CA")
+	otherCA := testenv.NewCA(t, "another CA")
 	server, err := serverCA.IssueServer([]string{"mtls.test"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +94,8 @@ func TestFrontendClientCertificates(t *testing.T) {
 	caPEM := strings.ReplaceAll(strings.TrimSpace(string(clientCA.CertPEM)), "\n", "\\n")
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		manifests := fmt.Sprintf(frontendTLSManifests, e.gwPort, b64(server.CertPEM), b64(server.KeyPEM), "CA", key.JWKS(), apiPort)
+		manifests := fmt.Sprintf(frontendTLSManifests, e.gwPort, b64(server.CertPEM), b64(server.KeyPEM), "CA") +
+			testenv.JWTOption(key.JWKS()) + testenv.FQDNBackend("infra", "api", "http", 80, apiPort)
 		// The CA bundle as a YAML double-quoted string, newlines escaped.
 		manifests = strings.Replace(manifests, "{ca.crt: 'CA'}", `{ca.crt: "`+caPEM+`\n"}`, 1)
 		e.write("mtls.yaml", manifests)

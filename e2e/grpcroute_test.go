@@ -20,8 +20,8 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
-// grpcManifests is one HTTP listener whose VirtualHostOption requires a JWT
-// from issuer iss-1, a GRPCRoute to the health service's Check method only,
+// grpcManifests is one HTTP listener (whose VirtualHostOption,
+// testenv.JWTOption, requires a JWT from issuer iss-1), a GRPCRoute to the health service's Check method only,
 // and a RouteOption targeting the GRPCRoute that allows the claim
 // team=dev. The backend's Service port does not say h2c: a GRPCRoute's
 // backends are reached over HTTP/2 whatever it says.
@@ -33,26 +33,6 @@ spec:
   listeners:
   - {name: http, protocol: HTTP, port: %[1]d, hostname: grpc.test}
   - {name: broken, protocol: HTTP, port: %[1]d, hostname: broken.test}
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: jwt, namespace: infra}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
-  options:
-    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: health, namespace: infra}
-spec: {ports: [{name: grpc, port: 9000}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: health, namespace: infra, labels: {kubernetes.io/service-name: health}}
-addressType: FQDN
-ports: [{name: grpc, port: %[3]d}]
-endpoints: [{addresses: [health.localhost]}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: GRPCRoute
@@ -101,7 +81,7 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 	backendPort, calls := grpcHealthBackend(t)
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("grpc.yaml", fmt.Sprintf(grpcManifests, e.gwPort, key.JWKS(), backendPort))
+		e.write("grpc.yaml", fmt.Sprintf(grpcManifests, e.gwPort)+testenv.JWTOption(key.JWKS())+testenv.FQDNBackend("infra", "health", "grpc", 9000, backendPort))
 	})
 	mint := func(k *jwt.Key, team string) string {
 		tok, err := jwt.Mint(k, jwt.Claims{"sub": "u", "team": team}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,11 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -25,32 +20,13 @@ import (
 	"github.com/gatewarden/gatewarden/internal/testenv"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// gatewardenBinary builds cmd/gatewarden once per test run.
-func gatewardenBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "gatewarden-e2e-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "gatewarden")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/gatewarden")
-		cmd.Dir = testenv.RepoRoot()
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+// TestMain removes the gatewarden binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := testenv.RemoveGatewardenBinary(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 	}
-	return binPath
+	os.Exit(code)
 }
 
 // freePort returns a loopback port that was free a moment ago.
@@ -69,70 +45,6 @@ func startHTTPBin(t *testing.T) int {
 	srv := httptest.NewServer(httpbin.New())
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().(*net.TCPAddr).Port
-}
-
-// process is a program started by a test, its output kept for failures.
-type process struct {
-	name string
-	cmd  *exec.Cmd
-	mu   sync.Mutex
-	out  bytes.Buffer
-	done chan struct{}
-}
-
-func (p *process) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
-// Output is everything the process printed so far.
-func (p *process) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
-
-// Running reports whether the process has not exited.
-func (p *process) Running() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-func start(t *testing.T, name string, args ...string) *process {
-	t.Helper()
-	p := &process{name: filepath.Base(name), done: make(chan struct{})}
-	p.cmd = exec.Command(name, args...)
-	p.cmd.Stdout, p.cmd.Stderr = p, p
-	// A group of its own, killed whole when the test ends; SIGKILL too
-	// should the test binary die before its cleanups run.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() { p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		if p.Running() { // once it has exited, its pid may be another's
-			syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		}
-		<-p.done
-		if t.Failed() {
-			t.Logf("---- output of %s ----\n%s", p.name, tail(p.Output(), 80))
-		}
-	})
-	return p
-}
-
-func tail(s string, lines int) string {
-	all := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(all) > lines {
-		all = all[len(all)-lines:]
-	}
-	return strings.Join(all, "\n")
 }
 
 // answer is what Envoy said to one request.
@@ -229,5 +141,3 @@ func readEnv(t *testing.T, path string) map[string]string {
 	}
 	return out
 }
-
-var execCommand = exec.Command

@@ -22,12 +22,12 @@ func TestKubernetesExternalIdentityProvider(t *testing.T) {
 	k := startKube(t)
 	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
 	k.guideCluster(gwPort, httpbinPort)
-	ca, wrongCA := newTestCA(t, "identity provider CA"), newTestCA(t, "another CA")
+	ca, wrongCA := testenv.NewCA(t, "identity provider CA"), testenv.NewCA(t, "another CA")
 	key, err := jwt.GenerateRSA("key-1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	idp := &jwksServer{t: t, cert: ca.serverCert(t, idpHost)}
+	idp := &jwksServer{t: t, cert: serverCert(t, ca, idpHost)}
 	idp.setKeys(key)
 	idp.start()
 	t.Cleanup(func() { idp.srv.Close() })
@@ -35,9 +35,9 @@ func TestKubernetesExternalIdentityProvider(t *testing.T) {
 		ind := "    " + strings.ReplaceAll(strings.TrimSpace(caPEM), "\n", "\n    ")
 		return fmt.Sprintf(idpManifests, idpHost, ind, idp.port, "3s")
 	}
-	k.kubectl(manifests(ca.pem), "apply", "-f-")
+	k.kubectl(manifests(string(ca.CertPEM)), "apply", "-f-")
 	g := k.startGatewarden(k.kubeconfig)
-	startEnvoy(t, "gloo-system/http", g.xdsAddr)
+	startEnvoy(t, "gloo-system/http", g.XDSAddress)
 	url := fmt.Sprintf("http://127.0.0.1:%d/headers", gwPort)
 	tok, err := jwt.Mint(key, nil, jwt.MintOptions{Issuer: "https://" + idpHost + "/", TTL: time.Hour})
 	if err != nil {
@@ -62,7 +62,7 @@ func TestKubernetesExternalIdentityProvider(t *testing.T) {
 
 	// An unrelated ConfigMap does not reach the translation; a new CA does.
 	k.kubectl("", "create", "configmap", "unrelated", "-n", "gloo-system", "--from-literal=big=data")
-	k.kubectl(manifests(wrongCA.pem), "apply", "-f-")
+	k.kubectl(manifests(string(wrongCA.CertPEM)), "apply", "-f-")
 	// The listener keeps its keys (the CA is the cluster's, not the
 	// listener's); the next fetch, after cacheDuration, fails on the
 	// certificate: Envoy keeps the last keys and counts the failures.
@@ -70,7 +70,7 @@ func TestKubernetesExternalIdentityProvider(t *testing.T) {
 	if a := get(t, url, guideHost, bearer); a.code != 200 {
 		t.Errorf("after the CA changed, cached keys: %s, want 200", a)
 	}
-	if strings.Contains(g.proc.Output(), "BackendTLSPolicy CRD") {
+	if strings.Contains(g.Output(), "BackendTLSPolicy CRD") {
 		t.Errorf("gatewarden warned of a missing BackendTLSPolicy CRD although it is installed")
 	}
 }
@@ -95,7 +95,7 @@ func TestKubernetesWithoutBackendTLSPolicyCRD(t *testing.T) {
 	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
 	k.guideCluster(gwPort, httpbinPort)
 	g := k.startGatewarden(k.kubeconfig)
-	startEnvoy(t, "gloo-system/http", g.xdsAddr)
+	startEnvoy(t, "gloo-system/http", g.XDSAddress)
 	url := fmt.Sprintf("http://127.0.0.1:%d/headers", gwPort)
 	eventually(t, 30*time.Second, "the route served without the BackendTLSPolicy CRD", func() string {
 		if a := get(t, url, guideHost); a.code != 200 {
@@ -103,7 +103,7 @@ func TestKubernetesWithoutBackendTLSPolicyCRD(t *testing.T) {
 		}
 		return ""
 	})
-	if !strings.Contains(g.proc.Output(), "the BackendTLSPolicy CRD (gateway.networking.k8s.io/v1) is not installed") {
-		t.Errorf("gatewarden did not say the BackendTLSPolicy CRD is missing:\n%s", tail(g.proc.Output(), 20))
+	if !strings.Contains(g.Output(), "the BackendTLSPolicy CRD (gateway.networking.k8s.io/v1) is not installed") {
+		t.Errorf("gatewarden did not say the BackendTLSPolicy CRD is missing:\n%s", testenv.Tail(g.Output(), 20))
 	}
 }

@@ -123,38 +123,26 @@ func (k *kubeEnv) waitCondition(kind, namespace, name, path, typ, want string) {
 	})
 }
 
-// kubeGatewarden starts gatewarden in Kubernetes mode against kubeconfig.
-type kubeGatewarden struct {
-	proc     *process
-	xdsAddr  string
-	adminURL string
+// startGatewarden starts gatewarden in Kubernetes mode against kubeconfig.
+func (k *kubeEnv) startGatewarden(kubeconfig string, extra ...string) *testenv.GatewardenProcess {
+	k.t.Helper()
+	return k.startGatewardenOn("", kubeconfig, extra...)
 }
 
-func (k *kubeEnv) startGatewarden(kubeconfig string, extra ...string) *kubeGatewarden {
+// startGatewardenOn is startGatewarden serving xDS on xdsAddr (a free
+// loopback port when empty).
+func (k *kubeEnv) startGatewardenOn(xdsAddr, kubeconfig string, extra ...string) *testenv.GatewardenProcess {
 	k.t.Helper()
-	xds, admin := freePort(k.t), freePort(k.t)
-	g := &kubeGatewarden{xdsAddr: fmt.Sprintf("127.0.0.1:%d", xds), adminURL: fmt.Sprintf("http://127.0.0.1:%d", admin)}
-	args := append([]string{"serve", "--kubeconfig", kubeconfig, "--leader-election-namespace", "gatewarden-system",
-		"--xds-address", g.xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", admin), "--debounce", "50ms",
+	return testenv.RunGatewarden(k.t, testenv.GatewardenOptions{XDSAddress: xdsAddr, Flags: append([]string{"--kubeconfig", kubeconfig,
+		"--leader-election-namespace", "gatewarden-system", "--debounce", "50ms",
 		// httpbin and Envoy run on this machine's loopback: no pod network.
-		"--allow-loopback-backends"}, extra...)
-	g.proc = start(k.t, gatewardenBinary(k.t), args...)
-	return g
+		"--allow-loopback-backends"}, extra...)})
 }
 
 // startEnvoy starts Envoy with a bootstrap pointing at xdsAddr.
-func startEnvoy(t *testing.T, gateway, xdsAddr string) *process {
+func startEnvoy(t *testing.T, gateway, xdsAddr string) *testenv.EnvoyProcess {
 	t.Helper()
-	boot, err := runOutput(gatewardenBinary(t), "bootstrap", "--gateway", gateway, "--xds-address", xdsAddr,
-		"--envoy-admin-address", fmt.Sprintf("127.0.0.1:%d", freePort(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "envoy.yaml")
-	if err := os.WriteFile(path, boot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return start(t, testenv.Envoy(t), "-c", path, "--log-level", "warn", "--use-dynamic-base-id", "--disable-hot-restart")
+	return testenv.RunEnvoy(t, testenv.EnvoyOptions{Gateway: gateway, XDSAddress: xdsAddr})
 }
 
 // guideCluster applies the guide's base objects: namespaces, GatewayClass,
@@ -176,8 +164,8 @@ func TestGuideKubernetesMode(t *testing.T) {
 	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
 	k.guideCluster(gwPort, httpbinPort)
 	g := k.startGatewarden(k.kubeconfig)
-	envoy := startEnvoy(t, "gloo-system/http", g.xdsAddr)
-	envoyPID := envoy.cmd.Process.Pid
+	envoy := startEnvoy(t, "gloo-system/http", g.XDSAddress)
+	envoyPID := envoy.Pid()
 	url := fmt.Sprintf("http://127.0.0.1:%d/headers", gwPort)
 	tokens := readEnv(t, filepath.Join(testenv.RepoRoot(), "examples/gateway-jwt/tokens.env"))
 	alice := "Authorization: Bearer " + tokens["ALICE_TOKEN"]
@@ -194,7 +182,7 @@ func TestGuideKubernetesMode(t *testing.T) {
 			return ""
 		})
 		t.Logf("%-55s enforced after %v", step, took.Round(time.Millisecond))
-		if !envoy.Running() || envoy.cmd.Process.Pid != envoyPID {
+		if !envoy.Running() || envoy.Pid() != envoyPID {
 			t.Fatal("Envoy stopped")
 		}
 	}
@@ -253,8 +241,8 @@ spec:
 	if after := k.kubectl("", "get", "gateway,httproute,gatewayclass", "-A", "-o", "jsonpath={.items[*].metadata.resourceVersion}"); after != before {
 		t.Fatalf("status churn: resourceVersions %s -> %s in a steady state", before, after)
 	}
-	if strings.Contains(g.proc.Output(), "level=ERROR") {
-		t.Errorf("gatewarden logged errors:\n%s", tail(g.proc.Output(), 40))
+	if strings.Contains(g.Output(), "level=ERROR") {
+		t.Errorf("gatewarden logged errors:\n%s", testenv.Tail(g.Output(), 40))
 	}
 }
 
@@ -359,7 +347,7 @@ func TestKubernetesHAAndOutage(t *testing.T) {
 	// cut, follows. Envoy is served by B.
 	a := k.startGatewarden(k.kubeconfig, "--lease-duration", "3s")
 	eventually(t, 30*time.Second, "replica A elected", func() string {
-		if !strings.Contains(a.proc.Output(), "elected to write status") {
+		if !strings.Contains(a.Output(), "elected to write status") {
 			return "not yet"
 		}
 		return ""
@@ -370,24 +358,22 @@ func TestKubernetesHAAndOutage(t *testing.T) {
 	}
 	proxy := newTCPProxy(t, apiURL.Host)
 	b := k.startGatewarden(k.kubeconfigVia(proxy.addr), "--lease-duration", "3s")
-	envoy := startEnvoy(t, "gloo-system/http", b.xdsAddr)
+	envoy := startEnvoy(t, "gloo-system/http", b.XDSAddress)
 	eventually(t, 20*time.Second, "Envoy served by B enforces JWT", func() string {
 		if got := answer(); got.code != 401 {
 			return got.String()
 		}
 		return ""
 	})
-	if strings.Contains(b.proc.Output(), "elected to write status") {
+	if strings.Contains(b.Output(), "elected to write status") {
 		t.Fatal("replica B was elected while A holds the lease")
 	}
 
 	// Kill the leader: the lease moves to B, which now writes status.
 	start := time.Now()
-	if err := a.proc.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	a.Kill()
 	eventually(t, 30*time.Second, "lease moved to B", func() string {
-		if !strings.Contains(b.proc.Output(), "elected to write status") {
+		if !strings.Contains(b.Output(), "elected to write status") {
 			return "B not elected"
 		}
 		return ""
@@ -418,7 +404,7 @@ func TestKubernetesHAAndOutage(t *testing.T) {
 		checks++
 		time.Sleep(time.Second)
 	}
-	if !envoy.Running() || !b.proc.Running() {
+	if !envoy.Running() || !b.Running() {
 		t.Fatal("Envoy or gatewarden exited during the outage")
 	}
 	t.Logf("API server unreachable for 30s: %d checks, Envoy kept enforcing the last configuration", checks)

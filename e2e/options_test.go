@@ -54,33 +54,7 @@ spec:
 {{- range .Scenarios }}
   - {name: {{ . }}, protocol: HTTP, port: {{ $.Port }}, hostname: {{ . }}.test, allowedRoutes: {namespaces: {from: All}}}
 {{- end }}
----
-apiVersion: v1
-kind: Service
-metadata: {name: httpbin, namespace: apps}
-spec:
-  ports: [{name: http, port: 8000}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: httpbin, namespace: apps, labels: {kubernetes.io/service-name: httpbin}}
-addressType: IPv4
-ports: [{name: http, port: {{ .HTTPBinPort }}}]
-endpoints: [{addresses: [127.0.0.1]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: jwks, namespace: infra}
-spec:
-  ports: [{name: http, port: 8080}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: jwks, namespace: infra, labels: {kubernetes.io/service-name: jwks}}
-addressType: IPv4
-ports: [{name: http, port: {{ .JWKSPort }}}]
-endpoints: [{addresses: [127.0.0.1]}]
-{{- range .Scenarios }}
+{{ .Backends }}{{- range .Scenarios }}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -298,7 +272,9 @@ func TestOptionsAgainstEnvoy(t *testing.T) {
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
 		e.write("gateway.yaml", render(t, optionManifests, map[string]any{
-			"Scenarios": optionScenarios, "Port": e.gwPort, "HTTPBinPort": e.httpbinPort, "JWKSPort": jwksPort, "Matchers": matchers,
+			"Scenarios": optionScenarios, "Port": e.gwPort, "Matchers": matchers,
+			"Backends": testenv.Backend("apps", "httpbin", "http", 8000, e.httpbinPort, "127.0.0.1") +
+				testenv.Backend("infra", "jwks", "http", 8080, jwksPort, "127.0.0.1"),
 		}))
 		e.write("options.yaml", render(t, optionPolicies, map[string]any{
 			"K1": keys.k1.JWKS(), "K2": keys.k2.JWKS(), "PEM": strings.ReplaceAll(strings.TrimSpace(keys.pem.PublicPEM()), "\n", "\n                "),

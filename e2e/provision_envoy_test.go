@@ -28,12 +28,10 @@ func TestKubernetesProvisionedEnvoy(t *testing.T) {
 	k := startKube(t)
 	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
 	k.guideCluster(gwPort, httpbinPort)
-	xdsPort, adminPort := freePort(t), freePort(t)
+	xdsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	server := "gatewarden.gatewarden-system.svc.cluster.local"
-	g := start(t, gatewardenBinary(t), "serve", "--kubeconfig", k.kubeconfig, "--leader-election-namespace", "gatewarden-system",
-		"--xds-address", fmt.Sprintf("127.0.0.1:%d", xdsPort), "--admin-address", fmt.Sprintf("127.0.0.1:%d", adminPort),
-		"--debounce", "50ms", "--allow-loopback-backends", "--xds-auth", "mtls",
-		"--provision", "--provision-xds-address", fmt.Sprintf("127.0.0.1:%d", xdsPort), "--provision-xds-server-name", server)
+	g := k.startGatewardenOn(xdsAddr, k.kubeconfig, "--xds-auth", "mtls",
+		"--provision", "--provision-xds-address", xdsAddr, "--provision-xds-server-name", server)
 
 	name := "http-gatewarden"
 	var dep appsv1.Deployment
@@ -80,7 +78,7 @@ func TestKubernetesProvisionedEnvoy(t *testing.T) {
 	if c.Command[0] != "envoy" {
 		t.Fatalf("container command %v, want envoy", c.Command)
 	}
-	envoy := start(t, testenv.Envoy(t), append(args, "--use-dynamic-base-id")...)
+	envoy := testenv.RunProcess(t, testenv.Envoy(t), append(args, "--use-dynamic-base-id"), testenv.ProcessOptions{})
 
 	readyURL := fmt.Sprintf("http://127.0.0.1:%d", ready)
 	took := eventually(t, 20*time.Second, "the readiness probe's GET /ready answers 200", func() string {
@@ -118,9 +116,9 @@ func TestKubernetesProvisionedEnvoy(t *testing.T) {
 		}
 	}
 	if !envoy.Running() {
-		t.Fatalf("Envoy stopped:\n%s", tail(envoy.Output(), 20))
+		t.Fatalf("Envoy stopped:\n%s", testenv.Tail(envoy.Output(), 20))
 	}
 	if out := g.Output(); !strings.Contains(out, "xDS over mutual TLS with gatewarden's CA") {
-		t.Fatalf("gatewarden did not require client certificates:\n%s", tail(out, 20))
+		t.Fatalf("gatewarden did not require client certificates:\n%s", testenv.Tail(out, 20))
 	}
 }

@@ -18,6 +18,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/gatewarden/gatewarden/internal/provision"
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	gwdv1a1 "github.com/gatewarden/gatewarden/pkg/apis/gatewarden/v1alpha1"
 	"github.com/gatewarden/gatewarden/pkg/source/kube"
 )
@@ -316,8 +317,8 @@ spec:
 		}
 		return ""
 	})
-	if strings.Contains(g.proc.Output(), "panic") {
-		t.Fatalf("gatewarden panicked:\n%s", tail(g.proc.Output(), 40))
+	if strings.Contains(g.Output(), "panic") {
+		t.Fatalf("gatewarden panicked:\n%s", testenv.Tail(g.Output(), 40))
 	}
 }
 

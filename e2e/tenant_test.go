@@ -47,18 +47,6 @@ spec:
   options:
     jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: owner, namespace: infra}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: owner, namespace: infra, labels: {kubernetes.io/service-name: owner}}
-addressType: FQDN
-ports: [{name: http, port: %[3]d}]
-endpoints: [{addresses: [owner.localhost]}]
----
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: api, namespace: infra}
@@ -66,18 +54,6 @@ spec:
   parentRefs: [{name: gw, sectionName: strict}, {name: gw, sectionName: wild}]
   rules:
   - backendRefs: [{name: owner, port: 80}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: tenant, namespace: tenant}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: tenant, namespace: tenant, labels: {kubernetes.io/service-name: tenant}}
-addressType: FQDN
-ports: [{name: http, port: %[4]d}]
-endpoints: [{addresses: [tenant.localhost]}]
 ---
 # Attack 1: the strict listener's hostnames through the open listener, with
 # an Exact match and a RouteOption that disables JWT and RBAC.
@@ -111,31 +87,8 @@ spec:
   rules:
   - backendRefs: [{name: tenant, port: 80}]
 ---
-# Attack 3: the proxy itself, and the cloud's metadata service.
-apiVersion: v1
-kind: Service
-metadata: {name: admin, namespace: tenant}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: admin, namespace: tenant, labels: {kubernetes.io/service-name: admin}}
-addressType: FQDN
-ports: [{name: http, port: %[5]d}]
-endpoints: [{addresses: [localhost]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: metadata, namespace: tenant}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: metadata, namespace: tenant, labels: {kubernetes.io/service-name: metadata}}
-addressType: IPv4
-ports: [{name: http, port: 80}]
-endpoints: [{addresses: [169.254.169.254]}]
----
+# Attack 3: the proxy itself (the Service admin: localhost), and the
+# cloud's metadata service (the Service metadata: 169.254.169.254).
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: proxy, namespace: tenant}
@@ -297,7 +250,9 @@ func TestTenantCannotWeakenListenerPolicy(t *testing.T) {
 	adminSocket := filepath.Join(t.TempDir(), "admin.sock")
 	e := startDirEnvWith(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("tenant.yaml", fmt.Sprintf(tenantManifests, e.gwPort, key.JWKS(), ownerPort, tenantPort, adminPort))
+		e.write("tenant.yaml", fmt.Sprintf(tenantManifests, e.gwPort, key.JWKS())+
+			testenv.FQDNBackend("infra", "owner", "http", 80, ownerPort)+testenv.FQDNBackend("tenant", "tenant", "http", 80, tenantPort)+
+			testenv.Backend("tenant", "admin", "http", 80, adminPort, "localhost")+testenv.Backend("tenant", "metadata", "http", 80, 80, "169.254.169.254"))
 	}, nil, []string{"--envoy-admin-address", "unix:" + adminSocket})
 	tok, err := jwt.Mint(key, jwt.Claims{"sub": "alice"}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})
 	if err != nil {

@@ -30,30 +30,6 @@ spec:
   listeners:
   - {name: tls, protocol: TLS, port: %[1]d, hostname: "*.tls.test", tls: {mode: Passthrough}}
 ---
-apiVersion: v1
-kind: Service
-metadata: {name: a, namespace: infra}
-spec: {ports: [{name: tls, port: 443}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: a, namespace: infra, labels: {kubernetes.io/service-name: a}}
-addressType: FQDN
-ports: [{name: tls, port: %[2]d}]
-endpoints: [{addresses: [a.localhost]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: b, namespace: infra}
-spec: {ports: [{name: tls, port: 443}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: b, namespace: infra, labels: {kubernetes.io/service-name: b}}
-addressType: FQDN
-ports: [{name: tls, port: %[3]d}]
-endpoints: [{addresses: [b.localhost]}]
----
 apiVersion: gateway.networking.k8s.io/v1
 kind: TLSRoute
 metadata: {name: a, namespace: infra}
@@ -86,17 +62,14 @@ spec:
 // backend does not exist and a hello without SNI are closed without
 // reaching any backend.
 func TestTLSRoutePassthrough(t *testing.T) {
-	ca, err := pki.NewCA("tlsroute test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testenv.NewCA(t, "tlsroute test CA")
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
 	portA, countA := tlsBackend(t, ca, "a.tls.test")
 	portB, countB := tlsBackend(t, ca, "b.tls.test")
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("tls.yaml", fmt.Sprintf(tlsRouteManifests, e.gwPort, portA, portB))
+		e.write("tls.yaml", fmt.Sprintf(tlsRouteManifests, e.gwPort)+testenv.FQDNBackend("infra", "a", "tls", 443, portA)+testenv.FQDNBackend("infra", "b", "tls", 443, portB))
 	})
 	gw := fmt.Sprintf("127.0.0.1:%d", e.gwPort)
 	get := func(sni string) (string, error) {

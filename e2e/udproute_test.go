@@ -135,7 +135,7 @@ func TestUDPRoute(t *testing.T) {
 	}
 	const why = `listener \"guarded\" does not allow routes from namespace \"evil\"`
 	if !strings.Contains(string(body), why) {
-		t.Errorf("the status of evil/hijack does not say %s:\n%s", why, tail(string(body), 40))
+		t.Errorf("the status of evil/hijack does not say %s:\n%s", why, testenv.Tail(string(body), 40))
 	}
 }
 

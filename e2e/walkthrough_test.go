@@ -343,7 +343,7 @@ func startMakeRun(t *testing.T) (cmd *exec.Cmd, term *os.File, out *lockedBuffer
 		m.Close()
 		<-copied
 		if t.Failed() {
-			t.Logf("---- make run's terminal ----\n%s", tail(out.String(), 60))
+			t.Logf("---- make run's terminal ----\n%s", testenv.Tail(out.String(), 60))
 		}
 	})
 	return cmd, m, out, done

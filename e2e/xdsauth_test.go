@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -33,10 +34,7 @@ import (
 // toward another Gateway's proxy.
 func secureGateway(t *testing.T, port int) (manifest, keyPEM string) {
 	t.Helper()
-	ca, err := pki.NewCA("site CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testenv.NewCA(t, "site CA")
 	pair, err := ca.IssueServer([]string{"secure.example.com"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -76,13 +74,13 @@ spec:
 // a forged NACK change nothing. a's Envoy then takes a renewed certificate
 // without a restart.
 func TestXDSClientsBoundToTheirGateway(t *testing.T) {
-	bin := gatewardenBinary(t)
+	bin := testenv.GatewardenBinary(t)
 	pkiDir := t.TempDir()
 	certs := func(args ...string) {
 		t.Helper()
-		out, err := runOutput(bin, append([]string{"certs"}, args...)...)
+		out, err := exec.Command(bin, append([]string{"certs"}, args...)...).Output()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("gatewarden certs %s: %v", strings.Join(args, " "), err)
 		}
 		t.Logf("gatewarden certs %s: %s", args[0], strings.TrimSpace(string(out)))
 	}
@@ -114,8 +112,10 @@ func TestXDSClientsBoundToTheirGateway(t *testing.T) {
 
 	// Envoys that must get nothing: a's certificate asking for b, and no
 	// certificate at all (TLS, trusting gatewarden).
-	thief := startExtraEnvoy(t, bin, "team-b/secure", e.xdsAddr, "--xds-tls-dir", aDir)
-	anonymous := startExtraEnvoy(t, bin, "team-b/secure", e.xdsAddr, "--xds-tls-ca", filepath.Join(caDir, "ca.crt"))
+	thief := testenv.RunEnvoy(t, testenv.EnvoyOptions{Gateway: "team-b/secure", XDSAddress: e.xdsAddr,
+		BootstrapFlags: []string{"--xds-tls-dir", aDir}, AdminWithin: 10 * time.Second}).AdminAddress
+	anonymous := testenv.RunEnvoy(t, testenv.EnvoyOptions{Gateway: "team-b/secure", XDSAddress: e.xdsAddr,
+		BootstrapFlags: []string{"--xds-tls-ca", filepath.Join(caDir, "ca.crt")}, AdminWithin: 10 * time.Second}).AdminAddress
 	eventually(t, 10*time.Second, "the refusal of a's certificate asking for b counted", func() string {
 		if n := metric(t, e.adminURL, `gatewarden_xds_denied_total{reason="gateway_mismatch"}`); n < 1 {
 			return fmt.Sprintf("denied = %v", n)
@@ -168,7 +168,7 @@ func TestXDSClientsBoundToTheirGateway(t *testing.T) {
 		t.Fatal("the forged NACK reached the status")
 	}
 	if strings.Contains(e.gatewarden.Output(), "Gateway not programmed") {
-		t.Fatalf("a Gateway was marked not programmed:\n%s", tail(e.gatewarden.Output(), 20))
+		t.Fatalf("a Gateway was marked not programmed:\n%s", testenv.Tail(e.gatewarden.Output(), 20))
 	}
 	t.Log("forged NACK for b with a's certificate: PermissionDenied, no status changed")
 
@@ -189,31 +189,6 @@ func TestXDSClientsBoundToTheirGateway(t *testing.T) {
 		t.Fatalf("after the renewal: %s", a)
 	}
 	t.Logf("renewed certificate (serial %s -> %s) in use after %v, same Envoy process, still served", before[:8], after[:8], took.Round(time.Millisecond))
-}
-
-// startExtraEnvoy starts an Envoy for gateway with extra bootstrap flags
-// and returns its admin address.
-func startExtraEnvoy(t *testing.T, bin, gateway, xdsAddr string, flags ...string) string {
-	t.Helper()
-	admin := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	boot, err := runOutput(bin, append([]string{"bootstrap", "--gateway", gateway, "--xds-address", xdsAddr, "--envoy-admin-address", admin}, flags...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "envoy.yaml")
-	if err := os.WriteFile(path, boot, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	start(t, testenv.Envoy(t), "-c", path, "--log-level", "warn", "--use-dynamic-base-id", "--disable-hot-restart")
-	eventually(t, 10*time.Second, "Envoy admin up", func() string {
-		resp, err := http.Get("http://" + admin + "/ready")
-		if err != nil {
-			return err.Error()
-		}
-		resp.Body.Close()
-		return ""
-	})
-	return admin
 }
 
 // firstXDS opens an ADS stream as gateway and returns the first response;

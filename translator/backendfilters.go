@@ -24,25 +24,26 @@ func checkBackendFilters(i, j int, filters []gwv1.HTTPRouteFilter) (*backendFilt
 	out := &backendFilters{}
 	for k, f := range filters {
 		field := fmt.Sprintf("spec.rules[%d].backendRefs[%d].filters[%d]", i, j, k)
+		// setOnce takes the filter's header modifier named name into dst,
+		// which must not have one yet.
+		setOnce := func(name string, mod *gwv1.HTTPHeaderFilter, dst **gwv1.HTTPHeaderFilter) string {
+			if mod == nil || *dst != nil {
+				return field + ": " + name + " must be set, once per backendRef"
+			}
+			*dst = mod
+			return checkHeaderFilter(field+"."+name, mod)
+		}
+		msg := ""
 		switch f.Type {
 		case gwv1.HTTPRouteFilterRequestHeaderModifier:
-			if f.RequestHeaderModifier == nil || out.request != nil {
-				return nil, field + ": requestHeaderModifier must be set, once per backendRef"
-			}
-			out.request = f.RequestHeaderModifier
-			if msg := checkHeaderFilter(field+".requestHeaderModifier", out.request); msg != "" {
-				return nil, msg
-			}
+			msg = setOnce("requestHeaderModifier", f.RequestHeaderModifier, &out.request)
 		case gwv1.HTTPRouteFilterResponseHeaderModifier:
-			if f.ResponseHeaderModifier == nil || out.response != nil {
-				return nil, field + ": responseHeaderModifier must be set, once per backendRef"
-			}
-			out.response = f.ResponseHeaderModifier
-			if msg := checkHeaderFilter(field+".responseHeaderModifier", out.response); msg != "" {
-				return nil, msg
-			}
+			msg = setOnce("responseHeaderModifier", f.ResponseHeaderModifier, &out.response)
 		default:
-			return nil, fmt.Sprintf("%s: filter type %q is not supported on a backendRef; supported: RequestHeaderModifier, ResponseHeaderModifier", field, f.Type)
+			msg = fmt.Sprintf("%s: filter type %q is not supported on a backendRef; supported: RequestHeaderModifier, ResponseHeaderModifier", field, f.Type)
+		}
+		if msg != "" {
+			return nil, msg
 		}
 	}
 	return out, ""

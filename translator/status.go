@@ -130,42 +130,11 @@ func (s *Status) Problems() []Problem {
 			add("Gateway", k.String(), "listener "+string(l.Name), l.Conditions)
 		}
 	}
-	routeProblems := func(st *gwv1.HTTPRouteStatus) bool {
-		return slices.ContainsFunc(st.Parents, func(p gwv1.RouteParentStatus) bool { return !allTrue(p.Conditions) })
-	}
-	for _, k := range withProblems(s.HTTPRoutes, routeProblems) {
-		for _, p := range s.HTTPRoutes[k].Parents {
-			add("HTTPRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
-		}
-	}
-	for _, k := range withProblems(s.GRPCRoutes, func(st *gwv1.GRPCRouteStatus) bool {
-		return routeProblems(&gwv1.HTTPRouteStatus{RouteStatus: st.RouteStatus})
-	}) {
-		for _, p := range s.GRPCRoutes[k].Parents {
-			add("GRPCRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
-		}
-	}
-	for _, k := range withProblems(s.TLSRoutes, func(st *gwv1.TLSRouteStatus) bool {
-		return routeProblems(&gwv1.HTTPRouteStatus{RouteStatus: st.RouteStatus})
-	}) {
-		for _, p := range s.TLSRoutes[k].Parents {
-			add("TLSRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
-		}
-	}
-	for _, k := range withProblems(s.TCPRoutes, func(st *gwv1.TCPRouteStatus) bool {
-		return routeProblems(&gwv1.HTTPRouteStatus{RouteStatus: st.RouteStatus})
-	}) {
-		for _, p := range s.TCPRoutes[k].Parents {
-			add("TCPRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
-		}
-	}
-	for _, k := range withProblems(s.UDPRoutes, func(st *gwv1.UDPRouteStatus) bool {
-		return routeProblems(&gwv1.HTTPRouteStatus{RouteStatus: st.RouteStatus})
-	}) {
-		for _, p := range s.UDPRoutes[k].Parents {
-			add("UDPRoute", k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
-		}
-	}
+	routeProblems(s.HTTPRoutes, "HTTPRoute", func(st *gwv1.HTTPRouteStatus) *gwv1.RouteStatus { return &st.RouteStatus }, add)
+	routeProblems(s.GRPCRoutes, "GRPCRoute", func(st *gwv1.GRPCRouteStatus) *gwv1.RouteStatus { return &st.RouteStatus }, add)
+	routeProblems(s.TLSRoutes, "TLSRoute", func(st *gwv1.TLSRouteStatus) *gwv1.RouteStatus { return &st.RouteStatus }, add)
+	routeProblems(s.TCPRoutes, "TCPRoute", func(st *gwv1.TCPRouteStatus) *gwv1.RouteStatus { return &st.RouteStatus }, add)
+	routeProblems(s.UDPRoutes, "UDPRoute", func(st *gwv1.UDPRouteStatus) *gwv1.RouteStatus { return &st.RouteStatus }, add)
 	policyProblems := func(st *gwv1.PolicyStatus) bool {
 		return slices.ContainsFunc(st.Ancestors, func(a gwv1.PolicyAncestorStatus) bool { return !allTrue(a.Conditions) })
 	}
@@ -179,6 +148,19 @@ func (s *Status) Problems() []Problem {
 	policies("VirtualHostOption", s.VirtualHostOptions)
 	policies("RouteOption", s.RouteOptions)
 	return out
+}
+
+// routeProblems adds the conditions that are not True of the routes of
+// kind in m, by route and parent.
+func routeProblems[S any](m map[types.NamespacedName]*S, kind string, route func(*S) *gwv1.RouteStatus, add func(kind, name, where string, conds []metav1.Condition)) {
+	has := func(st *S) bool {
+		return slices.ContainsFunc(route(st).Parents, func(p gwv1.RouteParentStatus) bool { return !allTrue(p.Conditions) })
+	}
+	for _, k := range withProblems(m, has) {
+		for _, p := range route(m[k]).Parents {
+			add(kind, k.String(), "parent "+string(p.ParentRef.Name), p.Conditions)
+		}
+	}
 }
 
 func allTrue(conds []metav1.Condition) bool {

@@ -3,7 +3,6 @@ package xds
 import (
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -72,13 +71,9 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 	if ns == "" || name == "" {
 		return nil, fmt.Errorf("gateway %q: want namespace/name", o.Gateway)
 	}
-	host, portStr, err := net.SplitHostPort(o.XDSAddress)
+	host, port, err := hostPort(o.XDSAddress)
 	if err != nil {
 		return nil, fmt.Errorf("xds address %q: %w", o.XDSAddress, err)
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("xds address %q: bad port: %w", o.XDSAddress, err)
 	}
 	nodeID := o.NodeID
 	if nodeID == "" {
@@ -138,7 +133,7 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 					Endpoints: []*endpointv3.LocalityLbEndpoints{{LbEndpoints: []*endpointv3.LbEndpoint{{
 						HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{Address: &corev3.Address{
 							Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-								Address: host, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(port)},
+								Address: host, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: port},
 							}},
 						}}},
 					}}}},
@@ -159,16 +154,12 @@ func Bootstrap(o BootstrapOptions) ([]byte, error) {
 		}
 		b.Admin = &bootstrapv3.Admin{Address: &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: path, Mode: 0o600}}}}
 	} else if o.AdminAddress != "" {
-		ahost, aport, err := net.SplitHostPort(o.AdminAddress)
+		ahost, ap, err := hostPort(o.AdminAddress)
 		if err != nil {
 			return nil, fmt.Errorf("admin address %q: %w", o.AdminAddress, err)
 		}
-		ap, err := strconv.ParseUint(aport, 10, 16)
-		if err != nil {
-			return nil, fmt.Errorf("admin address %q: bad port: %w", o.AdminAddress, err)
-		}
 		b.Admin = &bootstrapv3.Admin{Address: &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
-			Address: ahost, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(ap)},
+			Address: ahost, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: ap},
 		}}}}
 	}
 	if o.MetricsAddress != "" {

@@ -127,6 +127,15 @@ func adminPathResources(name, what, addr, admin, path string) (*listenerv3.Liste
 }
 
 func splitHostPort16(addr string) (string, uint32, error) {
+	host, port, err := hostPort(addr)
+	if err == nil && host == "" {
+		host = "0.0.0.0"
+	}
+	return host, port, err
+}
+
+// hostPort splits HOST:PORT, the port a number of 16 bits.
+func hostPort(addr string) (string, uint32, error) {
 	host, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", 0, err
@@ -134,9 +143,6 @@ func splitHostPort16(addr string) (string, uint32, error) {
 	port, err := strconv.ParseUint(p, 10, 16)
 	if err != nil {
 		return "", 0, fmt.Errorf("bad port: %w", err)
-	}
-	if host == "" {
-		host = "0.0.0.0"
 	}
 	return host, uint32(port), nil
 }

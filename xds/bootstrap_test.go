@@ -1,24 +1,20 @@
 package xds_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
-	"github.com/gatewarden/gatewarden/pkg/pki"
 	"github.com/gatewarden/gatewarden/xds"
 )
 
 func TestBootstrapIsValidForEnvoy(t *testing.T) {
 	certs := testenv.NewCerts(t)
-	creds := credentialsDir(t)
+	creds := testenv.CredentialsDir(t, "gloo-system", "http")
 	for name, o := range map[string]xds.BootstrapOptions{
 		"credentials directory": {Gateway: "gloo-system/http", XDSAddress: "gatewarden.test:18000", TLS: xds.BootstrapTLS{Dir: creds}},
 		"mutual TLS": {Gateway: "gloo-system/http", XDSAddress: "gatewarden.test:18000",
@@ -80,28 +76,4 @@ func TestBootstrapIsValidForEnvoy(t *testing.T) {
 			t.Errorf("Bootstrap(%+v) error = %v, want one naming the bad value", bad, err)
 		}
 	}
-}
-
-// credentialsDir writes a credentials directory for gloo-system/http.
-func credentialsDir(t *testing.T) string {
-	t.Helper()
-	ca, err := pki.NewCA("test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.IssueGateway(pki.DefaultTrustDomain, "gloo-system", "http", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := xds.CredentialFiles(pair.CertPEM, pair.KeyPEM, ca.CertPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"io"
-	"log/slog"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -14,13 +11,13 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	grpcstatus "google.golang.org/grpc/status"
 
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/pki"
 	"github.com/gatewarden/gatewarden/xds"
 )
@@ -30,10 +27,7 @@ import (
 // ("" for a client certificate of another trust domain).
 func mtlsServer(t *testing.T) (*xds.Metrics, func(identity string) discoveryv3.AggregatedDiscoveryServiceClient) {
 	t.Helper()
-	ca, err := pki.NewCA("test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca := testenv.NewCA(t, "test CA")
 	srvPair, err := ca.IssueServer([]string{"127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -44,26 +38,11 @@ func mtlsServer(t *testing.T) (*xds.Metrics, func(identity string) discoveryv3.A
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
-	reg := prometheus.NewRegistry()
-	m := xds.NewMetrics(reg)
-	s := xds.NewServer(xds.ServerOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: m, RequireIdentity: true})
+	cfg := xds.MutualTLSConfig(func() (*tls.Certificate, error) { return &srvCert, nil }, func() (*x509.CertPool, error) { return pool, nil })
+	s, m, addr := serve(t, xds.ServerOptions{RequireIdentity: true}, grpc.Creds(credentials.NewTLS(cfg)))
 	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
 		t.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := xds.MutualTLSConfig(func() (*tls.Certificate, error) { return &srvCert, nil }, func() (*x509.CertPool, error) { return pool, nil })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, lis, grpc.Creds(credentials.NewTLS(cfg))) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
 	return m, func(identity string) discoveryv3.AggregatedDiscoveryServiceClient {
 		var pair *pki.Pair
 		var err error
@@ -81,7 +60,7 @@ func mtlsServer(t *testing.T) (*xds.Metrics, func(identity string) discoveryv3.A
 		if err != nil {
 			t.Fatal(err)
 		}
-		conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
+		conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{
 			RootCAs: pool, Certificates: []tls.Certificate{c}, ServerName: "127.0.0.1",
 		})))
 		if err != nil {

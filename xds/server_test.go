@@ -64,11 +64,24 @@ func startServer(t *testing.T) (*xds.Server, *xds.Metrics, discoveryv3.Aggregate
 }
 
 // startServerWith serves o (its log and metrics filled in) on a loopback
-// port until the test ends.
+// port until the test ends, and returns a client of it.
 func startServerWith(t *testing.T, o xds.ServerOptions) (*xds.Server, *xds.Metrics, discoveryv3.AggregatedDiscoveryServiceClient) {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	m := xds.NewMetrics(reg)
+	s, m, addr := serve(t, o)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return s, m, discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+}
+
+// serve serves o (its log and metrics filled in) with the gRPC server
+// options given on a loopback port until the test ends, and returns its
+// address.
+func serve(t *testing.T, o xds.ServerOptions, grpcOpts ...grpc.ServerOption) (*xds.Server, *xds.Metrics, string) {
+	t.Helper()
+	m := xds.NewMetrics(prometheus.NewRegistry())
 	o.Log, o.Metrics = slog.New(slog.NewTextHandler(io.Discard, nil)), m
 	s := xds.NewServer(o)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -77,19 +90,14 @@ func startServerWith(t *testing.T, o xds.ServerOptions) (*xds.Server, *xds.Metri
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, lis) }()
+	go func() { done <- s.Serve(ctx, lis, grpcOpts...) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
 	})
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return s, m, discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+	return s, m, lis.Addr().String()
 }
 
 // receiver pumps a stream's messages into a channel, so that waiting for a

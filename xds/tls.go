@@ -27,7 +27,10 @@ func ServerTLSConfig(o TLSOptions) (*tls.Config, error) {
 	if o.CertFile == "" || o.KeyFile == "" {
 		return nil, errors.New("TLS for xDS needs both a certificate and a key file")
 	}
-	kp := &reloadingKeyPair{cert: o.CertFile, key: o.KeyFile}
+	kp := &reloading[*tls.Certificate]{what: "xDS key pair", paths: []string{o.CertFile, o.KeyFile}, load: func() (*tls.Certificate, error) {
+		c, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		return &c, err
+	}}
 	if _, err := kp.get(); err != nil {
 		return nil, err
 	}
@@ -37,7 +40,17 @@ func ServerTLSConfig(o TLSOptions) (*tls.Config, error) {
 		NextProtos:     []string{"h2"},
 	}
 	if o.ClientCAFile != "" {
-		ca := &reloadingPool{path: o.ClientCAFile}
+		ca := &reloading[*x509.CertPool]{what: "client CA", paths: []string{o.ClientCAFile}, load: func() (*x509.CertPool, error) {
+			pem, err := os.ReadFile(o.ClientCAFile)
+			if err != nil {
+				return nil, err
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("%s: no PEM certificate", o.ClientCAFile)
+			}
+			return pool, nil
+		}}
 		if _, err := ca.get(); err != nil {
 			return nil, err
 		}
@@ -70,71 +83,44 @@ func MutualTLSConfig(cert func() (*tls.Certificate, error), clientCAs func() (*x
 	return base
 }
 
-// reloadingPool is a CA bundle file read again when it changes.
-type reloadingPool struct {
-	path    string
+// reloading is a value loaded from files and loaded again when one of
+// them changes. A load that fails after one succeeded (a rotation half
+// written) keeps the last value.
+type reloading[T any] struct {
+	what    string
+	paths   []string
+	load    func() (T, error)
 	mu      sync.Mutex
-	loaded  *x509.CertPool
+	loaded  T
+	ok      bool
 	modTime time.Time
 }
 
-func (r *reloadingPool) get() (*x509.CertPool, error) {
-	st, err := os.Stat(r.path)
-	if err != nil {
-		return nil, fmt.Errorf("client CA: %w", err)
+func (r *reloading[T]) get() (T, error) {
+	var mod time.Time
+	for _, p := range r.paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			var zero T
+			return zero, fmt.Errorf("%s: %w", r.what, err)
+		}
+		if st.ModTime().After(mod) {
+			mod = st.ModTime()
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.loaded != nil && !st.ModTime().After(r.modTime) {
+	if r.ok && !mod.After(r.modTime) {
 		return r.loaded, nil
 	}
-	pem, err := os.ReadFile(r.path)
+	v, err := r.load()
 	if err != nil {
-		return nil, fmt.Errorf("client CA: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		if r.loaded != nil {
-			return r.loaded, nil // a half-written rotation: keep the old bundle
+		if r.ok {
+			return r.loaded, nil // a half-written rotation: keep the last value
 		}
-		return nil, fmt.Errorf("client CA %s: no PEM certificate", r.path)
+		var zero T
+		return zero, fmt.Errorf("%s: %w", r.what, err)
 	}
-	r.loaded, r.modTime = pool, st.ModTime()
-	return pool, nil
-}
-
-type reloadingKeyPair struct {
-	cert, key string
-	mu        sync.Mutex
-	loaded    *tls.Certificate
-	modTime   time.Time
-}
-
-func (r *reloadingKeyPair) get() (*tls.Certificate, error) {
-	st, err := os.Stat(r.cert)
-	if err != nil {
-		return nil, fmt.Errorf("xDS certificate: %w", err)
-	}
-	kst, err := os.Stat(r.key)
-	if err != nil {
-		return nil, fmt.Errorf("xDS key: %w", err)
-	}
-	mod := st.ModTime()
-	if kst.ModTime().After(mod) {
-		mod = kst.ModTime()
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.loaded != nil && !mod.After(r.modTime) {
-		return r.loaded, nil
-	}
-	c, err := tls.LoadX509KeyPair(r.cert, r.key)
-	if err != nil {
-		if r.loaded != nil {
-			return r.loaded, nil // a half-written rotation: keep the old pair
-		}
-		return nil, fmt.Errorf("xDS key pair: %w", err)
-	}
-	r.loaded, r.modTime = &c, mod
-	return r.loaded, nil
+	r.loaded, r.ok, r.modTime = v, true, mod
+	return v, nil
 }

@@ -24,25 +24,17 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
-	gwv1alpha2 "sigs.k8s.io/gateway-api/apis/v1alpha2"
-	gwv1alpha3 "sigs.k8s.io/gateway-api/apis/v1alpha3"
-	gwv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
-	xv1alpha1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 	"sigs.k8s.io/gateway-api/conformance"
-	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
 	"sigs.k8s.io/gateway-api/conformance/utils/config"
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
+	"github.com/gatewarden/gatewarden/internal/testenv/suiteopts"
 	"github.com/gatewarden/gatewarden/translator"
 )
 
@@ -76,7 +68,7 @@ func TestConformance(t *testing.T) {
 			t.Errorf("still running after the test's cleanup (%d processes started by the runner), now killed: %s", n, strings.Join(left, ", "))
 			return
 		}
-		t.Logf("processes started by the runner: %d, besides the API server and etcd; left running after the cleanup: 0", n)
+		t.Logf("processes started by the runner: %d, besides the API server, etcd and gatewarden; left running after the cleanup: 0", n)
 	})
 	// Run after the runner's own cleanup, which removes each Pod's
 	// namespace as it stops the Pod: the bridge, and whatever a failure
@@ -118,21 +110,9 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// As the suite's own DefaultOptions: its helpers build clients with the
-	// default scheme, so the Gateway API types go there.
-	for _, add := range []func(*runtime.Scheme) error{gwv1.Install, gwv1beta1.Install, gwv1alpha2.Install, gwv1alpha3.Install, xv1alpha1.Install, apiextensionsv1.AddToScheme} {
-		if err := add(clientgoscheme.Scheme); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := client.New(cfg, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	opts := suiteopts.Options(t, cfg, className, suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName,
+		suite.GatewayTLSConformanceProfileName, suite.GatewayTCPConformanceProfileName, suite.GatewayUDPConformanceProfileName)
+	c := opts.Client
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 
@@ -155,22 +135,17 @@ func TestConformance(t *testing.T) {
 	// the Pods mount; the name they check is that of gatewarden's Service,
 	// which its certificate carries.
 	xdsAddr := netip.AddrPortFrom(podNet.gateway, uint16(freePort())).String()
-	gw := exec.Command(bins["gatewarden"], "serve", "--kubeconfig", kubeconfig,
-		"--xds-address", xdsAddr, "--admin-address", fmt.Sprintf("127.0.0.1:%d", freePort()),
-		"--debounce", "20ms",
-		"--provision", "--provision-xds-address", xdsAddr,
-		"--provision-xds-server-name", "gatewarden."+gatewardenNamespace+".svc")
-	gw.Env = append(os.Environ(), "POD_NAMESPACE="+gatewardenNamespace)
 	gwLog, err := os.Create(filepath.Join(logDir(t), "gatewarden.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw.Stdout, gw.Stderr = gwLog, gwLog
-	gwDone, err := startProc(gw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stop(gw, gwDone); gwLog.Close() })
+	t.Cleanup(func() { gwLog.Close() })
+	testenv.RunGatewarden(t, testenv.GatewardenOptions{Bin: bins["gatewarden"], Log: gwLog,
+		XDSAddress: xdsAddr, AdminAddress: fmt.Sprintf("127.0.0.1:%d", freePort()),
+		Env: []string{"POD_NAMESPACE=" + gatewardenNamespace},
+		Flags: []string{"--kubeconfig", kubeconfig, "--debounce", "20ms",
+			"--provision", "--provision-xds-address", xdsAddr,
+			"--provision-xds-server-name", "gatewarden." + gatewardenNamespace + ".svc"}})
 
 	r := &runner{t: t, c: c, echoBin: bins["echo-basic"], corednsBin: bins["coredns"], envoyBin: testenv.Envoy(t), net: podNet, pods: map[types.NamespacedName]*podProc{}}
 	r.lb = newLoadBalancer(r)
@@ -201,27 +176,6 @@ func TestConformance(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	opts := suite.ConformanceOptions{
-		ConfigurableOptions: suite.ConfigurableOptions{
-			GatewayClassName:     className,
-			CleanupBaseResources: true,
-			CleanupTestResources: true,
-			ConformanceProfiles:  []suite.ConformanceProfileName{suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName, suite.GatewayTLSConformanceProfileName, suite.GatewayTCPConformanceProfileName, suite.GatewayUDPConformanceProfileName},
-			ReportOutputPath:     os.Getenv("CONFORMANCE_REPORT"),
-			RunTest:              os.Getenv("CONFORMANCE_RUN_TEST"),
-			SkipTests:            skipTests(),
-			Implementation: confv1.Implementation{
-				Organization: "gatewarden",
-				Project:      "gatewarden",
-				URL:          "https://github.com/gatewarden/gatewarden",
-				Version:      version(),
-				Contact:      []string{"https://github.com/gatewarden/gatewarden/issues"},
-			},
-		},
-		Client:     c,
-		Clientset:  cs,
-		RestConfig: cfg,
-	}
 	if capStr := os.Getenv("CONFORMANCE_TIMEOUT_CAP"); capStr != "" {
 		// For quicker iterations only: a failing check gives up sooner.
 		limit, err := time.ParseDuration(capStr)
@@ -294,15 +248,6 @@ func checkProvisioned(t *testing.T, r *runner) {
 	t.Logf("Pods that became Ready: %d provisioned Envoys (by user id: %v; with a read-only root filesystem: %d), %d others", envoys, users, readOnly, others)
 }
 
-// skipTests are the suite's tests CONFORMANCE_SKIP names (comma
-// separated), for quicker iterations: every test runs by default.
-func skipTests() []string {
-	if extra := os.Getenv("CONFORMANCE_SKIP"); extra != "" {
-		return strings.Split(extra, ",")
-	}
-	return nil
-}
-
 // buildBinaries builds gatewarden, the suite's echo server and its DNS
 // server once. CoreDNS is the build of the local cluster's images
 // (hack/cluster/images, a module of its own pinning the version the suite's
@@ -325,14 +270,6 @@ func buildBinaries(t *testing.T) map[string]string {
 		out[name] = path
 	}
 	return out
-}
-
-func version() string {
-	b, err := exec.Command("git", "-C", testenv.RepoRoot(), "describe", "--always", "--dirty").Output()
-	if err != nil {
-		return "dev"
-	}
-	return strings.TrimSpace(string(b))
 }
 
 var (

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatewarden/gatewarden/internal/loadtest"
+	"github.com/gatewarden/gatewarden/internal/testenv"
 )
 
 // rounds of the data-plane benchmark.
@@ -23,14 +24,14 @@ func dataplane(r *report, o options, bin string) error {
 	if err != nil {
 		return fmt.Errorf("wrk not found: install it with `apt-get install -y wrk` (make bench does)")
 	}
-	s, err := loadtest.StartStack(bin, envoyBin(), 10, true)
+	s, err := loadtest.StartStack(bin, envoyBin(), 10)
 	if err != nil {
 		return err
 	}
 	defer s.Stop()
 	i := 3
 	tok := s.Token("team-3")
-	if err := loadtest.WaitFor(60*time.Second, func() bool { return s.Code(i, tok) == 200 }); err != nil {
+	if err := testenv.WaitFor(60*time.Second, func() bool { return s.Code(i, tok) == 200 }); err != nil {
 		return err
 	}
 	gateway := filepath.Join(s.Dir, "gateway.yaml")
@@ -74,7 +75,7 @@ func dataplane(r *report, o options, bin string) error {
 			if err := os.WriteFile(routeFile, []byte(m.route), 0o644); err != nil {
 				return err
 			}
-			if err := loadtest.WaitFor(10*time.Second, func() bool {
+			if err := testenv.WaitFor(10*time.Second, func() bool {
 				return s.Code(i, tok) == m.tok && s.Code(i, other) == m.other && s.Code(i, "") == m.none
 			}); err != nil {
 				return fmt.Errorf("%s: not served: %v", m.name, err)

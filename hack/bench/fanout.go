@@ -43,7 +43,7 @@ func fanout(r *report, o options, bin string) error {
 		if run.memLimit != "" {
 			env, limit = []string{"GOMEMLIMIT=" + run.memLimit}, run.memLimit
 		}
-		s, err := loadtest.StartStackEnv(bin, envoyBin(), run.routes, false, env)
+		s, err := loadtest.StartStackEnv(bin, "", run.routes, env)
 		if err != nil {
 			return err
 		}

@@ -18,6 +18,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
 )
 
 type options struct {
@@ -51,11 +53,7 @@ func main() {
 	for _, s := range strings.Split(*skip, ",") {
 		o.skip[strings.TrimSpace(s)] = true
 	}
-	root, err := repoRoot()
-	if err != nil {
-		fatal("%v", err)
-	}
-	if err := os.Chdir(root); err != nil {
+	if err := os.Chdir(testenv.RepoRoot()); err != nil {
 		fatal("%v", err)
 	}
 	var r report
@@ -95,14 +93,6 @@ func fatal(format string, args ...any) {
 	os.Exit(1)
 }
 
-func repoRoot() (string, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Dir(strings.TrimSpace(string(out))), nil
-}
-
 // build compiles gatewarden into a temporary directory.
 func build() (string, error) {
 	dir, err := os.MkdirTemp("", "gatewarden-bench")
@@ -110,9 +100,7 @@ func build() (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "gatewarden")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gatewarden")
-	cmd.Stderr = os.Stderr
-	return bin, cmd.Run()
+	return bin, testenv.BuildGatewarden(bin)
 }
 
 func machine() string {
@@ -146,9 +134,11 @@ func lastField(s string) string {
 	return f[len(f)-1]
 }
 
+// envoyBin is the Envoy binary: $ENVOY_BIN, else .cache/bin/envoy.
 func envoyBin() string {
-	if b := os.Getenv("ENVOY_BIN"); b != "" {
-		return b
+	path, err := testenv.EnvoyPath()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v: the parts that run Envoy will fail\n", err)
 	}
-	return filepath.Join(".cache", "bin", "envoy")
+	return path
 }

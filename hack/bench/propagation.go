@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatewarden/gatewarden/internal/loadtest"
+	"github.com/gatewarden/gatewarden/internal/testenv"
 )
 
 // propagation times a RouteOption change on disk until Envoy enforces it.
@@ -19,13 +20,13 @@ func propagation(r *report, o options, bin string) error {
 		if !containsInt(o.sizes, n) && !(n == 1000 && len(o.sizes) > 0) {
 			continue
 		}
-		s, err := loadtest.StartStack(bin, envoyBin(), n, true)
+		s, err := loadtest.StartStack(bin, envoyBin(), n)
 		if err != nil {
 			return err
 		}
 		i := 7
 		tok := s.Token("team-7")
-		if err := loadtest.WaitFor(120*time.Second, func() bool { return s.Code(i, tok) == 200 }); err != nil {
+		if err := testenv.WaitFor(120*time.Second, func() bool { return s.Code(i, tok) == 200 }); err != nil {
 			s.Stop()
 			return fmt.Errorf("%d routes: Envoy never served route %d: %w", n, i, err)
 		}
@@ -52,7 +53,7 @@ func propagation(r *report, o options, bin string) error {
 			time.Sleep(150 * time.Millisecond) // let the next change be a change of its own
 		}
 		perChange := (s.Metric("gatewarden_xds_bytes_sent_total") - bytesBefore) / float64(o.changes)
-		mem := loadtest.RSS(s.Gatewarden.Process.Pid)
+		mem := loadtest.RSS(s.Gatewarden.Pid())
 		s.Stop()
 		target := 200e6
 		if n >= 10000 {

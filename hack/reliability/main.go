@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gatewarden/gatewarden/internal/loadtest"
+	"github.com/gatewarden/gatewarden/internal/testenv"
 )
 
 type result struct {
@@ -43,23 +44,14 @@ func main() {
 	only := flag.String("only", "", "run one part only (tests, fuzz, load, flood, fleet, soak), to try it; the report then holds that part alone")
 	flag.Parse()
 	run := func(part string) bool { return *only == "" || *only == part }
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "reliability:", err)
-		os.Exit(1)
-	}
-	if err := os.Chdir(filepath.Dir(strings.TrimSpace(string(gomod)))); err != nil {
+	if err := os.Chdir(testenv.RepoRoot()); err != nil {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
 		os.Exit(1)
 	}
 	bin := filepath.Join(os.TempDir(), "gatewarden-reliability")
-	if b, err := exec.Command("go", "build", "-o", bin, "./cmd/gatewarden").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "reliability: build: %v\n%s", err, b)
+	if err := testenv.BuildGatewarden(bin); err != nil {
+		fmt.Fprintf(os.Stderr, "reliability: build: %v\n", err)
 		os.Exit(1)
-	}
-	envoy := os.Getenv("ENVOY_BIN")
-	if envoy == "" {
-		envoy = filepath.Join(".cache", "bin", "envoy")
 	}
 	var results []result
 	var sections []string
@@ -95,14 +87,14 @@ func main() {
 
 	// 3. Load: many ADS streams.
 	if run("load") {
-		r, section := load(bin, envoy, *streams, *routes)
+		r, section := load(bin, *streams, *routes)
 		add(r)
 		sections = append(sections, section)
 	}
 
 	// 4. A flood of hostile xDS clients.
 	if run("flood") {
-		r, section := floodTest(bin, envoy, *routes, *floodConns, *flood)
+		r, section := floodTest(bin, *routes, *floodConns, *flood)
 		add(r)
 		sections = append(sections, section)
 	}
@@ -117,7 +109,7 @@ func main() {
 	}
 
 	if run("soak") {
-		r, section := soakTest(bin, envoy, *routes, *soak)
+		r, section := soakTest(bin, *routes, *soak)
 		add(r)
 		sections = append(sections, section)
 	}
@@ -226,8 +218,8 @@ func lastLines(s string, n int) string {
 	return strings.Join(l, " / ")
 }
 
-func load(bin, envoy string, streams, routes int) (result, string) {
-	s, err := loadtest.StartStack(bin, envoy, routes, false)
+func load(bin string, streams, routes int) (result, string) {
+	s, err := loadtest.StartStack(bin, "", routes)
 	if err != nil {
 		return result{name: "load", detail: err.Error()}, "## Load\n\nDid not run: " + err.Error() + "\n"
 	}
@@ -259,8 +251,8 @@ func load(bin, envoy string, streams, routes int) (result, string) {
 	return result{name: "load", ok: ok, detail: detail}, b.String()
 }
 
-func soakTest(bin, envoy string, routes int, d time.Duration) (result, string) {
-	s, err := loadtest.StartStack(bin, envoy, routes, false)
+func soakTest(bin string, routes int, d time.Duration) (result, string) {
+	s, err := loadtest.StartStack(bin, "", routes)
 	if err != nil {
 		return result{name: "soak", detail: err.Error()}, "## Soak\n\nDid not run: " + err.Error() + "\n"
 	}
@@ -279,7 +271,7 @@ func soakTest(bin, envoy string, routes int, d time.Duration) (result, string) {
 			return // settled, after the last change
 		}
 		if c%10 == 0 {
-			samples = append(samples, sample{time.Since(start), s.Metric("go_goroutines"), s.Metric("go_memstats_heap_inuse_bytes"), loadtest.RSS(s.Gatewarden.Process.Pid)})
+			samples = append(samples, sample{time.Since(start), s.Metric("go_goroutines"), s.Metric("go_memstats_heap_inuse_bytes"), loadtest.RSS(s.Gatewarden.Pid())})
 		}
 		next = next.Add(time.Second)
 		time.Sleep(time.Until(next))
@@ -335,8 +327,8 @@ func soakTest(bin, envoy string, routes int, d time.Duration) (result, string) {
 // with GOMEMLIMIT=400MiB, which the runtime may overshoot a little).
 const floodBound = 448 << 20
 
-func floodTest(bin, envoy string, routes, conns int, d time.Duration) (result, string) {
-	s, err := loadtest.StartStackEnv(bin, envoy, routes, false, []string{"GOMEMLIMIT=400MiB"})
+func floodTest(bin string, routes, conns int, d time.Duration) (result, string) {
+	s, err := loadtest.StartStackEnv(bin, "", routes, []string{"GOMEMLIMIT=400MiB"})
 	if err != nil {
 		return result{name: "flood", detail: err.Error()}, "## Flood of hostile xDS clients\n\nDid not run: " + err.Error() + "\n"
 	}

@@ -43,25 +43,17 @@ func (w *StatusWriter) writeRoutes(ctx context.Context, k kube.RouteKinds, s *tr
 
 // writeRoute patches the status of one route of any kind.
 func (w *StatusWriter) writeRoute(ctx context.Context, obj client.Object, key types.NamespacedName, cached, st *gwv1.RouteStatus, now metav1.Time, status func(client.Object) *gwv1.RouteStatus) error {
-	if st == nil && !hasParentOf(cached.Parents, w.controllerName) {
+	if st == nil && !hasEntryOf(cached.Parents, w.controllerName, parentKey) {
 		return nil
+	}
+	var ours []gwv1.RouteParentStatus
+	if st != nil {
+		ours = st.Parents
 	}
 	return w.patch(ctx, obj, key, func(o client.Object) bool {
 		cur := status(o)
-		var parents []gwv1.RouteParentStatus
-		for _, p := range cur.Parents {
-			if string(p.ControllerName) != w.controllerName {
-				parents = append(parents, p)
-			}
-		}
-		if st != nil {
-			for _, p := range st.Parents {
-				p.Conditions = mergeConditions(parentConditions(cur.Parents, p.ParentRef, w.controllerName), p.Conditions, now)
-				parents = append(parents, p)
-			}
-		}
 		want := *cur
-		want.Parents = parents
+		want.Parents = mergeEntries(cur.Parents, ours, w.controllerName, now, parentKey)
 		return setIfChanged(cur, want)
 	})
 }

@@ -148,25 +148,17 @@ func (w *StatusWriter) writePolicies(ctx context.Context, list client.ObjectList
 	for _, obj := range objs {
 		key := client.ObjectKeyFromObject(obj)
 		st := want[key]
-		if st == nil && !hasAncestorOf(*policyStatus(obj), w.controllerName) {
+		var ours []gwv1.PolicyAncestorStatus
+		if st != nil {
+			ours = st.Ancestors
+		}
+		if st == nil && !hasEntryOf(policyStatus(obj).Ancestors, w.controllerName, ancestorKey) {
 			continue
 		}
 		errs = append(errs, w.patch(ctx, obj.DeepCopyObject().(client.Object), key, func(o client.Object) bool {
 			cur := policyStatus(o)
-			var ancestors []gwv1.PolicyAncestorStatus
-			for _, a := range cur.Ancestors {
-				if string(a.ControllerName) != w.controllerName {
-					ancestors = append(ancestors, a)
-				}
-			}
-			if st != nil {
-				for _, a := range st.Ancestors {
-					a.Conditions = mergeConditions(ancestorConditions(cur.Ancestors, a.AncestorRef, w.controllerName), a.Conditions, now)
-					ancestors = append(ancestors, a)
-				}
-			}
 			want := *cur
-			want.Ancestors = ancestors
+			want.Ancestors = mergeEntries(cur.Ancestors, ours, w.controllerName, now, ancestorKey)
 			return setIfChanged(cur, want)
 		}))
 	}
@@ -240,36 +232,48 @@ func listenerConditions(ls []gwv1.ListenerStatus, name gwv1.SectionName) []metav
 	return nil
 }
 
-func parentConditions(ps []gwv1.RouteParentStatus, ref gwv1.ParentReference, controller string) []metav1.Condition {
-	for _, p := range ps {
-		if string(p.ControllerName) == controller && equality.Semantic.DeepEqual(p.ParentRef, ref) {
-			return p.Conditions
-		}
-	}
-	return nil
+// entryKey is what says whose an entry of a status is and what it is
+// about: the controller name and parent reference of a RouteParentStatus
+// (parentKey) or of a PolicyAncestorStatus (ancestorKey), and its conditions.
+type entryKey[E any] func(*E) (controller string, ref gwv1.ParentReference, conditions *[]metav1.Condition)
+
+func parentKey(p *gwv1.RouteParentStatus) (string, gwv1.ParentReference, *[]metav1.Condition) {
+	return string(p.ControllerName), p.ParentRef, &p.Conditions
 }
 
-func ancestorConditions(as []gwv1.PolicyAncestorStatus, ref gwv1.ParentReference, controller string) []metav1.Condition {
-	for _, a := range as {
-		if string(a.ControllerName) == controller && equality.Semantic.DeepEqual(a.AncestorRef, ref) {
-			return a.Conditions
-		}
-	}
-	return nil
+func ancestorKey(a *gwv1.PolicyAncestorStatus) (string, gwv1.ParentReference, *[]metav1.Condition) {
+	return string(a.ControllerName), a.AncestorRef, &a.Conditions
 }
 
-func hasParentOf(ps []gwv1.RouteParentStatus, controller string) bool {
-	for _, p := range ps {
-		if string(p.ControllerName) == controller {
-			return true
+// mergeEntries returns the entries of cur other controllers wrote, then
+// ours (those of controller), each with the transition times of the
+// conditions its entry in cur had kept (mergeConditions).
+func mergeEntries[E any](cur, ours []E, controller string, now metav1.Time, key entryKey[E]) []E {
+	var out []E
+	for _, e := range cur {
+		if c, _, _ := key(&e); c != controller {
+			out = append(out, e)
 		}
 	}
-	return false
+	for _, e := range ours {
+		_, ref, conds := key(&e)
+		var had []metav1.Condition
+		for _, h := range cur {
+			if hc, href, hconds := key(&h); hc == controller && equality.Semantic.DeepEqual(href, ref) {
+				had = *hconds
+				break
+			}
+		}
+		*conds = mergeConditions(had, *conds, now)
+		out = append(out, e)
+	}
+	return out
 }
 
-func hasAncestorOf(s gwv1.PolicyStatus, controller string) bool {
-	for _, a := range s.Ancestors {
-		if string(a.ControllerName) == controller {
+// hasEntryOf reports whether an entry of es is controller's.
+func hasEntryOf[E any](es []E, controller string, key entryKey[E]) bool {
+	for _, e := range es {
+		if c, _, _ := key(&e); c == controller {
 			return true
 		}
 	}

@@ -54,7 +54,7 @@ const settle = 2 * time.Second
 // once more, with changes, after the figures with the clients are read
 // (for sampling that would disturb them, such as a heap profile).
 func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange func(change int)) (*FanoutResult, error) {
-	res := &FanoutResult{BaselineRSS: RSS(s.Gatewarden.Process.Pid), BaselineGoroutines: s.Metric("go_goroutines")}
+	res := &FanoutResult{BaselineRSS: RSS(s.Gatewarden.Pid()), BaselineGoroutines: s.Metric("go_goroutines")}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// Route 7 is the one changed; its hostname picks its route
@@ -150,7 +150,7 @@ func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange f
 	// in the middle of the last push.
 	time.Sleep(settle)
 	// One reading, so that RSS is its anonymous and file parts.
-	mem := procStatusFields(s.Gatewarden.Process.Pid, "VmRSS", "VmHWM", "RssAnon", "RssFile")
+	mem := procStatusFields(s.Gatewarden.Pid(), "VmRSS", "VmHWM", "RssAnon", "RssFile")
 	res.RSS, res.PeakRSS, res.RSSAnon, res.RSSFile = mem[0], mem[1], mem[2], mem[3]
 	res.Goroutines, res.HeapInuse = s.Metric("go_goroutines"), s.Metric("go_memstats_heap_inuse_bytes")
 	if afterChange != nil {
@@ -158,7 +158,7 @@ func RunClientsWith(s *Stack, n, changes int, pause time.Duration, afterChange f
 	}
 	closeAll()
 	time.Sleep(3 * time.Second)
-	res.AfterRSS, res.AfterGoroutines = RSS(s.Gatewarden.Process.Pid), s.Metric("go_goroutines")
+	res.AfterRSS, res.AfterGoroutines = RSS(s.Gatewarden.Pid()), s.Metric("go_goroutines")
 	return res, nil
 }
 

@@ -45,7 +45,7 @@ var floodTypes = []string{resourcev3.ClusterType, resourcev3.EndpointType, resou
 // refused. Meanwhile 20 well-behaved clients receive and ACK changes:
 // their pushes must go on.
 func RunFlood(s *Stack, conns int, d time.Duration) (*FloodResult, error) {
-	res := &FloodResult{BaselineRSS: RSS(s.Gatewarden.Process.Pid), Requests: map[string]int64{}, Refused: map[string]float64{}}
+	res := &FloodResult{BaselineRSS: RSS(s.Gatewarden.Pid()), Requests: map[string]int64{}, Refused: map[string]float64{}}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var mu sync.Mutex
@@ -158,7 +158,7 @@ func RunFlood(s *Stack, conns int, d time.Duration) (*FloodResult, error) {
 	for _, c := range clientConns {
 		c.Close()
 	}
-	res.PeakRSS = PeakRSS(s.Gatewarden.Process.Pid)
+	res.PeakRSS = PeakRSS(s.Gatewarden.Pid())
 	res.MaxHeapInuse = float64(heapMax.Load())
 	res.Streams = int(opened.Load())
 	for _, l := range []string{"names", "subscription_bytes", "unknown_type"} {

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,36 +21,33 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
-// stack is httpbin, gatewarden serving a workload directory, and Envoy.
+// Stack is an upstream, gatewarden serving a workload directory, and
+// optionally Envoy.
 type Stack struct {
 	Dir                  string
 	GWPort, UpstreamPort int
 	XDSAddr, AdminAddr   string
-	Gatewarden, Envoy    *exec.Cmd
+	Gatewarden           *testenv.GatewardenProcess
+	Envoy                *testenv.EnvoyProcess
 	upstream             *http.Server
 	Key                  *jwt.Key
 	client               *http.Client
 }
 
-// startStack serves a workload of n routes; withEnvoy starts an Envoy too.
-func StartStack(bin, envoyBin string, n int, withEnvoy bool, serveFlags ...string) (*Stack, error) {
-	return StartStackEnv(bin, envoyBin, n, withEnvoy, nil, serveFlags...)
+// StartStack serves a workload of n routes with the gatewarden binary bin,
+// and starts the Envoy binary envoyBin too unless it is empty.
+func StartStack(bin, envoyBin string, n int, serveFlags ...string) (*Stack, error) {
+	return StartStackEnv(bin, envoyBin, n, nil, serveFlags...)
 }
 
 // StartStackEnv is StartStack with variables added to gatewarden's
 // environment (such as GOMEMLIMIT).
-func StartStackEnv(bin, envoyBin string, n int, withEnvoy bool, env []string, serveFlags ...string) (*Stack, error) {
-	var ports [4]int
-	for i := range ports {
-		p, err := testenv.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		ports[i] = p
+func StartStackEnv(bin, envoyBin string, n int, env []string, serveFlags ...string) (*Stack, error) {
+	gwPort, err := testenv.FreePort()
+	if err != nil {
+		return nil, err
 	}
-	s := &Stack{GWPort: ports[0], XDSAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]), AdminAddr: fmt.Sprintf("127.0.0.1:%d", ports[2]),
-		client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
-	var err error
+	s := &Stack{GWPort: gwPort, client: &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}}
 	if s.Key, err = jwt.GenerateRSA("bench-1"); err != nil {
 		return nil, err
 	}
@@ -71,44 +67,24 @@ func StartStackEnv(bin, envoyBin string, n int, withEnvoy bool, env []string, se
 		}
 	}()
 	if s.Dir, err = os.MkdirTemp("", "bench-stack"); err != nil {
+		s.Stop()
 		return nil, err
 	}
 	if err := workload.Write(s.Dir, workload.Options{Routes: n, Port: s.GWPort, Backend: "127.0.0.1", BackendPort: s.UpstreamPort, JWKS: s.Key.JWKS()}); err != nil {
-		return nil, err
-	}
-	args := append([]string{"serve", "--resources", s.Dir, "--xds-address", s.XDSAddr, "--admin-address", s.AdminAddr, "--log-level", "warn"}, serveFlags...)
-	s.Gatewarden = exec.Command(bin, args...)
-	if len(env) > 0 {
-		s.Gatewarden.Env = append(os.Environ(), env...)
-	}
-	s.Gatewarden.Stderr = os.Stderr
-	if err := s.Gatewarden.Start(); err != nil {
-		return nil, err
-	}
-	if err := WaitFor(60*time.Second, func() bool {
-		resp, err := http.Get("http://" + s.AdminAddr + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}); err != nil {
 		s.Stop()
-		return nil, fmt.Errorf("gatewarden not ready: %w", err)
+		return nil, err
 	}
-	if withEnvoy {
-		boot, err := exec.Command(bin, "bootstrap", "--gateway", "bench/bench", "--xds-address", s.XDSAddr, "--envoy-admin-address", fmt.Sprintf("127.0.0.1:%d", ports[3])).Output()
+	s.Gatewarden, err = testenv.StartGatewarden(testenv.GatewardenOptions{Bin: bin, Env: env, Log: os.Stderr, ReadyWithin: 60 * time.Second,
+		Flags: append([]string{"--resources", s.Dir, "--log-level", "warn"}, serveFlags...)})
+	if err != nil {
+		s.Stop()
+		return nil, err
+	}
+	s.XDSAddr, s.AdminAddr = s.Gatewarden.XDSAddress, s.Gatewarden.AdminAddress
+	if envoyBin != "" {
+		s.Envoy, err = testenv.StartEnvoy(testenv.EnvoyOptions{Bin: envoyBin, Gatewarden: bin, Gateway: "bench/bench", XDSAddress: s.XDSAddr,
+			LogLevel: "error", Args: []string{"--concurrency", "1"}, Log: os.Stderr}, "")
 		if err != nil {
-			s.Stop()
-			return nil, err
-		}
-		path := filepath.Join(s.Dir, ".envoy.yaml")
-		if err := os.WriteFile(path, boot, 0o644); err != nil {
-			return nil, err
-		}
-		s.Envoy = exec.Command(envoyBin, "-c", path, "--log-level", "error", "--use-dynamic-base-id", "--disable-hot-restart", "--concurrency", "1")
-		s.Envoy.Stderr = os.Stderr
-		if err := s.Envoy.Start(); err != nil {
 			s.Stop()
 			return nil, err
 		}
@@ -116,20 +92,23 @@ func StartStackEnv(bin, envoyBin string, n int, withEnvoy bool, env []string, se
 	return s, nil
 }
 
+// Stop stops Envoy, gatewarden and the upstream, and removes the workload.
 func (s *Stack) Stop() {
-	for _, c := range []*exec.Cmd{s.Envoy, s.Gatewarden} {
-		if c != nil && c.Process != nil {
-			c.Process.Kill()
-			c.Wait()
-		}
+	if s.Envoy != nil {
+		s.Envoy.Stop()
+	}
+	if s.Gatewarden != nil {
+		s.Gatewarden.Kill()
 	}
 	if s.upstream != nil {
 		s.upstream.Close()
 	}
-	os.RemoveAll(s.Dir)
+	if s.Dir != "" {
+		os.RemoveAll(s.Dir)
+	}
 }
 
-// token for route i's RBAC: team-<i%10> of acme.
+// Token for route i's RBAC: team-<i%10> of acme.
 func (s *Stack) Token(team string) string {
 	t, err := jwt.Mint(s.Key, jwt.Claims{"org": map[string]any{"team": team, "name": "acme"}}, jwt.MintOptions{Issuer: "solo.io", TTL: time.Hour})
 	if err != nil {
@@ -138,7 +117,7 @@ func (s *Stack) Token(team string) string {
 	return t
 }
 
-// code is Envoy's answer to GET /svc<i>/get on r<i>.example.com.
+// Code is Envoy's answer to GET /svc<i>/get on r<i>.example.com.
 func (s *Stack) Code(i int, token string) int {
 	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d/svc%d/get", s.GWPort, i), nil)
 	req.Host = fmt.Sprintf("r%d.example.com", i)
@@ -154,7 +133,7 @@ func (s *Stack) Code(i int, token string) int {
 	return resp.StatusCode
 }
 
-// setTeam rewrites route i's RouteOption to require team, atomically.
+// SetTeam rewrites route i's RouteOption to require team, atomically.
 func (s *Stack) SetTeam(i int, team string) error {
 	name := filepath.Join(s.Dir, "routes", fmt.Sprintf("r%05d.yaml", i))
 	tmp := filepath.Join(s.Dir, "routes", ".tmp")
@@ -164,7 +143,7 @@ func (s *Stack) SetTeam(i int, team string) error {
 	return os.Rename(tmp, name)
 }
 
-// metric sums a Prometheus series of gatewarden's admin endpoint.
+// Metric sums a Prometheus series of gatewarden's admin endpoint.
 func (s *Stack) Metric(name string) float64 {
 	resp, err := http.Get("http://" + s.AdminAddr + "/metrics")
 	if err != nil {
@@ -211,15 +190,4 @@ func procStatusFields(pid int, fields ...string) []float64 {
 		}
 	}
 	return out
-}
-
-func WaitFor(d time.Duration, ok func() bool) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if ok() {
-			return nil
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return fmt.Errorf("not within %s", d)
 }

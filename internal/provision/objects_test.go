@@ -2,11 +2,8 @@ package provision
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	"github.com/google/go-cmp/cmp"
@@ -20,8 +17,6 @@ import (
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	gwdv1a1 "github.com/gatewarden/gatewarden/pkg/apis/gatewarden/v1alpha1"
-	"github.com/gatewarden/gatewarden/pkg/pki"
-	"github.com/gatewarden/gatewarden/xds"
 )
 
 var testConfig = Config{XDSAddress: "gatewarden.gatewarden-system.svc.cluster.local:18000"}
@@ -198,24 +193,7 @@ func TestBootstrapValidatedByEnvoy(t *testing.T) {
 	}
 	// Envoy checks that the SDS files exist: the Secret's files, written
 	// where the test can.
-	ca, err := pki.NewCA("test CA", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pair, err := ca.IssueGateway(pki.DefaultTrustDomain, "team-a", "web", time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files, err := xds.CredentialFiles(pair.CertPEM, pair.KeyPEM, ca.CertPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := testenv.CredentialsDir(t, "team-a", "web")
 	boot := strings.ReplaceAll(d.configMap.Data[BootstrapKey], XDSCredentialsDir, dir)
 	js, err := sigsyaml.YAMLToJSON([]byte(boot))
 	if err != nil {

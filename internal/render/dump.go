@@ -6,10 +6,13 @@ package render
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -65,24 +68,15 @@ func Of(r *translator.Result) (*Dump, error) {
 	d := &Dump{Gateways: []GatewayDump{}}
 	for _, g := range r.Gateways {
 		gd := GatewayDump{Gateway: g.Key()}
-		var err error
-		if gd.Listeners, err = protoList(g.Listeners); err != nil {
-			return nil, err
-		}
-		if gd.Routes, err = protoList(g.Routes); err != nil {
-			return nil, err
-		}
-		if gd.ScopedRoutes, err = protoList(g.ScopedRoutes); err != nil {
-			return nil, err
-		}
-		if gd.Clusters, err = protoList(g.Clusters); err != nil {
-			return nil, err
-		}
-		if gd.Endpoints, err = protoList(g.Endpoints); err != nil {
-			return nil, err
-		}
-		if gd.Secrets, err = protoList(redactSecrets(g.Secrets)); err != nil {
-			return nil, err
+		var errs [6]error
+		gd.Listeners, errs[0] = protoList(g.Listeners)
+		gd.Routes, errs[1] = protoList(g.Routes)
+		gd.ScopedRoutes, errs[2] = protoList(g.ScopedRoutes)
+		gd.Clusters, errs[3] = protoList(g.Clusters)
+		gd.Endpoints, errs[4] = protoList(g.Endpoints)
+		gd.Secrets, errs[5] = protoList(redactSecrets(g.Secrets))
+		if err := errors.Join(errs[:]...); err != nil {
+			return nil, fmt.Errorf("gateway %s: %w", g.Key(), err)
 		}
 		d.Gateways = append(d.Gateways, gd)
 	}
@@ -135,19 +129,7 @@ func namespaced[V any](m map[types.NamespacedName]V) []ObjectStatus {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b types.NamespacedName) int {
-		if a.Namespace != b.Namespace {
-			if a.Namespace < b.Namespace {
-				return -1
-			}
-			return 1
-		}
-		if a.Name < b.Name {
-			return -1
-		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
+		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
 	out := make([]ObjectStatus, 0, len(keys))
 	for _, k := range keys {

@@ -1,19 +1,13 @@
 package testenv
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gatewarden/gatewarden/pkg/pki"
+	"github.com/gatewarden/gatewarden/xds"
 )
 
 // Certs are the files of a test PKI: a CA, a server certificate for
@@ -25,81 +19,67 @@ type Certs struct {
 	OtherCA string
 }
 
-// NewCerts writes a fresh test PKI into a temporary directory.
+// NewCerts writes a fresh test PKI, issued with pkg/pki as gatewarden
+// issues its own, into a temporary directory.
 func NewCerts(t testing.TB) Certs {
 	t.Helper()
 	dir := t.TempDir()
-	caKey, caCert, caDER := newCA(t, "gatewarden test CA")
-	_, _, otherDER := newCA(t, "another CA")
-	c := Certs{
-		CA:         writePEM(t, dir, "ca.crt", "CERTIFICATE", caDER),
-		OtherCA:    writePEM(t, dir, "other-ca.crt", "CERTIFICATE", otherDER),
-		ServerCert: filepath.Join(dir, "server.crt"), ServerKey: filepath.Join(dir, "server.key"),
-		ClientCert: filepath.Join(dir, "client.crt"), ClientKey: filepath.Join(dir, "client.key"),
+	ca, other := NewCA(t, "gatewarden test CA"), NewCA(t, "another CA")
+	server, err := ca.IssueServer([]string{"gatewarden.test", "127.0.0.1"}, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
 	}
-	issue(t, caKey, caCert, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "gatewarden.test"}, DNSNames: []string{"gatewarden.test"},
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}, c.ServerCert, c.ServerKey)
 	// The client is the guide's Gateway's Envoy.
-	id, err := url.Parse("spiffe://gatewarden/ns/gloo-system/gateway/http")
+	client, err := ca.IssueGateway(pki.DefaultTrustDomain, "gloo-system", "http", 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue(t, caKey, caCert, &x509.Certificate{
-		Subject: pkix.Name{CommonName: "envoy"}, URIs: []*url.URL{id}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}, c.ClientCert, c.ClientKey)
-	return c
+	return Certs{
+		CA:         writeFile(t, dir, "ca.crt", ca.CertPEM),
+		OtherCA:    writeFile(t, dir, "other-ca.crt", other.CertPEM),
+		ServerCert: writeFile(t, dir, "server.crt", server.CertPEM),
+		ServerKey:  writeFile(t, dir, "server.key", server.KeyPEM),
+		ClientCert: writeFile(t, dir, "client.crt", client.CertPEM),
+		ClientKey:  writeFile(t, dir, "client.key", client.KeyPEM),
+	}
 }
 
-func newCA(t testing.TB, name string) (*ecdsa.PrivateKey, *x509.Certificate, []byte) {
+// NewCA is a fresh CA named name, valid for a day.
+func NewCA(t testing.TB, name string) *pki.CA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA(name, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, cert, der
+	return ca
 }
 
-func issue(t testing.TB, caKey *ecdsa.PrivateKey, ca *x509.Certificate, tmpl *x509.Certificate, certPath, keyPath string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
-	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writePEM(t, filepath.Dir(certPath), filepath.Base(certPath), "CERTIFICATE", der)
-	writePEM(t, filepath.Dir(keyPath), filepath.Base(keyPath), "PRIVATE KEY", keyDER)
-}
-
-func writePEM(t testing.TB, dir, name, typ string, der []byte) string {
+func writeFile(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
 	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+	if err := os.WriteFile(p, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// CredentialsDir writes the xDS credentials of Gateway namespace/name (a
+// client certificate of a fresh CA, its key and the CA, as
+// xds.CredentialFiles names them) into a temporary directory.
+func CredentialsDir(t testing.TB, namespace, name string) string {
+	t.Helper()
+	ca := NewCA(t, "test CA")
+	pair, err := ca.IssueGateway(pki.DefaultTrustDomain, namespace, name, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := xds.CredentialFiles(pair.CertPEM, pair.KeyPEM, ca.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, data := range files {
+		writeFile(t, dir, name, data)
+	}
+	return dir
 }

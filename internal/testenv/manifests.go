@@ -1,5 +1,10 @@
 package testenv
 
+import (
+	"fmt"
+	"net"
+)
+
 // GatewayClassManifest is the GatewayClass "gatewarden" of gatewarden's
 // default controller name, which the tests' Gateways name; the tests' own
 // manifests follow it.
@@ -22,12 +27,51 @@ spec:
   gatewayClassName: gatewarden
   listeners:
   - {name: http, protocol: HTTP, port: %[1]d, hostname: api.test}
----
+` + jwtOptionHead + `%[2]s'}}}}}
+`
+
+// jwtOptionHead is the VirtualHostOption infra/jwt on the Gateway infra/gw
+// requiring a JWT of issuer iss-1, up to its JWKS and the quote it is in.
+const jwtOptionHead = `---
 apiVersion: gateway.solo.io/v1
 kind: VirtualHostOption
 metadata: {name: jwt, namespace: infra}
 spec:
   targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw}]
   options:
-    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
-`
+    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '`
+
+// JWTOption is the VirtualHostOption infra/jwt of JWTGatewayManifest
+// alone, with the JWKS jwks: for a manifest with a Gateway gw of its own.
+// It starts with the document separator, to follow any manifest.
+func JWTOption(jwks string) string { return jwtOptionHead + jwks + "'}}}}}\n" }
+
+// FQDNBackend is Backend at the host NAME.localhost: loopback, though not
+// an IP address a tenant could name.
+func FQDNBackend(namespace, name, portName string, port, targetPort int) string {
+	return Backend(namespace, name, portName, port, targetPort, name+".localhost")
+}
+
+// Backend is the Service namespace/name with one port (portName, port)
+// and its EndpointSlice: address (an IPv4 address, else a host name) on
+// targetPort. It starts with the document separator, to follow any
+// manifest.
+func Backend(namespace, name, portName string, port, targetPort int, address string) string {
+	addressType := "FQDN"
+	if ip := net.ParseIP(address); ip != nil && ip.To4() != nil {
+		addressType = "IPv4"
+	}
+	return fmt.Sprintf(`---
+apiVersion: v1
+kind: Service
+metadata: {name: %[2]s, namespace: %[1]s}
+spec: {ports: [{name: %[3]s, port: %[4]d}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: %[2]s, namespace: %[1]s, labels: {kubernetes.io/service-name: %[2]s}}
+addressType: %[6]s
+ports: [{name: %[3]s, port: %[5]d}]
+endpoints: [{addresses: [%[7]s]}]
+`, namespace, name, portName, port, targetPort, addressType, address)
+}

@@ -1,6 +1,10 @@
-// Package testenv finds the real programs tests run against (Envoy) and
-// offers helpers around them. A test that needs Envoy and cannot find it
-// fails, naming the command that installs it: it never skips.
+// Package testenv finds the real programs tests run against (Envoy, the API
+// server) and is the one way tests and load runs build and start them:
+// gatewarden (RunGatewarden, StartGatewarden), Envoy (RunEnvoy, StartEnvoy)
+// and any other program (RunProcess), each in a process group of its own,
+// its output kept, killed at the end. It also holds the manifests and
+// certificates several test packages share. A test that needs Envoy and
+// cannot find it fails, naming the command that installs it: it never skips.
 package testenv
 
 import (
@@ -27,16 +31,13 @@ func RepoRoot() string {
 // EnvoyInstallCommand is what a person runs to get the Envoy tests need.
 const EnvoyInstallCommand = "hack/install-envoy.sh (or `make envoy`)"
 
-// Envoy returns the path of the Envoy binary: $ENVOY_BIN, else
-// .cache/bin/envoy. It fails the test when there is none.
+// Envoy returns the path of the Envoy binary (EnvoyPath). It fails the
+// test when there is none.
 func Envoy(t testing.TB) string {
 	t.Helper()
-	path := os.Getenv("ENVOY_BIN")
-	if path == "" {
-		path = filepath.Join(RepoRoot(), ".cache", "bin", "envoy")
-	}
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("Envoy not found at %s: install it with %s", path, EnvoyInstallCommand)
+	path, err := EnvoyPath()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return path
 }

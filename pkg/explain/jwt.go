@@ -199,29 +199,32 @@ type parsed struct {
 	raw       string
 }
 
+// jsonSegment decodes a token's header or payload: base64url (padded or
+// not) of a JSON object.
+func jsonSegment(seg string) (map[string]any, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(seg, "="))
+	if err != nil {
+		return nil, false
+	}
+	var m map[string]any
+	return m, json.Unmarshal(b, &m) == nil
+}
+
 func parseJWT(s string) (*parsed, status) {
 	parts := strings.Split(s, ".")
 	if len(parts) != 3 {
 		return nil, statusBadFormat
 	}
-	hb, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[0], "="))
-	if err != nil {
-		return nil, statusHeaderBad
-	}
-	var header map[string]any
-	if json.Unmarshal(hb, &header) != nil {
+	header, ok := jsonSegment(parts[0])
+	if !ok {
 		return nil, statusHeaderBad
 	}
 	alg, ok := header["alg"].(string)
 	if !ok || !supportedAlg(alg) {
 		return nil, statusAlgBad
 	}
-	pb, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return nil, statusPayloadBad
-	}
-	var payload map[string]any
-	if json.Unmarshal(pb, &payload) != nil {
+	payload, ok := jsonSegment(parts[1])
+	if !ok {
 		return nil, statusPayloadBad
 	}
 	if _, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[2], "=")); err != nil {

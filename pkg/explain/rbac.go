@@ -96,12 +96,7 @@ func yesNo(b bool) string {
 }
 
 func anyPermission(ps []*rbaccfgv3.Permission, r *request) bool {
-	for _, p := range ps {
-		if permission(p, r) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ps, func(p *rbaccfgv3.Permission) bool { return permission(p, r) })
 }
 
 func permission(p *rbaccfgv3.Permission, r *request) bool {
@@ -109,12 +104,7 @@ func permission(p *rbaccfgv3.Permission, r *request) bool {
 	case *rbaccfgv3.Permission_Any:
 		return rule.Any
 	case *rbaccfgv3.Permission_AndRules:
-		for _, c := range rule.AndRules.Rules {
-			if !permission(c, r) {
-				return false
-			}
-		}
-		return true
+		return !slices.ContainsFunc(rule.AndRules.Rules, func(c *rbaccfgv3.Permission) bool { return !permission(c, r) })
 	case *rbaccfgv3.Permission_OrRules:
 		return anyPermission(rule.OrRules.Rules, r)
 	case *rbaccfgv3.Permission_NotRule:
@@ -129,12 +119,7 @@ func permission(p *rbaccfgv3.Permission, r *request) bool {
 }
 
 func anyPrincipal(ps []*rbaccfgv3.Principal, md map[string]any) bool {
-	for _, p := range ps {
-		if principal(p, md) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ps, func(p *rbaccfgv3.Principal) bool { return principal(p, md) })
 }
 
 func principal(p *rbaccfgv3.Principal, md map[string]any) bool {
@@ -142,12 +127,7 @@ func principal(p *rbaccfgv3.Principal, md map[string]any) bool {
 	case *rbaccfgv3.Principal_Any:
 		return id.Any
 	case *rbaccfgv3.Principal_AndIds:
-		for _, c := range id.AndIds.Ids {
-			if !principal(c, md) {
-				return false
-			}
-		}
-		return true
+		return !slices.ContainsFunc(id.AndIds.Ids, func(c *rbaccfgv3.Principal) bool { return !principal(c, md) })
 	case *rbaccfgv3.Principal_OrIds:
 		return anyPrincipal(id.OrIds.Ids, md)
 	case *rbaccfgv3.Principal_NotId:
