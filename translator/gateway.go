@@ -41,7 +41,7 @@ func (t *translation) acceptClasses() {
 		if string(c.Spec.ControllerName) != t.opts.ControllerName {
 			continue
 		}
-		st := &gwv1.GatewayClassStatus{SupportedFeatures: supportedFeatures()}
+		st := &gwv1.GatewayClassStatus{SupportedFeatures: supportedFeatures(t.opts.ExperimentalChannel)}
 		setCondition(&st.Conditions, string(gwv1.GatewayClassConditionStatusAccepted), true,
 			string(gwv1.GatewayClassReasonAccepted), "Accepted by "+t.opts.ControllerName, c.Generation)
 		t.status.GatewayClasses[c.Name] = st
@@ -85,8 +85,20 @@ var SupportedFeatures = []string{
 	"HTTPRouteSchemeRedirect",
 }
 
-func supportedFeatures() []gwv1.SupportedFeature {
+// ExperimentalFeatures are the features gatewarden implements whose fields
+// only the Gateway API's experimental channel has (HTTPRouteRule.retry):
+// declared when Options.ExperimentalChannel says that channel is in use.
+var ExperimentalFeatures = []string{
+	"HTTPRouteRetry",
+	"HTTPRouteRetryBackendTimeout",
+	"HTTPRouteRetryConnectionError",
+}
+
+func supportedFeatures(experimental bool) []gwv1.SupportedFeature {
 	names := slices.Clone(SupportedFeatures)
+	if experimental {
+		names = append(names, ExperimentalFeatures...)
+	}
 	slices.Sort(names)
 	out := make([]gwv1.SupportedFeature, len(names))
 	for i, n := range names {

@@ -68,6 +68,8 @@ type Source struct {
 	backendTLS bool
 	// routeKinds are the optional route kinds installed (GRPCRoute, TLSRoute, TCPRoute).
 	routeKinds RouteKinds
+	// channel is the Gateway API channel of the installed CRDs.
+	channel string
 }
 
 type watchedKind struct {
@@ -114,6 +116,9 @@ func New(o Options) (*Source, error) {
 	s.backendTLS, err = installed(mgr.GetRESTMapper(), backendTLSPolicyKind, gwv1.GroupVersion.Version)
 	if err != nil {
 		return nil, fmt.Errorf("look up the BackendTLSPolicy CRD: %w", err)
+	}
+	if s.channel, err = detectChannel(context.Background(), mgr.GetAPIReader(), o.Log); err != nil {
+		return nil, err
 	}
 	all := watched
 	if s.backendTLS {
