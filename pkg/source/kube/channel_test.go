@@ -29,7 +29,9 @@ func TestDetectChannel(t *testing.T) {
 		return &apiextensionsv1.CustomResourceDefinition{ObjectMeta: metav1.ObjectMeta{Name: httpRouteCRD, Annotations: annotations}}
 	}
 	failing := func(err error) interceptor.Funcs {
-		return interceptor.Funcs{Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error { return err }}
+		return interceptor.Funcs{Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+			return err
+		}}
 	}
 	gr := schema.GroupResource{Group: "apiextensions.k8s.io", Resource: "customresourcedefinitions"}
 	for name, tc := range map[string]struct {
