@@ -14,18 +14,8 @@ import (
 // channel has are declared in the GatewayClass status with that channel
 // only, next to every standard one.
 func TestExperimentalFeatures(t *testing.T) {
-	gc := &gwv1.GatewayClass{Spec: gwv1.GatewayClassSpec{ControllerName: translator.DefaultControllerName}}
-	gc.Name = "gatewarden"
 	for _, experimental := range []bool{false, true} {
-		res := translator.Translate(&resource.Resources{GatewayClasses: []*gwv1.GatewayClass{gc}}, translator.Options{ExperimentalChannel: experimental})
-		st := res.Status.GatewayClasses["gatewarden"]
-		if st == nil {
-			t.Fatalf("experimental %v: no status for the GatewayClass", experimental)
-		}
-		var got []string
-		for _, f := range st.SupportedFeatures {
-			got = append(got, string(f.Name))
-		}
+		got := declared(t, translator.Options{ExperimentalChannel: experimental})
 		if !slices.IsSorted(got) {
 			t.Errorf("experimental %v: supportedFeatures not sorted: %v", experimental, got)
 		}
@@ -43,4 +33,38 @@ func TestExperimentalFeatures(t *testing.T) {
 			t.Errorf("experimental %v: %d features declared, want %d", experimental, len(got), want)
 		}
 	}
+}
+
+// TestProvisioningFeatures: GatewayInfrastructure is declared only when
+// gatewarden provisions the Envoys, which is where spec.infrastructure
+// takes effect.
+func TestProvisioningFeatures(t *testing.T) {
+	for _, provisioning := range []bool{false, true} {
+		got := declared(t, translator.Options{Provisioning: provisioning})
+		for _, f := range translator.ProvisioningFeatures {
+			if slices.Contains(got, f) != provisioning {
+				t.Errorf("provisioning %v: %s declared: %v", provisioning, f, !provisioning)
+			}
+		}
+		if slices.Contains(got, translator.ExperimentalFeatures[0]) {
+			t.Errorf("provisioning %v: experimental %s declared without the experimental channel", provisioning, translator.ExperimentalFeatures[0])
+		}
+	}
+}
+
+// declared is the GatewayClass status's supportedFeatures under o.
+func declared(t *testing.T, o translator.Options) []string {
+	t.Helper()
+	gc := &gwv1.GatewayClass{Spec: gwv1.GatewayClassSpec{ControllerName: translator.DefaultControllerName}}
+	gc.Name = "gatewarden"
+	res := translator.Translate(&resource.Resources{GatewayClasses: []*gwv1.GatewayClass{gc}}, o)
+	st := res.Status.GatewayClasses["gatewarden"]
+	if st == nil {
+		t.Fatalf("%+v: no status for the GatewayClass", o)
+	}
+	var got []string
+	for _, f := range st.SupportedFeatures {
+		got = append(got, string(f.Name))
+	}
+	return got
 }

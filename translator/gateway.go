@@ -41,7 +41,7 @@ func (t *translation) acceptClasses() {
 		if string(c.Spec.ControllerName) != t.opts.ControllerName {
 			continue
 		}
-		st := &gwv1.GatewayClassStatus{SupportedFeatures: supportedFeatures(t.opts.ExperimentalChannel)}
+		st := &gwv1.GatewayClassStatus{SupportedFeatures: supportedFeatures(t.opts)}
 		setCondition(&st.Conditions, string(gwv1.GatewayClassConditionStatusAccepted), true,
 			string(gwv1.GatewayClassReasonAccepted), "Accepted by "+t.opts.ControllerName, c.Generation)
 		t.status.GatewayClasses[c.Name] = st
@@ -59,6 +59,7 @@ var SupportedFeatures = []string{
 	"TCPRoute",
 	"TLSRoute",
 	// Extended.
+	"GatewayAddressEmpty",
 	"GatewayFrontendClientCertificateValidation",
 	"GatewayHTTPListenerIsolation",
 	"GatewayPort8080",
@@ -97,10 +98,21 @@ var ExperimentalFeatures = []string{
 	"HTTPRouteRetryConnectionError",
 }
 
-func supportedFeatures(experimental bool) []gwv1.SupportedFeature {
+// ProvisioningFeatures are the features gatewarden implements when it
+// provisions each Gateway's Envoys (Options.Provisioning): then
+// spec.infrastructure's labels and annotations reach the objects it creates
+// and its parametersRef is checked.
+var ProvisioningFeatures = []string{
+	"GatewayInfrastructure",
+}
+
+func supportedFeatures(o Options) []gwv1.SupportedFeature {
 	names := slices.Clone(SupportedFeatures)
-	if experimental {
+	if o.ExperimentalChannel {
 		names = append(names, ExperimentalFeatures...)
+	}
+	if o.Provisioning {
+		names = append(names, ProvisioningFeatures...)
 	}
 	slices.Sort(names)
 	out := make([]gwv1.SupportedFeature, len(names))

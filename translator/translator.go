@@ -52,6 +52,10 @@ type Options struct {
 	// standard CRDs the API server drops the field, and a declared feature
 	// would be a promise gatewarden cannot keep.
 	ExperimentalChannel bool
+	// Provisioning says gatewarden provisions each Gateway's Envoys
+	// (serve --provision): the features of Gateway.spec.infrastructure
+	// (ProvisioningFeatures) are declared with it only.
+	Provisioning bool
 }
 
 func (o Options) withDefaults() Options {

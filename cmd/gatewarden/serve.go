@@ -212,6 +212,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		if err != nil {
 			return err
 		}
+		popts.Translate.Provisioning = prov != nil
 		if prov != nil {
 			// Provisioning adds its word (parameters, available replicas) to
 			// every status written, and re-offers the last translation's
