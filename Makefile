@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 CACHE := .cache
 
-.PHONY: help build install test unit e2e e2e-kube conformance generate verify lint golangci-lint run tools envoy kube-tools helm bench reliability fuzz-short clean cluster-tools images cluster-up cluster-down cluster-test e2e-cluster conformance-cluster
+.PHONY: help build install test unit e2e e2e-kube conformance conformance-experimental generate verify lint golangci-lint run tools envoy kube-tools helm bench reliability fuzz-short clean cluster-tools images cluster-up cluster-down cluster-test e2e-cluster conformance-cluster
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -88,6 +88,10 @@ e2e-kube: envoy kube-tools ## the Kubernetes-mode end-to-end tests (real API ser
 
 conformance: envoy kube-tools ## the upstream Gateway API conformance suite (HTTP, gRPC, TLS, TCP profiles); writes conformance/report.yaml and the README table
 	CONFORMANCE_REPORT=$(CURDIR)/conformance/report.yaml $(GO) test -count=1 -v -timeout 40m -run '^TestConformance$$' ./e2e/conformance/
+	$(GO) run ./hack/conformance-table
+
+conformance-experimental: envoy kube-tools ## the same suite with the Gateway API experimental CRDs (retries declared); writes conformance/report-experimental.yaml and the README table
+	CONFORMANCE_CHANNEL=experimental CONFORMANCE_REPORT=$(CURDIR)/conformance/report-experimental.yaml $(GO) test -count=1 -v -timeout 40m -run '^TestConformance$$' ./e2e/conformance/
 	$(GO) run ./hack/conformance-table
 
 generate: ## regenerate deepcopy code, CRDs (crds/) and the generated parts of deploy/

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"net"
-	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,8 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
-
-	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
 // gatewayState is one Gateway of an accepted class, being translated.
@@ -43,65 +40,11 @@ func (t *translation) acceptClasses() {
 		if string(c.Spec.ControllerName) != t.opts.ControllerName {
 			continue
 		}
-		st := &gwv1.GatewayClassStatus{SupportedFeatures: supportedFeatures()}
+		st := &gwv1.GatewayClassStatus{SupportedFeatures: supportedFeatures(t.opts)}
 		setCondition(&st.Conditions, string(gwv1.GatewayClassConditionStatusAccepted), true,
 			string(gwv1.GatewayClassReasonAccepted), "Accepted by "+t.opts.ControllerName, c.Generation)
 		t.status.GatewayClasses[c.Name] = st
 	}
-}
-
-// SupportedFeatures are the Gateway API features gatewarden implements, by
-// their conformance names. Each is exercised by the upstream conformance
-// suite (e2e/conformance), which reads them from the GatewayClass status.
-// Each route kind of resource.RouteKinds is the core feature of its name.
-var SupportedFeatures = append(routeKindNames(),
-	"Gateway",
-	"ReferenceGrant",
-	// Extended.
-	"GatewayFrontendClientCertificateValidation",
-	"GatewayHTTPListenerIsolation",
-	"GatewayPort8080",
-	"GRPCRouteNamedRouteRule",
-	"HTTPRoute303RedirectStatusCode",
-	"HTTPRoute307RedirectStatusCode",
-	"HTTPRoute308RedirectStatusCode",
-	"HTTPRouteBackendProtocolH2C",
-	"HTTPRouteBackendProtocolWebSocket",
-	"HTTPRouteBackendRequestHeaderModification",
-	"HTTPRouteBackendTimeout",
-	"HTTPRouteCORS",
-	"HTTPRouteDestinationPortMatching",
-	"HTTPRouteHostRewrite",
-	"HTTPRouteMethodMatching",
-	"HTTPRouteNamedRouteRule",
-	"HTTPRouteParentRefPort",
-	"HTTPRoutePathRedirect",
-	"HTTPRoutePathRewrite",
-	"HTTPRoutePortRedirect",
-	"HTTPRouteQueryParamMatching",
-	"HTTPRouteRequestTimeout",
-	"HTTPRouteResponseHeaderModification",
-	"HTTPRouteSchemeRedirect",
-	"TLSRouteModeMixed",
-	"TLSRouteModeTerminate",
-)
-
-func routeKindNames() []string {
-	var out []string
-	for _, k := range resource.RouteKinds {
-		out = append(out, k.Kind)
-	}
-	return out
-}
-
-func supportedFeatures() []gwv1.SupportedFeature {
-	names := slices.Clone(SupportedFeatures)
-	slices.Sort(names)
-	out := make([]gwv1.SupportedFeature, len(names))
-	for i, n := range names {
-		out[i] = gwv1.SupportedFeature{Name: gwv1.FeatureName(n)}
-	}
-	return out
 }
 
 func (t *translation) ownsClass(name gwv1.ObjectName) bool {

@@ -42,6 +42,17 @@ type Options struct {
 	// local development serves backends on the loopback. Link-local and
 	// unspecified addresses are refused whatever it says (backendaddr.go).
 	AllowLoopbackBackends bool
+	// ExperimentalChannel says the source keeps the fields of the Gateway
+	// API's experimental channel (in Kubernetes mode: its CRDs are
+	// installed). The features that need such a field (ExperimentalFeatures)
+	// are declared in the GatewayClass status with it only: with the
+	// standard CRDs the API server drops the field, and a declared feature
+	// would be a promise gatewarden cannot keep.
+	ExperimentalChannel bool
+	// Provisioning says gatewarden provisions each Gateway's Envoys
+	// (serve --provision): the features of Gateway.spec.infrastructure
+	// (ProvisioningFeatures) are declared with it only.
+	Provisioning bool
 }
 
 func (o Options) withDefaults() Options {

@@ -187,6 +187,9 @@ func runServe(ctx context.Context, o serveOptions) error {
 		Log: log, Publisher: srv, Registry: reg, Published: published,
 		Translate: translator.Options{ControllerName: o.controllerName, GatewayAddresses: o.gatewayAddrs, BindGatewayAddress: o.bindGWAddr, ScopedRoutesMinHosts: o.scopedMinHosts, AllowLoopbackBackends: o.allowLoopback},
 	}
+	// The directory source reads every field of the Gateway API's types,
+	// the experimental channel's too.
+	popts.Translate.ExperimentalChannel = o.resources != ""
 	// The Kubernetes source, the status writer and the pipeline need one
 	// another too.
 	var kubeSrc *kube.Source
@@ -199,12 +202,15 @@ func runServe(ctx context.Context, o serveOptions) error {
 		if err != nil {
 			return err
 		}
+		popts.Translate.ExperimentalChannel = kubeSrc.Channel() == kube.ChannelExperimental
+		log.Info("Gateway API CRDs", "channel", kubeSrc.Channel())
 		writer = controlplane.NewStatusWriter(kubeSrc.Client(), o.controllerName, kubeSrc.RouteKinds(), log)
 		offer := writer.Offer
 		prov, err := newProvisioner(o, log, kubeSrc)
 		if err != nil {
 			return err
 		}
+		popts.Translate.Provisioning = prov != nil
 		if prov != nil {
 			// Provisioning adds its word (parameters, available replicas) to
 			// every status written, and re-offers the last translation's

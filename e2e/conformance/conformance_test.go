@@ -8,6 +8,7 @@
 package conformance
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -46,8 +47,12 @@ const (
 // TestConformance runs the GATEWAY-HTTP, GATEWAY-GRPC, GATEWAY-TLS,
 // GATEWAY-TCP and GATEWAY-UDP profiles. CONFORMANCE_REPORT names
 // the file the suite's report is written to; CONFORMANCE_RUN_TEST runs one
-// test of the suite by its short name.
+// test of the suite by its short name; CONFORMANCE_CHANNEL=experimental
+// installs the Gateway API's experimental CRDs instead of the standard
+// ones (gatewarden then declares the features of the experimental fields,
+// and the report says which channel ran).
 func TestConformance(t *testing.T) {
+	channel := cmp.Or(os.Getenv("CONFORMANCE_CHANNEL"), "standard")
 	// Registered first, so run last: whatever ended the test, no process
 	// it started may be left.
 	// The API server and etcd inherit the mark from the test's own
@@ -92,6 +97,23 @@ func TestConformance(t *testing.T) {
 		}
 	})
 	env := testenv.KubeEnvironment(t)
+	env.CRDDirectoryPaths = []string{testenv.GatewayAPIChannelCRDs(t, channel), filepath.Join(testenv.RepoRoot(), "crds")}
+	// The stand-in kubelet's API, on the bridge: the API server reads the
+	// Pods' logs there (the suite's mirroring tests read the mirror
+	// backends' logs).
+	kubelet, err := newKubeletAPI(podNet.gateway, t.TempDir())
+	if err != nil {
+		t.Fatalf("the stand-in kubelet's API: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := kubelet.close(); err != nil {
+			t.Errorf("stop the stand-in kubelet's API: %v", err)
+		}
+	})
+	apiArgs := env.ControlPlane.GetAPIServer().Configure()
+	for k, v := range kubelet.apiServerFlags() {
+		apiArgs.Set(k, v)
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("start the API server: %v", err)
@@ -148,6 +170,10 @@ func TestConformance(t *testing.T) {
 			"--provision-xds-server-name", "gatewarden." + gatewardenNamespace + ".svc"}})
 
 	r := &runner{t: t, c: c, echoBin: bins["echo-basic"], corednsBin: bins["coredns"], envoyBin: testenv.Envoy(t), net: podNet, pods: map[types.NamespacedName]*podProc{}}
+	if err := kubelet.registerNode(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	kubelet.serve(r)
 	r.lb = newLoadBalancer(r)
 	if err := sweepPodsDirs(); err != nil {
 		t.Fatal(err)

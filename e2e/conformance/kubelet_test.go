@@ -59,6 +59,8 @@ type podProc struct {
 	probe      *corev1.Probe // readiness; nil: ready once probePort accepts connections
 	probePort  int32
 	image      string
+	container  string // the container's name
+	logPath    string // its output, in the CRI log format (kubeletlogs_test.go)
 	netns      *podNetns
 	cmd        *exec.Cmd
 	done       chan struct{}
@@ -271,7 +273,7 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 	spec := d.Spec.Template.Spec.DeepCopy()
 	ctr := spec.Containers[0]
 	img, _ := r.imageFor(ctr.Image) // runnable checked it
-	p := &podProc{deployment: d.UID, hash: hash, image: ctr.Image, name: name, namespace: d.Namespace, labels: d.Spec.Template.Labels,
+	p := &podProc{deployment: d.UID, hash: hash, image: ctr.Image, container: ctr.Name, name: name, namespace: d.Namespace, labels: d.Spec.Template.Labels,
 		ports: map[int32]bool{}, named: map[string]int32{}, probe: ctr.ReadinessProbe}
 	for _, cp := range ctr.Ports {
 		p.ports[cp.ContainerPort] = true
@@ -308,7 +310,7 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: d.Name, UID: d.UID}}},
 		Spec: *spec,
 	}
-	pod.Spec.NodeName = "local"
+	pod.Spec.NodeName = nodeName
 	if err := r.ensureServiceAccount(ctx, d.Namespace, pod.Spec.ServiceAccountName); err != nil {
 		return err
 	}
@@ -396,20 +398,33 @@ func (r *runner) startPod(ctx context.Context, d *appsv1.Deployment) error {
 		argv = append([]string{"sh", "-c", script}, argv...)
 	}
 
-	log, err := os.Create(filepath.Join(logDir(r.t), "pod-"+d.Namespace+"-"+name+".log"))
+	// The container's output, kept as a container runtime keeps it, for
+	// the API server's pods/log (kubeletlogs_test.go).
+	p.logPath = filepath.Join(logDir(r.t), "pod-"+d.Namespace+"-"+name+".log")
+	log, err := newCRILog(p.logPath)
 	if err != nil {
 		return fail(err)
 	}
+	stdout, stderr := log.stream("stdout"), log.stream("stderr")
 	cmd := netns.command(argv[0], argv[1:]...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, log, log
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, stdout, stderr
 	cmd.Dir = root
 	done, err := startProc(cmd)
 	if err != nil {
 		log.Close()
 		return fail(err)
 	}
-	go func() { <-done; log.Close() }()
-	p.cmd, p.done = cmd, done
+	// The Pod is done once its process exited and its output was copied
+	// and written out.
+	logged := make(chan struct{})
+	go func() {
+		defer close(logged)
+		<-done
+		if err := errors.Join(stdout.flush(), stderr.flush(), log.Close()); err != nil {
+			r.t.Errorf("runner: pod %s/%s: write its log: %v", d.Namespace, name, err)
+		}
+	}()
+	p.cmd, p.done = cmd, logged
 	r.mu.Lock()
 	r.pods[types.NamespacedName{Namespace: d.Namespace, Name: name}] = p
 	r.mu.Unlock()

@@ -124,7 +124,7 @@ func (r *runner) syncSlices(ctx context.Context) error {
 				AddressType: discoveryv1.AddressTypeIPv4,
 				Endpoints: []discoveryv1.Endpoint{{
 					Addresses:  []string{p.netns.ip.String()},
-					NodeName:   new("local"),
+					NodeName:   new(nodeName),
 					Conditions: discoveryv1.EndpointConditions{Ready: new(true), Serving: new(true), Terminating: new(false)},
 					TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: p.namespace, Name: p.name},
 				}},

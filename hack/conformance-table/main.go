@@ -1,12 +1,15 @@
-// Command conformance-table writes the table of conformance profiles and
-// features in README.md from the suite's report (conformance/report.yaml),
+// Command conformance-table writes the tables of conformance profiles and
+// features in README.md from the suite's reports (conformance/report.yaml,
+// and conformance/report-experimental.yaml of the experimental channel),
 // between the lines "<!-- conformance-table -->" and
 // "<!-- /conformance-table -->", so that what the README claims is what the
-// last run of the suite found. `make conformance` runs it after the suite;
-// with -check it only fails when the README is stale.
+// last run of the suite found. `make conformance` and
+// `make conformance-experimental` run it after the suite; with -check it
+// only fails when the README is stale.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -51,24 +54,39 @@ func run(root string, check bool) error {
 	return os.WriteFile(readmePath, []byte(want), 0o644)
 }
 
-// Generate returns readme with its conformance table rendered from the
-// report under root.
+// reports are the suite's reports the table shows, in order: the standard
+// channel's run (make conformance), required, and the experimental
+// channel's (make conformance-experimental), shown when present.
+var reports = []struct {
+	file     string
+	required bool
+}{{"report.yaml", true}, {"report-experimental.yaml", false}}
+
+// Generate returns readme with its conformance tables rendered from the
+// reports under root.
 func Generate(root, readme string) (string, error) {
-	path := filepath.Join(root, "conformance", "report.yaml")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	var r confv1.ConformanceReport
-	if err := sigsyaml.UnmarshalStrict(data, &r); err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
+	var tables []string
+	for _, rep := range reports {
+		path := filepath.Join(root, "conformance", rep.file)
+		data, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) && !rep.required {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		var r confv1.ConformanceReport
+		if err := sigsyaml.UnmarshalStrict(data, &r); err != nil {
+			return "", fmt.Errorf("read %s: %w", path, err)
+		}
+		tables = append(tables, Render(&r))
 	}
 	begin := strings.Index(readme, beginMarker)
 	end := strings.Index(readme, endMarker)
 	if begin < 0 || end < begin {
 		return "", fmt.Errorf("README.md has no %q ... %q section", beginMarker, endMarker)
 	}
-	return readme[:begin+len(beginMarker)] + "\n" + Render(&r) + readme[end:], nil
+	return readme[:begin+len(beginMarker)] + "\n" + strings.Join(tables, "\n") + readme[end:], nil
 }
 
 // Render is the Markdown table of a report: one row per profile.

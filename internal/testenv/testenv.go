@@ -104,13 +104,24 @@ func Kubectl(t testing.TB) string {
 // of the gateway-api module gatewarden is built with.
 func GatewayAPICRDs(t testing.TB) string {
 	t.Helper()
+	return GatewayAPIChannelCRDs(t, "standard")
+}
+
+// GatewayAPIChannelCRDs is the directory of the Gateway API CRDs of a
+// channel ("standard" or "experimental") of the gateway-api module
+// gatewarden is built with.
+func GatewayAPIChannelCRDs(t testing.TB, channel string) string {
+	t.Helper()
+	if channel != "standard" && channel != "experimental" {
+		t.Fatalf("Gateway API channel %q: want standard or experimental", channel)
+	}
 	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/gateway-api")
 	cmd.Dir = RepoRoot()
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("locate the gateway-api module: %v", err)
 	}
-	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "standard")
+	return filepath.Join(strings.TrimSpace(string(out)), "config", "crd", channel)
 }
 
 // KubeEnvironment is an envtest API server with the Gateway API

@@ -69,6 +69,8 @@ type Source struct {
 	// routeKinds are the route kinds installed (the optional ones of
 	// resource.RouteKinds only where their CRD is).
 	routeKinds RouteKinds
+	// channel is the Gateway API channel of the installed CRDs.
+	channel string
 }
 
 type watchedKind struct {
@@ -115,6 +117,9 @@ func New(o Options) (*Source, error) {
 	s.backendTLS, err = installed(mgr.GetRESTMapper(), backendTLSPolicyKind, gwv1.GroupVersion.Version)
 	if err != nil {
 		return nil, fmt.Errorf("look up the BackendTLSPolicy CRD: %w", err)
+	}
+	if s.channel, err = detectChannel(context.Background(), mgr.GetAPIReader(), o.Log); err != nil {
+		return nil, err
 	}
 	all := watched
 	if s.backendTLS {
