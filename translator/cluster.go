@@ -22,8 +22,16 @@ type backend struct {
 	port               int32
 	portName           string
 	weight             uint32
-	// tls, for a server reached over TLS (an https JWKS server).
+	// tls, for a server reached over TLS (an https JWKS server, a route
+	// backend with a BackendTLSPolicy).
 	tls *upstreamTLS
+	// tlsInvalid is why the BackendTLSPolicy of a route backend cannot be
+	// used: the backend is then not reached at all (never in plain text).
+	tlsInvalid string
+	// tlsRoute marks the backends of HTTPRoutes and GRPCRoutes, to which
+	// BackendTLSPolicies apply (TLS passthrough and TCP backends are
+	// reached as they are).
+	tlsRoute bool
 	// externalName is the host name of an ExternalName Service, which
 	// Envoy resolves itself (on port).
 	externalName string
@@ -43,8 +51,9 @@ const (
 )
 
 // clusterName is the Envoy cluster of a Service port: "namespace/service/port",
-// with "/tls" for the TLS cluster of an https JWKS server and, when it sends
-// one, "/" and its SNI (two URLs of one Service may name two hosts).
+// with "/tls" for a TLS cluster (an https JWKS server, a backend with a
+// BackendTLSPolicy) and, when it sends one, "/" and its SNI (two URLs of one
+// Service may name two hosts).
 func (b backend) clusterName() string {
 	if b.name != "" {
 		return b.name
@@ -128,6 +137,10 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	if routeKind(route) == kindGRPCRoute {
 		b.speakGRPC()
 	}
+	if k := routeKind(route); k == kindHTTPRoute || k == kindGRPCRoute {
+		b.tlsRoute = true
+		b.tls, b.tlsInvalid = t.routeBackendTLS(ns, svc.Name, sp.Name)
+	}
 	b.name = b.clusterName()
 	return b, nil
 }
@@ -157,7 +170,7 @@ func buildCluster(b backend) *clusterv3.Cluster {
 		}
 	}
 	if b.tls != nil {
-		c.TransportSocket = b.tls.transportSocket()
+		c.TransportSocket = b.tls.transportSocket(b.appProtocol == appProtocolH2C)
 	}
 	if b.externalName != "" {
 		c.TypedDnsResolverConfig = noSearchDomainResolver()

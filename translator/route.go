@@ -22,6 +22,9 @@ import (
 const (
 	bodyPolicyInvalid = "The policy of this route is invalid: see the status of its VirtualHostOption and RouteOption.\n"
 	bodyRouteInvalid  = "This route cannot be served: see the status of its HTTPRoute.\n"
+	// bodyBackendTLSInvalid: a backend's BackendTLSPolicy cannot be used,
+	// and the backend is not reached in plain text instead.
+	bodyBackendTLSInvalid = "The TLS policy of this route's backend is invalid: see the status of its BackendTLSPolicy.\n"
 )
 
 // vhostBuild is one virtual host (one hostname) of a port.
@@ -106,6 +109,7 @@ func (t *translation) buildGateway(gs *gatewayState) *xdsconfig.GatewayConfig {
 	out.Listeners = append(out.Listeners, t.buildTCP(gs, bind, backends)...)
 	out.Listeners = append(out.Listeners, t.buildPassthrough(gs, bind, backends)...)
 	for _, name := range sortedKeys(backends) {
+		t.useBackendTLS(gs, backends[name])
 		c := buildCluster(backends[name])
 		cla, dns := t.buildEndpoints(backends[name])
 		if dns {
@@ -214,6 +218,8 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			r.Action = directResponse(500, bodyPolicyInvalid)
 		case rule.invalid != "" || (len(rule.backends) == 0 && rule.filters.redirect == nil):
 			r.Action = directResponse(500, routeInvalidBody(e.route.obj))
+		case t.backendTLSInvalid(gs, rule):
+			r.Action = directResponse(500, bodyBackendTLSInvalid)
 		default:
 			typed, msg := t.routePolicyConfig(p, opt, vhJwt, vhRBAC, vhRBACFrom, backends)
 			if msg != "" {

@@ -27,6 +27,10 @@ type Status struct {
 	GRPCRoutes map[types.NamespacedName]*gwv1.GRPCRouteStatus
 	TLSRoutes  map[types.NamespacedName]*gwv1.TLSRouteStatus
 	TCPRoutes  map[types.NamespacedName]*gwv1.TCPRouteStatus
+
+	// BackendTLSPolicies is nil when the input has none; a policy no
+	// Gateway uses has no entry.
+	BackendTLSPolicies map[types.NamespacedName]*gwv1.PolicyStatus
 }
 
 func newStatus() *Status { return newStatusFor(&resource.Resources{}) }
@@ -141,6 +145,7 @@ func (s *Status) Problems() []Problem {
 	}
 	policies("VirtualHostOption", s.VirtualHostOptions)
 	policies("RouteOption", s.RouteOptions)
+	policies("BackendTLSPolicy", s.BackendTLSPolicies)
 	return out
 }
 

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"k8s.io/apimachinery/pkg/types"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 	"github.com/gatewarden/gatewarden/pkg/resource"
@@ -86,6 +87,7 @@ func Translate(in *resource.Resources, opts Options) *Result {
 		out.Gateways = append(out.Gateways, t.buildGateway(gw))
 	}
 	t.finishOptionStatus()
+	t.finishBackendTLSStatus()
 	t.status.share()
 	return out
 }
@@ -112,6 +114,10 @@ type translation struct {
 	typedMaps map[typedKey]map[string]*anypb.Any
 	jwtAnys   map[*jwtConfig]*anypb.Any
 	provKeys  map[*jwtConfig]string
+	// tlsChecked holds each BackendTLSPolicy checked once, and tlsUses the
+	// Gateways whose backends it applies to (backendtls_status.go).
+	tlsChecked map[*gwv1.BackendTLSPolicy]*checkedTLS
+	tlsUses    map[*gwv1.BackendTLSPolicy]map[types.NamespacedName][]tlsTarget
 }
 
 func newTranslation(in *resource.Resources, opts Options) *translation {

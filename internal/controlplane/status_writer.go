@@ -154,11 +154,14 @@ func (w *StatusWriter) write(ctx context.Context, r *translator.Result) error {
 	errs = append(errs, w.writeRoutes(ctx, w.routeKinds, s, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.VirtualHostOptionList{}, s.VirtualHostOptions, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.RouteOptionList{}, s.RouteOptions, now))
+	if w.routeKinds.BackendTLSPolicy {
+		errs = append(errs, w.writePolicies(ctx, &gwv1.BackendTLSPolicyList{}, s.BackendTLSPolicies, now))
+	}
 	return errors.Join(errs...)
 }
 
 // writePolicies replaces the ancestor entries of this controller in the
-// status of every option of a kind.
+// status of every policy of a kind (an option kind, BackendTLSPolicy).
 func (w *StatusWriter) writePolicies(ctx context.Context, list client.ObjectList, want map[types.NamespacedName]*gwv1.PolicyStatus, now metav1.Time) error {
 	if err := w.c.List(ctx, list); err != nil {
 		return err
@@ -170,6 +173,10 @@ func (w *StatusWriter) writePolicies(ctx context.Context, list client.ObjectList
 			objs = append(objs, &l.Items[i])
 		}
 	case *optv1.RouteOptionList:
+		for i := range l.Items {
+			objs = append(objs, &l.Items[i])
+		}
+	case *gwv1.BackendTLSPolicyList:
 		for i := range l.Items {
 			objs = append(objs, &l.Items[i])
 		}
@@ -209,8 +216,10 @@ func policyStatus(o client.Object) *gwv1.PolicyStatus {
 		return &v.Status
 	case *optv1.RouteOption:
 		return &v.Status
+	case *gwv1.BackendTLSPolicy:
+		return &v.Status
 	}
-	panic("not an option kind")
+	panic("not a policy kind")
 }
 
 // patch reads obj from the cache, lets mutate change its status, and sends

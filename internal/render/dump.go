@@ -51,6 +51,7 @@ type StatusDump struct {
 	TCPRoutes          []ObjectStatus `json:"tcpRoutes,omitempty"`
 	VirtualHostOptions []ObjectStatus `json:"virtualHostOptions,omitempty"`
 	RouteOptions       []ObjectStatus `json:"routeOptions,omitempty"`
+	BackendTLSPolicies []ObjectStatus `json:"backendTLSPolicies,omitempty"`
 }
 
 // ObjectStatus is the status of one object.
@@ -96,6 +97,7 @@ func Of(r *translator.Result) (*Dump, error) {
 	d.Status.TCPRoutes = namespaced(s.TCPRoutes)
 	d.Status.VirtualHostOptions = namespaced(s.VirtualHostOptions)
 	d.Status.RouteOptions = namespaced(s.RouteOptions)
+	d.Status.BackendTLSPolicies = namespaced(s.BackendTLSPolicies)
 	return d, nil
 }
 

@@ -25,6 +25,9 @@ var (
 // status writer writes the statuses of those only.
 type RouteKinds struct {
 	GRPC, TLS, TCP bool
+	// BackendTLSPolicy: the optional policy kind, whose status is written
+	// the same way.
+	BackendTLSPolicy bool
 }
 
 // RouteKinds returns the optional route kinds found installed at start.

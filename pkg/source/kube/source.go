@@ -129,6 +129,7 @@ func New(o Options) (*Source, error) {
 	if missing := s.routeKinds.missing(); len(missing) > 0 {
 		o.Log.Warn("route kinds whose CRD (gateway.networking.k8s.io/v1) is not installed are not read; install the CRDs and restart gatewarden to use them", "kinds", missing)
 	}
+	s.routeKinds.BackendTLSPolicy = s.backendTLS
 	all = append(slices.Clone(all), routeWatches...)
 	for _, w := range all {
 		inf, err := mgr.GetCache().GetInformer(context.Background(), w.obj)
