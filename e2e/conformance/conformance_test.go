@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -40,6 +41,7 @@ import (
 	"sigs.k8s.io/gateway-api/conformance"
 	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
 	"sigs.k8s.io/gateway-api/conformance/utils/config"
+	"sigs.k8s.io/gateway-api/conformance/tests"
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
@@ -54,7 +56,8 @@ const (
 // TestConformance runs the GATEWAY-HTTP, GATEWAY-GRPC, GATEWAY-TLS and
 // GATEWAY-TCP profiles. CONFORMANCE_REPORT names
 // the file the suite's report is written to; CONFORMANCE_RUN_TEST runs one
-// test of the suite by its short name.
+// test of the suite by its short name, CONFORMANCE_RUN_TESTS several
+// (comma separated).
 func TestConformance(t *testing.T) {
 	// Registered first, so run last: whatever ended the test, no process
 	// it started may be left.
@@ -295,12 +298,25 @@ func checkProvisioned(t *testing.T, r *runner) {
 }
 
 // skipTests are the suite's tests CONFORMANCE_SKIP names (comma
-// separated), for quicker iterations: every test runs by default.
+// separated) and, when CONFORMANCE_RUN_TESTS names some (comma separated),
+// every other test of the suite, for quicker iterations: every test runs by
+// default. Unlike CONFORMANCE_RUN_TEST (one test, run whatever the
+// features), the tests CONFORMANCE_RUN_TESTS names run only when
+// gatewarden declares their features.
 func skipTests() []string {
+	var skip []string
 	if extra := os.Getenv("CONFORMANCE_SKIP"); extra != "" {
-		return strings.Split(extra, ",")
+		skip = strings.Split(extra, ",")
 	}
-	return nil
+	if only := os.Getenv("CONFORMANCE_RUN_TESTS"); only != "" {
+		run := strings.Split(only, ",")
+		for _, ct := range tests.ConformanceTests {
+			if !slices.Contains(run, ct.ShortName) {
+				skip = append(skip, ct.ShortName)
+			}
+		}
+	}
+	return skip
 }
 
 // buildBinaries builds gatewarden and the suite's echo server once.
