@@ -59,6 +59,8 @@ var SupportedFeatures = []string{
 	"TCPRoute",
 	"TLSRoute",
 	// Extended.
+	"BackendTLSPolicy",
+	"BackendTLSPolicySANValidation",
 	"GatewayFrontendClientCertificateValidation",
 	"GatewayHTTPListenerIsolation",
 	"GatewayPort8080",
