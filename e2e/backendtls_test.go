@@ -8,6 +8,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
+	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -48,7 +50,7 @@ metadata: {name: mallory-ca, namespace: mallory}
 data:
   ca.crt: |
 %[3]s
-` + backendTLSService + backendTLSService + backendTLSService + backendTLSService + backendTLSService + `
+` + backendTLSService + backendTLSService + backendTLSService + backendTLSService + backendTLSService + `---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
 metadata: {name: app, namespace: team}
@@ -170,6 +172,8 @@ func startTLSProbe(t *testing.T, cert tls.Certificate) *tlsProbe {
 		}),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}},
 		ReadHeaderTimeout: 5 * time.Second,
+		// The refused handshakes are expected: the test counts them.
+		ErrorLog: log.New(io.Discard, "", 0),
 	}
 	done := make(chan struct{})
 	go func() {
