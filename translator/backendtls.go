@@ -321,8 +321,9 @@ func checkCAPEM(ca string) string {
 
 // transportSocket is the TLS transport socket of a cluster; h2 offers
 // HTTP/2 by ALPN, which servers (gRPC's among them) require for HTTP/2 over
-// TLS.
-func (u *upstreamTLS) transportSocket(h2 bool) *corev3.TransportSocket {
+// TLS; clientCert, when set, names the SDS secret of the client certificate
+// to present.
+func (u *upstreamTLS) transportSocket(h2 bool, clientCert string) *corev3.TransportSocket {
 	ca := &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: systemCABundle}}
 	if u.caPEM != "" {
 		ca = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: u.caPEM}}
@@ -331,11 +332,15 @@ func (u *upstreamTLS) transportSocket(h2 bool) *corev3.TransportSocket {
 	if h2 {
 		alpn = []string{"h2"}
 	}
+	var certs []*tlsv3.SdsSecretConfig
+	if clientCert != "" {
+		certs = []*tlsv3.SdsSecretConfig{{Name: clientCert, SdsConfig: adsConfigSource()}}
+	}
 	return &corev3.TransportSocket{
 		Name: "envoy.transport_sockets.tls",
 		ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(&tlsv3.UpstreamTlsContext{
 			Sni: u.sni,
-			CommonTlsContext: &tlsv3.CommonTlsContext{AlpnProtocols: alpn, ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{
+			CommonTlsContext: &tlsv3.CommonTlsContext{AlpnProtocols: alpn, TlsCertificateSdsSecretConfigs: certs, ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{
 				ValidationContext: &tlsv3.CertificateValidationContext{
 					TrustedCa:                 ca,
 					MatchTypedSubjectAltNames: u.sans,

@@ -127,23 +127,27 @@ func (t *translation) backendTLSConditions(p *gwv1.BackendTLSPolicy, keys []tlsT
 	setCondition(conds, string(gwv1.BackendTLSPolicyConditionResolvedRefs), refsOK, refsReason, refsMsg, p.Generation)
 }
 
-// backendTLSInvalid reports whether a backend of rule (a mirror included)
-// has a BackendTLSPolicy that cannot be used: the rule then answers 500
-// rather than reach it without the TLS its policy asks for. The policy
-// still reports to the Gateway gs.
-func (t *translation) backendTLSInvalid(gs *gatewayState, rule *ruleState) bool {
-	bad := false
-	for _, b := range rule.backends {
-		if b.tlsInvalid != "" {
+// backendTLSBody is the body of the 500 a rule answers when a backend of it
+// (a mirror included) cannot be reached with the TLS it should be: its
+// BackendTLSPolicy cannot be used, or it is reached over TLS and the client
+// certificate of the Gateway gs cannot be used. "" when none. The policies
+// still report to gs.
+func (t *translation) backendTLSBody(gs *gatewayState, rule *ruleState) string {
+	body := ""
+	check := func(b backend) {
+		switch {
+		case b.tlsInvalid != "":
 			t.useBackendTLS(gs, b)
-			bad = true
+			body = bodyBackendTLSInvalid
+		case b.tls != nil && gs.backendCertInvalid != "" && body == "":
+			body = bodyBackendClientCertInvalid
 		}
+	}
+	for _, b := range rule.backends {
+		check(b)
 	}
 	for _, m := range rule.filters.mirrors {
-		if m.to.tlsInvalid != "" {
-			t.useBackendTLS(gs, m.to)
-			bad = true
-		}
+		check(m.to)
 	}
-	return bad
+	return body
 }

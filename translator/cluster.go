@@ -32,6 +32,9 @@ type backend struct {
 	// BackendTLSPolicies apply (TLS passthrough and TCP backends are
 	// reached as they are).
 	tlsRoute bool
+	// clientCert is the SDS name of the client certificate its Gateway
+	// presents (route backends over TLS only).
+	clientCert string
 	// externalName is the host name of an ExternalName Service, which
 	// Envoy resolves itself (on port).
 	externalName string
@@ -170,7 +173,7 @@ func buildCluster(b backend) *clusterv3.Cluster {
 		}
 	}
 	if b.tls != nil {
-		c.TransportSocket = b.tls.transportSocket(b.appProtocol == appProtocolH2C)
+		c.TransportSocket = b.tls.transportSocket(b.appProtocol == appProtocolH2C, b.clientCert)
 	}
 	if b.externalName != "" {
 		c.TypedDnsResolverConfig = noSearchDomainResolver()

@@ -86,6 +86,9 @@ func (t *translation) buildGateway(gs *gatewayState) *xdsconfig.GatewayConfig {
 			}
 		}
 	}
+	if gs.backendCert != nil {
+		secrets[gs.backendCert.name] = *gs.backendCert
+	}
 	for _, name := range sortedKeys(secrets) {
 		out.Secrets = append(out.Secrets, buildSecret(secrets[name]))
 	}
@@ -110,7 +113,7 @@ func (t *translation) buildGateway(gs *gatewayState) *xdsconfig.GatewayConfig {
 	out.Listeners = append(out.Listeners, t.buildPassthrough(gs, bind, backends)...)
 	for _, name := range sortedKeys(backends) {
 		t.useBackendTLS(gs, backends[name])
-		c := buildCluster(backends[name])
+		c := buildCluster(withClientCert(gs, backends[name]))
 		cla, dns := t.buildEndpoints(backends[name])
 		if dns {
 			dnsCluster(c, cla)
@@ -218,8 +221,8 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			r.Action = directResponse(500, bodyPolicyInvalid)
 		case rule.invalid != "" || (len(rule.backends) == 0 && rule.filters.redirect == nil):
 			r.Action = directResponse(500, routeInvalidBody(e.route.obj))
-		case t.backendTLSInvalid(gs, rule):
-			r.Action = directResponse(500, bodyBackendTLSInvalid)
+		case t.backendTLSBody(gs, rule) != "":
+			r.Action = directResponse(500, t.backendTLSBody(gs, rule))
 		default:
 			typed, msg := t.routePolicyConfig(p, opt, vhJwt, vhRBAC, vhRBACFrom, backends)
 			if msg != "" {
