@@ -65,6 +65,7 @@ var SupportedFeatures = []string{
 	// Extended.
 	"BackendTLSPolicy",
 	"BackendTLSPolicySANValidation",
+	"GatewayBackendClientCertificate",
 	"GatewayFrontendClientCertificateValidation",
 	"GatewayHTTPListenerIsolation",
 	"GatewayPort8080",
