@@ -10,14 +10,15 @@ import (
 
 // The client certificate a Gateway presents to its backends
 // (spec.tls.backend.clientCertificateRef, GatewayBackendClientCertificate):
-// every cluster of a route backend reached over TLS (a BackendTLSPolicy
-// targets it) offers it, for backends that require client certificates.
+// every cluster a BackendTLSPolicy makes TLS (route backends, and JWKS
+// servers whose Service one targets: a cluster is named by its Service port
+// and SNI, and is the same whoever uses it) offers it, for backends that
+// require client certificates.
 // Envoy gets it over SDS, named by its Secret, like a listener's: no
 // cluster carries a private key, and only the Envoys of that Gateway get it.
 // A reference that does not resolve makes the Gateway's ResolvedRefs False
 // and the routes to its TLS backends answer 500, rather than connect
-// without the identity the Gateway was given. JWKS servers are fetched
-// without it.
+// without the identity the Gateway was given.
 
 // bodyBackendClientCertInvalid: the Gateway's client certificate for its
 // backends cannot be used.
@@ -68,10 +69,10 @@ func (t *translation) backendClientCert(g *gwv1.Gateway, ref gwv1.SecretObjectRe
 	return certificate{name: secretResourceName(ns, string(ref.Name)), chain: chain, key: key}, "", ""
 }
 
-// withClientCert gives b, a route backend reached over TLS, the Gateway's
-// client certificate.
+// withClientCert gives b, reached over TLS as a BackendTLSPolicy says, the
+// Gateway's client certificate.
 func withClientCert(gs *gatewayState, b backend) backend {
-	if b.tlsRoute && b.tls != nil && gs.backendCert != nil {
+	if b.tls != nil && b.tls.policy != "" && gs.backendCert != nil {
 		b.clientCert = gs.backendCert.name
 	}
 	return b

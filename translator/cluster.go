@@ -33,7 +33,7 @@ type backend struct {
 	// reached as they are).
 	tlsRoute bool
 	// clientCert is the SDS name of the client certificate its Gateway
-	// presents (route backends over TLS only).
+	// presents (backends a BackendTLSPolicy makes TLS only).
 	clientCert string
 	// externalName is the host name of an ExternalName Service, which
 	// Envoy resolves itself (on port).
