@@ -62,6 +62,13 @@ endpoints: [{addresses: [httpbin.localhost]}]
 			t.Fatalf("the ServiceAccount may %s (%q): deploy/ RBAC is not least privilege", verb, strings.TrimSpace(can))
 		}
 	}
+	// The statuses it writes, of BackendTLSPolicies among them.
+	for _, res := range []string{"gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io", "backendtlspolicies.gateway.networking.k8s.io", "virtualhostoptions.gateway.solo.io"} {
+		can, _ := k.tryKubectl("", "auth", "can-i", "patch", res, "--subresource=status", "--as=system:serviceaccount:gatewarden-system:gatewarden", "-A")
+		if strings.TrimSpace(can) != "yes" {
+			t.Fatalf("the ServiceAccount may not patch the status of %s (%q): deploy/ RBAC misses it", res, strings.TrimSpace(can))
+		}
+	}
 	// As deploy/ runs it: xDS authenticated with gatewarden's own CA (forced
 	// here, where the xDS address is loopback), each Gateway's Envoys
 	// provisioned.

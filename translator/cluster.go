@@ -22,8 +22,19 @@ type backend struct {
 	port               int32
 	portName           string
 	weight             uint32
-	// tls, for a server reached over TLS (an https JWKS server).
+	// tls, for a server reached over TLS (an https JWKS server, a route
+	// backend with a BackendTLSPolicy).
 	tls *upstreamTLS
+	// tlsInvalid is why the BackendTLSPolicy of a route backend cannot be
+	// used: the backend is then not reached at all (never in plain text).
+	tlsInvalid string
+	// tlsRoute marks the backends of HTTPRoutes and GRPCRoutes, to which
+	// BackendTLSPolicies apply (TLS passthrough and TCP backends are
+	// reached as they are).
+	tlsRoute bool
+	// clientCert is the SDS name of the client certificate its Gateway
+	// presents (backends a BackendTLSPolicy makes TLS only).
+	clientCert string
 	// externalName is the host name of an ExternalName Service, which
 	// Envoy resolves itself (on port).
 	externalName string
@@ -49,8 +60,9 @@ const (
 )
 
 // clusterName is the Envoy cluster of a Service port: "namespace/service/port",
-// with "/tls" for the TLS cluster of an https JWKS server and, when it sends
-// one, "/" and its SNI (two URLs of one Service may name two hosts).
+// with "/tls" for a TLS cluster (an https JWKS server, a backend with a
+// BackendTLSPolicy) and, when it sends one, "/" and its SNI (two URLs of one
+// Service may name two hosts).
 func (b backend) clusterName() string {
 	if b.name != "" {
 		return b.name
@@ -143,6 +155,10 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	if routeKind(route) == kindGRPCRoute {
 		b.speakGRPC()
 	}
+	if k := routeKind(route); k == kindHTTPRoute || k == kindGRPCRoute {
+		b.tlsRoute = true
+		b.tls, b.tlsInvalid = t.routeBackendTLS(ns, svc.Name, sp.Name)
+	}
 	b.name = b.clusterName()
 	return b, nil
 }
@@ -180,7 +196,7 @@ func buildCluster(b backend) *clusterv3.Cluster {
 		}
 	}
 	if b.tls != nil {
-		c.TransportSocket = b.tls.transportSocket()
+		c.TransportSocket = b.tls.transportSocket(b.appProtocol == appProtocolH2C, b.clientCert)
 	}
 	if b.externalName != "" {
 		c.TypedDnsResolverConfig = noSearchDomainResolver()

@@ -18,6 +18,10 @@ type gatewayState struct {
 	obj       *gwv1.Gateway
 	status    *gwv1.GatewayStatus
 	listeners []*listenerState // accepted listeners, in spec order
+	// backendCert is the client certificate presented to TLS backends;
+	// backendCertInvalid why it cannot be used (backendclientcert.go).
+	backendCert        *certificate
+	backendCertInvalid string
 }
 
 // listenerState is one accepted listener of a Gateway.
@@ -161,6 +165,7 @@ func (t *translation) gateways() []*gatewayState {
 			}
 		}
 		setCondition(&st.Conditions, string(gwv1.GatewayConditionAccepted), accepted, reason, msg, g.Generation)
+		t.resolveBackendClientCert(gs)
 		progReason := string(gwv1.GatewayReasonProgrammed)
 		if !accepted {
 			progReason = string(gwv1.GatewayReasonInvalid)

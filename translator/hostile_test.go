@@ -138,6 +138,9 @@ func TestHostileManifests(t *testing.T) {
 			want: "not a valid RE2 regular expression", untargeted: true},
 		"bad header name on a route": {extra: "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: victim2, namespace: apps}\nspec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: victim}]\n  rules: [{matches: [{headers: [{name: 'bad header', value: x}]}], backendRefs: [{name: app, port: 80}]}]\n",
 			want: "is not a valid HTTP header name", untargeted: true},
+		// Its targetRef names a Service of its own namespace (mallory/app),
+		// not apps/app: the routes to apps/app are untouched.
+		"BackendTLSPolicy naming another namespace's Service": {extra: "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: app, namespace: mallory, creationTimestamp: '2020-01-01T00:00:00Z'}\nspec:\n  targetRefs: [{group: '', kind: Service, name: app}]\n  validation: {wellKnownCACertificates: System, hostname: mallory.test}\n"},
 		"binary garbage":  {extra: "\n---\n\x00\x01\x02\xff\xfe", loadError: "hostile.yaml:"},
 		"empty documents": {extra: "\n---\n---\n\n---\n"},
 		"unknown kind":    {extra: "\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\n"},
@@ -188,6 +191,11 @@ func TestHostileManifests(t *testing.T) {
 					case vh.Name == "victim.test" && tc.want != "" && !tc.untargeted && forwarded && r.TypedPerFilterConfig == nil && vh.TypedPerFilterConfig == nil:
 						t.Errorf("route %s of the victim is forwarded with no policy after a refused option", r.Name)
 					}
+				}
+			}
+			for _, c := range gc.Clusters {
+				if c.GetTransportSocket() != nil {
+					t.Errorf("cluster %s is reached over TLS: no policy of apps targets it", c.Name)
 				}
 			}
 			if _, err := xds.BuildSnapshot(gc, nil); err != nil {

@@ -22,6 +22,9 @@ import (
 const (
 	bodyPolicyInvalid = "The policy of this route is invalid: see the status of its VirtualHostOption and RouteOption.\n"
 	bodyRouteInvalid  = "This route cannot be served: see the status of its HTTPRoute.\n"
+	// bodyBackendTLSInvalid: a backend's BackendTLSPolicy cannot be used,
+	// and the backend is not reached in plain text instead.
+	bodyBackendTLSInvalid = "The TLS policy of this route's backend is invalid: see the status of its BackendTLSPolicy.\n"
 )
 
 // vhostBuild is one virtual host (one hostname) of a port.
@@ -83,6 +86,9 @@ func (t *translation) buildGateway(gs *gatewayState) *xdsconfig.GatewayConfig {
 			}
 		}
 	}
+	if gs.backendCert != nil {
+		secrets[gs.backendCert.name] = *gs.backendCert
+	}
 	backends := make(map[string]backend, len(t.in.Services))
 	for _, port := range sortedPorts(ports) {
 		p := ports[port]
@@ -107,7 +113,8 @@ func (t *translation) buildGateway(gs *gatewayState) *xdsconfig.GatewayConfig {
 		out.Secrets = append(out.Secrets, buildSecret(secrets[name]))
 	}
 	for _, name := range sortedKeys(backends) {
-		c := buildCluster(backends[name])
+		t.useBackendTLS(gs, backends[name])
+		c := buildCluster(withClientCert(gs, backends[name]))
 		cla, dns := t.buildEndpoints(backends[name])
 		if dns {
 			dnsCluster(c, cla)
@@ -215,6 +222,8 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			r.Action = directResponse(500, bodyPolicyInvalid)
 		case rule.invalid != "" || (len(rule.backends) == 0 && rule.filters.redirect == nil):
 			r.Action = directResponse(500, routeInvalidBody(e.route.obj))
+		case t.backendTLSBody(gs, rule) != "":
+			r.Action = directResponse(500, t.backendTLSBody(gs, rule))
 		default:
 			typed, msg := t.routePolicyConfig(p, opt, vhJwt, vhRBAC, vhRBACFrom, backends)
 			if msg != "" {

@@ -29,6 +29,10 @@ type Status struct {
 	TLSRoutes  map[types.NamespacedName]*gwv1.TLSRouteStatus
 	TCPRoutes  map[types.NamespacedName]*gwv1.TCPRouteStatus
 	UDPRoutes  map[types.NamespacedName]*gwv1.UDPRouteStatus
+
+	// BackendTLSPolicies is nil when the input has none; a policy no
+	// Gateway uses has no entry.
+	BackendTLSPolicies map[types.NamespacedName]*gwv1.PolicyStatus
 }
 
 // RouteStatus is the status of the route of kind (one of
@@ -147,6 +151,7 @@ func (s *Status) Problems() []Problem {
 	}
 	policies("VirtualHostOption", s.VirtualHostOptions)
 	policies("RouteOption", s.RouteOptions)
+	policies("BackendTLSPolicy", s.BackendTLSPolicies)
 	return out
 }
 

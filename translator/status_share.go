@@ -18,6 +18,9 @@ func (s *Status) share() {
 	s.HTTPRoutes = shareEqual(s.HTTPRoutes, appendRouteStatusKey, equalRouteStatus)
 	s.VirtualHostOptions = shareEqual(s.VirtualHostOptions, appendPolicyStatusKey, equalPolicyStatus)
 	s.RouteOptions = shareEqual(s.RouteOptions, appendPolicyStatusKey, equalPolicyStatus)
+	if s.BackendTLSPolicies != nil {
+		s.BackendTLSPolicies = shareEqual(s.BackendTLSPolicies, appendPolicyStatusKey, equalPolicyStatus)
+	}
 }
 
 func shareEqual[V any](m map[types.NamespacedName]*V, key func([]byte, *V) []byte, equal func(a, b *V) bool) map[types.NamespacedName]*V {

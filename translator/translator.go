@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"k8s.io/apimachinery/pkg/types"
+	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/gatewarden/gatewarden/pkg/resource"
 	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
@@ -94,6 +95,7 @@ func Translate(in *resource.Resources, opts Options) *Result {
 		out.Gateways = append(out.Gateways, t.buildGateway(gw))
 	}
 	t.finishOptionStatus()
+	t.finishBackendTLSStatus()
 	t.status.share()
 	return out
 }
@@ -110,6 +112,10 @@ type translation struct {
 	optConds map[optionKey]map[string]*optionCond
 	// memo holds what is computed once per translation (memo.go).
 	memo memos
+	// tlsChecked holds each BackendTLSPolicy checked once, and tlsUses the
+	// Gateways whose backends it applies to (backendtls_status.go).
+	tlsChecked map[*gwv1.BackendTLSPolicy]*checkedTLS
+	tlsUses    map[*gwv1.BackendTLSPolicy]map[types.NamespacedName][]tlsTarget
 }
 
 func newTranslation(in *resource.Resources, opts Options) *translation {

@@ -22,8 +22,9 @@ import (
 //
 // Binding the stream to the certificate's Gateway is what keeps one
 // tenant's proxies from receiving another Gateway's listeners, JWKS and,
-// over SDS, the private keys of its HTTPS certificates: a snapshot holds
-// only the secrets its own listeners reference.
+// over SDS, the private keys of its HTTPS certificates and of the client
+// certificate it presents to its backends: a snapshot holds only the
+// secrets its own listeners and clusters reference.
 
 // authorize checks that the stream's peer may receive gateway's
 // configuration. A refusal is logged with both identities, counted, and

@@ -204,7 +204,7 @@ func runServe(ctx context.Context, o serveOptions) error {
 		}
 		popts.Translate.ExperimentalChannel = kubeSrc.Channel() == kube.ChannelExperimental
 		log.Info("Gateway API CRDs", "channel", kubeSrc.Channel())
-		writer = controlplane.NewStatusWriter(kubeSrc.Client(), o.controllerName, kubeSrc.RouteKinds(), log)
+		writer = controlplane.NewStatusWriter(kubeSrc.Client(), o.controllerName, kubeSrc.Installed(), log)
 		offer := writer.Offer
 		prov, err := newProvisioner(o, log, kubeSrc)
 		if err != nil {

@@ -47,7 +47,8 @@ const (
 // TestConformance runs the GATEWAY-HTTP, GATEWAY-GRPC, GATEWAY-TLS,
 // GATEWAY-TCP and GATEWAY-UDP profiles. CONFORMANCE_REPORT names
 // the file the suite's report is written to; CONFORMANCE_RUN_TEST runs one
-// test of the suite by its short name; CONFORMANCE_CHANNEL=experimental
+// test of the suite by its short name, CONFORMANCE_RUN_TESTS several
+// (comma separated); CONFORMANCE_CHANNEL=experimental
 // installs the Gateway API's experimental CRDs instead of the standard
 // ones (gatewarden then declares the features of the experimental fields,
 // and the report says which channel ran).

@@ -35,15 +35,15 @@ type StatusWriter struct {
 	mu     sync.Mutex
 	latest *translator.Result
 	wake   chan struct{}
-	// routeKinds are the route kinds installed: the others have no
-	// statuses to write.
-	routeKinds kube.RouteKinds
+	// installed are the route kinds and policy kinds installed: the
+	// others have no statuses to write.
+	installed kube.Installed
 }
 
 // NewStatusWriter writes through c, which should read from an informer
 // cache: every write lists the routes and options of the cluster.
-func NewStatusWriter(c client.Client, controllerName string, routeKinds kube.RouteKinds, log *slog.Logger) *StatusWriter {
-	return &StatusWriter{c: c, controllerName: controllerName, routeKinds: routeKinds, log: log, retryAfter: time.Second, wake: make(chan struct{}, 1)}
+func NewStatusWriter(c client.Client, controllerName string, installed kube.Installed, log *slog.Logger) *StatusWriter {
+	return &StatusWriter{c: c, controllerName: controllerName, installed: installed, log: log, retryAfter: time.Second, wake: make(chan struct{}, 1)}
 }
 
 // Offer hands the writer the statuses to write: a new translation's, or the
@@ -121,14 +121,17 @@ func (w *StatusWriter) write(ctx context.Context, r *translator.Result) error {
 		}))
 	}
 	// Routes: replace the parent entries of this controller, keep others'.
-	errs = append(errs, w.writeRoutes(ctx, w.routeKinds, s, now))
+	errs = append(errs, w.writeRoutes(ctx, w.installed.RouteKinds, s, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.VirtualHostOptionList{}, s.VirtualHostOptions, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.RouteOptionList{}, s.RouteOptions, now))
+	if w.installed.BackendTLSPolicy {
+		errs = append(errs, w.writePolicies(ctx, &gwv1.BackendTLSPolicyList{}, s.BackendTLSPolicies, now))
+	}
 	return errors.Join(errs...)
 }
 
 // writePolicies replaces the ancestor entries of this controller in the
-// status of every option of a kind.
+// status of every policy of a kind (an option kind, BackendTLSPolicy).
 func (w *StatusWriter) writePolicies(ctx context.Context, list client.ObjectList, want map[types.NamespacedName]*gwv1.PolicyStatus, now metav1.Time) error {
 	if err := w.c.List(ctx, list); err != nil {
 		return err
@@ -140,6 +143,10 @@ func (w *StatusWriter) writePolicies(ctx context.Context, list client.ObjectList
 			objs = append(objs, &l.Items[i])
 		}
 	case *optv1.RouteOptionList:
+		for i := range l.Items {
+			objs = append(objs, &l.Items[i])
+		}
+	case *gwv1.BackendTLSPolicyList:
 		for i := range l.Items {
 			objs = append(objs, &l.Items[i])
 		}
@@ -171,8 +178,10 @@ func policyStatus(o client.Object) *gwv1.PolicyStatus {
 		return &v.Status
 	case *optv1.RouteOption:
 		return &v.Status
+	case *gwv1.BackendTLSPolicy:
+		return &v.Status
 	}
-	panic("not an option kind")
+	panic("not a policy kind")
 }
 
 // patch reads obj from the cache, lets mutate change its status, and sends

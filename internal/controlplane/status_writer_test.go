@@ -85,7 +85,7 @@ func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, n
 // startWriter runs a status writer until the test ends.
 func startWriter(t *testing.T, c client.Client) *StatusWriter {
 	t.Helper()
-	w := NewStatusWriter(c, controller, kube.RouteKinds(resource.RouteKinds), quietLog())
+	w := NewStatusWriter(c, controller, kube.Installed{RouteKinds: resource.RouteKinds}, quietLog())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Start(ctx) }()

@@ -55,6 +55,7 @@ type StatusDump struct {
 	UDPRoutes          []ObjectStatus `json:"udpRoutes,omitempty"`
 	VirtualHostOptions []ObjectStatus `json:"virtualHostOptions,omitempty"`
 	RouteOptions       []ObjectStatus `json:"routeOptions,omitempty"`
+	BackendTLSPolicies []ObjectStatus `json:"backendTLSPolicies,omitempty"`
 }
 
 // ObjectStatus is the status of one object.
@@ -92,6 +93,7 @@ func Of(r *translator.Result) (*Dump, error) {
 	d.Status.UDPRoutes = namespaced(s.UDPRoutes)
 	d.Status.VirtualHostOptions = namespaced(s.VirtualHostOptions)
 	d.Status.RouteOptions = namespaced(s.RouteOptions)
+	d.Status.BackendTLSPolicies = namespaced(s.BackendTLSPolicies)
 	return d, nil
 }
 

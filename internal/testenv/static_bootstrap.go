@@ -93,6 +93,9 @@ func StaticBootstrap(gc *xdsconfig.GatewayConfig) (*bootstrapv3.Bootstrap, error
 			c.EdsClusterConfig = nil
 			c.LoadAssignment = gc.Endpoints[i]
 		}
+		if err := staticClusterSecretRefs(c); err != nil {
+			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
+		}
 		b.StaticResources.Clusters = append(b.StaticResources.Clusters, c)
 	}
 	b.StaticResources.Secrets = gc.Secrets
@@ -118,5 +121,30 @@ func staticSecretRefs(fc *listenerv3.FilterChain) error {
 		return err
 	}
 	fc.TransportSocket = &corev3.TransportSocket{Name: ts.Name, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}
+	return nil
+}
+
+// staticClusterSecretRefs does for a cluster's upstream TLS context (its
+// client certificate) what staticSecretRefs does for a filter chain's.
+func staticClusterSecretRefs(c *clusterv3.Cluster) error {
+	ts := c.GetTransportSocket()
+	if ts == nil {
+		return nil
+	}
+	ctx := &tlsv3.UpstreamTlsContext{}
+	if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
+		return err
+	}
+	if len(ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs()) == 0 {
+		return nil
+	}
+	for _, s := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+		s.SdsConfig = nil
+	}
+	a, err := anypb.New(ctx)
+	if err != nil {
+		return err
+	}
+	c.TransportSocket = &corev3.TransportSocket{Name: ts.Name, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}
 	return nil
 }

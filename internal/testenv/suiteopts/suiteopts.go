@@ -8,6 +8,7 @@ package suiteopts
 import (
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,6 +24,7 @@ import (
 	gwv1beta1 "sigs.k8s.io/gateway-api/apis/v1beta1"
 	xv1alpha1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
 	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
+	"sigs.k8s.io/gateway-api/conformance/tests"
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
@@ -32,8 +34,9 @@ import (
 // profiles, against the API server of cfg: clients built with the default
 // scheme (as the suite's own DefaultOptions: its helpers build clients
 // with it, so the Gateway API types go there), the report written to
-// $CONFORMANCE_REPORT, the one test $CONFORMANCE_RUN_TEST names run, the
-// tests $CONFORMANCE_SKIP lists (comma separated) skipped, and gatewarden
+// $CONFORMANCE_REPORT, the one test $CONFORMANCE_RUN_TEST names run (or
+// those $CONFORMANCE_RUN_TESTS lists, comma separated), the tests
+// $CONFORMANCE_SKIP lists (comma separated) skipped, and gatewarden
 // named with the version git describes.
 func Options(t *testing.T, cfg *rest.Config, className string, profiles ...suite.ConformanceProfileName) suite.ConformanceOptions {
 	t.Helper()
@@ -53,6 +56,17 @@ func Options(t *testing.T, cfg *rest.Config, className string, profiles ...suite
 	var skip []string
 	if s := os.Getenv("CONFORMANCE_SKIP"); s != "" {
 		skip = strings.Split(s, ",")
+	}
+	// Unlike CONFORMANCE_RUN_TEST (one test, run whatever the features),
+	// the tests CONFORMANCE_RUN_TESTS names run only when gatewarden
+	// declares their features.
+	if only := os.Getenv("CONFORMANCE_RUN_TESTS"); only != "" {
+		run := strings.Split(only, ",")
+		for _, ct := range tests.ConformanceTests {
+			if !slices.Contains(run, ct.ShortName) {
+				skip = append(skip, ct.ShortName)
+			}
+		}
 	}
 	return suite.ConformanceOptions{
 		ConfigurableOptions: suite.ConfigurableOptions{

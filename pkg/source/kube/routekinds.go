@@ -21,6 +21,19 @@ type RouteKinds []resource.RouteKind
 // RouteKinds returns the route kinds found installed at start.
 func (s *Source) RouteKinds() RouteKinds { return s.routeKinds }
 
+// Installed are the kinds found installed at start whose status gatewarden
+// writes beside Gateways and options: the route kinds and BackendTLSPolicy.
+type Installed struct {
+	RouteKinds RouteKinds
+	// BackendTLSPolicy is whether its CRD (v1) is installed.
+	BackendTLSPolicy bool
+}
+
+// Installed returns the kinds found installed at start.
+func (s *Source) Installed() Installed {
+	return Installed{RouteKinds: s.routeKinds, BackendTLSPolicy: s.backendTLS}
+}
+
 // detectRouteKinds finds which route kinds are installed and returns them
 // to watch.
 func detectRouteKinds(mapper meta.RESTMapper) (RouteKinds, []watchedKind, error) {

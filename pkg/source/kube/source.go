@@ -123,9 +123,9 @@ func New(o Options) (*Source, error) {
 	}
 	all := watched
 	if s.backendTLS {
-		all = append(slices.Clone(watched), watchedKind{&gwv1.BackendTLSPolicy{}, false})
+		all = append(slices.Clone(watched), watchedKind{&gwv1.BackendTLSPolicy{}, true})
 	} else {
-		o.Log.Warn("the BackendTLSPolicy CRD (gateway.networking.k8s.io/v1) is not installed: BackendTLSPolicies are not read, https JWKS servers are checked against the system's authorities; install the CRD and restart gatewarden to use them")
+		o.Log.Warn("the BackendTLSPolicy CRD (gateway.networking.k8s.io/v1) is not installed: BackendTLSPolicies are not read (route backends are reached without TLS, https JWKS servers are checked against the system's authorities); install the CRD and restart gatewarden to use them")
 	}
 	var routeWatches []watchedKind
 	s.routeKinds, routeWatches, err = detectRouteKinds(mgr.GetRESTMapper())

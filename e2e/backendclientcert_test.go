@@ -1,0 +1,228 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
+	"github.com/gatewarden/gatewarden/pkg/pki"
+)
+
+// backendClientCertManifests: the Gateway infra/gw (HTTP, app.test, port
+// %[1]d) presents the client certificate of the Secret %[2]s to its
+// backends; the route /secure reaches a TLS backend on 127.0.0.1:%[3]d
+// that requires a client certificate, through a BackendTLSPolicy whose CA
+// is %[4]s. The client certificate's Secret (%[5]s: the certificate, %[6]s:
+// the key, both indented) is in infra and, for a hostile reference, in
+// mallory, which grants nothing.
+const backendClientCertManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: gatewarden
+  listeners:
+  - {name: http, protocol: HTTP, port: %[1]d, hostname: app.test, allowedRoutes: {namespaces: {from: All}}}
+  tls:
+    backend:
+      clientCertificateRef: %[2]s
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: envoy-client, namespace: infra}
+type: kubernetes.io/tls
+stringData:
+  tls.crt: |
+%[5]s
+  tls.key: |
+%[6]s
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: envoy-client, namespace: mallory}
+type: kubernetes.io/tls
+stringData:
+  tls.crt: |
+%[5]s
+  tls.key: |
+%[6]s
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: backend-ca, namespace: team}
+data:
+  ca.crt: |
+%[4]s
+---
+apiVersion: v1
+kind: Service
+metadata: {name: secure, namespace: team}
+spec: {ports: [{name: https, port: 443}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: secure-1, namespace: team, labels: {kubernetes.io/service-name: secure}}
+addressType: IPv4
+ports: [{name: https, port: %[3]d}]
+endpoints: [{addresses: [127.0.0.1]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: secure, namespace: team}
+spec:
+  targetRefs: [{group: "", kind: Service, name: secure}]
+  validation:
+    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
+    hostname: secure.backend.test
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: app, namespace: team}
+spec:
+  parentRefs: [{name: gw, namespace: infra}]
+  rules:
+  - {matches: [{path: {type: PathPrefix, value: /secure}}], backendRefs: [{name: secure, port: 443}]}
+`
+
+// mtlsBackend is a TLS backend that requires a client certificate of a CA
+// and records the subjects of those it was shown.
+type mtlsBackend struct {
+	port     int
+	accepts  atomic.Int64
+	mu       sync.Mutex
+	subjects []string
+}
+
+func startMTLSBackend(t *testing.T, cert tls.Certificate, clientCA *pki.CA) *mtlsBackend {
+	t.Helper()
+	pool := x509.NewCertPool()
+	pool.AddCert(clientCA.Cert)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &mtlsBackend{port: ln.Addr().(*net.TCPAddr).Port}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b.mu.Lock()
+			for _, c := range r.TLS.PeerCertificates[:1] {
+				b.subjects = append(b.subjects, c.Subject.CommonName)
+			}
+			b.mu.Unlock()
+			fmt.Fprintln(w, "client certificate verified")
+		}),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool},
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.ServeTLS(&countingListener{Listener: ln, n: &b.accepts}, "", "")
+	}()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return b
+}
+
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// clientCertPEM issues a client certificate of ca for cn, as PEM.
+func clientCertPEM(t *testing.T, ca *pki.CA, cn string) (certPEM, keyPEM string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+}
+
+// TestGatewayBackendClientCertificate: a Gateway's Envoy presents the
+// client certificate of spec.tls.backend.clientCertificateRef to a TLS
+// backend that requires one (200, the backend saw it). When the reference
+// names a Secret of another namespace that grants nothing (a hostile
+// Gateway owner borrowing a tenant's identity), the route answers 500 and
+// the backend gets no connection at all.
+func TestGatewayBackendClientCertificate(t *testing.T) {
+	serverCA := testenv.NewCA(t, "backend CA")
+	clientCA := testenv.NewCA(t, "client CA")
+	backend := startMTLSBackend(t, issueServerCert(t, serverCA, []string{"secure.backend.test"}), clientCA)
+	certPEM, keyPEM := clientCertPEM(t, clientCA, "envoy of infra/gw")
+	indent := func(s string) string {
+		return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ")
+	}
+	manifests := func(gwPort int, ref string) string {
+		return fmt.Sprintf(backendClientCertManifests, gwPort, ref, backend.port, indent(string(serverCA.CertPEM)), indent(certPEM), indent(keyPEM))
+	}
+	e := startDirEnv(t, false, func(e *dirEnv) {
+		e.gateway = "infra/gw"
+		e.write("mtls.yaml", manifests(e.gwPort, "{name: envoy-client}"))
+	})
+	eventually(t, 15*time.Second, "the backend requiring a client certificate answers", func() string {
+		if a := get(t, e.url+"/secure", "app.test"); a.code != 200 || !strings.Contains(a.body, "client certificate verified") {
+			return a.String()
+		}
+		return ""
+	})
+	backend.mu.Lock()
+	subjects := append([]string(nil), backend.subjects...)
+	backend.mu.Unlock()
+	if len(subjects) == 0 || subjects[0] != "envoy of infra/gw" {
+		t.Errorf("the backend was shown client certificates %v, want the Gateway's (envoy of infra/gw)", subjects)
+	}
+
+	e.write("mtls.yaml", manifests(e.gwPort, "{name: envoy-client, namespace: mallory}"))
+	eventually(t, 15*time.Second, "a Secret of another namespace without a ReferenceGrant makes the route answer 500", func() string {
+		if a := get(t, e.url+"/secure", "app.test"); a.code != 500 || !strings.Contains(a.body, "client certificate this gateway presents") {
+			return a.String()
+		}
+		return ""
+	})
+	before := backend.accepts.Load()
+	for range 3 {
+		if a := get(t, e.url+"/secure", "app.test"); a.code != 500 {
+			t.Errorf("/secure with a refused client certificate reference: %s, want 500", a)
+		}
+	}
+	if n := backend.accepts.Load() - before; n > 0 {
+		t.Errorf("the backend got %d connections while the Gateway's client certificate reference was refused, want none", n)
+	}
+	t.Logf("client certificates the backend was shown: %v; connections while refused: %d", subjects, backend.accepts.Load()-before)
+}

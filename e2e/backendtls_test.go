@@ -1,0 +1,330 @@
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
+	"github.com/gatewarden/gatewarden/pkg/pki"
+)
+
+// backendTLSManifests: an HTTP listener for app.test on port %[1]d whose
+// routes reach, by path, TLS backends on 127.0.0.1 through five Services
+// (backendTLSService, named and given their port by the test) with
+// BackendTLSPolicies. The CA of the policies is %[2]s (indented); mallory's
+// policy, in mallory's namespace, names team's Service "good" with a CA of
+// mallory's own (%[3]s).
+const backendTLSManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: gatewarden
+  listeners:
+  - {name: http, protocol: HTTP, port: %[1]d, hostname: app.test, allowedRoutes: {namespaces: {from: All}}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: backend-ca, namespace: team}
+data:
+  ca.crt: |
+%[2]s
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: mallory-ca, namespace: mallory}
+data:
+  ca.crt: |
+%[3]s
+` + backendTLSService + backendTLSService + backendTLSService + backendTLSService + backendTLSService + `---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: app, namespace: team}
+spec:
+  parentRefs: [{name: gw, namespace: infra}]
+  rules:
+  - {matches: [{path: {type: PathPrefix, value: /good}}], backendRefs: [{name: good, port: 443}]}
+  - {matches: [{path: {type: PathPrefix, value: /wrong-san}}], backendRefs: [{name: wrong-san, port: 443}]}
+  - {matches: [{path: {type: PathPrefix, value: /other-ca}}], backendRefs: [{name: other-ca, port: 443}]}
+  - {matches: [{path: {type: PathPrefix, value: /uri-san}}], backendRefs: [{name: uri-san, port: 443}]}
+  - {matches: [{path: {type: PathPrefix, value: /invalid}}], backendRefs: [{name: invalid, port: 443}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: good, namespace: team}
+spec:
+  targetRefs: [{group: "", kind: Service, name: good, sectionName: https}]
+  validation:
+    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
+    hostname: good.backend.test
+---
+# The backend's certificate names other.backend.test.
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: wrong-san, namespace: team}
+spec:
+  targetRefs: [{group: "", kind: Service, name: wrong-san}]
+  validation:
+    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
+    hostname: wrong-san.backend.test
+---
+# The backend's certificate is signed by another CA.
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: other-ca, namespace: team}
+spec:
+  targetRefs: [{group: "", kind: Service, name: other-ca}]
+  validation:
+    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
+    hostname: other-ca.backend.test
+---
+# The name checked is the URI, not the hostname (which the certificate
+# does not carry).
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: uri-san, namespace: team}
+spec:
+  targetRefs: [{group: "", kind: Service, name: uri-san}]
+  validation:
+    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
+    hostname: uri-san.backend.test
+    subjectAltNames: [{type: URI, uri: "spiffe://backend.test/ns/team/sa/uri-san"}]
+---
+# Its CA does not exist: the backend is not reached at all.
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: invalid, namespace: team}
+spec:
+  targetRefs: [{group: "", kind: Service, name: invalid}]
+  validation:
+    caCertificateRefs: [{group: "", kind: ConfigMap, name: nowhere}]
+    hostname: invalid.backend.test
+---
+# A hostile tenant's policy, older than team's, naming team's Service from
+# its own namespace: it targets mallory/good, which does not exist, and
+# changes nothing for team/good.
+apiVersion: gateway.networking.k8s.io/v1
+kind: BackendTLSPolicy
+metadata: {name: good, namespace: mallory, creationTimestamp: "2020-01-01T00:00:00Z"}
+spec:
+  targetRefs: [{group: "", kind: Service, name: good, sectionName: https}]
+  validation:
+    caCertificateRefs: [{group: "", kind: ConfigMap, name: mallory-ca}]
+    hostname: mallory.test
+`
+
+// backendTLSService is one Service of team with a port named https and its
+// endpoint on 127.0.0.1: the test replaces SVC by its name and PORT by the
+// port of its backend.
+const backendTLSService = `---
+apiVersion: v1
+kind: Service
+metadata: {name: SVC, namespace: team}
+spec: {ports: [{name: https, port: 443}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: SVC-1, namespace: team, labels: {kubernetes.io/service-name: SVC}}
+addressType: IPv4
+ports: [{name: https, port: PORT}]
+endpoints: [{addresses: [127.0.0.1]}]
+`
+
+// tlsProbe is a TLS backend that counts what reaches it: connections,
+// connections whose first byte is not a TLS handshake record (plain text),
+// and requests served after a completed handshake, with the SNI it was
+// sent.
+type tlsProbe struct {
+	port                   int
+	accepts, plain, served atomic.Int64
+	mu                     sync.Mutex
+	sni                    []string
+}
+
+func startTLSProbe(t *testing.T, cert tls.Certificate) *tlsProbe {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tlsProbe{port: ln.Addr().(*net.TCPAddr).Port}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p.served.Add(1)
+			p.mu.Lock()
+			p.sni = append(p.sni, r.TLS.ServerName)
+			p.mu.Unlock()
+			fmt.Fprintln(w, "served over TLS")
+		}),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}},
+		ReadHeaderTimeout: 5 * time.Second,
+		// The refused handshakes are expected: the test counts them.
+		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.ServeTLS(&probeListener{Listener: ln, p: p}, "", "")
+	}()
+	t.Cleanup(func() { srv.Close(); <-done })
+	return p
+}
+
+func (p *tlsProbe) snis() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.sni...)
+}
+
+type probeListener struct {
+	net.Listener
+	p *tlsProbe
+}
+
+func (l *probeListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.p.accepts.Add(1)
+	return &probeConn{Conn: c, p: l.p}, nil
+}
+
+type probeConn struct {
+	net.Conn
+	p     *tlsProbe
+	first sync.Once
+}
+
+// Read notes a connection whose first byte is not a TLS handshake record
+// (0x16): a request in plain text.
+func (c *probeConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.first.Do(func() {
+			if b[0] != 0x16 {
+				c.p.plain.Add(1)
+			}
+		})
+	}
+	return n, err
+}
+
+// issueServerCert issues a server certificate of ca with the given DNS and
+// URI names.
+func issueServerCert(t *testing.T, ca *pki.CA, dnsNames []string, uris ...string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "backend"}, DNSNames: dnsNames,
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	for _, u := range uris {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, parsed)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestBackendTLSPolicy reaches TLS backends through real Envoy as their
+// BackendTLSPolicies say: the right CA and name answer 200 with the
+// policy's SNI; a certificate of the wrong name or of another CA is refused
+// (503) after the handshake, before any request; a policy whose CA does not
+// resolve answers 500 and its backend gets no connection at all. No
+// backend ever sees plain text, and a hostile tenant's policy naming
+// another namespace's Service changes nothing.
+func TestBackendTLSPolicy(t *testing.T) {
+	ca := testenv.NewCA(t, "backend CA")
+	other := testenv.NewCA(t, "another CA")
+	mallory := testenv.NewCA(t, "mallory's CA")
+	probes := map[string]*tlsProbe{
+		"good":      startTLSProbe(t, issueServerCert(t, ca, []string{"good.backend.test"})),
+		"wrong-san": startTLSProbe(t, issueServerCert(t, ca, []string{"other.backend.test"})),
+		"other-ca":  startTLSProbe(t, issueServerCert(t, other, []string{"other-ca.backend.test"})),
+		"uri-san":   startTLSProbe(t, issueServerCert(t, ca, []string{"elsewhere.backend.test"}, "spiffe://backend.test/ns/team/sa/uri-san")),
+		"invalid":   startTLSProbe(t, issueServerCert(t, ca, []string{"invalid.backend.test"})),
+	}
+	order := []string{"good", "wrong-san", "other-ca", "uri-san", "invalid"}
+	indent := func(s string) string {
+		return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ")
+	}
+	e := startDirEnv(t, false, func(e *dirEnv) {
+		e.gateway = "infra/gw"
+		m := fmt.Sprintf(backendTLSManifests, e.gwPort, indent(string(ca.CertPEM)), indent(string(mallory.CertPEM)))
+		for _, name := range order {
+			m = strings.Replace(m, "name: SVC, namespace", "name: "+name+", namespace", 1)
+			m = strings.Replace(m, "name: SVC-1,", "name: "+name+"-1,", 1)
+			m = strings.Replace(m, "service-name: SVC}", "service-name: "+name+"}", 1)
+			m = strings.Replace(m, "port: PORT}", fmt.Sprintf("port: %d}", probes[name].port), 1)
+		}
+		e.write("backendtls.yaml", m)
+	})
+	eventually(t, 15*time.Second, "the backend with the right CA and name answers", func() string {
+		if a := get(t, e.url+"/good", "app.test"); a.code != 200 || !strings.Contains(a.body, "served over TLS") {
+			return a.String()
+		}
+		return ""
+	})
+	if a := get(t, e.url+"/uri-san", "app.test"); a.code != 200 {
+		t.Errorf("/uri-san (certificate carries the policy's URI): %s, want 200", a)
+	}
+	for path, want := range map[string]int{"/wrong-san": 503, "/other-ca": 503, "/invalid": 500} {
+		for range 3 {
+			if a := get(t, e.url+path, "app.test"); a.code != want {
+				t.Errorf("%s: %s, want %d", path, a, want)
+			}
+		}
+	}
+	for name, p := range probes {
+		if n := p.plain.Load(); n > 0 {
+			t.Errorf("backend %s received %d connections in plain text", name, n)
+		}
+	}
+	for _, name := range []string{"wrong-san", "other-ca", "invalid"} {
+		if n := probes[name].served.Load(); n > 0 {
+			t.Errorf("backend %s served %d requests, want none", name, n)
+		}
+	}
+	for _, name := range []string{"wrong-san", "other-ca"} {
+		if probes[name].accepts.Load() == 0 {
+			t.Errorf("backend %s was never connected to: its 503 does not show a refused certificate", name)
+		}
+	}
+	if n := probes["invalid"].accepts.Load(); n > 0 {
+		t.Errorf("backend invalid (its policy's CA does not resolve) got %d connections, want none", n)
+	}
+	for _, sni := range probes["good"].snis() {
+		if sni != "good.backend.test" {
+			t.Errorf("backend good was sent SNI %q, want good.backend.test (the policy of its own namespace)", sni)
+		}
+	}
+	if got := probes["uri-san"].snis(); len(got) == 0 || got[0] != "uri-san.backend.test" {
+		t.Errorf("backend uri-san was sent SNI %v, want uri-san.backend.test", got)
+	}
+	t.Logf("requests served: good %d, uri-san %d; connections to the refused backends: wrong-san %d, other-ca %d, invalid %d; plain text: none",
+		probes["good"].served.Load(), probes["uri-san"].served.Load(), probes["wrong-san"].accepts.Load(), probes["other-ca"].accepts.Load(), probes["invalid"].accepts.Load())
+}
