@@ -22,6 +22,8 @@ type Status struct {
 	HTTPRoutes         map[types.NamespacedName]*gwv1.HTTPRouteStatus
 	VirtualHostOptions map[types.NamespacedName]*gwv1.PolicyStatus
 	RouteOptions       map[types.NamespacedName]*gwv1.PolicyStatus
+	// ListenerSets are those whose parentRef names a Gateway of ours.
+	ListenerSets map[types.NamespacedName]*gwv1.ListenerSetStatus
 
 	// GRPCRoutes, TLSRoutes and TCPRoutes are nil when the input has none.
 	GRPCRoutes map[types.NamespacedName]*gwv1.GRPCRouteStatus
@@ -39,6 +41,7 @@ func newStatusFor(in *resource.Resources) *Status {
 		HTTPRoutes:         make(map[types.NamespacedName]*gwv1.HTTPRouteStatus, len(in.HTTPRoutes)),
 		VirtualHostOptions: make(map[types.NamespacedName]*gwv1.PolicyStatus, len(in.VirtualHostOptions)),
 		RouteOptions:       make(map[types.NamespacedName]*gwv1.PolicyStatus, len(in.RouteOptions)),
+		ListenerSets:       make(map[types.NamespacedName]*gwv1.ListenerSetStatus, len(in.ListenerSets)),
 	}
 }
 
@@ -98,6 +101,15 @@ func (s *Status) Problems() []Problem {
 		add("Gateway", k.String(), "", st.Conditions)
 		for _, l := range st.Listeners {
 			add("Gateway", k.String(), "listener "+string(l.Name), l.Conditions)
+		}
+	}
+	for _, k := range withProblems(s.ListenerSets, func(st *gwv1.ListenerSetStatus) bool {
+		return !allTrue(st.Conditions) || slices.ContainsFunc(st.Listeners, func(l gwv1.ListenerEntryStatus) bool { return !allTrue(l.Conditions) })
+	}) {
+		st := s.ListenerSets[k]
+		add("ListenerSet", k.String(), "", st.Conditions)
+		for _, l := range st.Listeners {
+			add("ListenerSet", k.String(), "listener "+string(l.Name), l.Conditions)
 		}
 	}
 	routeProblems := func(st *gwv1.HTTPRouteStatus) bool {

@@ -117,6 +117,7 @@ func (w *StatusWriter) write(ctx context.Context, r *translator.Result) error {
 				listeners = append(listeners, l)
 			}
 			want.Listeners = listeners
+			want.AttachedListenerSets = st.AttachedListenerSets
 			return setIfChanged(&gw.Status, want)
 		}))
 	}
@@ -151,6 +152,7 @@ func (w *StatusWriter) write(ctx context.Context, r *translator.Result) error {
 			return setIfChanged(&route.Status, want)
 		}))
 	}
+	errs = append(errs, w.writeListenerSets(ctx, s, now))
 	errs = append(errs, w.writeRoutes(ctx, w.routeKinds, s, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.VirtualHostOptionList{}, s.VirtualHostOptions, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.RouteOptionList{}, s.RouteOptions, now))

@@ -69,6 +69,7 @@ var kinds = map[schema.GroupVersionKind]func() Object{
 	gatewayV1.WithKind("GRPCRoute"):                          func() Object { return &gwv1.GRPCRoute{} },
 	gatewayV1.WithKind("TLSRoute"):                           func() Object { return &gwv1.TLSRoute{} },
 	gatewayV1.WithKind("TCPRoute"):                           func() Object { return &gwv1.TCPRoute{} },
+	gatewayV1.WithKind("ListenerSet"):                        func() Object { return &gwv1.ListenerSet{} },
 	gatewayV1beta1.WithKind("GatewayClass"):                  func() Object { return &gwv1.GatewayClass{} },
 	gatewayV1beta1.WithKind("Gateway"):                       func() Object { return &gwv1.Gateway{} },
 	gatewayV1beta1.WithKind("HTTPRoute"):                     func() Object { return &gwv1.HTTPRoute{} },

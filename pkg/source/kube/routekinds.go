@@ -19,12 +19,17 @@ var (
 	grpcRouteKind = schema.GroupKind{Group: gwv1.GroupName, Kind: "GRPCRoute"}
 	tlsRouteKind  = schema.GroupKind{Group: gwv1.GroupName, Kind: "TLSRoute"}
 	tcpRouteKind  = schema.GroupKind{Group: gwv1.GroupName, Kind: "TCPRoute"}
+	// listenerSetKind is not a route kind, but read the same way: a
+	// cluster whose CRDs predate it has Gateways to serve all the same.
+	listenerSetKind = schema.GroupKind{Group: gwv1.GroupName, Kind: "ListenerSet"}
 )
 
 // RouteKinds are the optional route kinds the API server serves: the
 // status writer writes the statuses of those only.
 type RouteKinds struct {
 	GRPC, TLS, TCP bool
+	// ListenerSet is whether ListenerSets (v1) are served.
+	ListenerSet bool
 }
 
 // RouteKinds returns the optional route kinds found installed at start.
@@ -44,7 +49,13 @@ func detectRouteKinds(mapper meta.RESTMapper) (RouteKinds, []watchedKind, error)
 	if k.TCP, err = installed(mapper, tcpRouteKind, gwv1.GroupVersion.Version); err != nil {
 		return k, nil, fmt.Errorf("look up the TCPRoute CRD: %w", err)
 	}
+	if k.ListenerSet, err = installed(mapper, listenerSetKind, gwv1.GroupVersion.Version); err != nil {
+		return k, nil, fmt.Errorf("look up the ListenerSet CRD: %w", err)
+	}
 	var w []watchedKind
+	if k.ListenerSet {
+		w = append(w, watchedKind{&gwv1.ListenerSet{}, true})
+	}
 	if k.GRPC {
 		w = append(w, watchedKind{&gwv1.GRPCRoute{}, true})
 	}
@@ -69,6 +80,9 @@ func (k RouteKinds) missing() []string {
 	if !k.TCP {
 		out = append(out, "TCPRoute")
 	}
+	if !k.ListenerSet {
+		out = append(out, "ListenerSet")
+	}
 	return out
 }
 
@@ -87,6 +101,13 @@ func (k RouteKinds) list(ctx context.Context, c client.Reader, res *resource.Res
 			return fmt.Errorf("list TLSRoutes: %w", err)
 		}
 		res.TLSRoutes = pointers(l.Items)
+	}
+	if k.ListenerSet {
+		var l gwv1.ListenerSetList
+		if err := c.List(ctx, &l); err != nil {
+			return fmt.Errorf("list ListenerSets: %w", err)
+		}
+		res.ListenerSets = pointers(l.Items)
 	}
 	if k.TCP {
 		var l gwv1.TCPRouteList

@@ -66,7 +66,7 @@ type Source struct {
 	changes *debounce.Debouncer
 	// backendTLS is whether the BackendTLSPolicy CRD is installed.
 	backendTLS bool
-	// routeKinds are the optional route kinds installed (GRPCRoute, TLSRoute, TCPRoute).
+	// routeKinds are the optional kinds installed (GRPCRoute, TLSRoute, TCPRoute, ListenerSet).
 	routeKinds RouteKinds
 }
 
@@ -127,7 +127,7 @@ func New(o Options) (*Source, error) {
 		return nil, err
 	}
 	if missing := s.routeKinds.missing(); len(missing) > 0 {
-		o.Log.Warn("route kinds whose CRD (gateway.networking.k8s.io/v1) is not installed are not read; install the CRDs and restart gatewarden to use them", "kinds", missing)
+		o.Log.Warn("kinds whose CRD (gateway.networking.k8s.io/v1) is not installed are not read; install the CRDs and restart gatewarden to use them", "kinds", missing)
 	}
 	all = append(slices.Clone(all), routeWatches...)
 	for _, w := range all {
