@@ -88,6 +88,7 @@ var SupportedFeatures = []string{
 	"HTTPRouteRequestTimeout",
 	"HTTPRouteResponseHeaderModification",
 	"HTTPRouteSchemeRedirect",
+	"ListenerSet",
 }
 
 func supportedFeatures() []gwv1.SupportedFeature {

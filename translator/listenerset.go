@@ -130,10 +130,9 @@ func (t *translation) listenerSetAllowed(g *gwv1.Gateway, s *gwv1.ListenerSet) s
 }
 
 // entryListener is a ListenerSet's listener as a Gateway's: the fields are
-// the same.
-func entryListener(e gwv1.ListenerEntry) gwv1.Listener {
-	return gwv1.Listener{Name: e.Name, Hostname: e.Hostname, Port: e.Port, Protocol: e.Protocol, TLS: e.TLS, AllowedRoutes: e.AllowedRoutes}
-}
+// the same (a conversion, so that a field added to one and not the other
+// fails to compile instead of being dropped).
+func entryListener(e gwv1.ListenerEntry) gwv1.Listener { return gwv1.Listener(e) }
 
 // attachListenerSets accepts the listeners of the ListenerSets of gs after
 // its own, with the same checks and conflicts (claims holds the ports and
@@ -211,9 +210,7 @@ func (t *translation) finishListenerSets(gateways []*gatewayState) {
 	for _, gs := range gateways {
 		for _, ss := range gs.sets {
 			for _, e := range ss.entries {
-				ss.status.Listeners = append(ss.status.Listeners, gwv1.ListenerEntryStatus{
-					Name: e.Name, SupportedKinds: e.SupportedKinds, AttachedRoutes: e.AttachedRoutes, Conditions: e.Conditions,
-				})
+				ss.status.Listeners = append(ss.status.Listeners, gwv1.ListenerEntryStatus(e))
 			}
 		}
 	}
