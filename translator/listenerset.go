@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -63,20 +64,26 @@ func (l *listenerState) namespace() string {
 	return l.gw.obj.Namespace
 }
 
+// ListenerSetParent is the Gateway the parentRef of s names; false when it
+// names another kind.
+func ListenerSetParent(s *gwv1.ListenerSet) (types.NamespacedName, bool) {
+	ref := s.Spec.ParentRef
+	if (ref.Group != nil && *ref.Group != gwv1.GroupName) || (ref.Kind != nil && *ref.Kind != "Gateway") {
+		return types.NamespacedName{}, false
+	}
+	ns := s.Namespace
+	if ref.Namespace != nil && *ref.Namespace != "" {
+		ns = string(*ref.Namespace)
+	}
+	return nn(ns, string(ref.Name)), true
+}
+
 // listenerSetsOf returns the ListenerSets whose parentRef names g, in the
 // GEP's order of precedence: older first, then by namespace and name.
 func (t *translation) listenerSetsOf(g *gwv1.Gateway) []*gwv1.ListenerSet {
 	var out []*gwv1.ListenerSet
 	for _, s := range t.in.ListenerSets {
-		ref := s.Spec.ParentRef
-		if (ref.Group != nil && *ref.Group != gwv1.GroupName) || (ref.Kind != nil && *ref.Kind != "Gateway") {
-			continue
-		}
-		ns := s.Namespace
-		if ref.Namespace != nil && *ref.Namespace != "" {
-			ns = string(*ref.Namespace)
-		}
-		if ns == g.Namespace && string(ref.Name) == g.Name {
+		if parent, ok := ListenerSetParent(s); ok && parent == nn(g.Namespace, g.Name) {
 			out = append(out, s)
 		}
 	}
@@ -93,9 +100,14 @@ func (t *translation) listenerSetsOf(g *gwv1.Gateway) []*gwv1.ListenerSet {
 	return out
 }
 
-// listenerSetAllowed says why g does not take the ListenerSet s ("" when
-// it does): spec.allowedListeners.namespaces, None by default.
 func (t *translation) listenerSetAllowed(g *gwv1.Gateway, s *gwv1.ListenerSet) string {
+	return ListenerSetRefusal(g, s, t.index.namespaces[s.Namespace])
+}
+
+// ListenerSetRefusal says why g does not take the ListenerSet s, whose
+// Namespace object is ns ("" when it does): spec.allowedListeners.namespaces,
+// None by default.
+func ListenerSetRefusal(g *gwv1.Gateway, s *gwv1.ListenerSet, ns *corev1.Namespace) string {
 	from := gwv1.NamespacesFromNone
 	var sel *metav1.LabelSelector
 	if a := g.Spec.AllowedListeners; a != nil && a.Namespaces != nil {
@@ -113,7 +125,6 @@ func (t *translation) listenerSetAllowed(g *gwv1.Gateway, s *gwv1.ListenerSet) s
 			return ""
 		}
 	case gwv1.NamespacesFromSelector:
-		ns := t.index.namespaces[s.Namespace]
 		if sel == nil || ns == nil {
 			return refused + "; its selector does not match the namespace's labels"
 		}
