@@ -81,12 +81,7 @@ func ListenerSetParent(s *gwv1.ListenerSet) (types.NamespacedName, bool) {
 // listenerSetsOf returns the ListenerSets whose parentRef names g, in the
 // GEP's order of precedence: older first, then by namespace and name.
 func (t *translation) listenerSetsOf(g *gwv1.Gateway) []*gwv1.ListenerSet {
-	var out []*gwv1.ListenerSet
-	for _, s := range t.in.ListenerSets {
-		if parent, ok := ListenerSetParent(s); ok && parent == nn(g.Namespace, g.Name) {
-			out = append(out, s)
-		}
-	}
+	out := slices.Clone(t.index.listenerSets[nn(g.Namespace, g.Name)])
 	slices.SortStableFunc(out, func(a, b *gwv1.ListenerSet) int {
 		ta, tb := a.CreationTimestamp, b.CreationTimestamp
 		if !ta.Equal(&tb) {

@@ -82,12 +82,7 @@ func (p *vhostPolicy) inherited() *vhostPolicy {
 }
 
 func (t *translation) listenerSetExists(key types.NamespacedName) bool {
-	for _, s := range t.in.ListenerSets {
-		if s.Namespace == key.Namespace && s.Name == key.Name {
-			return true
-		}
-	}
-	return false
+	return t.index.listenerSetNames[key]
 }
 
 // inheritFrom is the listener of l's port whose hosts l would take: the most
