@@ -155,6 +155,10 @@ func (t *translation) attachListenerSets(gs *gatewayState, gatewayAccepted bool,
 		t.status.ListenerSets[nn(s.Namespace, s.Name)] = st
 		ss := &listenerSetState{obj: s, gw: gs, status: st}
 		gs.sets = append(gs.sets, ss)
+		if t.status.attachedTo == nil {
+			t.status.attachedTo = map[types.NamespacedName]types.NamespacedName{}
+		}
+		t.status.attachedTo[ss.key()] = nn(g.Namespace, g.Name)
 		refuse := func(reason, msg string) {
 			ss.refused = msg
 			setCondition(&st.Conditions, string(gwv1.ListenerSetConditionAccepted), false, reason, msg, s.Generation)

@@ -72,3 +72,26 @@ func TestListenerSetInheritsGatewayPolicy(t *testing.T) {
 		t.Errorf("other/ls status %+v, want Accepted=False NotAllowed", st)
 	}
 }
+
+// TestListenerSetRejectedWithItsGateway: when an Envoy rejects a Gateway's
+// configuration, the ListenerSets attached to it are not Programmed either;
+// the original status is left as it was.
+func TestListenerSetRejectedWithItsGateway(t *testing.T) {
+	res := translator.Translate(loadInput(t, "testdata/listenerset.in.yaml"), translator.Options{})
+	key := types.NamespacedName{Namespace: "tenant", Name: "ls"}
+	rejected := res.Status.WithRejected("infra", "gw", "bad listener")
+	programmed := func(s *translator.Status) string {
+		for _, c := range s.ListenerSets[key].Conditions {
+			if c.Type == "Programmed" {
+				return string(c.Status) + " " + c.Reason
+			}
+		}
+		return "none"
+	}
+	if got := programmed(rejected); got != "False Invalid" {
+		t.Errorf("rejected: ListenerSet Programmed %s, want False Invalid", got)
+	}
+	if got := programmed(res.Status); got != "True Programmed" {
+		t.Errorf("original: ListenerSet Programmed %s, want True Programmed (unchanged)", got)
+	}
+}

@@ -2,6 +2,7 @@ package translator
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -24,6 +25,9 @@ type Status struct {
 	RouteOptions       map[types.NamespacedName]*gwv1.PolicyStatus
 	// ListenerSets are those whose parentRef names a Gateway of ours.
 	ListenerSets map[types.NamespacedName]*gwv1.ListenerSetStatus
+	// attachedTo is the Gateway of each ListenerSet attached to one (for
+	// WithRejected).
+	attachedTo map[types.NamespacedName]types.NamespacedName
 
 	// GRPCRoutes, TLSRoutes and TCPRoutes are nil when the input has none.
 	GRPCRoutes map[types.NamespacedName]*gwv1.GRPCRouteStatus
@@ -206,5 +210,22 @@ func (s *Status) WithRejected(namespace, name, message string) *Status {
 	setCondition(&gst.Conditions, string(gwv1.GatewayConditionProgrammed), false, string(gwv1.GatewayReasonInvalid),
 		"Envoy rejected the configuration; it keeps serving the last one it accepted: "+message, gen)
 	cp.Gateways[key] = gst
+	// The ListenerSets attached to it are served by the same Envoys.
+	copied := false
+	for lsKey, gwKey := range s.attachedTo {
+		if gwKey != key || s.ListenerSets[lsKey] == nil {
+			continue
+		}
+		if !copied {
+			cp.ListenerSets = maps.Clone(s.ListenerSets)
+			copied = true
+		}
+		lst := s.ListenerSets[lsKey].DeepCopy()
+		if c := meta.FindStatusCondition(lst.Conditions, string(gwv1.ListenerSetConditionProgrammed)); c != nil && c.Status == metav1.ConditionTrue {
+			setCondition(&lst.Conditions, string(gwv1.ListenerSetConditionProgrammed), false, string(gwv1.ListenerSetReasonInvalid),
+				"Envoy rejected the configuration of Gateway "+key.String()+"; it keeps serving the last one it accepted: "+message, c.ObservedGeneration)
+		}
+		cp.ListenerSets[lsKey] = lst
+	}
 	return &cp
 }
