@@ -154,6 +154,45 @@ func TestKubernetesProvisioning(t *testing.T) {
 		}
 		return ""
 	})
+	servicePorts := func() string {
+		s := &corev1.Service{}
+		if err := c.Get(ctx, name, s); err != nil {
+			return err.Error()
+		}
+		var ports []string
+		for _, p := range s.Spec.Ports {
+			ports = append(ports, fmt.Sprint(p.Port))
+		}
+		return strings.Join(ports, ",")
+	}
+	// A ListenerSet's port is exposed once the Gateway takes it, and no
+	// longer when it is gone.
+	k.kubectl(`apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: extra, namespace: team-b}
+spec:
+  parentRef: {name: web, namespace: team-a}
+  listeners:
+  - {name: extra, protocol: HTTP, port: 7070}
+`, "apply", "-f-")
+	time.Sleep(time.Second) // the provisioner sees the ListenerSet within milliseconds
+	if got := servicePorts(); got != "443,9090" {
+		t.Errorf("Service ports %s with a ListenerSet the Gateway does not allow, want 443,9090", got)
+	}
+	k.kubectl("", "patch", "gateway", "web", "-n", "team-a", "--type=merge", "-p", `{"spec":{"allowedListeners":{"namespaces":{"from":"All"}}}}`)
+	eventually(t, 5*time.Second, "the Service exposes the ListenerSet's port", func() string {
+		if got := servicePorts(); got != "443,7070,9090" {
+			return "ports " + got
+		}
+		return ""
+	})
+	k.kubectl("", "delete", "listenerset", "extra", "-n", "team-b")
+	eventually(t, 5*time.Second, "the Service without the ListenerSet's port", func() string {
+		if got := servicePorts(); got != "443,9090" {
+			return "ports " + got
+		}
+		return ""
+	})
 
 	// Parameters (the class's, then the Gateway's own) change replicas and
 	// the Service type.

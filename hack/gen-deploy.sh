@@ -13,7 +13,7 @@ helm="$root/.cache/bin/helm"
 gwapi="$(go list -m -f '{{.Dir}}' sigs.k8s.io/gateway-api)/config/crd/standard"
 chart=charts/gatewarden
 rm -f "$chart"/files/gateway-api/*.yaml "$chart"/files/crds/*.yaml
-for k in gatewayclasses gateways httproutes grpcroutes tlsroutes tcproutes udproutes referencegrants backendtlspolicies; do
+for k in gatewayclasses gateways listenersets httproutes grpcroutes tlsroutes tcproutes udproutes referencegrants backendtlspolicies; do
   install -m 0644 "$gwapi/gateway.networking.k8s.io_$k.yaml" deploy/gateway-api/
   install -m 0644 "$gwapi/gateway.networking.k8s.io_$k.yaml" "$chart/files/gateway-api/"
 done

@@ -2,6 +2,7 @@ package translator
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -52,18 +53,28 @@ func (t *translation) attachRoutes(gateways []*gatewayState) []*routeState {
 	for _, g := range gateways {
 		byName[g.obj.Namespace+"/"+g.obj.Name] = g
 	}
+	sets := listenerSetByKey(gateways)
 	var out []*routeState
 	for _, r := range t.routesToAttach() {
 		var rs *routeState
 		for _, ref := range r.Spec.ParentRefs {
-			if (ref.Group != nil && *ref.Group != gwv1.GroupName) || (ref.Kind != nil && *ref.Kind != "Gateway") {
+			if ref.Group != nil && *ref.Group != gwv1.GroupName {
 				continue
 			}
 			ns := r.Namespace
 			if ref.Namespace != nil {
 				ns = string(*ref.Namespace)
 			}
-			gs := byName[ns+"/"+string(ref.Name)]
+			var gs *gatewayState
+			var set *listenerSetState
+			switch ptrOr(ref.Kind, "Gateway") {
+			case "Gateway":
+				gs = byName[ns+"/"+string(ref.Name)]
+			case kindListenerSet:
+				if set = sets[nn(ns, string(ref.Name))]; set != nil {
+					gs = set.gw
+				}
+			}
 			if gs == nil {
 				continue // not a Gateway of ours: its controller writes the status
 			}
@@ -71,7 +82,7 @@ func (t *translation) attachRoutes(gateways []*gatewayState) []*routeState {
 				rs = &routeState{obj: r, status: t.newRouteStatus(r)}
 				t.resolveRules(rs)
 			}
-			t.attachToGateway(rs, gs, ref)
+			t.attachToParent(rs, gs, set, ref)
 		}
 		if rs != nil {
 			out = append(out, rs)
@@ -80,11 +91,19 @@ func (t *translation) attachRoutes(gateways []*gatewayState) []*routeState {
 	return out
 }
 
-func (t *translation) attachToGateway(rs *routeState, gs *gatewayState, ref gwv1.ParentReference) {
+// attachToParent attaches rs to the listeners of gs that ref selects: the
+// Gateway's own when set is nil, else those of the ListenerSet set.
+func (t *translation) attachToParent(rs *routeState, gs *gatewayState, set *listenerSetState, ref gwv1.ParentReference) {
 	r := rs.obj
 	ps := gwv1.RouteParentStatus{ParentRef: ref, ControllerName: gwv1.GatewayController(t.opts.ControllerName)}
 	attached, reason, msg := 0, string(gwv1.RouteReasonNoMatchingParent), "no listener matches the parentRef"
+	if set != nil && set.refused != "" {
+		msg = fmt.Sprintf("ListenerSet %s/%s is not attached to its Gateway: %s", set.obj.Namespace, set.obj.Name, set.refused)
+	}
 	for _, l := range gs.listeners {
+		if l.set != set {
+			continue
+		}
 		if ref.SectionName != nil && *ref.SectionName != l.spec.Name {
 			continue
 		}
@@ -110,10 +129,12 @@ func (t *translation) attachToGateway(rs *routeState, gs *gatewayState, ref gwv1
 	}
 	if attached > 0 {
 		reason, msg = string(gwv1.RouteReasonAccepted), "Route is accepted"
-		rs.parents = append(rs.parents, gwv1.ParentReference{
-			Group: ptr(gwv1.Group(gwv1.GroupName)), Kind: ptr(gwv1.Kind("Gateway")),
-			Namespace: ptr(gwv1.Namespace(gs.obj.Namespace)), Name: gwv1.ObjectName(gs.obj.Name),
-		})
+		// A route attached through the Gateway and a ListenerSet of it
+		// has the Gateway once.
+		gwRef := ancestorGateway(gs.obj.Namespace, gs.obj.Name)
+		if !slices.ContainsFunc(rs.parents, func(p gwv1.ParentReference) bool { return refString(p) == refString(gwRef) }) {
+			rs.parents = append(rs.parents, gwRef)
+		}
 	}
 	setCondition(&ps.Conditions, string(gwv1.RouteConditionAccepted), attached > 0, reason, msg, r.Generation)
 	refsOK, refsReason, refsMsg := true, string(gwv1.RouteReasonResolvedRefs), "References are resolved"

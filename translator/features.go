@@ -47,6 +47,7 @@ var SupportedFeatures = append(routeKindNames(),
 	"HTTPRouteRequestTimeout",
 	"HTTPRouteResponseHeaderModification",
 	"HTTPRouteSchemeRedirect",
+	"ListenerSet",
 	"TLSRouteModeMixed",
 	"TLSRouteModeTerminate",
 )

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -15,9 +14,12 @@ import (
 
 // gatewayState is one Gateway of an accepted class, being translated.
 type gatewayState struct {
-	obj       *gwv1.Gateway
-	status    *gwv1.GatewayStatus
-	listeners []*listenerState // accepted listeners, in spec order
+	obj    *gwv1.Gateway
+	status *gwv1.GatewayStatus
+	// listeners are the accepted listeners: the Gateway's in spec order,
+	// then those of its accepted ListenerSets (listenerset.go).
+	listeners []*listenerState
+	sets      []*listenerSetState
 	// backendCert is the client certificate presented to TLS backends;
 	// backendCertInvalid why it cannot be used (backendclientcert.go).
 	backendCert        *certificate
@@ -26,7 +28,9 @@ type gatewayState struct {
 
 // listenerState is one accepted listener of a Gateway.
 type listenerState struct {
-	gw      *gatewayState
+	gw *gatewayState
+	// set is the ListenerSet that declares it; nil for the Gateway's own.
+	set     *listenerSetState
 	spec    gwv1.Listener
 	status  *gwv1.ListenerStatus
 	routes  []*attachment
@@ -68,82 +72,18 @@ func (t *translation) gateways() []*gatewayState {
 		st := &gwv1.GatewayStatus{Addresses: addrs}
 		t.status.Gateways[nn(g.Namespace, g.Name)] = st
 		gs := &gatewayState{obj: g, status: st}
-		// A UDP port is not a TCP port: a UDP listener shares its number
-		// with a TCP, TLS, HTTP or HTTPS one without a conflict.
-		type portKey struct {
-			port gwv1.PortNumber
-			udp  bool
-		}
-		protocols := map[portKey]gwv1.ProtocolType{}
-		type hostKey struct {
-			port     portKey
-			hostname string
-		}
-		hostnames := map[hostKey]gwv1.SectionName{}
+		claims := newPortClaims()
+		owner := listenerOwner{kind: "Gateway", namespace: g.Namespace, generation: g.Generation}
 		for _, l := range g.Spec.Listeners {
-			ls := gwv1.ListenerStatus{Name: l.Name, SupportedKinds: []gwv1.RouteGroupKind{}}
-			reason, msg := checkListener(l)
-			if reason != string(gwv1.ListenerReasonUnsupportedProtocol) {
-				ls.SupportedKinds = supportedKinds(l)
-			}
-			pk := portKey{l.Port, l.Protocol == gwv1.UDPProtocolType}
-			if p, ok := protocols[pk]; reason == "" && ok && p != l.Protocol {
-				reason, msg = string(gwv1.ListenerReasonProtocolConflict), fmt.Sprintf("listener %q: port %d is already used with protocol %s", l.Name, l.Port, p)
-			}
-			// Two listeners of one port with one hostname would share
-			// its virtual host, and one would take the other's routes
-			// and policy: the first (in spec order) keeps it.
-			hk := hostKey{pk, strings.ToLower(string(ptrOr(l.Hostname, "")))}
-			if other, ok := hostnames[hk]; reason == "" && ok {
-				reason, msg = string(gwv1.ListenerReasonHostnameConflict), fmt.Sprintf("listener %q: port %d and hostname %q are already used by listener %q", l.Name, l.Port, hk.hostname, other)
-			}
+			ls, state := t.acceptListener(gs, owner, l, claims)
 			st.Listeners = append(st.Listeners, ls)
-			lp := &st.Listeners[len(st.Listeners)-1]
-			if reason != "" {
-				if reason == string(gwv1.ListenerReasonProtocolConflict) || reason == string(gwv1.ListenerReasonHostnameConflict) {
-					setCondition(&lp.Conditions, string(gwv1.ListenerConditionConflicted), true, reason, msg, g.Generation)
-				}
-				setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), false, reason, msg, g.Generation)
-				setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), msg, g.Generation)
-				continue
+			if state != nil {
+				gs.listeners = append(gs.listeners, state)
 			}
-			protocols[pk] = l.Protocol
-			hostnames[hk] = l.Name
-			setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), true, string(gwv1.ListenerReasonAccepted), "Listener is accepted", g.Generation)
-			var certs []certificate
-			var clientCA string
-			if terminatesTLS(l) {
-				var refReason, refMsg string
-				certs, refReason, refMsg = t.resolveCertificates(g, l)
-				if refReason != "" {
-					// Routes still attach (and are counted), but Envoy
-					// gets no filter chain for it.
-					setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), false, refReason, refMsg, g.Generation)
-					setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), refMsg, g.Generation)
-					gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, unprogrammed: true})
-					continue
-				}
-				fca := t.frontendValidation(g, l)
-				if fca.refReason != "" {
-					setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), false, fca.refReason, fca.msg, g.Generation)
-				}
-				if fca.noneValid {
-					setCondition(&lp.Conditions, string(gwv1.ListenerConditionAccepted), false, fca.acceptReason, fca.msg, g.Generation)
-					setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid), fca.msg, g.Generation)
-					gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, unprogrammed: true})
-					continue
-				}
-				clientCA = fca.pem
-			}
-			if kindMsg := unsupportedKinds(l); kindMsg != "" {
-				setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), false, string(gwv1.ListenerReasonInvalidRouteKinds), kindMsg, g.Generation)
-			} else if meta.FindStatusCondition(lp.Conditions, string(gwv1.ListenerConditionResolvedRefs)) == nil {
-				setCondition(&lp.Conditions, string(gwv1.ListenerConditionResolvedRefs), true, string(gwv1.ListenerReasonResolvedRefs), "References are resolved", g.Generation)
-			}
-			setCondition(&lp.Conditions, string(gwv1.ListenerConditionProgrammed), true, string(gwv1.ListenerReasonProgrammed), "Listener is programmed", g.Generation)
-			gs.listeners = append(gs.listeners, &listenerState{gw: gs, spec: l, certs: certs, clientCA: clientCA})
 		}
 		// Listener status pointers are taken once the slice stops growing.
+		// Only the Gateway's own listeners are there yet (its ListenerSets'
+		// come after: attachListenerSets).
 		for _, ls := range gs.listeners {
 			for i := range st.Listeners {
 				if st.Listeners[i].Name == ls.spec.Name {
@@ -181,6 +121,7 @@ func (t *translation) gateways() []*gatewayState {
 			progMsg = "the Gateway has no IP address to bind its listeners to"
 		}
 		setCondition(&st.Conditions, string(gwv1.GatewayConditionProgrammed), programmed, progReason, progMsg, g.Generation)
+		t.attachListenerSets(gs, accepted, claims)
 		out = append(out, gs)
 	}
 	return out
@@ -265,7 +206,7 @@ func (l *listenerState) allowsNamespace(routeNS string, namespaces map[string]*c
 	case gwv1.NamespacesFromAll:
 		return true
 	case gwv1.NamespacesFromSame:
-		return routeNS == l.gw.obj.Namespace
+		return routeNS == l.namespace()
 	case gwv1.NamespacesFromSelector:
 		sel := l.spec.AllowedRoutes.Namespaces.Selector
 		ns := namespaces[routeNS]
@@ -356,9 +297,10 @@ func ptrOr[T any](p *T, def T) T {
 	return *p
 }
 
+// listenerPtr returns the Gateway's own listener name (not a ListenerSet's).
 func listenerPtr(gs *gatewayState, name gwv1.SectionName) *listenerState {
 	for _, l := range gs.listeners {
-		if l.spec.Name == name {
+		if l.set == nil && l.spec.Name == name {
 			return l
 		}
 	}

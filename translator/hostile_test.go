@@ -141,6 +141,12 @@ func TestHostileManifests(t *testing.T) {
 		// Its targetRef names a Service of its own namespace (mallory/app),
 		// not apps/app: the routes to apps/app are untouched.
 		"BackendTLSPolicy naming another namespace's Service": {extra: "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: app, namespace: mallory, creationTimestamp: '2020-01-01T00:00:00Z'}\nspec:\n  targetRefs: [{group: '', kind: Service, name: app}]\n  validation: {wellKnownCACertificates: System, hostname: mallory.test}\n"},
+		"ListenerSet the Gateway does not allow, and a route through it": {extra: "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: ListenerSet\nmetadata: {name: ls, namespace: apps}\nspec:\n  parentRef: {name: gw, namespace: infra}\n  listeners: [{name: l, protocol: HTTP, port: 8080, hostname: x.victim.test}, {name: m, protocol: HTTP, port: 9090}]\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: victim2, namespace: apps}\nspec:\n  parentRefs: [{kind: ListenerSet, name: ls}]\n  rules: [{backendRefs: [{name: app, port: 80}]}]\n",
+			want: `Gateway infra/gw does not allow ListenerSets from namespace "apps" (spec.allowedListeners.namespaces.from: None)`, untargeted: true},
+		"VirtualHostOption targeting a ListenerSet of another namespace": {extra: strings.Replace(vhoFor("victim", jwt), "kind: Gateway, name: gw, sectionName: victim", "kind: ListenerSet, name: ls, namespace: apps", 1),
+			want: `"apps" differs from the option's namespace`, untargeted: true},
+		"VirtualHostOption targeting a ListenerSet that does not exist": {extra: strings.Replace(vhoFor("victim", jwt), "kind: Gateway, name: gw, sectionName: victim", "kind: ListenerSet, name: nope", 1),
+			want: "ListenerSet infra/nope not found", untargeted: true},
 		"binary garbage":  {extra: "\n---\n\x00\x01\x02\xff\xfe", loadError: "hostile.yaml:"},
 		"empty documents": {extra: "\n---\n---\n\n---\n"},
 		"unknown kind":    {extra: "\n---\napiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\n"},

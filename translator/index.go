@@ -21,6 +21,10 @@ type index struct {
 	secrets       map[types.NamespacedName]*corev1.Secret
 	namespaces    map[string]*corev1.Namespace
 	tls           backendTLSIndex
+	// listenerSets are the ListenerSets by the Gateway their parentRef
+	// names, in input order; listenerSetNames holds every one by name.
+	listenerSets     map[types.NamespacedName][]*gwv1.ListenerSet
+	listenerSetNames map[types.NamespacedName]bool
 }
 
 func newIndex(in *resource.Resources) index {
@@ -65,6 +69,14 @@ func newIndex(in *resource.Resources) index {
 	}
 	for _, g := range in.Gateways {
 		idx.gatewayByName[nn(g.Namespace, g.Name)] = g
+	}
+	idx.listenerSets = map[types.NamespacedName][]*gwv1.ListenerSet{}
+	idx.listenerSetNames = make(map[types.NamespacedName]bool, len(in.ListenerSets))
+	for _, s := range in.ListenerSets {
+		idx.listenerSetNames[nn(s.Namespace, s.Name)] = true
+		if parent, ok := ListenerSetParent(s); ok {
+			idx.listenerSets[parent] = append(idx.listenerSets[parent], s)
+		}
 	}
 	return idx
 }

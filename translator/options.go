@@ -25,6 +25,10 @@ type vhostPolicy struct {
 	// the routes of the virtual host then fail closed.
 	invalid     error
 	invalidFrom *optv1.VirtualHostOption
+	// jwtLocked and rbacLocked, on a ListenerSet's listener, mark the
+	// fields its policy inherits (listenerset_policy.go): neither the
+	// ListenerSet's options nor a RouteOption may change them.
+	jwtLocked, rbacLocked bool
 }
 
 // routePolicy is one checked RouteOption.
@@ -95,11 +99,8 @@ func (t *translation) attachOptions(gateways []*gatewayState, routes []*routeSta
 }
 
 func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
-	type target struct {
-		vho     *checkedVHO
-		section string
-	}
-	byGateway := map[types.NamespacedName][]target{}
+	byGateway := map[types.NamespacedName][]vhoTarget{}
+	bySet := map[types.NamespacedName][]vhoTarget{}
 	vhos := slices.Clone(t.in.VirtualHostOptions)
 	slices.SortStableFunc(vhos, func(a, b *optv1.VirtualHostOption) int { return olderFirst(a, b) })
 	for _, o := range vhos {
@@ -110,9 +111,13 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 		}
 		for i, ref := range o.Spec.TargetRefs {
 			gwRef := ancestorGateway(o.Namespace, string(ref.Name))
-			if ref.Group != gwv1.GroupName || ref.Kind != "Gateway" {
+			isSet := ref.Group == gwv1.GroupName && ref.Kind == kindListenerSet
+			if isSet {
+				gwRef = ancestorListenerSet(o.Namespace, string(ref.Name))
+			}
+			if ref.Group != gwv1.GroupName || (ref.Kind != "Gateway" && !isSet) {
 				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonInvalid),
-					fmt.Sprintf("spec.targetRefs[%d]: kind %s/%s is not supported; a VirtualHostOption targets %s/Gateway", i, ref.Group, ref.Kind, gwv1.GroupName))
+					fmt.Sprintf("spec.targetRefs[%d]: kind %s/%s is not supported; a VirtualHostOption targets %s/Gateway or %s/ListenerSet", i, ref.Group, ref.Kind, gwv1.GroupName, gwv1.GroupName))
 				continue
 			}
 			if ref.Namespace != nil && *ref.Namespace != o.Namespace {
@@ -121,6 +126,15 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 				continue
 			}
 			key := nn(o.Namespace, ref.Name)
+			if isSet {
+				if !t.listenerSetExists(key) {
+					t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonTargetNotFound),
+						fmt.Sprintf("spec.targetRefs[%d]: ListenerSet %s not found", i, key))
+					continue
+				}
+				bySet[key] = append(bySet[key], vhoTarget{vho: c, section: string(ptrOr(ref.SectionName, ""))})
+				continue
+			}
 			if gw := t.index.gatewayByName[key]; gw == nil {
 				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonTargetNotFound),
 					fmt.Sprintf("spec.targetRefs[%d]: Gateway %s not found", i, key))
@@ -130,7 +144,7 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 			if ref.SectionName != nil {
 				section = *ref.SectionName
 			}
-			byGateway[key] = append(byGateway[key], target{vho: c, section: section})
+			byGateway[key] = append(byGateway[key], vhoTarget{vho: c, section: section})
 		}
 	}
 	for _, gs := range gateways {
@@ -146,6 +160,9 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 			lost[o][field] = to.Namespace + "/" + to.Name
 		}
 		for _, l := range gs.listeners {
+			if l.set != nil {
+				continue // listenerSetPolicies
+			}
 			// sectionName before none; within each, older first (already sorted).
 			var cands []*checkedVHO
 			for _, tg := range targets {
@@ -159,32 +176,10 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 				}
 			}
 			p := &vhostPolicy{}
-			for _, c := range cands {
-				opts := c.obj.Spec.Options
-				takes := false
-				if opts.Jwt != nil || opts.JwtStaged != nil {
-					if p.jwtFrom == nil {
-						p.jwt, p.jwtFrom, takes = c.jwt, c.obj, true
-					} else if p.jwtFrom != c.obj {
-						lose(c.obj, "jwt", p.jwtFrom)
-					}
-				}
-				if opts.Rbac != nil {
-					if p.rbacFrom == nil {
-						p.rbac, p.rbacFrom, takes = opts.Rbac, c.obj, true
-					} else if p.rbacFrom != c.obj {
-						lose(c.obj, "rbac", p.rbacFrom)
-					}
-				}
-				if takes {
-					won[c.obj] = true
-					if c.invalid != nil && p.invalid == nil {
-						p.invalid, p.invalidFrom = c.invalid, c.obj
-					}
-				}
-			}
+			p.merge(cands, won, lose)
 			l.vhostOp = p
 		}
+		t.listenerSetPolicies(gs, targets, bySet, won, lose)
 		for _, tg := range targets {
 			o := tg.vho.obj
 			switch {

@@ -222,6 +222,12 @@ func (t *translation) buildVhost(gs *gatewayState, p *portBuild, vh *vhostBuild,
 			r.Action = directResponse(500, bodyPolicyInvalid)
 		case rule.invalid != "" || (len(rule.backends) == 0 && rule.filters.redirect == nil):
 			r.Action = directResponse(500, routeInvalidBody(e.route.obj))
+		case lockedFieldsMessage(vh.listener, pol, opt) != "":
+			msg := lockedFieldsMessage(vh.listener, pol, opt)
+			for _, gw := range e.route.parents {
+				t.optionCondition(optv1.KindRouteOption, opt.obj, gw, false, string(gwv1.PolicyReasonInvalid), msg)
+			}
+			r.Action = directResponse(500, bodyPolicyInvalid)
 		case t.backendTLSBody(gs, rule) != "":
 			r.Action = directResponse(500, t.backendTLSBody(gs, rule))
 		default:

@@ -2,6 +2,7 @@ package translator
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,6 +23,11 @@ type Status struct {
 	HTTPRoutes         map[types.NamespacedName]*gwv1.HTTPRouteStatus
 	VirtualHostOptions map[types.NamespacedName]*gwv1.PolicyStatus
 	RouteOptions       map[types.NamespacedName]*gwv1.PolicyStatus
+	// ListenerSets are those whose parentRef names a Gateway of ours.
+	ListenerSets map[types.NamespacedName]*gwv1.ListenerSetStatus
+	// attachedTo is the Gateway of each ListenerSet attached to one (for
+	// WithRejected).
+	attachedTo map[types.NamespacedName]types.NamespacedName
 
 	// GRPCRoutes, TLSRoutes, TCPRoutes and UDPRoutes are nil when the
 	// input has none.
@@ -73,6 +79,7 @@ func newStatusFor(in *resource.Resources) *Status {
 		HTTPRoutes:         make(map[types.NamespacedName]*gwv1.HTTPRouteStatus, len(in.HTTPRoutes)),
 		VirtualHostOptions: make(map[types.NamespacedName]*gwv1.PolicyStatus, len(in.VirtualHostOptions)),
 		RouteOptions:       make(map[types.NamespacedName]*gwv1.PolicyStatus, len(in.RouteOptions)),
+		ListenerSets:       make(map[types.NamespacedName]*gwv1.ListenerSetStatus, len(in.ListenerSets)),
 	}
 }
 
@@ -132,6 +139,15 @@ func (s *Status) Problems() []Problem {
 		add("Gateway", k.String(), "", st.Conditions)
 		for _, l := range st.Listeners {
 			add("Gateway", k.String(), "listener "+string(l.Name), l.Conditions)
+		}
+	}
+	for _, k := range withProblems(s.ListenerSets, func(st *gwv1.ListenerSetStatus) bool {
+		return !allTrue(st.Conditions) || slices.ContainsFunc(st.Listeners, func(l gwv1.ListenerEntryStatus) bool { return !allTrue(l.Conditions) })
+	}) {
+		st := s.ListenerSets[k]
+		add("ListenerSet", k.String(), "", st.Conditions)
+		for _, l := range st.Listeners {
+			add("ListenerSet", k.String(), "listener "+string(l.Name), l.Conditions)
 		}
 	}
 	routeProblems(s.HTTPRoutes, "HTTPRoute", func(st *gwv1.HTTPRouteStatus) *gwv1.RouteStatus { return &st.RouteStatus }, add)
@@ -218,5 +234,22 @@ func (s *Status) WithRejected(namespace, name, message string) *Status {
 	setCondition(&gst.Conditions, string(gwv1.GatewayConditionProgrammed), false, string(gwv1.GatewayReasonInvalid),
 		"Envoy rejected the configuration; it keeps serving the last one it accepted: "+message, gen)
 	cp.Gateways[key] = gst
+	// The ListenerSets attached to it are served by the same Envoys.
+	copied := false
+	for lsKey, gwKey := range s.attachedTo {
+		if gwKey != key || s.ListenerSets[lsKey] == nil {
+			continue
+		}
+		if !copied {
+			cp.ListenerSets = maps.Clone(s.ListenerSets)
+			copied = true
+		}
+		lst := s.ListenerSets[lsKey].DeepCopy()
+		if c := meta.FindStatusCondition(lst.Conditions, string(gwv1.ListenerSetConditionProgrammed)); c != nil && c.Status == metav1.ConditionTrue {
+			setCondition(&lst.Conditions, string(gwv1.ListenerSetConditionProgrammed), false, string(gwv1.ListenerSetReasonInvalid),
+				"Envoy rejected the configuration of Gateway "+key.String()+"; it keeps serving the last one it accepted: "+message, c.ObservedGeneration)
+		}
+		cp.ListenerSets[lsKey] = lst
+	}
 	return &cp
 }

@@ -21,10 +21,10 @@ type certificate struct {
 
 func secretResourceName(namespace, name string) string { return "secret/" + namespace + "/" + name }
 
-// resolveCertificates reads the certificates of a listener of g that
+// resolveCertificates reads the certificates of a listener of owner that
 // terminates TLS (HTTPS, TLS in mode Terminate). On failure it returns the
 // listener's ResolvedRefs reason and a message naming the reference.
-func (t *translation) resolveCertificates(g *gwv1.Gateway, l gwv1.Listener) ([]certificate, string, string) {
+func (t *translation) resolveCertificates(owner listenerOwner, l gwv1.Listener) ([]certificate, string, string) {
 	if l.TLS == nil || len(l.TLS.CertificateRefs) == 0 {
 		what := "an HTTPS listener"
 		if l.Protocol != gwv1.HTTPSProtocolType {
@@ -39,11 +39,13 @@ func (t *translation) resolveCertificates(g *gwv1.Gateway, l gwv1.Listener) ([]c
 		if group != "" || kind != "Secret" {
 			return nil, string(gwv1.ListenerReasonInvalidCertificateRef), fmt.Sprintf("%s: kind %q of group %q is not supported; supported: Secret of the core group", field, kind, group)
 		}
-		ns := g.Namespace
+		ns := owner.namespace
 		if ref.Namespace != nil && *ref.Namespace != "" {
 			ns = string(*ref.Namespace)
 		}
-		if ns != g.Namespace && !t.index.granted(gwv1.GroupName, "Gateway", g.Namespace, "", "Secret", ns, string(ref.Name)) {
+		// A ReferenceGrant names the kind that refers: one for Gateways
+		// does not let a ListenerSet in the same namespace use the Secret.
+		if ns != owner.namespace && !t.index.granted(gwv1.GroupName, owner.kind, owner.namespace, "", "Secret", ns, string(ref.Name)) {
 			return nil, string(gwv1.ListenerReasonRefNotPermitted), fmt.Sprintf("%s: Secret %s/%s is in another namespace and no ReferenceGrant allows it", field, ns, ref.Name)
 		}
 		s := t.index.secrets[nn(ns, string(ref.Name))]

@@ -90,6 +90,7 @@ func Translate(in *resource.Resources, opts Options) *Result {
 	gateways := t.gateways()
 	routes := t.attachRoutes(gateways)
 	t.attachOptions(gateways, routes)
+	t.finishListenerSets(gateways)
 	out := &Result{Status: t.status}
 	for _, gw := range gateways {
 		out.Gateways = append(out.Gateways, t.buildGateway(gw))

@@ -117,10 +117,12 @@ func (w *StatusWriter) write(ctx context.Context, r *translator.Result) error {
 				listeners = append(listeners, l)
 			}
 			want.Listeners = listeners
+			want.AttachedListenerSets = st.AttachedListenerSets
 			return setIfChanged(&gw.Status, want)
 		}))
 	}
 	// Routes: replace the parent entries of this controller, keep others'.
+	errs = append(errs, w.writeListenerSets(ctx, s, now))
 	errs = append(errs, w.writeRoutes(ctx, w.installed.RouteKinds, s, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.VirtualHostOptionList{}, s.VirtualHostOptions, now))
 	errs = append(errs, w.writePolicies(ctx, &optv1.RouteOptionList{}, s.RouteOptions, now))

@@ -2,7 +2,8 @@
 // every Gateway of a GatewayClass gatewarden controls it creates, in the
 // Gateway's namespace, and keeps in their desired state the ServiceAccount,
 // the Envoy bootstrap (ConfigMap), the Envoy Deployment and the Service of
-// the listeners, plus a HorizontalPodAutoscaler and a PodDisruptionBudget
+// the listeners (the Gateway's and those of the ListenerSets it takes),
+// plus a HorizontalPodAutoscaler and a PodDisruptionBudget
 // when the Gateway's parameters ask for them. Every object is named
 // `<gateway>-<gatewayclass>`, labelled gateway.networking.k8s.io/gateway-name,
 // owned by the Gateway and applied with server-side apply; the Envoy Pods

@@ -147,7 +147,7 @@ func build(gw *gwv1.Gateway, p resolved, c Config) (*desired, error) {
 		Data:       map[string]string{BootstrapKey: string(boot)},
 	}
 
-	ports := listenerPorts(gw)
+	ports := listenerPorts(gw, p.listenerSets)
 	svcType := corev1.ServiceTypeLoadBalancer
 	if spec.Service != nil && spec.Service.Type != nil {
 		svcType = *spec.Service.Type
@@ -327,18 +327,25 @@ type listenerPort struct {
 	protocol corev1.Protocol
 }
 
-// listenerPorts are the distinct ports of gw's listeners, sorted, each
-// named after the protocol of its first listener ("http-8080"). A UDP
-// listener's port is a UDP port ("udp-5300"), of its own beside a TCP port
-// of the same number.
-func listenerPorts(gw *gwv1.Gateway) []listenerPort {
+// listenerPorts are the distinct ports of the listeners of gw and of the
+// ListenerSets it takes, sorted, each named after the protocol of its first
+// listener ("http-8080"; the Gateway's own first, as the translator settles
+// conflicts). A UDP listener's port is a UDP port ("udp-5300"), of its own
+// beside a TCP port of the same number.
+func listenerPorts(gw *gwv1.Gateway, sets []*gwv1.ListenerSet) []listenerPort {
 	type key struct {
 		port     int32
 		protocol corev1.Protocol
 	}
 	seen := map[key]bool{}
 	var out []listenerPort
-	for _, l := range gw.Spec.Listeners {
+	all := slices.Clone(gw.Spec.Listeners)
+	for _, s := range sets {
+		for _, e := range s.Spec.Listeners {
+			all = append(all, gwv1.Listener(e))
+		}
+	}
+	for _, l := range all {
 		p := int32(l.Port)
 		k := key{p, corev1.ProtocolTCP}
 		if l.Protocol == gwv1.UDPProtocolType {

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -234,5 +235,36 @@ func TestBuildUDPPorts(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"tcp-53 53/TCP", "udp-53 53/UDP", "http-80 80/TCP", "udp-5300 5300/UDP", "metrics 19001/TCP", "ready 19002/TCP"}, ctr); diff != "" {
 		t.Errorf("container ports (-want +got):\n%s", diff)
+	}
+}
+
+// TestBuildListenerSetPorts: the Service and the Envoy container expose the
+// ports of the listeners of the ListenerSets the Gateway takes as well; a
+// port the Gateway has keeps the name of its own listener's protocol.
+func TestBuildListenerSetPorts(t *testing.T) {
+	ls := &gwv1.ListenerSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "extra"},
+		Spec: gwv1.ListenerSetSpec{Listeners: []gwv1.ListenerEntry{
+			{Name: "tcp-on-80", Protocol: gwv1.TCPProtocolType, Port: 80},
+			{Name: "tls", Protocol: gwv1.HTTPSProtocolType, Port: 8443},
+		}},
+	}
+	d, err := build(testGateway(), resolved{provision: true, listenerSets: []*gwv1.ListenerSet{ls}}, testConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ports []string
+	for _, p := range d.service.Spec.Ports {
+		ports = append(ports, p.Name+":"+p.TargetPort.String())
+	}
+	if diff := cmp.Diff([]string{"http-80:80", "https-443:443", "https-8443:8443"}, ports); diff != "" {
+		t.Errorf("Service ports (-want +got):\n%s", diff)
+	}
+	var containerPorts []int32
+	for _, p := range d.deployment.Spec.Template.Spec.Containers[0].Ports {
+		containerPorts = append(containerPorts, p.ContainerPort)
+	}
+	if !slices.Contains(containerPorts, 8443) {
+		t.Errorf("Envoy container ports %v: want the ListenerSet's 8443 among them", containerPorts)
 	}
 }

@@ -30,6 +30,9 @@ type resolved struct {
 	// provision false: the class opted out, nothing is made.
 	provision bool
 	spec      gwdv1a1.GatewayParametersSpec
+	// listenerSets are the ListenerSets the Gateway takes: the Service
+	// exposes the ports of their listeners too.
+	listenerSets []*gwv1.ListenerSet
 }
 
 // resolve reads the class's and the Gateway's parameters, merges them (the

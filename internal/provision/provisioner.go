@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
@@ -81,6 +82,8 @@ type Provisioner struct {
 	api    client.Reader
 	scheme *runtime.Scheme
 	params bool // the GatewayParameters CRD is installed
+	// listenerSets: the ListenerSet CRD is installed.
+	listenerSets bool
 
 	mu    sync.Mutex
 	base  *translator.Result
@@ -116,6 +119,13 @@ func New(o Options) (*Provisioner, error) {
 		o.Log.Warn("the GatewayParameters CRD (gatewarden.io/v1alpha1) is not installed: parametersRefs to it are refused; install it and restart gatewarden to use them")
 	default:
 		return nil, fmt.Errorf("look up the GatewayParameters CRD: %w", err)
+	}
+	_, err = o.Manager.GetRESTMapper().RESTMapping(schema.GroupKind{Group: gwv1.GroupName, Kind: "ListenerSet"}, gwv1.GroupVersion.Version)
+	switch {
+	case err == nil:
+		p.listenerSets = true
+	case !meta.IsNoMatchError(err):
+		return nil, fmt.Errorf("look up the ListenerSet CRD: %w", err)
 	}
 	if err := o.Manager.Add(p); err != nil {
 		return nil, err
@@ -170,6 +180,11 @@ func (p *Provisioner) lead(ctx context.Context) error {
 	}
 	if p.params {
 		watches = append(watches, source.Kind(cache, client.Object(&gwdv1a1.GatewayParameters{}), handler.EnqueueRequestsFromMapFunc(p.allGateways)))
+	}
+	if p.listenerSets {
+		// A ListenerSet's listener on a new port needs a port of the
+		// Service of the Gateway it names.
+		watches = append(watches, source.Kind(cache, client.Object(&gwv1.ListenerSet{}), handler.EnqueueRequestsFromMapFunc(listenerSetGateway), specChanged))
 	}
 	owned := handler.EnqueueRequestForOwner(p.scheme, mapper, &gwv1.Gateway{}, handler.OnlyControllerOwner())
 	watches = append(watches, source.Kind(cache, client.Object(&appsv1.Deployment{}), owned, specChanged))
@@ -270,7 +285,49 @@ func (p *Provisioner) resolve(ctx context.Context, gw *gwv1.Gateway, gc *gwv1.Ga
 	if !p.params && (gc.Spec.ParametersRef != nil || gw.Spec.Infrastructure != nil && gw.Spec.Infrastructure.ParametersRef != nil) {
 		return resolved{}, invalid("Gateway %s/%s: its parametersRef names a GatewayParameters, whose CRD (gatewarden.io/v1alpha1) is not installed", gw.Namespace, gw.Name)
 	}
-	return resolve(ctx, p.c, gw, gc)
+	res, err := resolve(ctx, p.c, gw, gc)
+	if err != nil || !p.listenerSets {
+		return res, err
+	}
+	res.listenerSets, err = p.listenerSetsOf(ctx, gw)
+	return res, err
+}
+
+// listenerSetsOf lists the ListenerSets gw takes (translator.ListenerSetRefusal).
+func (p *Provisioner) listenerSetsOf(ctx context.Context, gw *gwv1.Gateway) ([]*gwv1.ListenerSet, error) {
+	var l gwv1.ListenerSetList
+	if err := p.c.List(ctx, &l); err != nil {
+		return nil, fmt.Errorf("list ListenerSets: %w", err)
+	}
+	var out []*gwv1.ListenerSet
+	for i := range l.Items {
+		s := &l.Items[i]
+		if parent, ok := translator.ListenerSetParent(s); !ok || parent != client.ObjectKeyFromObject(gw) {
+			continue
+		}
+		ns := &corev1.Namespace{}
+		if err := p.c.Get(ctx, types.NamespacedName{Name: s.Namespace}, ns); err != nil {
+			if !apierrors.IsNotFound(err) {
+				return nil, err
+			}
+			ns = nil
+		}
+		if translator.ListenerSetRefusal(gw, s, ns) == "" {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func listenerSetGateway(_ context.Context, o client.Object) []reconcile.Request {
+	s, ok := o.(*gwv1.ListenerSet)
+	if !ok {
+		return nil
+	}
+	if parent, ok := translator.ListenerSetParent(s); ok {
+		return []reconcile.Request{{NamespacedName: parent}}
+	}
+	return nil
 }
 
 // kept are the kinds applied for this Gateway.

@@ -48,6 +48,7 @@ type GatewayDump struct {
 type StatusDump struct {
 	GatewayClasses     []ObjectStatus `json:"gatewayClasses,omitempty"`
 	Gateways           []ObjectStatus `json:"gateways,omitempty"`
+	ListenerSets       []ObjectStatus `json:"listenerSets,omitempty"`
 	HTTPRoutes         []ObjectStatus `json:"httpRoutes,omitempty"`
 	GRPCRoutes         []ObjectStatus `json:"grpcRoutes,omitempty"`
 	TLSRoutes          []ObjectStatus `json:"tlsRoutes,omitempty"`
@@ -86,6 +87,7 @@ func Of(r *translator.Result) (*Dump, error) {
 		d.Status.GatewayClasses = append(d.Status.GatewayClasses, ObjectStatus{Name: name, Status: s.GatewayClasses[name]})
 	}
 	d.Status.Gateways = namespaced(s.Gateways)
+	d.Status.ListenerSets = namespaced(s.ListenerSets)
 	d.Status.HTTPRoutes = namespaced(s.HTTPRoutes)
 	d.Status.GRPCRoutes = namespaced(s.GRPCRoutes)
 	d.Status.TLSRoutes = namespaced(s.TLSRoutes)

@@ -79,6 +79,7 @@ var kinds = func() map[schema.GroupVersionKind]func() Object {
 var otherKinds = map[schema.GroupVersionKind]func() Object{
 	gatewayV1.WithKind("GatewayClass"):                       func() Object { return &gwv1.GatewayClass{} },
 	gatewayV1.WithKind("Gateway"):                            func() Object { return &gwv1.Gateway{} },
+	gatewayV1.WithKind("ListenerSet"):                        func() Object { return &gwv1.ListenerSet{} },
 	gatewayV1beta1.WithKind("GatewayClass"):                  func() Object { return &gwv1.GatewayClass{} },
 	gatewayV1beta1.WithKind("Gateway"):                       func() Object { return &gwv1.Gateway{} },
 	gatewayV1beta1.WithKind("ReferenceGrant"):                func() Object { return &gwv1beta1.ReferenceGrant{} },

@@ -43,6 +43,10 @@ type Resources struct {
 	TLSRoutes  []*gwv1.TLSRoute
 	TCPRoutes  []*gwv1.TCPRoute
 	UDPRoutes  []*gwv1.UDPRoute
+
+	// ListenerSets add listeners to a Gateway that allows them
+	// (spec.allowedListeners).
+	ListenerSets []*gwv1.ListenerSet
 }
 
 // Add appends obj to the slice of its kind. It reports false for a kind
@@ -63,6 +67,8 @@ func (r *Resources) Add(obj any) bool {
 		r.TCPRoutes = append(r.TCPRoutes, o)
 	case *gwv1.UDPRoute:
 		r.UDPRoutes = append(r.UDPRoutes, o)
+	case *gwv1.ListenerSet:
+		r.ListenerSets = append(r.ListenerSets, o)
 	case *gwv1beta1.ReferenceGrant:
 		r.ReferenceGrants = append(r.ReferenceGrants, o)
 	case *corev1.Service:
@@ -106,6 +112,7 @@ func (r *Resources) Sort() {
 	slices.SortStableFunc(r.TLSRoutes, byKey)
 	slices.SortStableFunc(r.TCPRoutes, byKey)
 	slices.SortStableFunc(r.UDPRoutes, byKey)
+	slices.SortStableFunc(r.ListenerSets, byKey)
 	slices.SortStableFunc(r.ReferenceGrants, byKey)
 	slices.SortStableFunc(r.Services, byKey)
 	slices.SortStableFunc(r.EndpointSlices, byKey)
@@ -119,6 +126,6 @@ func (r *Resources) Sort() {
 
 // Len is the number of objects of every kind.
 func (r *Resources) Len() int {
-	return len(r.GatewayClasses) + len(r.Gateways) + len(r.HTTPRoutes) + len(r.GRPCRoutes) + len(r.TLSRoutes) + len(r.TCPRoutes) + len(r.UDPRoutes) + len(r.ReferenceGrants) +
+	return len(r.GatewayClasses) + len(r.Gateways) + len(r.HTTPRoutes) + len(r.GRPCRoutes) + len(r.TLSRoutes) + len(r.TCPRoutes) + len(r.UDPRoutes) + len(r.ListenerSets) + len(r.ReferenceGrants) +
 		len(r.Services) + len(r.EndpointSlices) + len(r.Secrets) + len(r.BackendTLSPolicies) + len(r.ConfigMaps) + len(r.Namespaces) + len(r.VirtualHostOptions) + len(r.RouteOptions)
 }

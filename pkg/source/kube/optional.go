@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -19,6 +20,10 @@ import (
 // gatewarden then serves without it (https JWKS servers are checked against
 // the system's authorities) instead of failing to start.
 var backendTLSPolicyKind = schema.GroupKind{Group: gwv1.GroupName, Kind: "BackendTLSPolicy"}
+
+// listenerSetKind is read only where its CRD is installed, for the same
+// reason: a cluster whose CRDs predate it has Gateways to serve all the same.
+var listenerSetKind = schema.GroupKind{Group: gwv1.GroupName, Kind: "ListenerSet"}
 
 // installed reports whether the API server serves gk. An error other than
 // "no such kind" is returned, so that a transient failure is not taken for
@@ -59,6 +64,13 @@ func cacheByObject() map[client.Object]cache.ByObject {
 
 // listOptional lists the kinds read only where installed.
 func (s *Source) listOptional(ctx context.Context, res *resource.Resources) error {
+	if s.listenerSet {
+		var l gwv1.ListenerSetList
+		if err := s.mgr.GetCache().List(ctx, &l); err != nil {
+			return fmt.Errorf("list ListenerSets: %w", err)
+		}
+		res.ListenerSets = pointers(l.Items)
+	}
 	if !s.backendTLS {
 		return nil
 	}

@@ -22,16 +22,18 @@ type RouteKinds []resource.RouteKind
 func (s *Source) RouteKinds() RouteKinds { return s.routeKinds }
 
 // Installed are the kinds found installed at start whose status gatewarden
-// writes beside Gateways and options: the route kinds and BackendTLSPolicy.
+// writes beside Gateways and options: the route kinds, ListenerSet and
+// BackendTLSPolicy.
 type Installed struct {
 	RouteKinds RouteKinds
-	// BackendTLSPolicy is whether its CRD (v1) is installed.
-	BackendTLSPolicy bool
+	// ListenerSet and BackendTLSPolicy are whether their CRD (v1) is
+	// installed.
+	ListenerSet, BackendTLSPolicy bool
 }
 
 // Installed returns the kinds found installed at start.
 func (s *Source) Installed() Installed {
-	return Installed{RouteKinds: s.routeKinds, BackendTLSPolicy: s.backendTLS}
+	return Installed{RouteKinds: s.routeKinds, ListenerSet: s.listenerSet, BackendTLSPolicy: s.backendTLS}
 }
 
 // detectRouteKinds finds which route kinds are installed and returns them

@@ -64,8 +64,9 @@ type Source struct {
 	o       Options
 	mgr     manager.Manager
 	changes *debounce.Debouncer
-	// backendTLS is whether the BackendTLSPolicy CRD is installed.
-	backendTLS bool
+	// backendTLS and listenerSet are whether the BackendTLSPolicy and
+	// ListenerSet CRDs are installed.
+	backendTLS, listenerSet bool
 	// routeKinds are the route kinds installed (the optional ones of
 	// resource.RouteKinds only where their CRD is).
 	routeKinds RouteKinds
@@ -118,6 +119,10 @@ func New(o Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("look up the BackendTLSPolicy CRD: %w", err)
 	}
+	s.listenerSet, err = installed(mgr.GetRESTMapper(), listenerSetKind, gwv1.GroupVersion.Version)
+	if err != nil {
+		return nil, fmt.Errorf("look up the ListenerSet CRD: %w", err)
+	}
 	if s.channel, err = detectChannel(context.Background(), mgr.GetAPIReader(), o.Log); err != nil {
 		return nil, err
 	}
@@ -127,13 +132,18 @@ func New(o Options) (*Source, error) {
 	} else {
 		o.Log.Warn("the BackendTLSPolicy CRD (gateway.networking.k8s.io/v1) is not installed: BackendTLSPolicies are not read (route backends are reached without TLS, https JWKS servers are checked against the system's authorities); install the CRD and restart gatewarden to use them")
 	}
+	if s.listenerSet {
+		all = append(slices.Clone(all), watchedKind{&gwv1.ListenerSet{}, true})
+	} else {
+		o.Log.Warn("the ListenerSet CRD (gateway.networking.k8s.io/v1) is not installed: ListenerSets are not read; install the CRD and restart gatewarden to use them")
+	}
 	var routeWatches []watchedKind
 	s.routeKinds, routeWatches, err = detectRouteKinds(mgr.GetRESTMapper())
 	if err != nil {
 		return nil, err
 	}
 	if missing := s.routeKinds.missing(); len(missing) > 0 {
-		o.Log.Warn("route kinds whose CRD (gateway.networking.k8s.io/v1) is not installed are not read; install the CRDs and restart gatewarden to use them", "kinds", missing)
+		o.Log.Warn("kinds whose CRD (gateway.networking.k8s.io/v1) is not installed are not read; install the CRDs and restart gatewarden to use them", "kinds", missing)
 	}
 	all = append(slices.Clone(all), routeWatches...)
 	for _, w := range all {

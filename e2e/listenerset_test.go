@@ -1,0 +1,281 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
+	"github.com/gatewarden/gatewarden/pkg/jwt"
+)
+
+// listenerSetManifests is a Gateway whose platform team (namespace infra)
+// requires a JWT of its provider on every listener (a VirtualHostOption
+// without sectionName) and RBAC on "*.wild.test", and lets namespaces
+// labelled tenant=yes add listeners with ListenerSets. The tenant adds a
+// hostname on the Gateway's port, a listener on a port of its own and a
+// hostname inside the platform's wildcard, names its own JWT provider in a
+// VirtualHostOption targeting its ListenerSet, and turns JWT off with a
+// RouteOption. A namespace the Gateway does not select tries the same.
+const listenerSetManifests = testenv.GatewayClassManifest + `apiVersion: v1
+kind: Namespace
+metadata: {name: tenant, labels: {tenant: "yes"}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: outsider}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: infra}
+spec:
+  gatewayClassName: gatewarden
+  allowedListeners:
+    namespaces:
+      from: Selector
+      selector: {matchLabels: {tenant: "yes"}}
+  listeners:
+  - {name: api, protocol: HTTP, port: %[1]d, hostname: api.test}
+  - {name: wild, protocol: HTTP, port: %[1]d, hostname: "*.wild.test"}
+---
+apiVersion: gateway.solo.io/v1
+kind: VirtualHostOption
+metadata: {name: platform-jwt, namespace: infra}
+spec:
+  targetRefs:
+  - {group: gateway.networking.k8s.io, kind: Gateway, name: gw}
+  options:
+    jwt: {providers: {platform: {issuer: platform, jwks: {local: {key: '%[5]s'}}}}}
+---
+apiVersion: gateway.solo.io/v1
+kind: VirtualHostOption
+metadata: {name: wild-rbac, namespace: infra}
+spec:
+  targetRefs:
+  - {group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: wild}
+  options:
+    rbac:
+      policies:
+        platform-team:
+          principals:
+          - jwtPrincipal: {claims: {team: platform}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: owner, namespace: infra}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: owner, namespace: infra, labels: {kubernetes.io/service-name: owner}}
+addressType: FQDN
+ports: [{name: http, port: %[3]d}]
+endpoints: [{addresses: [owner.localhost]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: api, namespace: infra}
+spec:
+  parentRefs: [{name: gw, sectionName: api}, {name: gw, sectionName: wild}]
+  rules:
+  - backendRefs: [{name: owner, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: ls, namespace: tenant}
+spec:
+  parentRef: {name: gw, namespace: infra}
+  listeners:
+  - {name: same-port, protocol: HTTP, port: %[1]d, hostname: tenant.test}
+  - {name: new-port, protocol: HTTP, port: %[2]d}
+  - {name: steal, protocol: HTTP, port: %[1]d, hostname: x.wild.test}
+---
+apiVersion: gateway.solo.io/v1
+kind: VirtualHostOption
+metadata: {name: own-jwt, namespace: tenant}
+spec:
+  targetRefs:
+  - {group: gateway.networking.k8s.io, kind: ListenerSet, name: ls}
+  options:
+    jwt: {providers: {tenant: {issuer: tenant, jwks: {local: {key: '%[6]s'}}}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: tenant, namespace: tenant}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: tenant, namespace: tenant, labels: {kubernetes.io/service-name: tenant}}
+addressType: FQDN
+ports: [{name: http, port: %[4]d}]
+endpoints: [{addresses: [tenant.localhost]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: app, namespace: tenant}
+spec:
+  parentRefs: [{kind: ListenerSet, name: ls}]
+  rules:
+  - backendRefs: [{name: tenant, port: 80}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: open, namespace: tenant}
+spec:
+  parentRefs: [{kind: ListenerSet, name: ls}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: /open}}]
+    backendRefs: [{name: tenant, port: 80}]
+---
+apiVersion: gateway.solo.io/v1
+kind: RouteOption
+metadata: {name: open-up, namespace: tenant}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: open}]
+  options:
+    jwt: {disable: true}
+    rbac: {disable: true}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: ListenerSet
+metadata: {name: ls, namespace: outsider}
+spec:
+  parentRef: {name: gw, namespace: infra}
+  listeners:
+  - {name: same-port, protocol: HTTP, port: %[1]d, hostname: outsider.test}
+  - {name: new-port, protocol: HTTP, port: %[7]d}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: outsider, namespace: outsider}
+spec: {ports: [{name: http, port: 80}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: outsider, namespace: outsider, labels: {kubernetes.io/service-name: outsider}}
+addressType: FQDN
+ports: [{name: http, port: %[8]d}]
+endpoints: [{addresses: [outsider.localhost]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: app, namespace: outsider}
+spec:
+  parentRefs: [{kind: ListenerSet, name: ls}]
+  rules:
+  - backendRefs: [{name: outsider, port: 80}]
+`
+
+// TestListenerSetCannotEscapeGatewayPolicy plays a tenant that adds
+// listeners to a shared Gateway with a ListenerSet, in directory mode
+// against a real Envoy: on the Gateway's port with a new hostname, on a
+// port of its own and inside the platform's wildcard, every request without
+// the platform's token is answered 401 (403 without the platform's claim on
+// the wildcard; where its RouteOption turns JWT off, 500 with a token), tokens of the
+// tenant's own provider are refused, and no backend sees any of it; the
+// platform's token reaches the tenant's routes. A ListenerSet from a
+// namespace the Gateway does not select is refused and serves nothing.
+func TestListenerSetCannotEscapeGatewayPolicy(t *testing.T) {
+	platformKey, err := jwt.GenerateRSA("platform")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenantKey, err := jwt.GenerateRSA("tenant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ownerPort, ownerCount := countingBackend(t, "owner")
+	tenantPort, tenantCount := countingBackend(t, "tenant")
+	outsiderPort, outsiderCount := countingBackend(t, "outsider")
+	tenantListenerPort, outsiderListenerPort := freePort(t), freePort(t)
+	e := startDirEnvWith(t, false, func(e *dirEnv) {
+		e.gateway = "infra/gw"
+		e.write("listenerset.yaml", fmt.Sprintf(listenerSetManifests, e.gwPort, tenantListenerPort, ownerPort, tenantPort,
+			platformKey.JWKS(), tenantKey.JWKS(), outsiderListenerPort, outsiderPort))
+	}, nil, nil)
+	mint := func(key *jwt.Key, issuer, team string) string {
+		tok, err := jwt.Mint(key, jwt.Claims{"sub": "someone", "team": team}, jwt.MintOptions{Issuer: issuer, TTL: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return "Authorization: Bearer " + tok
+	}
+	platform := mint(platformKey, "platform", "platform")
+	platformOther := mint(platformKey, "platform", "tenant")
+	tenantTok := mint(tenantKey, "tenant", "platform")
+	tenantURL := fmt.Sprintf("http://127.0.0.1:%d", tenantListenerPort)
+
+	// The ListenerSet is served: the platform's token reaches the tenant's
+	// routes, on the Gateway's port and on its own.
+	eventually(t, 15*time.Second, "the tenant's listeners served", func() string {
+		if a := get(t, e.url+"/x", "api.test", platform); a.code != 200 || a.header.Get("x-backend") != "owner" {
+			return "api.test: " + a.String()
+		}
+		if a := get(t, e.url+"/x", "tenant.test", platform); a.code != 200 || a.header.Get("x-backend") != "tenant" {
+			return "tenant.test: " + a.String()
+		}
+		if a := get(t, tenantURL+"/x", "anything.test", platform); a.code != 200 || a.header.Get("x-backend") != "tenant" {
+			return "new port: " + a.String()
+		}
+		if a := get(t, e.url+"/x", "x.wild.test", platform); a.code != 200 || a.header.Get("x-backend") != "tenant" {
+			return "x.wild.test: " + a.String()
+		}
+		return ""
+	})
+	ownerCount.Store(0)
+	tenantCount.Store(0)
+
+	attacks := []struct {
+		name        string
+		url, host   string
+		headers     []string
+		want        int
+		wantMessage string
+	}{
+		{"same port, new hostname, no token", e.url + "/x", "tenant.test", nil, 401, "Jwt is missing"},
+		{"same port, new hostname, the tenant's own provider", e.url + "/x", "tenant.test", []string{tenantTok}, 401, "Jwt issuer is not configured"},
+		{"new port, no token", tenantURL + "/x", "anything.test", nil, 401, "Jwt is missing"},
+		{"new port, the tenant's own provider", tenantURL + "/x", "anything.test", []string{tenantTok}, 401, "Jwt issuer is not configured"},
+		{"hostname inside the platform's wildcard, no token", e.url + "/x", "x.wild.test", nil, 401, "Jwt is missing"},
+		{"hostname inside the platform's wildcard, without the platform's claim", e.url + "/x", "x.wild.test", []string{platformOther}, 403, "RBAC: access denied"},
+		{"a RouteOption turning JWT off on the tenant's listener", e.url + "/open", "tenant.test", nil, 401, "Jwt is missing"},
+		{"a RouteOption turning JWT off, on the new port", tenantURL + "/open", "anything.test", nil, 401, "Jwt is missing"},
+		// The RouteOption is refused, not ignored: its route is not served
+		// as written, even with the platform's token.
+		{"the refused RouteOption's route, the platform's token", e.url + "/open", "tenant.test", []string{platform}, 500, "The policy of this route is invalid"},
+		{"the refused ListenerSet's hostname", e.url + "/x", "outsider.test", []string{platform}, 404, ""},
+	}
+	for _, a := range attacks {
+		got := get(t, a.url, a.host, a.headers...)
+		if got.code != a.want || !strings.Contains(got.body, a.wantMessage) {
+			t.Errorf("%s: Envoy answered %v, want %d %q", a.name, got, a.want, a.wantMessage)
+		} else {
+			t.Logf("%-70s %v", a.name, got)
+		}
+		if b := got.header.Get("x-backend"); b != "" {
+			t.Errorf("%s: answered by backend %q", a.name, b)
+		}
+	}
+	// Nothing listens on the refused ListenerSet's own port.
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", outsiderListenerPort), time.Second); err == nil {
+		c.Close()
+		t.Errorf("the refused ListenerSet's port %d accepts connections", outsiderListenerPort)
+	}
+	if o, n, m := ownerCount.Load(), tenantCount.Load(), outsiderCount.Load(); o != 0 || n != 0 || m != 0 {
+		t.Fatalf("attack requests reached the backends: owner %d, tenant %d, outsider %d", o, n, m)
+	}
+	// The refusals are said (directory mode logs what is not accepted).
+	out := e.gatewarden.Output()
+	for _, want := range []string{
+		`kind=ListenerSet name=outsider/ls where="" condition=Accepted reason=NotAllowed`,
+		`kind=RouteOption name=tenant/open-up`,
+		`kind=VirtualHostOption name=tenant/own-jwt`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("gatewarden's log does not say %q:\n%s", want, testenv.Tail(out, 40))
+		}
+	}
+}
