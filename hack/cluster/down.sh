@@ -128,6 +128,21 @@ if [[ -d "$dir" ]]; then
   if [[ -f "$dir/created-run-containerd" ]]; then
     rm -rf /run/containerd
   fi
+  if [[ -f "$dir/created-dirs" ]]; then
+    while read -r d; do
+      [[ "$d" == /var/lib/kubelet || "$d" == /var/lib/cni ]] && rm -rf "$d"
+    done < "$dir/created-dirs"
+  fi
+  # nftables tables made while the cluster ran, once they hold no rule (a
+  # rule is a line of a chain that is not its "type ... hook" header): a
+  # table something else filled in the meantime is left alone.
+  if [[ -f "$dir/nft-tables.before" ]] && command -v nft >/dev/null; then
+    while read -r _ family name; do
+      if ! nft list table "$family" "$name" 2>/dev/null | grep -E $'^\t\t' | grep -qvE $'^\t\ttype '; then
+        nft delete table "$family" "$name" 2>/dev/null || failed+=("nftables table $family $name")
+      fi
+    done < <(comm -13 "$dir/nft-tables.before" <(nft list tables 2>/dev/null | sort))
+  fi
   rm -rf "$dir" || failed+=("rm -rf $dir")
 fi
 

@@ -37,9 +37,14 @@ mkdir -p "$dir"/{pki,logs,pids,etcd,containerd,kubelet,pod-logs,cni/net.d,cni/ip
 chmod 700 "$dir" "$dir/pki"
 # Host settings to restore at down.sh, and whether /run/containerd (where
 # containerd's shims put their sockets, whatever the state directory) was
-# there before.
+# there before; so too the directories the kubelet and the CNI plugins make
+# outside $dir (/var/lib/kubelet; /var/lib/cni, libcni's cache of results)
+# and the nftables tables (iptables-nft makes filter, nat and mangle the
+# first time kube-proxy or the kubelet adds a chain).
 for s in "${sysctls[@]}"; do echo "$s=$(sysctl -n "$s")"; done > "$dir/sysctls.saved"
 [[ -e /run/containerd ]] || touch "$dir/created-run-containerd"
+for d in /var/lib/kubelet /var/lib/cni; do [[ -e "$d" ]] || echo "$d"; done > "$dir/created-dirs"
+if command -v nft >/dev/null; then nft list tables 2>/dev/null | sort > "$dir/nft-tables.before"; fi
 
 # The bridge first: the node's address is on it, and the components bind it.
 ip link add "$bridge" type bridge
