@@ -45,6 +45,9 @@ type EnvoyOptions struct {
 	Args []string
 	// Log receives Envoy's output as it comes.
 	Log io.Writer
+	// Stdout, when set, takes Envoy's standard output (its access logs)
+	// instead: see ProcessOptions.Stdout.
+	Stdout io.Writer
 	// AdminWithin, when set, is how long Envoy's admin interface has to
 	// answer before the start counts as failed.
 	AdminWithin time.Duration
@@ -61,6 +64,7 @@ type EnvoyProcess struct {
 	ownDir   bool
 	within   time.Duration
 	log      io.Writer
+	stdout   io.Writer
 }
 
 // StartEnvoy writes the bootstrap of o.Gateway into dir (a temporary
@@ -71,7 +75,7 @@ func StartEnvoy(o EnvoyOptions, dir string) (*EnvoyProcess, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &EnvoyProcess{AdminAddress: fmt.Sprintf("127.0.0.1:%d", port), bin: o.Bin, dir: dir, within: o.AdminWithin, log: o.Log}
+	e := &EnvoyProcess{AdminAddress: fmt.Sprintf("127.0.0.1:%d", port), bin: o.Bin, dir: dir, within: o.AdminWithin, log: o.Log, stdout: o.Stdout}
 	if e.dir == "" {
 		if e.dir, err = os.MkdirTemp("", "gatewarden-envoy"); err != nil {
 			return nil, err
@@ -106,7 +110,7 @@ func StartEnvoy(o EnvoyOptions, dir string) (*EnvoyProcess, error) {
 }
 
 func (e *EnvoyProcess) start() error {
-	p, err := StartProcess(e.bin, e.args, ProcessOptions{Log: e.log})
+	p, err := StartProcess(e.bin, e.args, ProcessOptions{Log: e.log, Stdout: e.stdout})
 	if err != nil {
 		return err
 	}

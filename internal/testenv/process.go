@@ -35,6 +35,10 @@ type ProcessOptions struct {
 	Env []string
 	// Log receives the output as it comes, besides the copy kept.
 	Log io.Writer
+	// Stdout, when set, takes the standard output instead (neither kept
+	// nor sent to Log): an Envoy's access log under load, say, which an
+	// *os.File of /dev/null lets the process write with no copy made here.
+	Stdout io.Writer
 }
 
 // StartProcess starts name with args in a process group of its own, which
@@ -47,6 +51,9 @@ func StartProcess(name string, args []string, o ProcessOptions) (*Process, error
 		p.cmd.Env = append(os.Environ(), o.Env...)
 	}
 	p.cmd.Stdout, p.cmd.Stderr = p, p
+	if o.Stdout != nil {
+		p.cmd.Stdout = o.Stdout
+	}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := p.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
