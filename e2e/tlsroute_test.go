@@ -132,16 +132,7 @@ func TestTLSRoutePassthrough(t *testing.T) {
 		{"a name outside the listener's (a.tls.test.evil)", &tls.Config{RootCAs: roots, ServerName: "a.tls.test.evil"}},
 		{"no SNI", &tls.Config{InsecureSkipVerify: true}},
 	} {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", gw, tc.cfg)
-		if err == nil {
-			c.Close()
-			t.Errorf("%s: the TLS handshake succeeded, want the connection closed", tc.name)
-			continue
-		}
-		t.Logf("%s: %v", tc.name, firstLine(err.Error()))
-		if !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") {
-			t.Errorf("%s: %v, want the connection closed by Envoy", tc.name, err)
-		}
+		expectHandshakeClosed(t, tc.name, gw, tc.cfg)
 	}
 	if a, b := countA.Load(), countB.Load(); a != 1 || b != 1 {
 		t.Errorf("backends saw a=%d b=%d requests after the refused connections, want 1 each", a, b)
@@ -169,4 +160,20 @@ func tlsBackend(t *testing.T, ca *pki.CA, host string) (int, *atomic.Int64) {
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s.Listener.Addr().(*net.TCPAddr).Port, count
+}
+
+// expectHandshakeClosed checks that Envoy at addr closes a TLS connection
+// made with cfg (attempt name) before the handshake completes.
+func expectHandshakeClosed(t *testing.T, name, addr string, cfg *tls.Config) {
+	t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err == nil {
+		c.Close()
+		t.Errorf("%s: the TLS handshake succeeded, want the connection closed", name)
+		return
+	}
+	t.Logf("%s: %v", name, firstLine(err.Error()))
+	if !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") {
+		t.Errorf("%s: %v, want the connection closed by Envoy", name, err)
+	}
 }
