@@ -223,14 +223,7 @@ func issueServerCert(t *testing.T, ca *pki.CA, dnsNames []string, uris ...string
 		tmpl.URIs = append(tmpl.URIs, parsed)
 	}
 	p, err := ca.Issue(tmpl, 24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cert
+	return tlsCert(t, p, err)
 }
 
 // serveTLS serves h over TLS (cfg) on ln until the test ends. The

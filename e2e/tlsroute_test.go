@@ -143,14 +143,7 @@ func TestTLSRoutePassthrough(t *testing.T) {
 // issued by ca; it answers its host name and counts requests.
 func tlsBackend(t *testing.T, ca *pki.CA, host string) (int, *atomic.Int64) {
 	t.Helper()
-	pair, err := ca.IssueServer([]string{host}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(pair.CertPEM, pair.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := serverCert(t, ca, host)
 	count := &atomic.Int64{}
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		count.Add(1)

@@ -158,18 +158,7 @@ func TestTLSRouteTerminate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientCert := func(ca *pki.CA) tls.Certificate {
-		p, err := ca.IssueGateway(pki.DefaultTrustDomain, "clients", "alice", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	good, forged := clientCert(clientCA), clientCert(ca)
+	good, forged := aliceCert(t, clientCA), aliceCert(t, ca)
 	caPEM := strings.ReplaceAll(strings.TrimSpace(string(clientCA.CertPEM)), "\n", "\\n") + "\\n"
 	plainPort, plainSeen := plainBackend(t, "plain")
 	lootPort, lootSeen := plainBackend(t, "loot")
