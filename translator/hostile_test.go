@@ -13,13 +13,7 @@ import (
 
 // hostileBase has two routes: victim, which the hostile objects target, and
 // bystander, which must keep being served whatever they do.
-const hostileBase = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: gatewarden}
-spec: {controllerName: gatewarden.io/gatewarden}
----
-apiVersion: gateway.networking.k8s.io/v1
+const hostileBase = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: infra}
 spec:
