@@ -1,17 +1,10 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"io"
-	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -117,25 +110,15 @@ func startMTLSBackend(t *testing.T, cert tls.Certificate, clientCA *pki.CA) *mtl
 		t.Fatal(err)
 	}
 	b := &mtlsBackend{port: ln.Addr().(*net.TCPAddr).Port}
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b.mu.Lock()
-			for _, c := range r.TLS.PeerCertificates[:1] {
-				b.subjects = append(b.subjects, c.Subject.CommonName)
-			}
-			b.mu.Unlock()
-			fmt.Fprintln(w, "client certificate verified")
-		}),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool},
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.ServeTLS(&countingListener{Listener: ln, n: &b.accepts}, "", "")
-	}()
-	t.Cleanup(func() { srv.Close(); <-done })
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	serveTLS(t, &countingListener{Listener: ln, n: &b.accepts}, cfg, func(w http.ResponseWriter, r *http.Request) {
+		b.mu.Lock()
+		for _, c := range r.TLS.PeerCertificates[:1] {
+			b.subjects = append(b.subjects, c.Subject.CommonName)
+		}
+		b.mu.Unlock()
+		fmt.Fprintln(w, "client certificate verified")
+	})
 	return b
 }
 
@@ -155,23 +138,11 @@ func (l *countingListener) Accept() (net.Conn, error) {
 // clientCertPEM issues a client certificate of ca for cn, as PEM.
 func clientCertPEM(t *testing.T, ca *pki.CA, cn string) (certPEM, keyPEM string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := ca.Issue(&x509.Certificate{Subject: pkix.Name{CommonName: cn}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	return string(p.CertPEM), string(p.KeyPEM)
 }
 
 // TestGatewayBackendClientCertificate: a Gateway's Envoy presents the

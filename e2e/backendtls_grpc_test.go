@@ -4,16 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
@@ -71,27 +68,8 @@ spec:
 // gRPC servers require), as the BackendTLSPolicy of its Service port says.
 func TestGRPCRouteBackendTLS(t *testing.T) {
 	ca := testenv.NewCA(t, "gRPC backend CA")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	calls := &atomic.Int64{}
-	count := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		calls.Add(1)
-		return h(ctx, req)
-	}
 	creds := credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{issueServerCert(t, ca, []string{"health.backend.test"})}})
-	s := grpc.NewServer(grpc.Creds(creds), grpc.UnaryInterceptor(count))
-	healthpb.RegisterHealthServer(s, health.NewServer())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(l) }()
-	t.Cleanup(func() {
-		s.Stop()
-		if err := <-done; err != nil {
-			t.Errorf("the gRPC backend: %v", err)
-		}
-	})
-	port := l.Addr().(*net.TCPAddr).Port
+	port, calls := grpcHealthBackend(t, grpc.Creds(creds))
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
 		e.write("grpc-tls.yaml", fmt.Sprintf(grpcTLSManifests, e.gwPort, port, "    "+strings.ReplaceAll(strings.TrimSpace(string(ca.CertPEM)), "\n", "\n    ")))

@@ -1,16 +1,12 @@
 package e2e
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -163,25 +159,13 @@ func startTLSProbe(t *testing.T, cert tls.Certificate) *tlsProbe {
 		t.Fatal(err)
 	}
 	p := &tlsProbe{port: ln.Addr().(*net.TCPAddr).Port}
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			p.served.Add(1)
-			p.mu.Lock()
-			p.sni = append(p.sni, r.TLS.ServerName)
-			p.mu.Unlock()
-			fmt.Fprintln(w, "served over TLS")
-		}),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}},
-		ReadHeaderTimeout: 5 * time.Second,
-		// The refused handshakes are expected: the test counts them.
-		ErrorLog: log.New(io.Discard, "", 0),
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.ServeTLS(&probeListener{Listener: ln, p: p}, "", "")
-	}()
-	t.Cleanup(func() { srv.Close(); <-done })
+	serveTLS(t, &probeListener{Listener: ln, p: p}, &tls.Config{Certificates: []tls.Certificate{cert}}, func(w http.ResponseWriter, r *http.Request) {
+		p.served.Add(1)
+		p.mu.Lock()
+		p.sni = append(p.sni, r.TLS.ServerName)
+		p.mu.Unlock()
+		fmt.Fprintln(w, "served over TLS")
+	})
 	return p
 }
 
@@ -229,13 +213,8 @@ func (c *probeConn) Read(b []byte) (int, error) {
 // URI names.
 func issueServerCert(t *testing.T, ca *pki.CA, dnsNames []string, uris ...string) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "backend"}, DNSNames: dnsNames,
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: "backend"}, DNSNames: dnsNames,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	for _, u := range uris {
 		parsed, err := url.Parse(u)
 		if err != nil {
@@ -243,11 +222,21 @@ func issueServerCert(t *testing.T, ca *pki.CA, dnsNames []string, uris ...string
 		}
 		tmpl.URIs = append(tmpl.URIs, parsed)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	p, err := ca.Issue(tmpl, 24*time.Hour)
+	return tlsCert(t, p, err)
+}
+
+// serveTLS serves h over TLS (cfg) on ln until the test ends. The
+// handshakes it refuses are not logged: the tests count them.
+func serveTLS(t *testing.T, ln net.Listener, cfg *tls.Config, h http.HandlerFunc) {
+	t.Helper()
+	srv := &http.Server{Handler: h, TLSConfig: cfg, ReadHeaderTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.ServeTLS(ln, "", "")
+	}()
+	t.Cleanup(func() { srv.Close(); <-done })
 }
 
 // TestBackendTLSPolicy reaches TLS backends through real Envoy as their

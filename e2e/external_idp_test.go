@@ -70,11 +70,26 @@ spec:
 // serverCert issues a server certificate of ca for host.
 func serverCert(t *testing.T, ca *pki.CA, host string) tls.Certificate {
 	t.Helper()
-	pair, err := ca.IssueServer([]string{host}, 24*time.Hour)
+	p, err := ca.IssueServer([]string{host}, 24*time.Hour)
+	return tlsCert(t, p, err)
+}
+
+// aliceCert issues a client certificate of ca for "alice" (the identity of
+// a Gateway clients/alice, which the tests' listeners do not care about).
+func aliceCert(t *testing.T, ca *pki.CA) tls.Certificate {
+	t.Helper()
+	p, err := ca.IssueGateway(pki.DefaultTrustDomain, "clients", "alice", time.Hour)
+	return tlsCert(t, p, err)
+}
+
+// tlsCert is the issued certificate p for a TLS config; err is what
+// issuing it returned.
+func tlsCert(t *testing.T, p *pki.Pair, err error) tls.Certificate {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := tls.X509KeyPair(pair.CertPEM, pair.KeyPEM)
+	cert, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
-	"github.com/gatewarden/gatewarden/pkg/pki"
 )
 
 // frontendTLSManifests is an HTTPS listener that requires client
@@ -69,18 +68,7 @@ func TestFrontendClientCertificates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientCert := func(ca *pki.CA) tls.Certificate {
-		p, err := ca.IssueGateway(pki.DefaultTrustDomain, "clients", "alice", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	good, forged := clientCert(clientCA), clientCert(otherCA)
+	good, forged := aliceCert(t, clientCA), aliceCert(t, otherCA)
 	key, err := jwt.GenerateRSA("k1")
 	if err != nil {
 		t.Fatal(err)

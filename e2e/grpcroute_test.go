@@ -184,9 +184,9 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 	}
 }
 
-// grpcHealthBackend serves the gRPC health service on a loopback port over
-// h2c and counts the calls it receives.
-func grpcHealthBackend(t *testing.T) (int, *atomic.Int64) {
+// grpcHealthBackend serves the gRPC health service on a loopback port, over
+// h2c unless opts give credentials, and counts the calls it receives.
+func grpcHealthBackend(t *testing.T, opts ...grpc.ServerOption) (int, *atomic.Int64) {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -201,7 +201,7 @@ func grpcHealthBackend(t *testing.T) (int, *atomic.Int64) {
 		calls.Add(1)
 		return h(srv, ss)
 	}
-	s := grpc.NewServer(grpc.UnaryInterceptor(count), grpc.StreamInterceptor(countStream))
+	s := grpc.NewServer(append(opts, grpc.UnaryInterceptor(count), grpc.StreamInterceptor(countStream))...)
 	healthpb.RegisterHealthServer(s, health.NewServer())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(l) }()

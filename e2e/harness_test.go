@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,20 @@ func firstLine(s string) string {
 		return sc.Text()
 	}
 	return ""
+}
+
+// expectRefused checks the answer to attack name: one of the codes want,
+// its body holding message, and no backend's x-backend header on it.
+func expectRefused(t *testing.T, name string, got answer, message string, want ...int) {
+	t.Helper()
+	if !slices.Contains(want, got.code) || !strings.Contains(got.body, message) {
+		t.Errorf("%s: Envoy answered %v, want one of %v %q", name, got, want, message)
+	} else {
+		t.Logf("%-70s %v", name, got)
+	}
+	if b := got.header.Get("x-backend"); b != "" {
+		t.Errorf("%s: answered by backend %q", name, b)
+	}
 }
 
 var client = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}

@@ -132,16 +132,7 @@ func TestTLSRoutePassthrough(t *testing.T) {
 		{"a name outside the listener's (a.tls.test.evil)", &tls.Config{RootCAs: roots, ServerName: "a.tls.test.evil"}},
 		{"no SNI", &tls.Config{InsecureSkipVerify: true}},
 	} {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", gw, tc.cfg)
-		if err == nil {
-			c.Close()
-			t.Errorf("%s: the TLS handshake succeeded, want the connection closed", tc.name)
-			continue
-		}
-		t.Logf("%s: %v", tc.name, firstLine(err.Error()))
-		if !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") {
-			t.Errorf("%s: %v, want the connection closed by Envoy", tc.name, err)
-		}
+		expectHandshakeClosed(t, tc.name, gw, tc.cfg)
 	}
 	if a, b := countA.Load(), countB.Load(); a != 1 || b != 1 {
 		t.Errorf("backends saw a=%d b=%d requests after the refused connections, want 1 each", a, b)
@@ -152,14 +143,7 @@ func TestTLSRoutePassthrough(t *testing.T) {
 // issued by ca; it answers its host name and counts requests.
 func tlsBackend(t *testing.T, ca *pki.CA, host string) (int, *atomic.Int64) {
 	t.Helper()
-	pair, err := ca.IssueServer([]string{host}, time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(pair.CertPEM, pair.KeyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cert := serverCert(t, ca, host)
 	count := &atomic.Int64{}
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		count.Add(1)
@@ -169,4 +153,20 @@ func tlsBackend(t *testing.T, ca *pki.CA, host string) (int, *atomic.Int64) {
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s.Listener.Addr().(*net.TCPAddr).Port, count
+}
+
+// expectHandshakeClosed checks that Envoy at addr closes a TLS connection
+// made with cfg (attempt name) before the handshake completes.
+func expectHandshakeClosed(t *testing.T, name, addr string, cfg *tls.Config) {
+	t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr, cfg)
+	if err == nil {
+		c.Close()
+		t.Errorf("%s: the TLS handshake succeeded, want the connection closed", name)
+		return
+	}
+	t.Logf("%s: %v", name, firstLine(err.Error()))
+	if !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") {
+		t.Errorf("%s: %v, want the connection closed by Envoy", name, err)
+	}
 }

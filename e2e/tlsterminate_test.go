@@ -96,43 +96,7 @@ spec:
     hostname: g.tls.test
     tls: {mode: Terminate, certificateRefs: [{name: t-cert, namespace: tenant}]}
     allowedRoutes: {namespaces: {from: All}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: plain, namespace: infra}
-spec: {ports: [{name: tcp, port: 3000}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: plain, namespace: infra, labels: {kubernetes.io/service-name: plain}}
-addressType: FQDN
-ports: [{name: tcp, port: %[4]d}]
-endpoints: [{addresses: [plain.localhost]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: secure, namespace: infra}
-spec: {ports: [{name: tls, port: 443}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: secure, namespace: infra, labels: {kubernetes.io/service-name: secure}}
-addressType: FQDN
-ports: [{name: tls, port: %[5]d}]
-endpoints: [{addresses: [secure.localhost]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: loot, namespace: tenant}
-spec: {ports: [{name: tcp, port: 3000}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: loot, namespace: tenant, labels: {kubernetes.io/service-name: loot}}
-addressType: FQDN
-ports: [{name: tcp, port: %[6]d}]
-endpoints: [{addresses: [loot.localhost]}]
----
+%[4]s%[5]s%[6]s---
 apiVersion: gateway.networking.k8s.io/v1
 kind: TLSRoute
 metadata: {name: terminated, namespace: infra}
@@ -194,18 +158,7 @@ func TestTLSRouteTerminate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clientCert := func(ca *pki.CA) tls.Certificate {
-		p, err := ca.IssueGateway(pki.DefaultTrustDomain, "clients", "alice", time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := tls.X509KeyPair(p.CertPEM, p.KeyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	good, forged := clientCert(clientCA), clientCert(ca)
+	good, forged := aliceCert(t, clientCA), aliceCert(t, ca)
 	caPEM := strings.ReplaceAll(strings.TrimSpace(string(clientCA.CertPEM)), "\n", "\\n") + "\\n"
 	plainPort, plainSeen := plainBackend(t, "plain")
 	lootPort, lootSeen := plainBackend(t, "loot")
@@ -214,7 +167,9 @@ func TestTLSRouteTerminate(t *testing.T) {
 	clientPort := freePort(t)
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("tls.yaml", fmt.Sprintf(tlsTerminateManifests, e.gwPort, b64(pair.CertPEM), b64(pair.KeyPEM), plainPort, securePort, lootPort,
+		e.write("tls.yaml", fmt.Sprintf(tlsTerminateManifests, e.gwPort, b64(pair.CertPEM), b64(pair.KeyPEM),
+			testenv.FQDNBackend("infra", "plain", "tcp", 3000, plainPort), testenv.FQDNBackend("infra", "secure", "tls", 443, securePort),
+			testenv.FQDNBackend("tenant", "loot", "tcp", 3000, lootPort),
 			b64(cpair.CertPEM), b64(cpair.KeyPEM), clientPort, caPEM))
 	})
 	gw := fmt.Sprintf("127.0.0.1:%d", e.gwPort)
@@ -297,16 +252,7 @@ func TestTLSRouteTerminate(t *testing.T) {
 		{"t.tls.test.evil (outside every listener)", &tls.Config{RootCAs: roots, ServerName: "t.tls.test.evil"}},
 		{"no SNI", &tls.Config{InsecureSkipVerify: true}},
 	} {
-		c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", gw, tc.cfg)
-		if err == nil {
-			c.Close()
-			t.Errorf("%s: the TLS handshake succeeded, want the connection closed", tc.name)
-			continue
-		}
-		t.Logf("%s: %v", tc.name, firstLine(err.Error()))
-		if !strings.Contains(err.Error(), "EOF") && !strings.Contains(err.Error(), "reset") {
-			t.Errorf("%s: %v, want the connection closed by Envoy", tc.name, err)
-		}
+		expectHandshakeClosed(t, tc.name, gw, tc.cfg)
 	}
 	// The tenant's route serves only what no listener more specific than
 	// the wildcard claims: not t.tls.test, which stays terminated.

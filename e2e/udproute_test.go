@@ -27,38 +27,14 @@ spec:
   listeners:
   - {name: open, protocol: UDP, port: %[1]d}
   - {name: guarded, protocol: UDP, port: %[2]d}
----
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: infra}
-spec: {ports: [{name: udp, port: 8080, protocol: UDP}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: echo, namespace: infra, labels: {kubernetes.io/service-name: echo}}
-addressType: IPv4
-ports: [{name: udp, port: %[3]d, protocol: UDP}]
-endpoints: [{addresses: [127.0.0.1]}]
----
+%[3]s---
 apiVersion: gateway.networking.k8s.io/v1
 kind: UDPRoute
 metadata: {name: echo, namespace: infra}
 spec:
   parentRefs: [{name: gw, sectionName: open}]
   rules: [{backendRefs: [{name: echo, port: 8080}]}]
----
-apiVersion: v1
-kind: Service
-metadata: {name: mine, namespace: evil}
-spec: {ports: [{name: udp, port: 8080, protocol: UDP}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: mine, namespace: evil, labels: {kubernetes.io/service-name: mine}}
-addressType: IPv4
-ports: [{name: udp, port: %[3]d, protocol: UDP}]
-endpoints: [{addresses: [127.0.0.1]}]
----
+%[4]s---
 apiVersion: gateway.networking.k8s.io/v1
 kind: UDPRoute
 metadata: {name: hijack, namespace: evil}
@@ -77,7 +53,8 @@ func TestUDPRoute(t *testing.T) {
 	openPort, guardedPort := freeUDPPort(t), freeUDPPort(t)
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("udp.yaml", fmt.Sprintf(udpRouteManifests, openPort, guardedPort, backendPort))
+		e.write("udp.yaml", fmt.Sprintf(udpRouteManifests, openPort, guardedPort,
+			testenv.UDPBackend("infra", "echo", 8080, backendPort, "127.0.0.1"), testenv.UDPBackend("evil", "mine", 8080, backendPort, "127.0.0.1")))
 	})
 	open := fmt.Sprintf("127.0.0.1:%d", openPort)
 	guarded := fmt.Sprintf("127.0.0.1:%d", guardedPort)

@@ -26,13 +26,7 @@ func FuzzTranslate(f *testing.F) {
 		if err != nil {
 			return
 		}
-		res := &resource.Resources{}
-		for _, d := range docs {
-			if d.Object != nil {
-				res.Add(d.Object)
-			}
-		}
-		out := translator.Translate(res, translator.Options{})
+		out := translator.Translate(readable(docs), translator.Options{})
 		for _, gc := range out.Gateways {
 			if _, err := xds.BuildSnapshot(gc, nil); err != nil {
 				t.Fatalf("gateway %s: %v", gc.Key(), err)

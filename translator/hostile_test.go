@@ -8,19 +8,12 @@ import (
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 	"github.com/gatewarden/gatewarden/pkg/resource"
-	"github.com/gatewarden/gatewarden/translator"
 	"github.com/gatewarden/gatewarden/xds"
 )
 
 // hostileBase has two routes: victim, which the hostile objects target, and
 // bystander, which must keep being served whatever they do.
-const hostileBase = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: gatewarden}
-spec: {controllerName: gatewarden.io/gatewarden}
----
-apiVersion: gateway.networking.k8s.io/v1
+const hostileBase = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: infra}
 spec:
@@ -154,38 +147,14 @@ func TestHostileManifests(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			docs, err := resource.Load("hostile.yaml", []byte(hostileBase+tc.extra))
 			if tc.loadError != "" {
+				_, err := resource.Load("hostile.yaml", []byte(hostileBase+tc.extra))
 				if err == nil || !strings.Contains(err.Error(), tc.loadError) {
 					t.Fatalf("load error = %v, want %q", err, tc.loadError)
 				}
 				return
 			}
-			if err != nil {
-				t.Fatalf("load: %v", err)
-			}
-			res := &resource.Resources{}
-			for _, d := range docs {
-				if d.Object != nil {
-					res.Add(d.Object)
-				}
-			}
-			out := translator.Translate(res, translator.Options{})
-			var msgs []string
-			for _, p := range out.Status.Problems() {
-				msgs = append(msgs, p.Condition.Message)
-			}
-			all := strings.Join(msgs, "\n")
-			if tc.want == "" && len(msgs) > 0 {
-				t.Fatalf("unexpected problems:\n%s", all)
-			}
-			if tc.want != "" && !strings.Contains(all, tc.want) {
-				t.Fatalf("no condition says %q; conditions:\n%s", tc.want, all)
-			}
-			gc := out.Gateway("infra/gw")
-			if gc == nil {
-				t.Fatal("the Gateway is not served")
-			}
+			gc := translateExpecting(t, "hostile.yaml", hostileBase+tc.extra, tc.want)
 			for _, vh := range gc.Routes[0].VirtualHosts {
 				for _, r := range vh.Routes {
 					forwarded := r.GetRoute() != nil

@@ -38,6 +38,66 @@ type vhoTarget struct {
 	section string
 }
 
+// candidates returns the options of targets for the listener named
+// section: those naming it (sectionName) before those naming none; within
+// each, older first (targets are already sorted).
+func candidates(targets []vhoTarget, section string) []*checkedVHO {
+	var cands []*checkedVHO
+	for _, tg := range targets {
+		if tg.section == section {
+			cands = append(cands, tg.vho)
+		}
+	}
+	for _, tg := range targets {
+		if tg.section == "" {
+			cands = append(cands, tg.vho)
+		}
+	}
+	return cands
+}
+
+// vhoOutcome is what merging VirtualHostOptions left each: won records the
+// options that set at least one field, lost per option and field the option
+// that set it instead.
+type vhoOutcome struct {
+	won  map[*optv1.VirtualHostOption]bool
+	lost map[*optv1.VirtualHostOption]map[string]string
+}
+
+func newVHOOutcome() *vhoOutcome {
+	return &vhoOutcome{won: map[*optv1.VirtualHostOption]bool{}, lost: map[*optv1.VirtualHostOption]map[string]string{}}
+}
+
+// lose is a loseFunc recording into out.lost.
+func (out *vhoOutcome) lose(o *optv1.VirtualHostOption, field string, to *optv1.VirtualHostOption) {
+	if out.lost[o] == nil {
+		out.lost[o] = map[string]string{}
+	}
+	out.lost[o][field] = to.Namespace + "/" + to.Name
+}
+
+// vhoCondition sets the condition of v for its ancestor ref: TargetNotFound
+// with notFound where that is not empty, then invalid, Conflicted (conflict,
+// then the fields lost) where it set no field, Accepted otherwise, naming
+// the fields it lost where it lost some to setBy.
+func (t *translation) vhoCondition(v *checkedVHO, ref gwv1.ParentReference, notFound string, out *vhoOutcome, conflict, setBy string) {
+	o := v.obj
+	switch {
+	case notFound != "":
+		t.optionCondition(optv1.KindVirtualHostOption, o, ref, false, string(gwv1.PolicyReasonTargetNotFound), notFound)
+	case v.invalid != nil:
+		t.optionCondition(optv1.KindVirtualHostOption, o, ref, false, invalidReason(v.invalid),
+			v.invalid.Error()+"; the routes of the targeted listeners answer 500 until it is fixed")
+	case !out.won[o]:
+		t.optionCondition(optv1.KindVirtualHostOption, o, ref, false, string(gwv1.PolicyReasonConflicted), conflict+": "+lostFields(out.lost[o]))
+	case len(out.lost[o]) > 0:
+		t.optionCondition(optv1.KindVirtualHostOption, o, ref, true, string(gwv1.PolicyReasonAccepted),
+			"Policy is accepted; on some listeners "+setBy+" sets "+lostFields(out.lost[o]))
+	default:
+		t.optionCondition(optv1.KindVirtualHostOption, o, ref, true, string(gwv1.PolicyReasonAccepted), "Policy is accepted")
+	}
+}
+
 // loseFunc records that option o does not set field because to does.
 type loseFunc func(o *optv1.VirtualHostOption, field string, to *optv1.VirtualHostOption)
 
@@ -120,14 +180,7 @@ func (t *translation) listenerSetPolicies(gs *gatewayState, targets []vhoTarget,
 	wide := &vhostPolicy{}
 	wide.merge(wideCands, won, lose)
 
-	wonSet := map[*optv1.VirtualHostOption]bool{}
-	lostSet := map[*optv1.VirtualHostOption]map[string]string{}
-	loseSet := func(o *optv1.VirtualHostOption, field string, to *optv1.VirtualHostOption) {
-		if lostSet[o] == nil {
-			lostSet[o] = map[string]string{}
-		}
-		lostSet[o][field] = to.Namespace + "/" + to.Name
-	}
+	set := newVHOOutcome()
 	// Less specific listeners first: a listener inherits from one that is
 	// less specific than itself.
 	var ls []*listenerState
@@ -150,45 +203,23 @@ func (t *translation) listenerSetPolicies(gs *gatewayState, targets []vhoTarget,
 			base = parent.vhostOp
 		}
 		p := base.inherited()
-		own := bySet[l.set.key()]
-		var cands []*checkedVHO
-		for _, tg := range own {
-			if tg.section == string(l.spec.Name) {
-				cands = append(cands, tg.vho)
-			}
-		}
-		for _, tg := range own {
-			if tg.section == "" {
-				cands = append(cands, tg.vho)
-			}
-		}
-		p.merge(cands, wonSet, loseSet)
+		p.merge(candidates(bySet[l.set.key()], string(l.spec.Name)), set.won, set.lose)
 		l.vhostOp = p
 	}
 	for _, ss := range gs.sets {
 		ref := ancestorListenerSet(ss.obj.Namespace, ss.obj.Name)
 		for _, tg := range bySet[ss.key()] {
-			o := tg.vho.obj
 			hasSection := slices.ContainsFunc(ss.listeners, func(l *listenerState) bool { return string(l.spec.Name) == tg.section })
+			notFound := ""
 			switch {
 			case len(ss.listeners) == 0:
-				t.optionCondition(optv1.KindVirtualHostOption, o, ref, false, string(gwv1.PolicyReasonTargetNotFound),
-					fmt.Sprintf("spec.targetRefs: ListenerSet %s/%s has no accepted listener", ss.obj.Namespace, ss.obj.Name))
+				notFound = fmt.Sprintf("spec.targetRefs: ListenerSet %s/%s has no accepted listener", ss.obj.Namespace, ss.obj.Name)
 			case tg.section != "" && !hasSection:
-				t.optionCondition(optv1.KindVirtualHostOption, o, ref, false, string(gwv1.PolicyReasonTargetNotFound),
-					fmt.Sprintf("spec.targetRefs: ListenerSet %s/%s has no valid listener %q", ss.obj.Namespace, ss.obj.Name, tg.section))
-			case tg.vho.invalid != nil:
-				t.optionCondition(optv1.KindVirtualHostOption, o, ref, false, invalidReason(tg.vho.invalid),
-					tg.vho.invalid.Error()+"; the routes of the targeted listeners answer 500 until it is fixed")
-			case !wonSet[o]:
-				t.optionCondition(optv1.KindVirtualHostOption, o, ref, false, string(gwv1.PolicyReasonConflicted),
-					fmt.Sprintf("every field it sets is set on the listeners of ListenerSet %s/%s by the Gateway's policy (which a ListenerSet's option cannot replace; it cannot add jwt where the Gateway's sets rbac) or a more specific (sectionName) or older VirtualHostOption: %s", ss.obj.Namespace, ss.obj.Name, lostFields(lostSet[o])))
-			case len(lostSet[o]) > 0:
-				t.optionCondition(optv1.KindVirtualHostOption, o, ref, true, string(gwv1.PolicyReasonAccepted),
-					"Policy is accepted; on some listeners the Gateway's policy or a more specific (sectionName) or older VirtualHostOption sets "+lostFields(lostSet[o]))
-			default:
-				t.optionCondition(optv1.KindVirtualHostOption, o, ref, true, string(gwv1.PolicyReasonAccepted), "Policy is accepted")
+				notFound = fmt.Sprintf("spec.targetRefs: ListenerSet %s/%s has no valid listener %q", ss.obj.Namespace, ss.obj.Name, tg.section)
 			}
+			t.vhoCondition(tg.vho, ref, notFound, set,
+				fmt.Sprintf("every field it sets is set on the listeners of ListenerSet %s/%s by the Gateway's policy (which a ListenerSet's option cannot replace; it cannot add jwt where the Gateway's sets rbac) or a more specific (sectionName) or older VirtualHostOption", ss.obj.Namespace, ss.obj.Name),
+				"the Gateway's policy or a more specific (sectionName) or older VirtualHostOption")
 		}
 	}
 }

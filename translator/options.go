@@ -150,54 +150,24 @@ func (t *translation) attachVirtualHostOptions(gateways []*gatewayState) {
 	for _, gs := range gateways {
 		targets := byGateway[nn(gs.obj.Namespace, gs.obj.Name)]
 		gwRef := ancestorGateway(gs.obj.Namespace, gs.obj.Name)
-		won := map[*optv1.VirtualHostOption]bool{}
-		// lost records, per option and field, the option that set it instead.
-		lost := map[*optv1.VirtualHostOption]map[string]string{}
-		lose := func(o *optv1.VirtualHostOption, field string, to *optv1.VirtualHostOption) {
-			if lost[o] == nil {
-				lost[o] = map[string]string{}
-			}
-			lost[o][field] = to.Namespace + "/" + to.Name
-		}
+		out := newVHOOutcome()
 		for _, l := range gs.listeners {
 			if l.set != nil {
 				continue // listenerSetPolicies
 			}
-			// sectionName before none; within each, older first (already sorted).
-			var cands []*checkedVHO
-			for _, tg := range targets {
-				if tg.section == string(l.spec.Name) {
-					cands = append(cands, tg.vho)
-				}
-			}
-			for _, tg := range targets {
-				if tg.section == "" {
-					cands = append(cands, tg.vho)
-				}
-			}
 			p := &vhostPolicy{}
-			p.merge(cands, won, lose)
+			p.merge(candidates(targets, string(l.spec.Name)), out.won, out.lose)
 			l.vhostOp = p
 		}
-		t.listenerSetPolicies(gs, targets, bySet, won, lose)
+		t.listenerSetPolicies(gs, targets, bySet, out.won, out.lose)
 		for _, tg := range targets {
-			o := tg.vho.obj
-			switch {
-			case tg.section != "" && listenerPtr(gs, gwv1.SectionName(tg.section)) == nil:
-				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonTargetNotFound),
-					fmt.Sprintf("spec.targetRefs: Gateway %s/%s has no valid listener %q", gs.obj.Namespace, gs.obj.Name, tg.section))
-			case tg.vho.invalid != nil:
-				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, invalidReason(tg.vho.invalid),
-					tg.vho.invalid.Error()+"; the routes of the targeted listeners answer 500 until it is fixed")
-			case !won[o]:
-				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, false, string(gwv1.PolicyReasonConflicted),
-					fmt.Sprintf("every field it sets is set by a more specific (sectionName) or older VirtualHostOption for Gateway %s/%s: %s", gs.obj.Namespace, gs.obj.Name, lostFields(lost[o])))
-			case len(lost[o]) > 0:
-				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, true, string(gwv1.PolicyReasonAccepted),
-					"Policy is accepted; on some listeners a more specific (sectionName) or older VirtualHostOption sets "+lostFields(lost[o]))
-			default:
-				t.optionCondition(optv1.KindVirtualHostOption, o, gwRef, true, string(gwv1.PolicyReasonAccepted), "Policy is accepted")
+			notFound := ""
+			if tg.section != "" && listenerPtr(gs, gwv1.SectionName(tg.section)) == nil {
+				notFound = fmt.Sprintf("spec.targetRefs: Gateway %s/%s has no valid listener %q", gs.obj.Namespace, gs.obj.Name, tg.section)
 			}
+			t.vhoCondition(tg.vho, gwRef, notFound, out,
+				fmt.Sprintf("every field it sets is set by a more specific (sectionName) or older VirtualHostOption for Gateway %s/%s", gs.obj.Namespace, gs.obj.Name),
+				"a more specific (sectionName) or older VirtualHostOption")
 		}
 	}
 }

@@ -46,32 +46,56 @@ func streamRouteAsHTTP(kind string, om metav1.ObjectMeta, parents []gwv1.ParentR
 	return h
 }
 
+// streamListener is one port of a Gateway's TCP or UDP listeners: the name
+// and stat prefix of its Envoy listener and the route it serves, nil where
+// it serves none (no route attached, or closed by its policy or because the
+// listener is not programmed).
+type streamListener struct {
+	port             int32
+	name, statPrefix string
+	route            *routeState
+}
+
+// streamListeners returns the Gateway's listeners of protocol, the first of
+// each port (a second one is Conflicted: gateways()), by port.
+func (t *translation) streamListeners(gs *gatewayState, protocol gwv1.ProtocolType, prefix string) []streamListener {
+	byPort := map[int32]*listenerState{}
+	for _, l := range gs.listeners {
+		if l.spec.Protocol == protocol && byPort[int32(l.spec.Port)] == nil {
+			byPort[int32(l.spec.Port)] = l
+		}
+	}
+	gwRef := ancestorGateway(gs.obj.Namespace, gs.obj.Name)
+	var out []streamListener
+	for _, port := range slices.Sorted(maps.Keys(byPort)) {
+		l := byPort[port]
+		sl := streamListener{port: port, name: fmt.Sprintf("%s-%d", prefix, port)}
+		sl.statPrefix = hcmStatPrefix(gs.obj.Namespace+"/"+gs.obj.Name, sl.name)
+		closed := t.passthroughPolicy(l, gwRef) || l.unprogrammed
+		if len(l.routes) > 0 && !closed {
+			sl.route = oldestRoute(l)
+		}
+		out = append(out, sl)
+	}
+	return out
+}
+
 // buildTCP returns the Envoy listeners of the Gateway's TCP listeners, one
 // per port, and adds the clusters they use to backends.
 func (t *translation) buildTCP(gs *gatewayState, bind string, backends map[string]backend) []*listenerv3.Listener {
 	if bind == "" {
 		return nil
 	}
-	byPort := map[int32]*listenerState{}
-	for _, l := range gs.listeners {
-		if l.spec.Protocol == gwv1.TCPProtocolType && byPort[int32(l.spec.Port)] == nil {
-			byPort[int32(l.spec.Port)] = l // a second one is Conflicted (gateways())
-		}
-	}
-	gwRef := ancestorGateway(gs.obj.Namespace, gs.obj.Name)
 	var out []*listenerv3.Listener
-	for _, port := range slices.Sorted(maps.Keys(byPort)) {
-		l := byPort[port]
-		name := fmt.Sprintf("tcp-%d", port)
+	for _, sl := range t.streamListeners(gs, gwv1.TCPProtocolType, "tcp") {
 		fc := closedChain()
-		closed := t.passthroughPolicy(l, gwRef) || l.unprogrammed
-		if len(l.routes) > 0 && !closed {
-			fc = t.passthroughProxy(oldestRoute(l), hcmStatPrefix(gs.obj.Namespace+"/"+gs.obj.Name, name), backends)
+		if sl.route != nil {
+			fc = t.passthroughProxy(sl.route, sl.statPrefix, backends)
 		}
-		fc.Name = name
+		fc.Name = sl.name
 		out = append(out, &listenerv3.Listener{
-			Name:         name,
-			Address:      socketAddress(bind, uint32(port)),
+			Name:         sl.name,
+			Address:      socketAddress(bind, uint32(sl.port)),
 			FilterChains: []*listenerv3.FilterChain{fc},
 		})
 	}

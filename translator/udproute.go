@@ -2,7 +2,6 @@ package translator
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 
 	xdscorev3 "github.com/cncf/xds/go/xds/core/v3"
@@ -47,30 +46,20 @@ func (t *translation) buildUDP(gs *gatewayState, bind string, backends map[strin
 	if bind == "" {
 		return nil
 	}
-	byPort := map[int32]*listenerState{}
-	for _, l := range gs.listeners {
-		if l.spec.Protocol == gwv1.UDPProtocolType && byPort[int32(l.spec.Port)] == nil {
-			byPort[int32(l.spec.Port)] = l // a second one is Conflicted (gateways())
-		}
-	}
-	gwRef := ancestorGateway(gs.obj.Namespace, gs.obj.Name)
 	var out []*listenerv3.Listener
-	for _, port := range slices.Sorted(maps.Keys(byPort)) {
-		l := byPort[port]
-		name := fmt.Sprintf("udp-%d", port)
+	for _, sl := range t.streamListeners(gs, gwv1.UDPProtocolType, "udp") {
 		cluster := ""
-		closed := t.passthroughPolicy(l, gwRef) || l.unprogrammed
-		if len(l.routes) > 0 && !closed {
-			cluster = udpCluster(oldestRoute(l), backends)
+		if sl.route != nil {
+			cluster = udpCluster(sl.route, backends)
 		}
-		addr := socketAddress(bind, uint32(port))
+		addr := socketAddress(bind, uint32(sl.port))
 		addr.GetSocketAddress().Protocol = corev3.SocketAddress_UDP
 		proxy := &udpv3.UdpProxyConfig{
-			StatPrefix:     hcmStatPrefix(gs.obj.Namespace+"/"+gs.obj.Name, name),
+			StatPrefix:     sl.statPrefix,
 			RouteSpecifier: &udpv3.UdpProxyConfig_Matcher{Matcher: udpMatcher(cluster)},
 		}
 		out = append(out, &listenerv3.Listener{
-			Name:    name,
+			Name:    sl.name,
 			Address: addr,
 			ListenerFilters: []*listenerv3.ListenerFilter{{
 				Name: udpProxyFilter, ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(proxy)},

@@ -6,21 +6,14 @@ import (
 
 	udpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/udp/udp_proxy/v3"
 
-	"github.com/gatewarden/gatewarden/pkg/resource"
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
-	"github.com/gatewarden/gatewarden/translator"
 )
 
 // udpBase is a Gateway whose UDP listener "tenant" takes routes of the
 // tenant namespace a only, a's Service, and a Service of tenant b that must
 // stay out of a's reach.
-const udpBase = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: gatewarden}
-spec: {controllerName: gatewarden.io/gatewarden}
----
-apiVersion: gateway.networking.k8s.io/v1
+const udpBase = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: infra}
 spec:
@@ -160,32 +153,7 @@ spec:
 			if tc.own {
 				in += udpLegit
 			}
-			docs, err := resource.Load("udp.yaml", []byte(in))
-			if err != nil {
-				t.Fatalf("load: %v", err)
-			}
-			res := &resource.Resources{}
-			for _, d := range docs {
-				if d.Object != nil {
-					res.Add(d.Object)
-				}
-			}
-			out := translator.Translate(res, translator.Options{})
-			var msgs []string
-			for _, p := range out.Status.Problems() {
-				msgs = append(msgs, p.Condition.Message)
-			}
-			all := strings.Join(msgs, "\n")
-			switch {
-			case tc.want == "" && len(msgs) > 0:
-				t.Fatalf("unexpected problems:\n%s", all)
-			case tc.want != "" && !strings.Contains(all, tc.want):
-				t.Fatalf("no condition says %q; conditions:\n%s", tc.want, all)
-			}
-			gc := out.Gateway("infra/gw")
-			if gc == nil {
-				t.Fatal("the Gateway is not served")
-			}
+			gc := translateExpecting(t, "udp.yaml", in, tc.want)
 			if got := udpClusterOf(t, gc, "udp-5300"); got != tc.served {
 				t.Errorf("listener udp-5300 sends datagrams to %q, want %q", got, tc.served)
 			}

@@ -97,10 +97,7 @@ func TestHostileRequestsEndTheirStream(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s, m, client := startServer(t)
-			if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
-				t.Fatal(err)
-			}
+			_, m, client := startGuideServer(t)
 			err := sotwErr(t, client, 5*time.Second, tc.reqs...)
 			if got := grpcstatus.Code(err); got != tc.want {
 				t.Fatalf("stream ended with %v (%v), want %v", got, err, tc.want)
@@ -173,10 +170,7 @@ func TestNackMessagesAreBoundedAndRateLimited(t *testing.T) {
 }
 
 func TestHostileDeltaRequestsEndTheirStream(t *testing.T) {
-	s, m, client := startServer(t)
-	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
-		t.Fatal(err)
-	}
+	_, m, client := startGuideServer(t)
 	node := &corev3.Node{Id: "hostile", Cluster: gateway}
 	names := make([]string, 100_001)
 	for i := range names {

@@ -63,6 +63,16 @@ func startServer(t *testing.T) (*xds.Server, *xds.Metrics, discoveryv3.Aggregate
 	return startServerWith(t, xds.ServerOptions{})
 }
 
+// startGuideServer is startServer serving the guide's Gateway.
+func startGuideServer(t *testing.T) (*xds.Server, *xds.Metrics, discoveryv3.AggregatedDiscoveryServiceClient) {
+	t.Helper()
+	s, m, client := startServer(t)
+	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
+		t.Fatal(err)
+	}
+	return s, m, client
+}
+
 // startServerWith serves o (its log and metrics filled in) on a loopback
 // port until the test ends, and returns a client of it.
 func startServerWith(t *testing.T, o xds.ServerOptions) (*xds.Server, *xds.Metrics, discoveryv3.AggregatedDiscoveryServiceClient) {
@@ -130,10 +140,7 @@ func receiver[T any](t *testing.T, recv func() (T, error)) func(time.Duration) (
 }
 
 func TestSotWNackIsNotResent(t *testing.T) {
-	s, m, client := startServer(t)
-	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
-		t.Fatal(err)
-	}
+	s, m, client := startGuideServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stream, err := client.StreamAggregatedResources(ctx)
@@ -178,10 +185,7 @@ func TestSotWNackIsNotResent(t *testing.T) {
 }
 
 func TestDeltaNackIsNotResent(t *testing.T) {
-	s, m, client := startServer(t)
-	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
-		t.Fatal(err)
-	}
+	_, m, client := startGuideServer(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	stream, err := client.DeltaAggregatedResources(ctx)

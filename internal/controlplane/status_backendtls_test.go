@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/gatewarden/gatewarden/pkg/source/kube"
@@ -28,8 +27,7 @@ func TestStatusWriterWritesBackendTLSPolicies(t *testing.T) {
 		Status: gwv1.PolicyStatus{Ancestors: []gwv1.PolicyAncestorStatus{other}}}
 	unused := &gwv1.BackendTLSPolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "unused"},
 		Status: gwv1.PolicyStatus{Ancestors: []gwv1.PolicyAncestorStatus{other, ours}}}
-	c := fake.NewClientBuilder().WithScheme(kube.NewScheme()).WithObjects(used, unused).
-		WithStatusSubresource(&gwv1.BackendTLSPolicy{}).Build()
+	c := fakeClient([]client.Object{used, unused}, &gwv1.BackendTLSPolicy{})
 	want := &gwv1.PolicyStatus{Ancestors: []gwv1.PolicyAncestorStatus{{
 		ControllerName: controller,
 		AncestorRef:    gwv1.ParentReference{Namespace: ptr(gwv1.Namespace("infra")), Name: "web"},
@@ -42,16 +40,8 @@ func TestStatusWriterWritesBackendTLSPolicies(t *testing.T) {
 		GatewayClasses:     map[string]*gwv1.GatewayClassStatus{},
 		BackendTLSPolicies: map[types.NamespacedName]*gwv1.PolicyStatus{client.ObjectKeyFromObject(used): want},
 	}}
-	w := NewStatusWriter(c, controller, kube.Installed{BackendTLSPolicy: true}, quietLog())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("status writer: %v", err)
-		}
-	})
+	w := startWriterFor(t, c, kube.Installed{BackendTLSPolicy: true})
+	ctx := context.Background()
 	w.Offer(res)
 	eventually(t, func() string {
 		var p gwv1.BackendTLSPolicy

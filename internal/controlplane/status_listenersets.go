@@ -24,23 +24,9 @@ func (w *StatusWriter) writeListenerSets(ctx context.Context, s *translator.Stat
 			ls := o.(*gwv1.ListenerSet)
 			want := ls.Status
 			want.Conditions = mergeConditions(ls.Status.Conditions, st.Conditions, now)
-			var listeners []gwv1.ListenerEntryStatus
-			for _, l := range st.Listeners {
-				l.Conditions = mergeConditions(entryConditions(ls.Status.Listeners, l.Name), l.Conditions, now)
-				listeners = append(listeners, l)
-			}
-			want.Listeners = listeners
+			want.Listeners = mergeListeners(ls.Status.Listeners, st.Listeners, listenerSetEntryKey, now)
 			return setIfChanged(&ls.Status, want)
 		}))
 	}
 	return errors.Join(errs...)
-}
-
-func entryConditions(ls []gwv1.ListenerEntryStatus, name gwv1.SectionName) []metav1.Condition {
-	for _, l := range ls {
-		if l.Name == name {
-			return l.Conditions
-		}
-	}
-	return nil
 }

@@ -9,7 +9,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/gatewarden/gatewarden/pkg/resource"
@@ -40,8 +39,7 @@ func TestStatusWriterWritesListenerSets(t *testing.T) {
 		},
 	}
 	gc := &gwv1.GatewayClass{ObjectMeta: metav1.ObjectMeta{Name: "gatewarden"}, Spec: gwv1.GatewayClassSpec{ControllerName: controller}}
-	c := fake.NewClientBuilder().WithScheme(kube.NewScheme()).WithObjects(gc, gw, ls).
-		WithStatusSubresource(&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.ListenerSet{}).Build()
+	c := fakeClient([]client.Object{gc, gw, ls}, &gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.ListenerSet{})
 	in := &resource.Resources{}
 	for _, o := range []any{gc.DeepCopy(), gw.DeepCopy(), ls.DeepCopy()} {
 		in.Add(o)

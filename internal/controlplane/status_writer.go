@@ -111,12 +111,7 @@ func (w *StatusWriter) write(ctx context.Context, r *translator.Result) error {
 				want.Addresses = st.Addresses
 			}
 			want.Conditions = mergeConditions(gw.Status.Conditions, st.Conditions, now)
-			var listeners []gwv1.ListenerStatus
-			for _, l := range st.Listeners {
-				l.Conditions = mergeConditions(listenerConditions(gw.Status.Listeners, l.Name), l.Conditions, now)
-				listeners = append(listeners, l)
-			}
-			want.Listeners = listeners
+			want.Listeners = mergeListeners(gw.Status.Listeners, st.Listeners, gatewayListenerKey, now)
 			want.AttachedListenerSets = st.AttachedListenerSets
 			return setIfChanged(&gw.Status, want)
 		}))
@@ -234,13 +229,35 @@ func mergeConditions(have, want []metav1.Condition, now metav1.Time) []metav1.Co
 	return out
 }
 
-func listenerConditions(ls []gwv1.ListenerStatus, name gwv1.SectionName) []metav1.Condition {
-	for _, l := range ls {
-		if l.Name == name {
-			return l.Conditions
+// listenerKey is the name and conditions of a listener's status: a
+// Gateway's (gatewayListenerKey) or a ListenerSet's (listenerSetEntryKey).
+type listenerKey[L any] func(*L) (gwv1.SectionName, *[]metav1.Condition)
+
+func gatewayListenerKey(l *gwv1.ListenerStatus) (gwv1.SectionName, *[]metav1.Condition) {
+	return l.Name, &l.Conditions
+}
+
+func listenerSetEntryKey(l *gwv1.ListenerEntryStatus) (gwv1.SectionName, *[]metav1.Condition) {
+	return l.Name, &l.Conditions
+}
+
+// mergeListeners returns want's listener statuses, each with the transition
+// times of the conditions have already carries for the listener of its name.
+func mergeListeners[L any](have, want []L, key listenerKey[L], now metav1.Time) []L {
+	var out []L
+	for _, l := range want {
+		name, conds := key(&l)
+		var old []metav1.Condition
+		for i := range have {
+			if n, c := key(&have[i]); n == name {
+				old = *c
+				break
+			}
 		}
+		*conds = mergeConditions(old, *conds, now)
+		out = append(out, l)
 	}
-	return nil
+	return out
 }
 
 // entryKey is what says whose an entry of a status is and what it is

@@ -75,17 +75,29 @@ func guideWith(t *testing.T, grpc []*gwv1.GRPCRoute) (client.Client, *translator
 	for _, o := range in.RouteOptions {
 		objs = append(objs, o.DeepCopy())
 	}
-	c := fake.NewClientBuilder().WithScheme(kube.NewScheme()).WithObjects(objs...).
-		WithStatusSubresource(&gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{}, &optv1.VirtualHostOption{}, &optv1.RouteOption{}).Build()
+	c := fakeClient(objs, &gwv1.GatewayClass{}, &gwv1.Gateway{}, &gwv1.HTTPRoute{}, &gwv1.GRPCRoute{}, &optv1.VirtualHostOption{}, &optv1.RouteOption{})
 	return c, translator.Translate(in, translator.Options{AllowLoopbackBackends: true})
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// startWriter runs a status writer until the test ends.
+// fakeClient is a fake API server holding objs, with a status subresource
+// for each of the kinds of withStatus.
+func fakeClient(objs []client.Object, withStatus ...client.Object) client.Client {
+	return fake.NewClientBuilder().WithScheme(kube.NewScheme()).WithObjects(objs...).WithStatusSubresource(withStatus...).Build()
+}
+
+// startWriter runs a status writer for the route kinds until the test ends.
 func startWriter(t *testing.T, c client.Client) *StatusWriter {
 	t.Helper()
-	w := NewStatusWriter(c, controller, kube.Installed{RouteKinds: resource.RouteKinds}, quietLog())
+	return startWriterFor(t, c, kube.Installed{RouteKinds: resource.RouteKinds})
+}
+
+// startWriterFor runs a status writer for the installed kinds until the
+// test ends.
+func startWriterFor(t *testing.T, c client.Client, installed kube.Installed) *StatusWriter {
+	t.Helper()
+	w := NewStatusWriter(c, controller, installed, quietLog())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Start(ctx) }()

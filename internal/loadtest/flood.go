@@ -13,6 +13,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // FloodResult is what RunFlood measured.
@@ -136,18 +137,11 @@ func RunFlood(s *Stack, conns int, d time.Duration) (*FloodResult, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if h := int64(s.Metric("go_memstats_heap_inuse_bytes")); h > heapMax.Load() {
-					heapMax.Store(h)
-				}
+		wait.UntilWithContext(ctx, func(context.Context) {
+			if h := int64(s.Metric("go_memstats_heap_inuse_bytes")); h > heapMax.Load() {
+				heapMax.Store(h)
 			}
-		}
+		}, 250*time.Millisecond)
 	}()
 	// The flood builds up before the well-behaved clients come.
 	time.Sleep(2 * time.Second)

@@ -57,6 +57,15 @@ func FQDNBackend(namespace, name, portName string, port, targetPort int) string 
 // targetPort. It starts with the document separator, to follow any
 // manifest.
 func Backend(namespace, name, portName string, port, targetPort int, address string) string {
+	return backend(namespace, name, portName, "", port, targetPort, address)
+}
+
+// UDPBackend is Backend with a UDP port named udp.
+func UDPBackend(namespace, name string, port, targetPort int, address string) string {
+	return backend(namespace, name, "udp", ", protocol: UDP", port, targetPort, address)
+}
+
+func backend(namespace, name, portName, protocol string, port, targetPort int, address string) string {
 	addressType := "FQDN"
 	if ip := net.ParseIP(address); ip != nil && ip.To4() != nil {
 		addressType = "IPv4"
@@ -65,13 +74,13 @@ func Backend(namespace, name, portName string, port, targetPort int, address str
 apiVersion: v1
 kind: Service
 metadata: {name: %[2]s, namespace: %[1]s}
-spec: {ports: [{name: %[3]s, port: %[4]d}]}
+spec: {ports: [{name: %[3]s, port: %[4]d%[8]s}]}
 ---
 apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata: {name: %[2]s, namespace: %[1]s, labels: {kubernetes.io/service-name: %[2]s}}
 addressType: %[6]s
-ports: [{name: %[3]s, port: %[5]d}]
+ports: [{name: %[3]s, port: %[5]d%[8]s}]
 endpoints: [{addresses: [%[7]s]}]
-`, namespace, name, portName, port, targetPort, addressType, address)
+`, namespace, name, portName, port, targetPort, addressType, address, protocol)
 }

@@ -15,3 +15,16 @@ func TestBackendAddressType(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPBackend: the Service's and the EndpointSlice's ports are UDP.
+func TestUDPBackend(t *testing.T) {
+	m := UDPBackend("ns", "dns", 53, 5353, "127.0.0.1")
+	for _, want := range []string{"{ports: [{name: udp, port: 53, protocol: UDP}]}", "ports: [{name: udp, port: 5353, protocol: UDP}]", "addressType: IPv4"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("UDPBackend:\n%s\nwant %s", m, want)
+		}
+	}
+	if strings.Contains(Backend("ns", "api", "http", 80, 8080, "127.0.0.1"), "protocol") {
+		t.Error("Backend names a protocol")
+	}
+}

@@ -145,7 +145,7 @@ func (ca *CA) IssueGateway(trustDomain, namespace, name string, validity time.Du
 	if err != nil {
 		return nil, err
 	}
-	return ca.issue(&x509.Certificate{
+	return ca.Issue(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: namespace + "/" + name},
 		URIs:        []*url.URL{id},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
@@ -166,10 +166,13 @@ func (ca *CA) IssueServer(hosts []string, validity time.Duration) (*Pair, error)
 			tmpl.DNSNames = append(tmpl.DNSNames, h)
 		}
 	}
-	return ca.issue(tmpl, validity)
+	return ca.Issue(tmpl, validity)
 }
 
-func (ca *CA) issue(tmpl *x509.Certificate, validity time.Duration) (*Pair, error) {
+// Issue issues a certificate of the subject, names and extended key
+// usages of tmpl (its serial number, validity and key usage are set here)
+// valid for validity, and never beyond the CA's own.
+func (ca *CA) Issue(tmpl *x509.Certificate, validity time.Duration) (*Pair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err

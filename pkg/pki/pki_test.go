@@ -2,6 +2,7 @@ package pki_test
 
 import (
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"net/url"
 	"testing"
 	"time"
@@ -73,5 +74,41 @@ func TestIssuedCertificatesVerify(t *testing.T) {
 	}
 	if _, err := ca.IssueGateway("gatewarden", "a/b", "c", time.Hour); err == nil {
 		t.Fatal("a namespace with '/' was accepted")
+	}
+}
+
+// TestIssueKeepsTemplateNames: Issue keeps the template's subject and
+// extended key usage, sets its own serial and key usage, and never issues
+// beyond the CA's lifetime.
+func TestIssueKeepsTemplateNames(t *testing.T) {
+	ca, err := pki.NewCA("test CA", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ca.Issue(&x509.Certificate{Subject: pkix.Name{CommonName: "kubelet-client", Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, 48*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := pki.ParseCertificate(p.CertPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Subject.CommonName != "kubelet-client" || len(c.Subject.Organization) != 1 || c.Subject.Organization[0] != "system:masters" {
+		t.Errorf("subject = %v, want the template's", c.Subject)
+	}
+	if !c.NotAfter.Equal(ca.Cert.NotAfter) || !p.NotAfter.Equal(ca.Cert.NotAfter) {
+		t.Errorf("NotAfter = %v (pair %v), want the CA's %v", c.NotAfter, p.NotAfter, ca.Cert.NotAfter)
+	}
+	if c.SerialNumber == nil || c.SerialNumber.Sign() <= 0 || c.KeyUsage != x509.KeyUsageDigitalSignature {
+		t.Errorf("serial %v, key usage %v: want a positive random serial and digital signature alone", c.SerialNumber, c.KeyUsage)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("client certificate does not verify against its CA: %v", err)
+	}
+	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err == nil {
+		t.Error("a client certificate verifies for server auth")
 	}
 }
