@@ -148,7 +148,7 @@ func (t *translation) addressTaken(g *gwv1.Gateway, v string, holds bool) string
 		if s.Namespace == g.Namespace && s.Labels[GatewayServiceLabel] == g.Name {
 			continue
 		}
-		if slices.Contains(serviceAddresses(s), v) {
+		if slices.Contains(ServiceAddresses(s), v) {
 			return fmt.Sprintf("is an address of Service %s/%s", s.Namespace, s.Name)
 		}
 	}
@@ -180,8 +180,9 @@ func olderGateway(a, b *gwv1.Gateway) int {
 	return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 }
 
-// serviceAddresses are every address Service s has or asks for.
-func serviceAddresses(s *corev1.Service) []string {
+// ServiceAddresses are every address Service s has or asks for: its load
+// balancer's, its cluster and external IPs and its spec.loadBalancerIP.
+func ServiceAddresses(s *corev1.Service) []string {
 	var out []string
 	for _, in := range s.Status.LoadBalancer.Ingress {
 		out = append(out, in.IP, in.Hostname)
