@@ -35,7 +35,7 @@ func TestExperimentalFeatures(t *testing.T) {
 	}
 }
 
-// TestProvisioningFeatures: GatewayInfrastructure is declared only when
+// TestProvisioningFeatures: GatewayInfrastructure and GatewayStaticAddresses are declared only when
 // gatewarden provisions the Envoys, which is where spec.infrastructure
 // takes effect.
 func TestProvisioningFeatures(t *testing.T) {
