@@ -140,16 +140,21 @@ func (t *translation) gatewayService(g *gwv1.Gateway) *corev1.Service {
 }
 
 // addressTaken says why g may not have address v ("" when it may): another
-// Service has it (its load balancer's, cluster or external IPs, or asks
-// for it), or, when g does not already hold it, an older Gateway of
-// gatewarden's asks for it. Services labelled for g are g's own.
+// Service has it (its load balancer's, cluster or external IPs), or, when
+// g does not hold it already, another Service asks for it
+// (spec.loadBalancerIP) or an older Gateway of gatewarden's does. Services
+// labelled for g are g's own. Asking for an address g holds takes nothing
+// from g: anyone may write a spec.loadBalancerIP.
 func (t *translation) addressTaken(g *gwv1.Gateway, v string, holds bool) string {
 	for _, s := range t.in.Services {
 		if s.Namespace == g.Namespace && s.Labels[GatewayServiceLabel] == g.Name {
 			continue
 		}
-		if slices.Contains(ServiceAddresses(s), v) {
+		if slices.Contains(assignedAddresses(s), v) {
 			return fmt.Sprintf("is an address of Service %s/%s", s.Namespace, s.Name)
+		}
+		if !holds && s.Spec.LoadBalancerIP == v {
+			return fmt.Sprintf("is asked for by Service %s/%s (spec.loadBalancerIP)", s.Namespace, s.Name)
 		}
 	}
 	if holds {
@@ -183,12 +188,23 @@ func olderGateway(a, b *gwv1.Gateway) int {
 // ServiceAddresses are every address Service s has or asks for: its load
 // balancer's, its cluster and external IPs and its spec.loadBalancerIP.
 func ServiceAddresses(s *corev1.Service) []string {
+	out := assignedAddresses(s)
+	if s.Spec.LoadBalancerIP != "" {
+		out = append(out, s.Spec.LoadBalancerIP)
+	}
+	return out
+}
+
+// assignedAddresses are the addresses traffic for Service s goes to: its
+// load balancer's, its cluster IPs and its external IPs (which kube-proxy
+// captures on every node).
+func assignedAddresses(s *corev1.Service) []string {
 	var out []string
 	for _, in := range s.Status.LoadBalancer.Ingress {
 		out = append(out, in.IP, in.Hostname)
 	}
 	out = append(out, s.Spec.ClusterIPs...)
-	out = append(out, s.Spec.ClusterIP, s.Spec.LoadBalancerIP)
+	out = append(out, s.Spec.ClusterIP)
 	out = append(out, s.Spec.ExternalIPs...)
 	return slices.DeleteFunc(out, func(v string) bool { return v == "" || v == corev1.ClusterIPNone })
 }

@@ -148,7 +148,8 @@ func TestGatewayAddressPending(t *testing.T) {
 // another Gateway's (its Service's load balancer's, even when the tenant's
 // own Service got it from a careless load balancer, or requested first by
 // an older Gateway) gets Programmed=False, AddressNotUsable, no status entry
-// for it and no listener bound there; the owner keeps it. An unsupported
+// for it and no listener bound there; the owner keeps it, even when another
+// Service asks for it (spec.loadBalancerIP). An unsupported
 // address type refuses the Gateway (Accepted=False, UnsupportedAddress)
 // and nothing of it is served.
 func TestGatewayAddressTheft(t *testing.T) {
@@ -162,8 +163,10 @@ func TestGatewayAddressTheft(t *testing.T) {
 		bind     string // "" when nothing may be served
 	}{
 		{"infra/victim", []string{"100.73.0.5"}, metav1.ConditionTrue, string(gwv1.GatewayReasonProgrammed), "100.73.0.5"},
+		{"infra/owner", []string{"100.73.0.7"}, metav1.ConditionTrue, string(gwv1.GatewayReasonProgrammed), "100.73.0.7"},
 		{"tenant-b/thief", nil, metav1.ConditionTrue, string(gwv1.GatewayReasonAddressNotUsable), ""},
 		{"tenant-c/odd", nil, metav1.ConditionFalse, string(gwv1.GatewayReasonUnsupportedAddress), ""},
+		{"tenant-g/claimer", nil, metav1.ConditionTrue, string(gwv1.GatewayReasonAddressNotUsable), ""},
 		{"tenant-d/early", []string{"192.0.2.44"}, metav1.ConditionTrue, string(gwv1.GatewayReasonProgrammed), "192.0.2.44"},
 		{"tenant-e/late", nil, metav1.ConditionTrue, string(gwv1.GatewayReasonAddressNotUsable), ""},
 	} {
