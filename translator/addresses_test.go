@@ -1,7 +1,9 @@
 package translator_test
 
 import (
+	"cmp"
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,8 +16,9 @@ import (
 )
 
 // TestGatewayAddresses checks where a Gateway's published address comes
-// from (spec.addresses, else its labelled Service, else the flag) and that
-// BindGatewayAddress binds its listeners there.
+// from (its labelled Service, else the flag), that a requested address is
+// published only when the Gateway really has it (AddressNotUsable
+// otherwise), and that BindGatewayAddress binds its listeners there.
 func TestGatewayAddresses(t *testing.T) {
 	res := loadInput(t, "testdata/gateway-https-listeners.in.yaml")
 	for _, tc := range []struct {
@@ -25,13 +28,26 @@ func TestGatewayAddresses(t *testing.T) {
 		opts     translator.Options
 		want     []string
 		wantBind string
+		reason   string // Programmed's
 	}{
 		{name: "service load balancer", service: true, want: []string{"192.0.2.10", "web.example.net"}, wantBind: "0.0.0.0"},
 		{name: "service, bound", service: true, opts: translator.Options{BindGatewayAddress: true}, want: []string{"192.0.2.10", "web.example.net"}, wantBind: "192.0.2.10"},
-		{name: "spec.addresses first", spec: "198.51.100.7", service: true, opts: translator.Options{BindGatewayAddress: true}, want: []string{"198.51.100.7"}, wantBind: "198.51.100.7"},
+		{name: "requested, the service's", spec: "192.0.2.10", service: true, opts: translator.Options{BindGatewayAddress: true}, want: []string{"192.0.2.10"}, wantBind: "192.0.2.10"},
+		{name: "requested host name, the service's", spec: "web.example.net", service: true, want: []string{"web.example.net"}, wantBind: "0.0.0.0"},
+		// The Service's load balancer did not assign it: never published,
+		// never bound.
+		{name: "requested, not the service's", spec: "198.51.100.7", service: true, opts: translator.Options{BindGatewayAddress: true}, reason: string(gwv1.GatewayReasonAddressNotUsable)},
+		{name: "requested, not the service's, unbound", spec: "198.51.100.7", service: true, wantBind: "0.0.0.0", reason: string(gwv1.GatewayReasonAddressNotUsable)},
 		{name: "flag last", opts: translator.Options{GatewayAddresses: []string{"gw.example.org"}}, want: []string{"gw.example.org"}, wantBind: "0.0.0.0"},
 		// A host name cannot be bound: no listener is served.
-		{name: "flag, bound", opts: translator.Options{GatewayAddresses: []string{"gw.example.org"}, BindGatewayAddress: true}, want: []string{"gw.example.org"}},
+		{name: "flag host name, bound", opts: translator.Options{GatewayAddresses: []string{"gw.example.org"}, BindGatewayAddress: true}, want: []string{"gw.example.org"}, reason: string(gwv1.GatewayReasonAddressNotAssigned)},
+		{name: "requested, one of the flag's", spec: "203.0.113.5", opts: translator.Options{GatewayAddresses: []string{"gw.example.org", "203.0.113.5"}}, want: []string{"203.0.113.5"}, wantBind: "0.0.0.0"},
+		// Listeners on 0.0.0.0: an address the flag does not name is not
+		// the Gateway's.
+		{name: "requested, not the flag's", spec: "198.51.100.7", opts: translator.Options{GatewayAddresses: []string{"203.0.113.5"}}, wantBind: "0.0.0.0", reason: string(gwv1.GatewayReasonAddressNotUsable)},
+		// Bound: the Gateway's Envoys bind the address it asks for.
+		{name: "requested, bound", spec: "198.51.100.7", opts: translator.Options{GatewayAddresses: []string{"203.0.113.5"}, BindGatewayAddress: true}, want: []string{"198.51.100.7"}, wantBind: "198.51.100.7"},
+		{name: "requested, not an IP", spec: "not-an-ip", opts: translator.Options{BindGatewayAddress: true}, reason: string(gwv1.GatewayReasonAddressNotUsable)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := *res
@@ -39,7 +55,11 @@ func TestGatewayAddresses(t *testing.T) {
 			for _, g := range res.Gateways {
 				g = g.DeepCopy()
 				if tc.spec != "" {
-					g.Spec.Addresses = append(g.Spec.Addresses, gwv1.GatewaySpecAddress{Value: tc.spec})
+					typ := gwv1.IPAddressType
+					if strings.HasSuffix(tc.spec, ".net") {
+						typ = gwv1.HostnameAddressType
+					}
+					g.Spec.Addresses = append(g.Spec.Addresses, gwv1.GatewaySpecAddress{Type: &typ, Value: tc.spec})
 				}
 				in.Gateways = append(in.Gateways, g)
 			}
@@ -57,17 +77,19 @@ func TestGatewayAddresses(t *testing.T) {
 			for _, a := range st.Addresses {
 				got = append(got, a.Value)
 			}
-			if len(got) != len(tc.want) {
+			if !slices.Equal(got, tc.want) {
 				t.Fatalf("addresses = %v, want %v", got, tc.want)
 			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Fatalf("addresses = %v, want %v", got, tc.want)
-				}
+			reason := cmp.Or(tc.reason, string(gwv1.GatewayReasonProgrammed))
+			if c := meta.FindStatusCondition(st.Conditions, string(gwv1.GatewayConditionProgrammed)); c == nil || c.Reason != reason {
+				t.Fatalf("Programmed = %+v, want reason %s", c, reason)
 			}
 			gc := r.Gateway("infra/web")
 			if tc.wantBind == "" && len(gc.Listeners) > 0 {
 				t.Fatalf("%d listeners served without an IP address to bind", len(gc.Listeners))
+			}
+			if tc.wantBind != "" && len(gc.Listeners) == 0 {
+				t.Fatalf("no listener served, want them on %s", tc.wantBind)
 			}
 			for _, l := range gc.Listeners {
 				if bind := l.GetAddress().GetSocketAddress().GetAddress(); bind != tc.wantBind {
@@ -117,6 +139,69 @@ func TestGatewayAddressPending(t *testing.T) {
 			c := meta.FindStatusCondition(st.Conditions, string(gwv1.GatewayConditionProgrammed))
 			if c == nil || c.Status != tc.programmed || c.Reason != tc.reason {
 				t.Fatalf("Programmed = %+v, want %s/%s", c, tc.programmed, tc.reason)
+			}
+		})
+	}
+}
+
+// TestGatewayAddressTheft: a tenant's Gateway asking for an address that is
+// another Gateway's (its Service's load balancer's, even when the tenant's
+// own Service got it from a careless load balancer, or requested first by
+// an older Gateway) gets Programmed=False, AddressNotUsable, no status entry
+// for it and no listener bound there; the owner keeps it, even when another
+// Service asks for it (spec.loadBalancerIP). An unsupported
+// address type refuses the Gateway (Accepted=False, UnsupportedAddress)
+// and nothing of it is served.
+func TestGatewayAddressTheft(t *testing.T) {
+	in := loadInput(t, "testdata/gateway-addresses.in.yaml")
+	r := translator.Translate(in, translator.Options{BindGatewayAddress: true})
+	for _, tc := range []struct {
+		gateway  string
+		want     []string
+		accepted metav1.ConditionStatus
+		reason   string // Programmed's, or Accepted's when not accepted
+		bind     string // "" when nothing may be served
+	}{
+		{"infra/victim", []string{"100.73.0.5"}, metav1.ConditionTrue, string(gwv1.GatewayReasonProgrammed), "100.73.0.5"},
+		{"infra/owner", []string{"100.73.0.7"}, metav1.ConditionTrue, string(gwv1.GatewayReasonProgrammed), "100.73.0.7"},
+		{"tenant-b/thief", nil, metav1.ConditionTrue, string(gwv1.GatewayReasonAddressNotUsable), ""},
+		{"tenant-c/odd", nil, metav1.ConditionFalse, string(gwv1.GatewayReasonUnsupportedAddress), ""},
+		{"tenant-g/claimer", nil, metav1.ConditionTrue, string(gwv1.GatewayReasonAddressNotUsable), ""},
+		{"tenant-d/early", []string{"192.0.2.44"}, metav1.ConditionTrue, string(gwv1.GatewayReasonProgrammed), "192.0.2.44"},
+		{"tenant-e/late", nil, metav1.ConditionTrue, string(gwv1.GatewayReasonAddressNotUsable), ""},
+	} {
+		t.Run(tc.gateway, func(t *testing.T) {
+			ns, name, _ := strings.Cut(tc.gateway, "/")
+			st := r.Status.Gateways[types.NamespacedName{Namespace: ns, Name: name}]
+			if st == nil {
+				t.Fatal("no status")
+			}
+			var got []string
+			for _, a := range st.Addresses {
+				got = append(got, a.Value)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("status.addresses = %v, want %v", got, tc.want)
+			}
+			acc := meta.FindStatusCondition(st.Conditions, string(gwv1.GatewayConditionAccepted))
+			prog := meta.FindStatusCondition(st.Conditions, string(gwv1.GatewayConditionProgrammed))
+			if acc == nil || acc.Status != tc.accepted {
+				t.Fatalf("Accepted = %+v, want %s", acc, tc.accepted)
+			}
+			if c := map[bool]*metav1.Condition{true: acc, false: prog}[tc.accepted == metav1.ConditionFalse]; c.Reason != tc.reason {
+				t.Fatalf("reason %s (%s), want %s", c.Reason, c.Message, tc.reason)
+			}
+			gc := r.Gateway(tc.gateway)
+			if tc.bind == "" && len(gc.Listeners) > 0 {
+				t.Fatalf("%d listeners served, want none", len(gc.Listeners))
+			}
+			if tc.bind != "" && len(gc.Listeners) == 0 {
+				t.Fatalf("no listener served, want them on %s", tc.bind)
+			}
+			for _, l := range gc.Listeners {
+				if bind := l.GetAddress().GetSocketAddress().GetAddress(); bind != tc.bind {
+					t.Errorf("listener %s binds %s, want %s", l.Name, bind, tc.bind)
+				}
 			}
 		})
 	}

@@ -72,9 +72,11 @@ var ExperimentalFeatures = []string{
 // ProvisioningFeatures are the features gatewarden implements when it
 // provisions each Gateway's Envoys (Options.Provisioning): then
 // spec.infrastructure's labels and annotations reach the objects it creates
-// and its parametersRef is checked.
+// and its parametersRef is checked, and a requested address is asked of the
+// load balancer through the Service it creates (addresses.go).
 var ProvisioningFeatures = []string{
 	"GatewayInfrastructure",
+	"GatewayStaticAddresses",
 }
 
 func supportedFeatures(o Options) []gwv1.SupportedFeature {

@@ -35,9 +35,9 @@ func TestExperimentalFeatures(t *testing.T) {
 	}
 }
 
-// TestProvisioningFeatures: GatewayInfrastructure is declared only when
-// gatewarden provisions the Envoys, which is where spec.infrastructure
-// takes effect.
+// TestProvisioningFeatures: GatewayInfrastructure and GatewayStaticAddresses
+// are declared only when gatewarden provisions the Envoys, which is where
+// spec.infrastructure takes effect and a requested address is asked for.
 func TestProvisioningFeatures(t *testing.T) {
 	for _, provisioning := range []bool{false, true} {
 		got := declared(t, translator.Options{Provisioning: provisioning})

@@ -1,7 +1,6 @@
 package translator
 
 import (
-	"cmp"
 	"fmt"
 	"net"
 	"strings"
@@ -24,6 +23,9 @@ type gatewayState struct {
 	// backendCertInvalid why it cannot be used (backendclientcert.go).
 	backendCert        *certificate
 	backendCertInvalid string
+	// refused: the Gateway is not accepted for its spec.addresses
+	// (UnsupportedAddress): none of its listeners is served.
+	refused bool
 }
 
 // listenerState is one accepted listener of a Gateway.
@@ -68,10 +70,10 @@ func (t *translation) gateways() []*gatewayState {
 		if !t.ownsClass(g.Spec.GatewayClassName) {
 			continue
 		}
-		addrs, pendingService := t.gatewayAddresses(g)
-		st := &gwv1.GatewayStatus{Addresses: addrs}
+		addrs := t.gatewayAddresses(g)
+		st := &gwv1.GatewayStatus{Addresses: addrs.published}
 		t.status.Gateways[nn(g.Namespace, g.Name)] = st
-		gs := &gatewayState{obj: g, status: st}
+		gs := &gatewayState{obj: g, status: st, refused: addrs.unsupported != ""}
 		claims := newPortClaims()
 		owner := listenerOwner{kind: "Gateway", namespace: g.Namespace, generation: g.Generation}
 		for _, l := range g.Spec.Listeners {
@@ -104,18 +106,28 @@ func (t *translation) gateways() []*gatewayState {
 				msg = "Gateway is accepted; some listeners are not valid: see their conditions"
 			}
 		}
+		progMsg := map[bool]string{true: "Gateway is programmed", false: "Gateway has no valid listener"}[accepted]
+		if gs.refused {
+			accepted, reason, msg, progMsg = false, string(gwv1.GatewayReasonUnsupportedAddress), addrs.unsupported, "not programmed: "+addrs.unsupported
+		}
 		setCondition(&st.Conditions, string(gwv1.GatewayConditionAccepted), accepted, reason, msg, g.Generation)
+		if gs.refused {
+			for i := range st.Listeners {
+				setCondition(&st.Listeners[i].Conditions, string(gwv1.ListenerConditionProgrammed), false, string(gwv1.ListenerReasonInvalid),
+					"not served: the Gateway is not accepted ("+string(gwv1.GatewayReasonUnsupportedAddress)+")", g.Generation)
+			}
+		}
 		t.resolveBackendClientCert(gs)
 		progReason := string(gwv1.GatewayReasonProgrammed)
 		if !accepted {
 			progReason = string(gwv1.GatewayReasonInvalid)
 		}
-		progMsg := map[bool]string{true: "Gateway is programmed", false: "Gateway has no valid listener"}[accepted]
 		programmed := accepted
 		switch {
-		case accepted && pendingService != "":
-			programmed, progReason = false, string(gwv1.GatewayReasonAddressNotAssigned)
-			progMsg = "Service " + pendingService + " has no load balancer address yet"
+		case accepted && addrs.notUsable != "":
+			programmed, progReason, progMsg = false, string(gwv1.GatewayReasonAddressNotUsable), addrs.notUsable
+		case accepted && addrs.pending != "":
+			programmed, progReason, progMsg = false, string(gwv1.GatewayReasonAddressNotAssigned), addrs.pending
 		case accepted && t.opts.BindGatewayAddress && t.bindAddress(gs) == "":
 			programmed, progReason = false, string(gwv1.GatewayReasonAddressNotAssigned)
 			progMsg = "the Gateway has no IP address to bind its listeners to"
@@ -307,68 +319,14 @@ func listenerPtr(gs *gatewayState, name gwv1.SectionName) *listenerState {
 	return nil
 }
 
-// GatewayServiceLabel marks the Service that exposes a Gateway's Envoys (the
-// Gateway API's infrastructure label); its load balancer addresses are the
-// Gateway's.
-const GatewayServiceLabel = "gateway.networking.k8s.io/gateway-name"
-
-// gatewayAddresses are the addresses published in g's status: those g asks
-// for in spec.addresses, else those of the Service labelled with g's name in
-// g's namespace (its load balancer's for a LoadBalancer Service, its cluster
-// IPs otherwise), else the addresses gatewarden was started with. pending
-// names the Service when it is a LoadBalancer without an address yet: the
-// Gateway then has none until it gets one.
-func (t *translation) gatewayAddresses(g *gwv1.Gateway) (addrs []gwv1.GatewayStatusAddress, pending string) {
-	var values []string
-	for _, a := range g.Spec.Addresses {
-		if a.Value != "" {
-			values = append(values, a.Value)
-		}
-	}
-	fromService := false
-	if len(values) == 0 {
-		for _, s := range t.in.Services {
-			if s.Namespace != g.Namespace || s.Labels[GatewayServiceLabel] != g.Name {
-				continue
-			}
-			fromService = true
-			if s.Spec.Type == corev1.ServiceTypeLoadBalancer {
-				for _, in := range s.Status.LoadBalancer.Ingress {
-					values = append(values, cmp.Or(in.IP, in.Hostname))
-				}
-				if len(values) == 0 {
-					pending = s.Namespace + "/" + s.Name
-				}
-				break
-			}
-			for _, ip := range s.Spec.ClusterIPs {
-				if ip != "" && ip != "None" {
-					values = append(values, ip)
-				}
-			}
-			break
-		}
-	}
-	if len(values) == 0 && !fromService {
-		values = t.opts.GatewayAddresses
-	}
-	for _, a := range values {
-		if a == "" {
-			continue
-		}
-		typ := gwv1.HostnameAddressType
-		if net.ParseIP(a) != nil {
-			typ = gwv1.IPAddressType
-		}
-		addrs = append(addrs, gwv1.GatewayStatusAddress{Type: ptr(typ), Value: a})
-	}
-	return addrs, pending
-}
-
 // bindAddress is where the listeners of gs bind: 0.0.0.0, or with
 // BindGatewayAddress the Gateway's first IP address ("" when it has none:
-// its listeners are then not served).
+// its listeners are then not served; nor are those of a Gateway refused for
+// its addresses).
 func (t *translation) bindAddress(gs *gatewayState) string {
+	if gs.refused {
+		return ""
+	}
 	if !t.opts.BindGatewayAddress {
 		return "0.0.0.0"
 	}

@@ -139,7 +139,7 @@ func TestGolden(t *testing.T) {
 
 // goldenOptions reads the translation options an input asks for in comment
 // lines "# golden:NAME=VALUE" (scoped-routes-min-hosts,
-// allow-loopback-backends). Loopback backends are allowed unless an input
+// allow-loopback-backends, bind-gateway-address). Loopback backends are allowed unless an input
 // says otherwise, as in directory mode, which most inputs are written for.
 func goldenOptions(t *testing.T, path string) translator.Options {
 	t.Helper()
@@ -161,6 +161,12 @@ func goldenOptions(t *testing.T, path string) translator.Options {
 				t.Fatalf("%s: %s: %v", path, line, err)
 			}
 			o.ScopedRoutesMinHosts = n
+		case "bind-gateway-address":
+			b, err := strconv.ParseBool(value)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", path, line, err)
+			}
+			o.BindGatewayAddress = b
 		case "allow-loopback-backends":
 			b, err := strconv.ParseBool(value)
 			if err != nil {

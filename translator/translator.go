@@ -24,8 +24,9 @@ type Options struct {
 	// ControllerName selects the GatewayClasses this translation owns.
 	ControllerName string
 	// GatewayAddresses are where the Envoys serving the Gateways are
-	// reached (an IP address or a host name each), published in every
-	// Gateway's status.addresses.
+	// reached (an IP address or a host name each), published in the
+	// status.addresses of each Gateway without a labelled Service
+	// (addresses.go).
 	GatewayAddresses []string
 	// BindGatewayAddress makes each Gateway's listeners bind to the first
 	// IP address published for it instead of 0.0.0.0: for Envoys that share

@@ -40,7 +40,9 @@ func TestConformanceCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("KUBECONFIG %s: %v", kubeconfig, err)
 	}
-	opts := suiteopts.Options(t, cfg, className, suite.GatewayHTTPConformanceProfileName)
+	// The cluster's Gateways have ClusterIP Services (no load balancer to
+	// ask for an address): GatewayStaticAddresses is skipped.
+	opts := suiteopts.Options(t, cfg, className, suiteopts.Addresses{}, suite.GatewayHTTPConformanceProfileName)
 	c := opts.Client
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

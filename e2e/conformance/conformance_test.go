@@ -133,7 +133,10 @@ func TestConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	opts := suiteopts.Options(t, cfg, className, suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName,
+	// GatewayStaticAddresses asks the stand-in load balancer for an address
+	// of its range, and for one it refuses (loadbalancer_test.go).
+	addrs := suiteopts.Addresses{Usable: []string{lbUsable.String()}, Unusable: []string{lbUnusable.String()}}
+	opts := suiteopts.Options(t, cfg, className, addrs, suite.GatewayHTTPConformanceProfileName, suite.GatewayGRPCConformanceProfileName,
 		suite.GatewayTLSConformanceProfileName, suite.GatewayTCPConformanceProfileName, suite.GatewayUDPConformanceProfileName)
 	c := opts.Client
 	ctx, cancel := context.WithCancel(context.Background())

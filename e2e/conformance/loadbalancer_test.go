@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -27,7 +28,19 @@ import (
 // front of kube-proxy would. The address stays while the
 // Service does, whatever its Pods do (a rollout gives them new IPs), so
 // that the Gateway's address does not change under the suite's feet.
-var lbCIDR = netip.MustParsePrefix("100.73.0.0/16")
+//
+// A Service that asks for an address (spec.loadBalancerIP, what gatewarden
+// sets from a Gateway's spec.addresses) gets it when it is in lbCIDR and no
+// other Service has it; otherwise it gets none and stays pending, as a
+// cloud's load balancer refuses an address that is not the project's.
+// Dynamic addresses count up from the start of lbCIDR; lbUsable, at its
+// end, is the address the suite's GatewayStaticAddresses asks for, and
+// lbUnusable (TEST-NET-1, outside lbCIDR) the one it must be refused.
+var (
+	lbCIDR     = netip.MustParsePrefix("100.73.0.0/16")
+	lbUsable   = netip.MustParseAddr("100.73.255.250")
+	lbUnusable = netip.MustParseAddr("192.0.2.1")
+)
 
 type loadBalancer struct {
 	r *runner
@@ -35,6 +48,8 @@ type loadBalancer struct {
 	mu       sync.Mutex
 	next     netip.Addr
 	services map[types.UID]*lbService
+	// refusals are the last reason each Service got no address, logged once.
+	refusals map[types.UID]string
 }
 
 type lbService struct {
@@ -101,13 +116,35 @@ func (lb *loadBalancer) sync(ctx context.Context) error {
 func (lb *loadBalancer) syncService(ctx context.Context, svc *corev1.Service) error {
 	lb.mu.Lock()
 	s := lb.services[svc.UID]
-	if s == nil {
-		vip := lb.next
-		if !lbCIDR.Contains(vip) {
+	requested, refusal := lb.requested(svc)
+	if s != nil && (refusal != "" || requested.IsValid() && s.vip != requested) {
+		// The Service now asks for another address: the one it had goes.
+		err := s.close()
+		delete(lb.services, svc.UID)
+		s = nil
+		if err != nil {
 			lb.mu.Unlock()
-			return fmt.Errorf("no address left in %s", lbCIDR)
+			return err
 		}
-		lb.next = vip.Next()
+	}
+	if refusal != "" {
+		lb.mu.Unlock()
+		lb.refused(svc, refusal)
+		if len(svc.Status.LoadBalancer.Ingress) > 0 {
+			svc.Status.LoadBalancer.Ingress = nil
+			return lb.r.c.Status().Update(ctx, svc)
+		}
+		return nil
+	}
+	if s == nil {
+		vip := requested
+		if !vip.IsValid() {
+			var err error
+			if vip, err = lb.allocate(); err != nil {
+				lb.mu.Unlock()
+				return err
+			}
+		}
 		if err := ipCmd("addr", "add", netip.PrefixFrom(vip, 32).String(), "dev", bridgeName); err != nil {
 			lb.mu.Unlock()
 			return err
@@ -169,6 +206,53 @@ func (lb *loadBalancer) syncService(ctx context.Context, svc *corev1.Service) er
 		errs = append(errs, lb.r.c.Status().Update(ctx, svc))
 	}
 	return errors.Join(errs...)
+}
+
+// requested is the address svc asks for (spec.loadBalancerIP; invalid
+// when it asks for none), or why it cannot have it. lb.mu is held.
+func (lb *loadBalancer) requested(svc *corev1.Service) (netip.Addr, string) {
+	if svc.Spec.LoadBalancerIP == "" {
+		return netip.Addr{}, ""
+	}
+	ip, err := netip.ParseAddr(svc.Spec.LoadBalancerIP)
+	switch {
+	case err != nil:
+		return netip.Addr{}, fmt.Sprintf("spec.loadBalancerIP %q is not an IP address", svc.Spec.LoadBalancerIP)
+	case !lbCIDR.Contains(ip) || ip == lbCIDR.Addr():
+		return netip.Addr{}, fmt.Sprintf("spec.loadBalancerIP %s is not in the load balancer's range %s", ip, lbCIDR)
+	}
+	for uid, o := range lb.services {
+		if uid != svc.UID && o.vip == ip {
+			return netip.Addr{}, fmt.Sprintf("spec.loadBalancerIP %s is Service %s's", ip, o.key)
+		}
+	}
+	return ip, ""
+}
+
+// allocate takes the next free address of lbCIDR. lb.mu is held.
+func (lb *loadBalancer) allocate() (netip.Addr, error) {
+	for vip := lb.next; lbCIDR.Contains(vip); vip = vip.Next() {
+		if vip == lbUsable || slices.ContainsFunc(slices.Collect(maps.Values(lb.services)), func(o *lbService) bool { return o.vip == vip }) {
+			continue
+		}
+		lb.next = vip.Next()
+		return vip, nil
+	}
+	return netip.Addr{}, fmt.Errorf("no address left in %s", lbCIDR)
+}
+
+// refused logs, once per Service and reason, why the load balancer gives
+// a Service no address (a cloud's would say it in an Event).
+func (lb *loadBalancer) refused(svc *corev1.Service, why string) {
+	lb.mu.Lock()
+	defer lb.mu.Unlock()
+	if lb.refusals == nil {
+		lb.refusals = map[types.UID]string{}
+	}
+	if lb.refusals[svc.UID] != why {
+		lb.refusals[svc.UID] = why
+		lb.r.t.Logf("load balancer: Service %s/%s gets no address: %s", svc.Namespace, svc.Name, why)
+	}
 }
 
 func (s *lbService) close() error {

@@ -157,6 +157,9 @@ func build(gw *gwv1.Gateway, p resolved, c Config) (*desired, error) {
 		ObjectMeta: meta(),
 		Spec:       corev1.ServiceSpec{Type: svcType, Selector: selector},
 	}
+	if svcType == corev1.ServiceTypeLoadBalancer {
+		d.service.Spec.LoadBalancerIP = p.loadBalancerIP
+	}
 	if spec.Service != nil && len(spec.Service.Annotations) > 0 {
 		if d.service.Annotations == nil {
 			d.service.Annotations = map[string]string{}

@@ -33,6 +33,9 @@ type resolved struct {
 	// listenerSets are the ListenerSets the Gateway takes: the Service
 	// exposes the ports of their listeners too.
 	listenerSets []*gwv1.ListenerSet
+	// loadBalancerIP is the address the Service asks its load balancer
+	// for (addresses.go).
+	loadBalancerIP string
 }
 
 // resolve reads the class's and the Gateway's parameters, merges them (the

@@ -286,7 +286,10 @@ func (p *Provisioner) resolve(ctx context.Context, gw *gwv1.Gateway, gc *gwv1.Ga
 		return resolved{}, invalid("Gateway %s/%s: its parametersRef names a GatewayParameters, whose CRD (gatewarden.io/v1alpha1) is not installed", gw.Namespace, gw.Name)
 	}
 	res, err := resolve(ctx, p.c, gw, gc)
-	if err != nil || !p.listenerSets {
+	if err != nil {
+		return res, err
+	}
+	if res.loadBalancerIP, err = p.loadBalancerIP(ctx, gw); err != nil || !p.listenerSets {
 		return res, err
 	}
 	res.listenerSets, err = p.listenerSetsOf(ctx, gw)

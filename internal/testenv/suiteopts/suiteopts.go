@@ -37,8 +37,9 @@ import (
 // $CONFORMANCE_REPORT, the one test $CONFORMANCE_RUN_TEST names run (or
 // those $CONFORMANCE_RUN_TESTS lists, comma separated), the tests
 // $CONFORMANCE_SKIP lists (comma separated) skipped, and gatewarden
-// named with the version git describes.
-func Options(t *testing.T, cfg *rest.Config, className string, profiles ...suite.ConformanceProfileName) suite.ConformanceOptions {
+// named with the version git describes. addrs are the address pools of
+// GatewayStaticAddresses, which is skipped (and says so) without them.
+func Options(t *testing.T, cfg *rest.Config, className string, addrs Addresses, profiles ...suite.ConformanceProfileName) suite.ConformanceOptions {
 	t.Helper()
 	for _, add := range []func(*runtime.Scheme) error{gwv1.Install, gwv1beta1.Install, gwv1alpha2.Install, gwv1alpha3.Install, xv1alpha1.Install, apiextensionsv1.AddToScheme} {
 		if err := add(clientgoscheme.Scheme); err != nil {
@@ -68,15 +69,21 @@ func Options(t *testing.T, cfg *rest.Config, className string, profiles ...suite
 			}
 		}
 	}
+	if len(addrs.Usable) == 0 || len(addrs.Unusable) == 0 {
+		t.Logf("GatewayStaticAddresses is skipped: no usable and unusable addresses are known where the Gateways run")
+		skip = append(skip, tests.GatewayStaticAddresses.ShortName)
+	}
 	return suite.ConformanceOptions{
 		ConfigurableOptions: suite.ConfigurableOptions{
-			GatewayClassName:     className,
-			CleanupBaseResources: true,
-			CleanupTestResources: true,
-			ConformanceProfiles:  profiles,
-			ReportOutputPath:     os.Getenv("CONFORMANCE_REPORT"),
-			RunTest:              os.Getenv("CONFORMANCE_RUN_TEST"),
-			SkipTests:            skip,
+			UsableNetworkAddresses:   ipAddresses(addrs.Usable),
+			UnusableNetworkAddresses: ipAddresses(addrs.Unusable),
+			GatewayClassName:         className,
+			CleanupBaseResources:     true,
+			CleanupTestResources:     true,
+			ConformanceProfiles:      profiles,
+			ReportOutputPath:         os.Getenv("CONFORMANCE_REPORT"),
+			RunTest:                  os.Getenv("CONFORMANCE_RUN_TEST"),
+			SkipTests:                skip,
 			Implementation: confv1.Implementation{
 				Organization: "gatewarden",
 				Project:      "gatewarden",
@@ -98,4 +105,19 @@ func version() string {
 		return "dev"
 	}
 	return strings.TrimSpace(string(b))
+}
+
+// Addresses are the pools the suite's GatewayStaticAddresses takes its
+// Gateway's spec.addresses from: IP addresses the load balancer in front of
+// the Gateways assigns when asked, and ones it refuses.
+type Addresses struct {
+	Usable, Unusable []string
+}
+
+func ipAddresses(values []string) []gwv1.GatewaySpecAddress {
+	var out []gwv1.GatewaySpecAddress
+	for _, v := range values {
+		out = append(out, gwv1.GatewaySpecAddress{Type: new(gwv1.IPAddressType), Value: v})
+	}
+	return out
 }
