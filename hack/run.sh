@@ -79,6 +79,9 @@ cleanup() {
     kill "${pids[@]}" 2>/dev/null || true
     wait 2>/dev/null || true
   fi
+  # Envoy's admin socket (the bootstrap's default), which a killed Envoy
+  # leaves behind.
+  rm -f /tmp/envoy-admin-gloo-system-http.sock
 }
 trap 'cleanup; exit 0' INT TERM
 trap cleanup EXIT

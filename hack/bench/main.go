@@ -74,6 +74,9 @@ func main() {
 	if err != nil {
 		fatal("build: %v", err)
 	}
+	// The build's directory goes when the runs are done (fatal exits
+	// before: what it names is left to look at).
+	defer os.RemoveAll(filepath.Dir(bin))
 	step("go", func() error { return goBenchmarks(&r, o) })
 	step("translate", func() error { return translateEndToEnd(&r, o, bin) })
 	step("propagation", func() error { return propagation(&r, o, bin) })
@@ -84,6 +87,7 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "bench: wrote %s\n", o.out)
 	if len(r.failures) > 0 {
+		_ = os.RemoveAll(filepath.Dir(bin))
 		os.Exit(1)
 	}
 }
