@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -129,14 +130,9 @@ func (t *translation) gatewayAddresses(g *gwv1.Gateway) gatewayAddrs {
 }
 
 // gatewayService is the Service labelled with g's name in g's namespace
-// (the first by name when there are several), or nil.
+// (the first in input order when there are several), or nil.
 func (t *translation) gatewayService(g *gwv1.Gateway) *corev1.Service {
-	for _, s := range t.in.Services {
-		if s.Namespace == g.Namespace && s.Labels[GatewayServiceLabel] == g.Name {
-			return s
-		}
-	}
-	return nil
+	return t.addressIndex().gatewayService[nn(g.Namespace, g.Name)]
 }
 
 // addressTaken says why g may not have address v ("" when it may): another
@@ -144,33 +140,96 @@ func (t *translation) gatewayService(g *gwv1.Gateway) *corev1.Service {
 // g does not hold it already, another Service asks for it
 // (spec.loadBalancerIP) or an older Gateway of gatewarden's does. Services
 // labelled for g are g's own. Asking for an address g holds takes nothing
-// from g: anyone may write a spec.loadBalancerIP.
+// from g: anyone may write a spec.loadBalancerIP. The first such Service
+// in input order is named, else the first such Gateway.
 func (t *translation) addressTaken(g *gwv1.Gateway, v string, holds bool) string {
-	for _, s := range t.in.Services {
-		if s.Namespace == g.Namespace && s.Labels[GatewayServiceLabel] == g.Name {
-			continue
+	ai := t.addressIndex()
+	first := -1 // position in t.in.Services of the first Service that takes v
+	consider := func(positions []int) {
+		for _, i := range positions {
+			if first >= 0 && i >= first {
+				return // positions are increasing
+			}
+			s := t.in.Services[i]
+			if s.Namespace == g.Namespace && s.Labels[GatewayServiceLabel] == g.Name {
+				continue
+			}
+			first = i
+			return
 		}
+	}
+	consider(ai.assigned[v])
+	if !holds {
+		consider(ai.asked[v])
+	}
+	if first >= 0 {
+		s := t.in.Services[first]
 		if slices.Contains(assignedAddresses(s), v) {
 			return fmt.Sprintf("is an address of Service %s/%s", s.Namespace, s.Name)
 		}
-		if !holds && s.Spec.LoadBalancerIP == v {
-			return fmt.Sprintf("is asked for by Service %s/%s (spec.loadBalancerIP)", s.Namespace, s.Name)
-		}
+		return fmt.Sprintf("is asked for by Service %s/%s (spec.loadBalancerIP)", s.Namespace, s.Name)
 	}
 	if holds {
 		return ""
 	}
-	for _, o := range t.in.Gateways {
-		if o == g || !t.ownsClass(o.Spec.GatewayClassName) || olderGateway(o, g) >= 0 {
-			continue
-		}
-		for _, a := range o.Spec.Addresses {
-			if a.Value == v {
-				return fmt.Sprintf("is requested by Gateway %s/%s, which is older", o.Namespace, o.Name)
-			}
+	for _, o := range ai.requested[v] {
+		if o != g && olderGateway(o, g) < 0 {
+			return fmt.Sprintf("is requested by Gateway %s/%s, which is older", o.Namespace, o.Name)
 		}
 	}
 	return ""
+}
+
+// addressIndex holds, for the Gateways' addresses, what would otherwise be
+// found by scanning every Service for every Gateway: built on first use,
+// once per translation.
+type addressIndex struct {
+	// gatewayService is each Gateway's labelled Service, the first in
+	// input order.
+	gatewayService map[types.NamespacedName]*corev1.Service
+	// assigned and asked are, for each address, the positions in
+	// in.Services (increasing) of the Services that have it and of those
+	// that ask for it by spec.loadBalancerIP.
+	assigned, asked map[string][]int
+	// requested are, for each address, the Gateways of gatewarden's
+	// classes that ask for it, in input order.
+	requested map[string][]*gwv1.Gateway
+}
+
+func (t *translation) addressIndex() *addressIndex {
+	if t.addrs != nil {
+		return t.addrs
+	}
+	ai := &addressIndex{gatewayService: map[types.NamespacedName]*corev1.Service{},
+		assigned: map[string][]int{}, asked: map[string][]int{}, requested: map[string][]*gwv1.Gateway{}}
+	for i, s := range t.in.Services {
+		if name, ok := s.Labels[GatewayServiceLabel]; ok {
+			k := nn(s.Namespace, name)
+			if _, dup := ai.gatewayService[k]; !dup {
+				ai.gatewayService[k] = s
+			}
+		}
+		for _, v := range assignedAddresses(s) {
+			if p := ai.assigned[v]; len(p) == 0 || p[len(p)-1] != i {
+				ai.assigned[v] = append(p, i)
+			}
+		}
+		if v := s.Spec.LoadBalancerIP; v != "" {
+			ai.asked[v] = append(ai.asked[v], i)
+		}
+	}
+	for _, o := range t.in.Gateways {
+		if !t.ownsClass(o.Spec.GatewayClassName) {
+			continue
+		}
+		for _, a := range o.Spec.Addresses {
+			if p := ai.requested[a.Value]; len(p) == 0 || p[len(p)-1] != o {
+				ai.requested[a.Value] = append(p, o)
+			}
+		}
+	}
+	t.addrs = ai
+	return ai
 }
 
 // olderGateway orders Gateways the way an address two of them ask for is

@@ -118,6 +118,8 @@ type translation struct {
 	// Gateways whose backends it applies to (backendtls_status.go).
 	tlsChecked map[*gwv1.BackendTLSPolicy]*checkedTLS
 	tlsUses    map[*gwv1.BackendTLSPolicy]map[types.NamespacedName][]tlsTarget
+	// addrs indexes Services and Gateways by address (addresses.go).
+	addrs *addressIndex
 }
 
 func newTranslation(in *resource.Resources, opts Options) *translation {
