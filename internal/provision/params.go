@@ -83,6 +83,13 @@ func resolve(ctx context.Context, r client.Reader, gw *gwv1.Gateway, gc *gwv1.Ga
 	if local != nil {
 		merge(&out.spec, local.Spec.DeepCopy())
 	}
+	if inf := gw.Spec.Infrastructure; inf != nil && out.provision {
+		for k := range inf.Annotations {
+			if addressAnnotation(string(k)) {
+				return out, invalid("Gateway %s/%s spec.infrastructure.annotations: %q asks a load balancer for an address; a Gateway requests addresses in spec.addresses, which gatewarden checks are no other Service's", gw.Namespace, gw.Name, k)
+			}
+		}
+	}
 	name := "parameters"
 	switch {
 	case local != nil:
@@ -108,7 +115,8 @@ func get(ctx context.Context, r client.Reader, ns, name, where string) (*gwdv1a1
 // runs with the Gateway's xDS identity and where: whoever may create a
 // Gateway in a namespace writes them, and must not pick the program that
 // holds the Gateway's client certificate, nor schedule it onto nodes kept
-// for others (tolerations, node selectors and affinity).
+// for others (tolerations, node selectors and affinity), nor ask a load
+// balancer for an address past gatewarden's check (addressAnnotation).
 func classOnly(p *gwdv1a1.GatewayParameters) error {
 	s := p.Spec
 	var field string
@@ -124,6 +132,11 @@ func classOnly(p *gwdv1a1.GatewayParameters) error {
 	case s.Affinity != nil:
 		field = "spec.affinity"
 	default:
+		for k := range serviceAnnotations(&s) {
+			if addressAnnotation(k) {
+				return invalid("GatewayParameters %s/%s spec.service.annotations: %q asks a load balancer for an address: it may be set only in the GatewayClass's parameters; a Gateway requests addresses in spec.addresses, which gatewarden checks are no other Service's", p.Namespace, p.Name, k)
+			}
+		}
 		return nil
 	}
 	return invalid("GatewayParameters %s/%s %s: may be set only in the GatewayClass's parameters, not in a Gateway's", p.Namespace, p.Name, field)
@@ -255,6 +268,29 @@ func securityAnnotation(k string) bool {
 		if strings.HasPrefix(k, p) {
 			return true
 		}
+	}
+	return false
+}
+
+// addressAnnotation reports a Service annotation by which a load balancer
+// implementation assigns a chosen address (or shares one with another
+// Service). A Gateway's writer asks for an address in spec.addresses,
+// which gatewarden grants only when no other Service has or asks for it
+// (addresses.go); these annotations would skip that check and let a
+// tenant's Service take another's address. The GatewayClass's parameters,
+// the platform's, may set them.
+func addressAnnotation(k string) bool {
+	switch k {
+	case "metallb.universe.tf/loadBalancerIPs", "metallb.io/loadBalancerIPs",
+		"metallb.universe.tf/allow-shared-ip", "metallb.io/allow-shared-ip",
+		"kube-vip.io/loadbalancerIPs",
+		"io.cilium/lb-ipam-ips", "lbipam.cilium.io/ips", "lbipam.cilium.io/sharing-key",
+		"service.beta.kubernetes.io/azure-load-balancer-ipv4", "service.beta.kubernetes.io/azure-load-balancer-ipv6",
+		"service.beta.kubernetes.io/azure-pip-name",
+		"service.beta.kubernetes.io/aws-load-balancer-eip-allocations",
+		"service.beta.kubernetes.io/aws-load-balancer-private-ipv4-addresses",
+		"networking.gke.io/load-balancer-ip-addresses":
+		return true
 	}
 	return false
 }

@@ -42,6 +42,10 @@ func TestResolve(t *testing.T) {
 		params("team-a", "limits", gwdv1a1.GatewayParametersSpec{Resources: &corev1.ResourceRequirements{
 			Requests: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
 			Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("128Mi")}}}),
+		params("team-a", "metallb", gwdv1a1.GatewayParametersSpec{Service: &gwdv1a1.ServiceParameters{
+			Annotations: map[string]string{"metallb.universe.tf/loadBalancerIPs": "192.0.2.10"}}}),
+		params("ops", "pool", gwdv1a1.GatewayParametersSpec{Service: &gwdv1a1.ServiceParameters{
+			Annotations: map[string]string{"metallb.universe.tf/loadBalancerIPs": "192.0.2.10"}}}),
 		params("team-a", "apparmor", gwdv1a1.GatewayParametersSpec{PodAnnotations: map[string]string{"container.apparmor.security.beta.kubernetes.io/envoy": "unconfined"}}),
 		// Another tenant's parameters: a Gateway of team-a cannot name them
 		// (its reference is local), whatever they say.
@@ -62,6 +66,11 @@ func TestResolve(t *testing.T) {
 	}
 	gateway := func(ref string) *gwv1.Gateway {
 		gw := &gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "web"}}
+		if k, ok := strings.CutPrefix(ref, "annotation:"); ok {
+			gw.Spec.Infrastructure = &gwv1.GatewayInfrastructure{Annotations: map[gwv1.AnnotationKey]gwv1.AnnotationValue{
+				gwv1.AnnotationKey(k): "192.0.2.10"}}
+			return gw
+		}
 		if ref != "" {
 			gw.Spec.Infrastructure = &gwv1.GatewayInfrastructure{ParametersRef: &gwv1.LocalParametersReference{
 				Group: gwdv1a1.GroupName, Kind: gwdv1a1.KindGatewayParameters, Name: ref}}
@@ -78,16 +87,22 @@ func TestResolve(t *testing.T) {
 		"gateway overrides the class": {class: "ops/class", gateway: "more", check: func(r resolved) bool {
 			return *r.spec.Replicas == 4 && *r.spec.Service.Type == np && r.spec.Service.Annotations["a"] == "b" && r.spec.LogLevel == "info"
 		}},
-		"class opts out":             {class: "ops/off", check: func(r resolved) bool { return !r.provision }},
-		"missing class parameters":   {class: "ops/nope", wantErr: "GatewayClass gatewarden spec.parametersRef: GatewayParameters ops/nope not found"},
-		"missing gateway parameters": {gateway: "nope", wantErr: "GatewayParameters team-a/nope not found"},
-		"gateway picks the image":    {gateway: "image", wantErr: "team-a/image spec.image: may be set only in the GatewayClass's parameters"},
-		"gateway tolerates taints":   {gateway: "tolerate", wantErr: "spec.tolerations: may be set only"},
-		"gateway sets affinity":      {gateway: "affinity", wantErr: "spec.affinity: may be set only"},
-		"autoscaling bounds":         {gateway: "scale", wantErr: "spec.autoscaling: minReplicas 5 and maxReplicas 2"},
-		"two disruption budgets":     {gateway: "pdb", wantErr: "spec.podDisruptionBudget: set exactly one"},
-		"AppArmor off":               {gateway: "apparmor", wantErr: "would change the Envoy Pods' confinement"},
-		"request above limit":        {gateway: "limits", wantErr: "spec.resources.requests.memory: 1Gi is above its limit 128Mi"},
+		"class opts out":                        {class: "ops/off", check: func(r resolved) bool { return !r.provision }},
+		"missing class parameters":              {class: "ops/nope", wantErr: "GatewayClass gatewarden spec.parametersRef: GatewayParameters ops/nope not found"},
+		"missing gateway parameters":            {gateway: "nope", wantErr: "GatewayParameters team-a/nope not found"},
+		"gateway picks the image":               {gateway: "image", wantErr: "team-a/image spec.image: may be set only in the GatewayClass's parameters"},
+		"gateway tolerates taints":              {gateway: "tolerate", wantErr: "spec.tolerations: may be set only"},
+		"gateway sets affinity":                 {gateway: "affinity", wantErr: "spec.affinity: may be set only"},
+		"autoscaling bounds":                    {gateway: "scale", wantErr: "spec.autoscaling: minReplicas 5 and maxReplicas 2"},
+		"two disruption budgets":                {gateway: "pdb", wantErr: "spec.podDisruptionBudget: set exactly one"},
+		"gateway parameters ask for an address": {gateway: "metallb", wantErr: `team-a/metallb spec.service.annotations: "metallb.universe.tf/loadBalancerIPs" asks a load balancer for an address: it may be set only in the GatewayClass's parameters`},
+		"class parameters may ask for an address": {class: "ops/pool", check: func(r resolved) bool {
+			return r.spec.Service.Annotations["metallb.universe.tf/loadBalancerIPs"] == "192.0.2.10"
+		}},
+		"gateway annotation asks for an address": {gateway: "annotation:io.cilium/lb-ipam-ips", wantErr: `Gateway team-a/web spec.infrastructure.annotations: "io.cilium/lb-ipam-ips" asks a load balancer for an address`},
+		"gateway annotation of another kind":     {gateway: "annotation:example.com/team", check: func(r resolved) bool { return r.provision }},
+		"AppArmor off":                           {gateway: "apparmor", wantErr: "would change the Envoy Pods' confinement"},
+		"request above limit":                    {gateway: "limits", wantErr: "spec.resources.requests.memory: 1Gi is above its limit 128Mi"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r, err := resolve(context.Background(), c, gateway(tc.gateway), class(tc.class))
