@@ -82,17 +82,21 @@ func ListenerSetParent(s *gwv1.ListenerSet) (types.NamespacedName, bool) {
 // GEP's order of precedence: older first, then by namespace and name.
 func (t *translation) listenerSetsOf(g *gwv1.Gateway) []*gwv1.ListenerSet {
 	out := slices.Clone(t.index.listenerSets[nn(g.Namespace, g.Name)])
-	slices.SortStableFunc(out, func(a, b *gwv1.ListenerSet) int {
-		ta, tb := a.CreationTimestamp, b.CreationTimestamp
-		if !ta.Equal(&tb) {
-			if ta.Before(&tb) {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
-	})
+	slices.SortStableFunc(out, ListenerSetPrecedence)
 	return out
+}
+
+// ListenerSetPrecedence orders the ListenerSets of one Gateway as the GEP
+// does: older first, then by namespace and name.
+func ListenerSetPrecedence(a, b *gwv1.ListenerSet) int {
+	ta, tb := a.CreationTimestamp, b.CreationTimestamp
+	if !ta.Equal(&tb) {
+		if ta.Before(&tb) {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 }
 
 func (t *translation) listenerSetAllowed(g *gwv1.Gateway, s *gwv1.ListenerSet) string {
@@ -140,6 +144,26 @@ func ListenerSetRefusal(g *gwv1.Gateway, s *gwv1.ListenerSet, ns *corev1.Namespa
 // fails to compile instead of being dropped).
 func entryListener(e gwv1.ListenerEntry) gwv1.Listener { return gwv1.Listener(e) }
 
+// MaxGatewayListeners bounds the listeners one Gateway takes, its own and
+// those of the ListenerSets it allows: each ListenerSet holds 64 at most, but
+// nothing bounds how many ListenerSets the namespaces a Gateway allows may
+// create. The listeners past the first MaxGatewayListeners, in the GEP's
+// order of precedence (the Gateway's own first), are not accepted (reason
+// TooManyListeners) nor exposed by the provisioned Service, so a tenant's
+// ListenerSets cannot grow the Envoys' configuration without bound.
+const MaxGatewayListeners = 1024
+
+// tooManyListeners is the status of a ListenerSet's listener l refused
+// because g serves MaxGatewayListeners already.
+func tooManyListeners(g *gwv1.Gateway, l gwv1.Listener, gen int64) gwv1.ListenerStatus {
+	ls := gwv1.ListenerStatus{Name: l.Name, SupportedKinds: supportedKinds(l)}
+	msg := fmt.Sprintf("listener %q: Gateway %s/%s serves %d listeners already, the most gatewarden serves on one Gateway", l.Name, g.Namespace, g.Name, MaxGatewayListeners)
+	reason := string(gwv1.ListenerEntryReasonTooManyListeners)
+	setCondition(&ls.Conditions, string(gwv1.ListenerConditionAccepted), false, reason, msg, gen)
+	setCondition(&ls.Conditions, string(gwv1.ListenerConditionProgrammed), false, reason, msg, gen)
+	return ls
+}
+
 // attachListenerSets accepts the listeners of the ListenerSets of gs after
 // its own, with the same checks and conflicts (claims holds the ports and
 // hostnames the Gateway's listeners took).
@@ -150,6 +174,7 @@ func (t *translation) attachListenerSets(gs *gatewayState, gatewayAccepted bool,
 		return
 	}
 	attached := int32(0)
+	taken := len(g.Spec.Listeners) // listeners considered, in precedence order
 	for _, s := range sets {
 		st := &gwv1.ListenerSetStatus{}
 		t.status.ListenerSets[nn(s.Namespace, s.Name)] = st
@@ -174,6 +199,11 @@ func (t *translation) attachListenerSets(gs *gatewayState, gatewayAccepted bool,
 		}
 		owner := listenerOwner{kind: kindListenerSet, namespace: s.Namespace, name: s.Name, generation: s.Generation}
 		for _, e := range s.Spec.Listeners {
+			if taken >= MaxGatewayListeners {
+				ss.entries = append(ss.entries, tooManyListeners(g, entryListener(e), s.Generation))
+				continue
+			}
+			taken++
 			ls, state := t.acceptListener(gs, owner, entryListener(e), claims)
 			ss.entries = append(ss.entries, ls)
 			if state != nil {

@@ -21,6 +21,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/gatewarden/gatewarden/internal/kubeca"
+	"github.com/gatewarden/gatewarden/translator"
 	"github.com/gatewarden/gatewarden/xds"
 )
 
@@ -348,6 +349,9 @@ func listenerPorts(gw *gwv1.Gateway, sets []*gwv1.ListenerSet) []listenerPort {
 			all = append(all, gwv1.Listener(e))
 		}
 	}
+	// The Gateway does not take the listeners past the bound: their ports
+	// stay closed.
+	all = all[:min(len(all), translator.MaxGatewayListeners)]
 	for _, l := range all {
 		p := int32(l.Port)
 		k := key{p, corev1.ProtocolTCP}

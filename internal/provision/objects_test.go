@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	gwdv1a1 "github.com/gatewarden/gatewarden/pkg/apis/gatewarden/v1alpha1"
+	"github.com/gatewarden/gatewarden/translator"
 )
 
 var testConfig = Config{XDSAddress: "gatewarden.gatewarden-system.svc.cluster.local:18000"}
@@ -266,5 +267,40 @@ func TestBuildListenerSetPorts(t *testing.T) {
 	}
 	if !slices.Contains(containerPorts, 8443) {
 		t.Errorf("Envoy container ports %v: want the ListenerSet's 8443 among them", containerPorts)
+	}
+}
+
+// TestBuildListenerSetPortsBounded: the Service exposes the ports of the
+// first translator.MaxGatewayListeners listeners only (the Gateway's own,
+// then the ListenerSets' in precedence order), the ones the Gateway takes.
+func TestBuildListenerSetPortsBounded(t *testing.T) {
+	gw := testGateway()
+	var sets []*gwv1.ListenerSet
+	next := gwv1.PortNumber(10000)
+	for i := range translator.MaxGatewayListeners/64 + 1 {
+		s := &gwv1.ListenerSet{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: fmt.Sprintf("set-%d", i)}}
+		for j := range 64 {
+			s.Spec.Listeners = append(s.Spec.Listeners, gwv1.ListenerEntry{Name: gwv1.SectionName(fmt.Sprintf("l%d", j)), Protocol: gwv1.TCPProtocolType, Port: next})
+			next++
+		}
+		sets = append(sets, s)
+	}
+	d, err := build(gw, resolved{provision: true, listenerSets: sets}, testConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exposed := map[int32]bool{}
+	for _, p := range d.service.Spec.Ports {
+		exposed[p.Port] = true
+	}
+	gwPorts := map[gwv1.PortNumber]bool{}
+	for _, l := range gw.Spec.Listeners {
+		gwPorts[l.Port] = true
+	}
+	fromSets := translator.MaxGatewayListeners - len(gw.Spec.Listeners)
+	last := int32(10000 + fromSets - 1) // the last port taken
+	if want := len(gwPorts) + fromSets; len(d.service.Spec.Ports) != want || !exposed[last] || exposed[last+1] {
+		t.Errorf("%d Service ports, %d exposed: %v, %d exposed: %v; want %d ports, up to %d",
+			len(d.service.Spec.Ports), last, exposed[last], last+1, exposed[last+1], want, last)
 	}
 }

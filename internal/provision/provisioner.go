@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -296,7 +297,8 @@ func (p *Provisioner) resolve(ctx context.Context, gw *gwv1.Gateway, gc *gwv1.Ga
 	return res, err
 }
 
-// listenerSetsOf lists the ListenerSets gw takes (translator.ListenerSetRefusal).
+// listenerSetsOf lists the ListenerSets gw takes (translator.ListenerSetRefusal),
+// in the order their listeners are taken.
 func (p *Provisioner) listenerSetsOf(ctx context.Context, gw *gwv1.Gateway) ([]*gwv1.ListenerSet, error) {
 	var l gwv1.ListenerSetList
 	if err := p.c.List(ctx, &l); err != nil {
@@ -319,6 +321,7 @@ func (p *Provisioner) listenerSetsOf(ctx context.Context, gw *gwv1.Gateway) ([]*
 			out = append(out, s)
 		}
 	}
+	slices.SortStableFunc(out, translator.ListenerSetPrecedence)
 	return out, nil
 }
 
