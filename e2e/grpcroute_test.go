@@ -20,49 +20,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
-// grpcManifests is one HTTP listener (whose VirtualHostOption,
-// testenv.JWTOption, requires a JWT from issuer iss-1), a GRPCRoute to the health service's Check method only,
-// and a RouteOption targeting the GRPCRoute that allows the claim
-// team=dev. The backend's Service port does not say h2c: a GRPCRoute's
-// backends are reached over HTTP/2 whatever it says.
-const grpcManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: http, protocol: HTTP, port: %[1]d, hostname: grpc.test}
-  - {name: broken, protocol: HTTP, port: %[1]d, hostname: broken.test}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: {name: health, namespace: infra}
-spec:
-  parentRefs: [{name: gw, sectionName: http}]
-  rules:
-  - matches: [{method: {service: grpc.health.v1.Health, method: Check}}]
-    backendRefs: [{name: health, port: 9000}]
----
-# A backend that does not exist: the route answers 500 (a direct response).
-apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: {name: broken, namespace: infra}
-spec:
-  parentRefs: [{name: gw, sectionName: broken}]
-  rules:
-  - backendRefs: [{name: missing, port: 9000}]
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: devs, namespace: infra}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: GRPCRoute, name: health}]
-  options:
-    rbac:
-      policies:
-        devs: {principals: [{jwtPrincipal: {claims: {team: dev}}}]}
-`
-
 // TestGRPCRouteJWTAndRBAC calls a JWT + RBAC protected GRPCRoute with a real
 // gRPC client through real Envoy and checks the status codes the client
 // sees: Envoy answers a refused gRPC call as gRPC, so jwt_authn's 401 is
@@ -81,7 +38,7 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 	backendPort, calls := grpcHealthBackend(t)
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("grpc.yaml", fmt.Sprintf(grpcManifests, e.gwPort)+testenv.JWTOption(key.JWKS())+testenv.FQDNBackend("infra", "health", "grpc", 9000, backendPort))
+		e.write("grpc.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "grpcroute.yaml", e.gwPort)+testenv.JWTOption(key.JWKS())+testenv.FQDNBackend("infra", "health", "grpc", 9000, backendPort))
 	})
 	mint := func(k *jwt.Key, team string) string {
 		tok, err := jwt.Mint(k, jwt.Claims{"sub": "u", "team": team}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})

@@ -19,42 +19,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/pki"
 )
 
-// tlsRouteManifests is a TLS listener in Passthrough mode for *.tls.test,
-// a TLSRoute per backend (a.tls.test, b.tls.test) and one whose backend
-// does not exist (c.tls.test).
-const tlsRouteManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: tls, protocol: TLS, port: %[1]d, hostname: "*.tls.test", tls: {mode: Passthrough}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata: {name: a, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  hostnames: [a.tls.test]
-  rules: [{backendRefs: [{name: a, port: 443}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata: {name: b, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  hostnames: [b.tls.test]
-  rules: [{backendRefs: [{name: b, port: 443}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata: {name: broken, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  hostnames: [c.tls.test]
-  rules: [{backendRefs: [{name: missing, port: 443}]}]
-`
-
 // TestTLSRoutePassthrough connects through real Envoy to real TLS backends
 // by SNI: the client's TLS session ends at the backend (the certificate it
 // checks is the backend's, which Envoy does not have), each server name
@@ -69,7 +33,7 @@ func TestTLSRoutePassthrough(t *testing.T) {
 	portB, countB := tlsBackend(t, ca, "b.tls.test")
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("tls.yaml", fmt.Sprintf(tlsRouteManifests, e.gwPort)+testenv.FQDNBackend("infra", "a", "tls", 443, portA)+testenv.FQDNBackend("infra", "b", "tls", 443, portB))
+		e.write("tls.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "tlsroute.yaml", e.gwPort)+testenv.FQDNBackend("infra", "a", "tls", 443, portA)+testenv.FQDNBackend("infra", "b", "tls", 443, portB))
 	})
 	gw := fmt.Sprintf("127.0.0.1:%d", e.gwPort)
 	get := func(sni string) (string, error) {

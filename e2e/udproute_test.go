@@ -14,35 +14,6 @@ import (
 	"github.com/gatewarden/gatewarden/internal/testenv"
 )
 
-// udpRouteManifests: the UDP listener "open" takes the routes of its own
-// namespace, infra, whose UDPRoute sends its datagrams to the echo Service;
-// the UDP listener "guarded" takes the same namespace's routes only, and a
-// hostile tenant's UDPRoute in namespace evil claims it, for a Service of
-// its own that leads to the same backend.
-const udpRouteManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: open, protocol: UDP, port: %[1]d}
-  - {name: guarded, protocol: UDP, port: %[2]d}
-%[3]s---
-apiVersion: gateway.networking.k8s.io/v1
-kind: UDPRoute
-metadata: {name: echo, namespace: infra}
-spec:
-  parentRefs: [{name: gw, sectionName: open}]
-  rules: [{backendRefs: [{name: echo, port: 8080}]}]
-%[4]s---
-apiVersion: gateway.networking.k8s.io/v1
-kind: UDPRoute
-metadata: {name: hijack, namespace: evil}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: guarded}]
-  rules: [{backendRefs: [{name: mine, port: 8080}]}]
-`
-
 // TestUDPRoute sends datagrams through real Envoy to a UDP echo server: on
 // the listener whose route is its own, each datagram comes back echoed; on
 // the listener a hostile tenant's UDPRoute claims from a namespace the
@@ -53,8 +24,8 @@ func TestUDPRoute(t *testing.T) {
 	openPort, guardedPort := freeUDPPort(t), freeUDPPort(t)
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("udp.yaml", fmt.Sprintf(udpRouteManifests, openPort, guardedPort,
-			testenv.UDPBackend("infra", "echo", 8080, backendPort, "127.0.0.1"), testenv.UDPBackend("evil", "mine", 8080, backendPort, "127.0.0.1")))
+		e.write("udp.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "udproute.yaml", openPort, guardedPort)+
+			testenv.UDPBackend("infra", "echo", 8080, backendPort, "127.0.0.1")+testenv.UDPBackend("evil", "mine", 8080, backendPort, "127.0.0.1"))
 	})
 	open := fmt.Sprintf("127.0.0.1:%d", openPort)
 	guarded := fmt.Sprintf("127.0.0.1:%d", guardedPort)
