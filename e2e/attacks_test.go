@@ -21,10 +21,7 @@ import (
 // must be answered by Envoy with 401 or 403 (431 for an oversized header),
 // and none may reach httpbin, which counts what it receives.
 func TestAttacksAreDenied(t *testing.T) {
-	k1, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	k1 := newKey(t, jwt.GenerateRSA, "k1")
 	var reached atomic.Int64
 	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached.Add(1)
@@ -65,14 +62,7 @@ func TestAttacksAreDenied(t *testing.T) {
 	now := time.Now().Unix()
 	devClaims := map[string]any{"iss": "iss-1", "aud": "api", "team": "dev", "exp": now + 3600}
 	parts := strings.Split(dev, ".")
-	other, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	unknownKid, err := jwt.GenerateRSA("k9")
-	if err != nil {
-		t.Fatal(err)
-	}
+	other, unknownKid := newKey(t, jwt.GenerateRSA, "k1"), newKey(t, jwt.GenerateRSA, "k9")
 	// HS256 "signed" with the RSA public key, the classic key confusion.
 	hsHeader := map[string]any{"alg": "HS256", "typ": "JWT", "kid": "k1"}
 	unsigned := jwt.Forge(hsHeader, devClaims, nil)
@@ -135,6 +125,17 @@ func TestAttacksAreDenied(t *testing.T) {
 		t.Fatalf("a good token: %v, httpbin saw %d requests", a, reached.Load())
 	}
 	t.Logf("%d attacks denied by Envoy; none reached httpbin", len(attacks))
+}
+
+// newKey is a signing key made by generate (jwt.GenerateRSA or
+// jwt.GenerateEC) with the key ID kid.
+func newKey(t *testing.T, generate func(kid string) (*jwt.Key, error), kid string) *jwt.Key {
+	t.Helper()
+	k, err := generate(kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func mustMint(t *testing.T, k *jwt.Key, claims map[string]any) string {

@@ -27,14 +27,7 @@ import (
 // Envoy's reason as the message; a method no rule matches is UNIMPLEMENTED
 // (12, Envoy's 404). Only the allowed call reaches the backend.
 func TestGRPCRouteJWTAndRBAC(t *testing.T) {
-	key, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, other := newKey(t, jwt.GenerateRSA, "k1"), newKey(t, jwt.GenerateRSA, "k1")
 	backendPort, calls := grpcHealthBackend(t)
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
@@ -47,25 +40,11 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 		}
 		return tok
 	}
-	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", e.gwPort),
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority("grpc.test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client := healthpb.NewHealthClient(conn)
-	check := func(token string) (*healthpb.HealthCheckResponse, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if token != "" {
-			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
-		}
-		return client.Check(ctx, &healthpb.HealthCheckRequest{})
-	}
+	client := healthClient(t, e.gwPort, "grpc.test")
 	dev := mint(key, "dev")
 
 	eventually(t, 15*time.Second, "the GRPCRoute served", func() string {
-		resp, err := check(dev)
+		resp, err := checkHealth(client, dev)
 		if err != nil {
 			return err.Error()
 		}
@@ -87,7 +66,7 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 		{"a token of issuer iss-1 with team=ops", mint(key, "ops"), codes.PermissionDenied, "RBAC: access denied"},
 	}
 	for _, r := range refused {
-		_, err := check(r.token)
+		_, err := checkHealth(client, r.token)
 		st := status.Convert(err)
 		t.Logf("Check with %s: %s (%d) %q", r.name, st.Code(), st.Code(), st.Message())
 		if st.Code() != r.code || st.Message() != r.message {
@@ -98,7 +77,7 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 		t.Fatalf("the backend saw %d of the refused calls", n)
 	}
 
-	resp, err := check(dev)
+	resp, err := checkHealth(client, dev)
 	t.Logf("Check with a token of team=dev: %v, %v", resp.GetStatus(), status.Code(err))
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("Check with a token of team=dev: %v, %v; want SERVING", resp, err)
@@ -125,20 +104,36 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 
 	// A route that cannot be served answers 500, which Envoy turns into
 	// UNKNOWN (2) for a gRPC client, the body as its message.
-	bconn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", e.gwPort),
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority("broken.test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bconn.Close() })
-	bctx, bcancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+dev), 5*time.Second)
-	defer bcancel()
-	_, err = healthpb.NewHealthClient(bconn).Check(bctx, &healthpb.HealthCheckRequest{})
+	_, err = checkHealth(healthClient(t, e.gwPort, "broken.test"), dev)
 	st = status.Convert(err)
 	t.Logf("Check on a route that cannot be served: %s (%d) %q", st.Code(), st.Code(), st.Message())
 	if want := "This route cannot be served: see the status of its GRPCRoute.\n"; st.Code() != codes.Unknown || st.Message() != want {
 		t.Errorf("Check on a route that cannot be served: %s %q, want Unknown %q", st.Code(), st.Message(), want)
 	}
+}
+
+// healthClient is a client of the gRPC health service through Envoy's
+// listener on the loopback port, over h2c, for the virtual host authority.
+func healthClient(t *testing.T, port int, authority string) healthpb.HealthClient {
+	t.Helper()
+	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", port),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority(authority))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return healthpb.NewHealthClient(conn)
+}
+
+// checkHealth calls the health service's Check with the bearer token (none
+// if empty), waiting 5 s at the most.
+func checkHealth(client healthpb.HealthClient, token string) (*healthpb.HealthCheckResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	}
+	return client.Check(ctx, &healthpb.HealthCheckRequest{})
 }
 
 // grpcHealthBackend serves the gRPC health service on a loopback port, over

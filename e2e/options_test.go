@@ -26,19 +26,12 @@ type optionKeys struct {
 
 func newOptionKeys(t *testing.T) optionKeys {
 	t.Helper()
-	gen := func(f func(string) (*jwt.Key, error), kid string) *jwt.Key {
-		k, err := f(kid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
 	return optionKeys{
-		k1:     gen(jwt.GenerateRSA, "k1"),
-		k2:     gen(jwt.GenerateEC, "k2"),
-		remote: gen(jwt.GenerateRSA, "remote-1"),
-		pem:    gen(jwt.GenerateRSA, ""),
-		noKid:  gen(jwt.GenerateRSA, ""),
+		k1:     newKey(t, jwt.GenerateRSA, "k1"),
+		k2:     newKey(t, jwt.GenerateEC, "k2"),
+		remote: newKey(t, jwt.GenerateRSA, "remote-1"),
+		pem:    newKey(t, jwt.GenerateRSA, ""),
+		noKid:  newKey(t, jwt.GenerateRSA, ""),
 	}
 }
 
@@ -129,14 +122,8 @@ func TestOptionsAgainstEnvoy(t *testing.T) {
 	// Bob's payload with Alice's signature: claims changed after signing.
 	aliceParts, bobParts := strings.Split(alice, "."), strings.Split(bob, ".")
 	tampered := aliceParts[0] + "." + bobParts[1] + "." + aliceParts[2]
-	impostor, err := jwt.GenerateRSA("k1") // another key claiming k1's kid
-	if err != nil {
-		t.Fatal(err)
-	}
-	remoteImpostor, err := jwt.GenerateRSA("remote-1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	impostor := newKey(t, jwt.GenerateRSA, "k1") // another key claiming k1's kid
+	remoteImpostor := newKey(t, jwt.GenerateRSA, "remote-1")
 
 	type tc struct {
 		name, host, method, path string

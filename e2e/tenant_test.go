@@ -34,18 +34,27 @@ func countingBackend(t *testing.T, name string) (port int, count *atomic.Int64) 
 	return s.Listener.Addr().(*net.TCPAddr).Port, count
 }
 
-// rawHTTP sends one HTTP/1.1 request as written (request line and headers
-// "K: V", possibly repeated) and returns the status code and body.
-func rawHTTP(t *testing.T, addr, target string, headers ...string) answer {
+// dialTCP connects to addr over TCP: the connection, and any read or
+// write on it, gives up after 5 s.
+func dialTCP(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
+	return c
+}
+
+// rawHTTP sends one HTTP/1.1 request as written (request line and headers
+// "K: V", possibly repeated) and returns the status code and body.
+func rawHTTP(t *testing.T, addr, target string, headers ...string) answer {
+	t.Helper()
+	c := dialTCP(t, addr)
+	defer c.Close()
 	var b strings.Builder
 	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\n", target)
 	for _, h := range headers {
@@ -64,14 +73,8 @@ func rawHTTP(t *testing.T, addr, target string, headers ...string) answer {
 // a "host" that differs from it, and returns the status code.
 func h2cRequest(t *testing.T, addr, authority, path string, fields ...string) int {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialTCP(t, addr)
 	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +140,7 @@ func h2cRequest(t *testing.T, addr, authority, path string, fields ...string) in
 // keep working. Envoy's admin is on a Unix socket, as `bootstrap` makes it by
 // default.
 func TestTenantCannotWeakenListenerPolicy(t *testing.T) {
-	key, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := newKey(t, jwt.GenerateRSA, "k1")
 	ownerPort, ownerCount := countingBackend(t, "owner")
 	tenantPort, tenantCount := countingBackend(t, "tenant")
 	// Where a TCP admin would listen: nothing is there, Envoy's admin is on
