@@ -3,9 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -29,15 +27,8 @@ func TestUDPRoute(t *testing.T) {
 	})
 	open := fmt.Sprintf("127.0.0.1:%d", openPort)
 	guarded := fmt.Sprintf("127.0.0.1:%d", guardedPort)
-	eventually(t, 15*time.Second, "a datagram to the open listener comes back", func() string {
-		got, err := udpExchange(open, "ping", time.Second)
-		if err != nil {
-			return err.Error()
-		}
-		if got != "echo: ping" {
-			return fmt.Sprintf("answer %q", got)
-		}
-		return ""
+	eventuallyAnswers(t, "a datagram to the open listener comes back", "echo: ping", func() (string, error) {
+		return udpExchange(open, "ping", time.Second)
 	})
 
 	// Each client (a socket of its own) is a session of its own.
@@ -72,18 +63,10 @@ func TestUDPRoute(t *testing.T) {
 		t.Logf("Envoy %s = %d: the guarded listener received the datagrams and routed none", stat, n)
 	}
 
-	resp, err := http.Get(e.adminURL + "/debug/config")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := httpGet(t, e.adminURL+"/debug/config")
 	const why = `listener \"guarded\" does not allow routes from namespace \"evil\"`
-	if !strings.Contains(string(body), why) {
-		t.Errorf("the status of evil/hijack does not say %s:\n%s", why, testenv.Tail(string(body), 40))
+	if !strings.Contains(body, why) {
+		t.Errorf("the status of evil/hijack does not say %s:\n%s", why, testenv.Tail(body, 40))
 	}
 }
 
