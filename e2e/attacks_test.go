@@ -3,7 +3,6 @@ package e2e
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,76 +17,11 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
-const attackManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: main, protocol: HTTP, port: %[1]d, hostname: attack.test, allowedRoutes: {namespaces: {from: All}}}
-  - {name: hdr, protocol: HTTP, port: %[1]d, hostname: headers-only.test, allowedRoutes: {namespaces: {from: All}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: attack, namespace: apps}
-spec:
-  parentRefs: [{name: gw, namespace: infra}]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /anything/bool}}]
-    filters: [{type: ExtensionRef, extensionRef: {group: gateway.solo.io, kind: RouteOption, name: bool}}]
-    backendRefs: [{name: httpbin, port: 8000}]
-  - matches: [{path: {type: PathPrefix, value: /anything/list}}]
-    filters: [{type: ExtensionRef, extensionRef: {group: gateway.solo.io, kind: RouteOption, name: list}}]
-    backendRefs: [{name: httpbin, port: 8000}]
-  - backendRefs: [{name: httpbin, port: 8000}]
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: jwt, namespace: infra}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: main}]
-  options:
-    jwt: {providers: {p1: {issuer: iss-1, audiences: [api], jwks: {local: {key: '%[2]s'}}}}}
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: jwt-headers-only, namespace: infra}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: hdr}]
-  options:
-    jwt: {providers: {p1: {issuer: iss-1, audiences: [api], tokenSource: {headers: [{header: authorization, prefix: "Bearer "}]}, jwks: {local: {key: '%[2]s'}}}}}
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: team, namespace: apps}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: attack}]
-  options:
-    rbac: {policies: {dev: {principals: [{jwtPrincipal: {claims: {team: de.}, matcher: REGEX_MATCH}}]}}}
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: bool, namespace: apps}
-spec:
-  options:
-    rbac: {policies: {admins: {principals: [{jwtPrincipal: {claims: {admin: "true"}, matcher: BOOLEAN}}]}}}
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: list, namespace: apps}
-spec:
-  options:
-    rbac: {policies: {admins: {principals: [{jwtPrincipal: {claims: {roles: admin}, matcher: LIST_CONTAINS}}]}}}
-`
-
 // TestAttacksAreDenied sends tokens crafted to slip past the policy: each
 // must be answered by Envoy with 401 or 403 (431 for an oversized header),
 // and none may reach httpbin, which counts what it receives.
 func TestAttacksAreDenied(t *testing.T) {
-	k1, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	k1 := newKey(t, jwt.GenerateRSA, "k1")
 	var reached atomic.Int64
 	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached.Add(1)
@@ -97,7 +31,7 @@ func TestAttacksAreDenied(t *testing.T) {
 	backendPort := counting.Listener.Addr().(*net.TCPAddr).Port
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("attack.yaml", fmt.Sprintf(attackManifests, e.gwPort, k1.JWKS())+testenv.Backend("apps", "httpbin", "http", 8000, backendPort, "127.0.0.1"))
+		e.write("attack.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "attacks.yaml", e.gwPort, k1.JWKS())+testenv.Backend("apps", "httpbin", "http", 8000, backendPort, "127.0.0.1"))
 	})
 	mint := func(claims jwt.Claims, o jwt.MintOptions) string {
 		if o.Issuer == "" {
@@ -128,14 +62,7 @@ func TestAttacksAreDenied(t *testing.T) {
 	now := time.Now().Unix()
 	devClaims := map[string]any{"iss": "iss-1", "aud": "api", "team": "dev", "exp": now + 3600}
 	parts := strings.Split(dev, ".")
-	other, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	unknownKid, err := jwt.GenerateRSA("k9")
-	if err != nil {
-		t.Fatal(err)
-	}
+	other, unknownKid := newKey(t, jwt.GenerateRSA, "k1"), newKey(t, jwt.GenerateRSA, "k9")
 	// HS256 "signed" with the RSA public key, the classic key confusion.
 	hsHeader := map[string]any{"alg": "HS256", "typ": "JWT", "kid": "k1"}
 	unsigned := jwt.Forge(hsHeader, devClaims, nil)
@@ -198,6 +125,17 @@ func TestAttacksAreDenied(t *testing.T) {
 		t.Fatalf("a good token: %v, httpbin saw %d requests", a, reached.Load())
 	}
 	t.Logf("%d attacks denied by Envoy; none reached httpbin", len(attacks))
+}
+
+// newKey is a signing key made by generate (jwt.GenerateRSA or
+// jwt.GenerateEC) with the key ID kid.
+func newKey(t *testing.T, generate func(kid string) (*jwt.Key, error), kid string) *jwt.Key {
+	t.Helper()
+	k, err := generate(kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func mustMint(t *testing.T, k *jwt.Key, claims map[string]any) string {

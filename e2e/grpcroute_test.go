@@ -20,49 +20,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
-// grpcManifests is one HTTP listener (whose VirtualHostOption,
-// testenv.JWTOption, requires a JWT from issuer iss-1), a GRPCRoute to the health service's Check method only,
-// and a RouteOption targeting the GRPCRoute that allows the claim
-// team=dev. The backend's Service port does not say h2c: a GRPCRoute's
-// backends are reached over HTTP/2 whatever it says.
-const grpcManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: http, protocol: HTTP, port: %[1]d, hostname: grpc.test}
-  - {name: broken, protocol: HTTP, port: %[1]d, hostname: broken.test}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: {name: health, namespace: infra}
-spec:
-  parentRefs: [{name: gw, sectionName: http}]
-  rules:
-  - matches: [{method: {service: grpc.health.v1.Health, method: Check}}]
-    backendRefs: [{name: health, port: 9000}]
----
-# A backend that does not exist: the route answers 500 (a direct response).
-apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: {name: broken, namespace: infra}
-spec:
-  parentRefs: [{name: gw, sectionName: broken}]
-  rules:
-  - backendRefs: [{name: missing, port: 9000}]
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: devs, namespace: infra}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: GRPCRoute, name: health}]
-  options:
-    rbac:
-      policies:
-        devs: {principals: [{jwtPrincipal: {claims: {team: dev}}}]}
-`
-
 // TestGRPCRouteJWTAndRBAC calls a JWT + RBAC protected GRPCRoute with a real
 // gRPC client through real Envoy and checks the status codes the client
 // sees: Envoy answers a refused gRPC call as gRPC, so jwt_authn's 401 is
@@ -70,18 +27,11 @@ spec:
 // Envoy's reason as the message; a method no rule matches is UNIMPLEMENTED
 // (12, Envoy's 404). Only the allowed call reaches the backend.
 func TestGRPCRouteJWTAndRBAC(t *testing.T) {
-	key, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, other := newKey(t, jwt.GenerateRSA, "k1"), newKey(t, jwt.GenerateRSA, "k1")
 	backendPort, calls := grpcHealthBackend(t)
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("grpc.yaml", fmt.Sprintf(grpcManifests, e.gwPort)+testenv.JWTOption(key.JWKS())+testenv.FQDNBackend("infra", "health", "grpc", 9000, backendPort))
+		e.write("grpc.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "grpcroute.yaml", e.gwPort)+testenv.JWTOption(key.JWKS())+testenv.FQDNBackend("infra", "health", "grpc", 9000, backendPort))
 	})
 	mint := func(k *jwt.Key, team string) string {
 		tok, err := jwt.Mint(k, jwt.Claims{"sub": "u", "team": team}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})
@@ -90,25 +40,11 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 		}
 		return tok
 	}
-	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", e.gwPort),
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority("grpc.test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client := healthpb.NewHealthClient(conn)
-	check := func(token string) (*healthpb.HealthCheckResponse, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if token != "" {
-			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
-		}
-		return client.Check(ctx, &healthpb.HealthCheckRequest{})
-	}
+	client := healthClient(t, e.gwPort, "grpc.test")
 	dev := mint(key, "dev")
 
 	eventually(t, 15*time.Second, "the GRPCRoute served", func() string {
-		resp, err := check(dev)
+		resp, err := checkHealth(client, dev)
 		if err != nil {
 			return err.Error()
 		}
@@ -130,7 +66,7 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 		{"a token of issuer iss-1 with team=ops", mint(key, "ops"), codes.PermissionDenied, "RBAC: access denied"},
 	}
 	for _, r := range refused {
-		_, err := check(r.token)
+		_, err := checkHealth(client, r.token)
 		st := status.Convert(err)
 		t.Logf("Check with %s: %s (%d) %q", r.name, st.Code(), st.Code(), st.Message())
 		if st.Code() != r.code || st.Message() != r.message {
@@ -141,7 +77,7 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 		t.Fatalf("the backend saw %d of the refused calls", n)
 	}
 
-	resp, err := check(dev)
+	resp, err := checkHealth(client, dev)
 	t.Logf("Check with a token of team=dev: %v, %v", resp.GetStatus(), status.Code(err))
 	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
 		t.Errorf("Check with a token of team=dev: %v, %v; want SERVING", resp, err)
@@ -168,20 +104,36 @@ func TestGRPCRouteJWTAndRBAC(t *testing.T) {
 
 	// A route that cannot be served answers 500, which Envoy turns into
 	// UNKNOWN (2) for a gRPC client, the body as its message.
-	bconn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", e.gwPort),
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority("broken.test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bconn.Close() })
-	bctx, bcancel := context.WithTimeout(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+dev), 5*time.Second)
-	defer bcancel()
-	_, err = healthpb.NewHealthClient(bconn).Check(bctx, &healthpb.HealthCheckRequest{})
+	_, err = checkHealth(healthClient(t, e.gwPort, "broken.test"), dev)
 	st = status.Convert(err)
 	t.Logf("Check on a route that cannot be served: %s (%d) %q", st.Code(), st.Code(), st.Message())
 	if want := "This route cannot be served: see the status of its GRPCRoute.\n"; st.Code() != codes.Unknown || st.Message() != want {
 		t.Errorf("Check on a route that cannot be served: %s %q, want Unknown %q", st.Code(), st.Message(), want)
 	}
+}
+
+// healthClient is a client of the gRPC health service through Envoy's
+// listener on the loopback port, over h2c, for the virtual host authority.
+func healthClient(t *testing.T, port int, authority string) healthpb.HealthClient {
+	t.Helper()
+	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", port),
+		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority(authority))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return healthpb.NewHealthClient(conn)
+}
+
+// checkHealth calls the health service's Check with the bearer token (none
+// if empty), waiting 5 s at the most.
+func checkHealth(client healthpb.HealthClient, token string) (*healthpb.HealthCheckResponse, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if token != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+	}
+	return client.Check(ctx, &healthpb.HealthCheckRequest{})
 }
 
 // grpcHealthBackend serves the gRPC health service on a loopback port, over

@@ -26,196 +26,14 @@ type optionKeys struct {
 
 func newOptionKeys(t *testing.T) optionKeys {
 	t.Helper()
-	gen := func(f func(string) (*jwt.Key, error), kid string) *jwt.Key {
-		k, err := f(kid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
 	return optionKeys{
-		k1:     gen(jwt.GenerateRSA, "k1"),
-		k2:     gen(jwt.GenerateEC, "k2"),
-		remote: gen(jwt.GenerateRSA, "remote-1"),
-		pem:    gen(jwt.GenerateRSA, ""),
-		noKid:  gen(jwt.GenerateRSA, ""),
+		k1:     newKey(t, jwt.GenerateRSA, "k1"),
+		k2:     newKey(t, jwt.GenerateEC, "k2"),
+		remote: newKey(t, jwt.GenerateRSA, "remote-1"),
+		pem:    newKey(t, jwt.GenerateRSA, ""),
+		noKid:  newKey(t, jwt.GenerateRSA, ""),
 	}
 }
-
-// optionManifests is one Gateway with a listener per scenario (hostname
-// <scenario>.test, one port), a VirtualHostOption per listener, and the
-// routes and RouteOptions each scenario needs.
-const optionManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-{{- range .Scenarios }}
-  - {name: {{ . }}, protocol: HTTP, port: {{ $.Port }}, hostname: {{ . }}.test, allowedRoutes: {namespaces: {from: All}}}
-{{- end }}
-{{ .Backends }}{{- range .Scenarios }}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: {{ . }}, namespace: apps}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: {{ . }}}]
-  rules:
-  - backendRefs: [{name: httpbin, port: 8000}]
-{{- end }}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: staged-status, namespace: apps}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: staged}]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /status}}]
-    backendRefs: [{name: httpbin, port: 8000}]
----
-# Scenarios whose second route carries a RouteOption by ExtensionRef.
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: split, namespace: apps}
-spec:
-  parentRefs:
-  - {name: gw, namespace: infra, sectionName: allowfailed}
-  - {name: gw, namespace: infra, sectionName: routejwt}
-  - {name: gw, namespace: infra, sectionName: routerbac}
-  - {name: gw, namespace: infra, sectionName: staged}
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /anything}}]
-    filters: [{type: ExtensionRef, extensionRef: {group: gateway.solo.io, kind: RouteOption, name: split}}]
-    backendRefs: [{name: httpbin, port: 8000}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: matcher-routes, namespace: apps}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: matchers}]
-  rules:
-{{- range .Matchers }}
-  - matches: [{path: {type: PathPrefix, value: /anything/{{ . }}}}]
-    filters: [{type: ExtensionRef, extensionRef: {group: gateway.solo.io, kind: RouteOption, name: m-{{ . }}}}]
-    backendRefs: [{name: httpbin, port: 8000}]
-{{- end }}
-`
-
-// optionPolicies are the options, by scenario.
-const optionPolicies = `
-{{ define "k1" }}{jwks: {local: {key: '{{ .K1 }}'}}, issuer: iss-1{{ end }}
-{{ define "vho" }}
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: {{ . }}, namespace: infra}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: {{ . }}}]
-  options:
-{{- end }}
-{{ template "vho" "aud" }}
-    jwt: {providers: {p1: {{ template "k1" . }}, audiences: [api]}}}
-{{ template "vho" "header" }}
-    jwt: {providers: {p1: {{ template "k1" . }}, tokenSource: {headers: [{header: x-token, prefix: "Token "}]}}}}
-{{ template "vho" "query" }}
-    jwt: {providers: {p1: {{ template "k1" . }}, tokenSource: {queryParams: [jwt]}}}}
-{{ template "vho" "keep" }}
-    jwt: {providers: {p1: {{ template "k1" . }}, keepToken: true}}}
-{{ template "vho" "claims" }}
-    jwt: {providers: {p1: {{ template "k1" . }}, claimsToHeaders: [{claim: sub, header: x-sub}, {claim: org.team, header: x-team, append: true}]}}}
-{{ template "vho" "skew" }}
-    jwt: {providers: {p1: {{ template "k1" . }}, clockSkewSeconds: 300}}}
-{{ template "vho" "allowmissing" }}
-    jwt: {validationPolicy: ALLOW_MISSING, providers: {p1: {{ template "k1" . }}}}}
-{{ template "vho" "allowfailed" }}
-    jwt: {validationPolicy: ALLOW_MISSING_OR_FAILED, providers: {p1: {{ template "k1" . }}}}}
-{{ template "vho" "routejwt" }}
-    jwt: {providers: {p1: {{ template "k1" . }}}}}
-{{ template "vho" "routerbac" }}
-    jwt: {providers: {p1: {{ template "k1" . }}}}}
-    rbac: {policies: {dev: {principals: [{jwtPrincipal: {claims: {team: dev}}}]}}}
-{{ template "vho" "perm" }}
-    jwt: {providers: {p1: {{ template "k1" . }}}}}
-    rbac:
-      policies:
-        get-allowed:
-          principals: [{jwtPrincipal: {claims: {team: dev}}}]
-          permissions: {pathPrefix: /anything/allowed, methods: [GET]}
-{{ template "vho" "matchers" }}
-    jwt: {providers: {p1: {{ template "k1" . }}}}}
-{{ template "vho" "provider" }}
-    jwt:
-      providers:
-        p1: {{ template "k1" . }}}
-        p2: {jwks: {local: {key: '{{ .K2 }}'}}, issuer: iss-2}
-    rbac: {policies: {p2-dev: {principals: [{jwtPrincipal: {provider: p2, claims: {team: dev}}}]}}}
-{{ template "vho" "remote" }}
-    jwt: {providers: {r: {issuer: iss-r, jwks: {remote: {url: "http://jwks.infra.svc:8080/jwks.json", upstreamRef: {name: jwks}, cacheDuration: 5m}}}}}
-{{ template "vho" "pem" }}
-    jwt:
-      providers:
-        p:
-          issuer: iss-pem
-          jwks:
-            local:
-              key: |
-                {{ .PEM }}
-{{ template "vho" "nokid" }}
-    jwt: {providers: {p: {issuer: iss-nokid, jwks: {local: {key: '{{ .NoKid }}'}}}}}
-{{ template "vho" "or" }}
-    jwt: {providers: {p1: {{ template "k1" . }}}}}
-    rbac:
-      policies:
-        dev: {principals: [{jwtPrincipal: {claims: {team: dev}}}]}
-        ops: {principals: [{jwtPrincipal: {claims: {team: ops}}}]}
-{{ template "vho" "and" }}
-    jwt: {providers: {p1: {{ template "k1" . }}}}}
-    rbac: {policies: {dev-at-solo: {principals: [{jwtPrincipal: {claims: {team: dev, org: solo.io}}}]}}}
-{{ template "vho" "staged" }}
-    jwtStaged:
-      beforeExtAuth: {providers: {p1: {{ template "k1" . }}}}}
-      afterExtAuth: {providers: {p2: {jwks: {local: {key: '{{ .K2 }}'}}, issuer: iss-2, tokenSource: {headers: [{header: x-second}]}}}}
-{{ template "vho" "invalid" }}
-    jwt: {providers: {p1: {{ template "k1" . }}}}}
-    rbac: {policies: {bad: {principals: [{jwtPrincipal: {claims: {team: "de(("}, matcher: REGEX_MATCH}}]}}}
----
-# One RouteOption by ExtensionRef, shared by the /anything routes of several
-# scenarios: JWT off, RBAC off, and (allowfailed) RBAC that must still apply.
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: split, namespace: apps}
-spec:
-  options:
-    jwtStaged: {beforeExtAuth: {disable: true}, afterExtAuth: {disable: true}}
-    rbac: {disable: true}
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: allowfailed-rbac, namespace: apps}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: allowfailed}]
-  options:
-    rbac: {policies: {dev: {principals: [{jwtPrincipal: {claims: {team: dev}}}]}}}
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: staged-route, namespace: apps}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: staged-status}]
-  options:
-    jwtProvidersStaged:
-      afterExtAuth: {providers: {p3: {jwks: {local: {key: '{{ .K2 }}'}}, issuer: iss-3, tokenSource: {headers: [{header: x-route}]}}}}
-{{- range $name, $p := .MatcherPolicies }}
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: m-{{ $name }}, namespace: apps}
-spec:
-  options:
-    rbac: {policies: {p: {{ $p }}}}
-{{- end }}
-`
 
 var optionScenarios = []string{"aud", "header", "query", "keep", "claims", "skew", "allowmissing", "allowfailed",
 	"routejwt", "routerbac", "perm", "matchers", "provider", "remote", "pem", "nokid", "or", "and", "staged", "invalid"}
@@ -271,12 +89,12 @@ func TestOptionsAgainstEnvoy(t *testing.T) {
 	}
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("gateway.yaml", render(t, optionManifests, map[string]any{
+		e.write("gateway.yaml", testenv.GatewayClassManifest+render(t, testenv.Fixture(t, "options-gateway.yaml"), map[string]any{
 			"Scenarios": optionScenarios, "Port": e.gwPort, "Matchers": matchers,
 			"Backends": testenv.Backend("apps", "httpbin", "http", 8000, e.httpbinPort, "127.0.0.1") +
 				testenv.Backend("infra", "jwks", "http", 8080, jwksPort, "127.0.0.1"),
 		}))
-		e.write("options.yaml", render(t, optionPolicies, map[string]any{
+		e.write("options.yaml", render(t, testenv.Fixture(t, "options-policies.yaml"), map[string]any{
 			"K1": keys.k1.JWKS(), "K2": keys.k2.JWKS(), "PEM": strings.ReplaceAll(strings.TrimSpace(keys.pem.PublicPEM()), "\n", "\n                "),
 			"NoKid": noKidJWKS, "MatcherPolicies": matcherPolicies,
 		}))
@@ -304,14 +122,8 @@ func TestOptionsAgainstEnvoy(t *testing.T) {
 	// Bob's payload with Alice's signature: claims changed after signing.
 	aliceParts, bobParts := strings.Split(alice, "."), strings.Split(bob, ".")
 	tampered := aliceParts[0] + "." + bobParts[1] + "." + aliceParts[2]
-	impostor, err := jwt.GenerateRSA("k1") // another key claiming k1's kid
-	if err != nil {
-		t.Fatal(err)
-	}
-	remoteImpostor, err := jwt.GenerateRSA("remote-1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	impostor := newKey(t, jwt.GenerateRSA, "k1") // another key claiming k1's kid
+	remoteImpostor := newKey(t, jwt.GenerateRSA, "remote-1")
 
 	type tc struct {
 		name, host, method, path string

@@ -21,107 +21,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
-// tenantManifests is a Gateway shared between a platform team (namespace
-// infra: the listeners and their VirtualHostOptions) and a tenant (namespace
-// tenant, allowed on the catch-all listener "open" only). The tenant tries
-// every way it has to weaken the policy of the "strict" (api.test) and
-// "wild" (*.wild.test) listeners, to reach the proxy itself, and to make
-// Envoy fetch from the platform team's Services.
-const tenantManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: open, protocol: HTTP, port: %[1]d, allowedRoutes: {namespaces: {from: All}}}
-  - {name: strict, protocol: HTTP, port: %[1]d, hostname: api.test, allowedRoutes: {namespaces: {from: Same}}}
-  - {name: wild, protocol: HTTP, port: %[1]d, hostname: "*.wild.test", allowedRoutes: {namespaces: {from: Same}}}
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: jwt, namespace: infra}
-spec:
-  targetRefs:
-  - {group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: strict}
-  - {group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: wild}
-  options:
-    jwt: {providers: {p1: {issuer: iss-1, jwks: {local: {key: '%[2]s'}}}}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: api, namespace: infra}
-spec:
-  parentRefs: [{name: gw, sectionName: strict}, {name: gw, sectionName: wild}]
-  rules:
-  - backendRefs: [{name: owner, port: 80}]
----
-# Attack 1: the strict listener's hostnames through the open listener, with
-# an Exact match and a RouteOption that disables JWT and RBAC.
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: takeover, namespace: tenant}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: open}]
-  hostnames: [api.test, API.TEST, "*.wild.test", x.wild.test, "*.test"]
-  rules:
-  - matches: [{path: {type: Exact, value: /public}}]
-    backendRefs: [{name: tenant, port: 80}]
-  - backendRefs: [{name: tenant, port: 80}]
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: open-up, namespace: tenant}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: takeover}]
-  options:
-    jwt: {disable: true}
-    rbac: {disable: true}
----
-# The tenant's own host, which it may serve.
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: own, namespace: tenant}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: open}]
-  hostnames: [tenant.test]
-  rules:
-  - backendRefs: [{name: tenant, port: 80}]
----
-# Attack 3: the proxy itself (the Service admin: localhost), and the
-# cloud's metadata service (the Service metadata: 169.254.169.254).
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: proxy, namespace: tenant}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: open}]
-  hostnames: [admin.test]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /metadata}}]
-    backendRefs: [{name: metadata, port: 80}]
-  - backendRefs: [{name: admin, port: 80}]
----
-# Attack 4: make Envoy fetch a JWKS from the platform team's Service.
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: fetch, namespace: tenant}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: open}]
-  hostnames: [fetch.test]
-  rules:
-  - backendRefs: [{name: tenant, port: 80}]
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: fetch, namespace: tenant}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: fetch}]
-  options:
-    jwtProvidersStaged:
-      afterExtAuth:
-        providers:
-          stolen: {issuer: iss-1, jwks: {remote: {url: "http://owner.infra/internal/jwks", upstreamRef: {name: owner, namespace: infra}}}}
-`
-
 // countingBackend is an HTTP server that counts the requests it receives.
 func countingBackend(t *testing.T, name string) (port int, count *atomic.Int64) {
 	t.Helper()
@@ -135,18 +34,27 @@ func countingBackend(t *testing.T, name string) (port int, count *atomic.Int64) 
 	return s.Listener.Addr().(*net.TCPAddr).Port, count
 }
 
-// rawHTTP sends one HTTP/1.1 request as written (request line and headers
-// "K: V", possibly repeated) and returns the status code and body.
-func rawHTTP(t *testing.T, addr, target string, headers ...string) answer {
+// dialTCP connects to addr over TCP: the connection, and any read or
+// write on it, gives up after 5 s.
+func dialTCP(t *testing.T, addr string) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
 	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		c.Close()
 		t.Fatal(err)
 	}
+	return c
+}
+
+// rawHTTP sends one HTTP/1.1 request as written (request line and headers
+// "K: V", possibly repeated) and returns the status code and body.
+func rawHTTP(t *testing.T, addr, target string, headers ...string) answer {
+	t.Helper()
+	c := dialTCP(t, addr)
+	defer c.Close()
 	var b strings.Builder
 	fmt.Fprintf(&b, "GET %s HTTP/1.1\r\n", target)
 	for _, h := range headers {
@@ -165,14 +73,8 @@ func rawHTTP(t *testing.T, addr, target string, headers ...string) answer {
 // a "host" that differs from it, and returns the status code.
 func h2cRequest(t *testing.T, addr, authority, path string, fields ...string) int {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialTCP(t, addr)
 	defer c.Close()
-	if err := c.SetDeadline(time.Now().Add(5 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
 	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
 		t.Fatal(err)
 	}
@@ -238,10 +140,7 @@ func h2cRequest(t *testing.T, addr, authority, path string, fields ...string) in
 // keep working. Envoy's admin is on a Unix socket, as `bootstrap` makes it by
 // default.
 func TestTenantCannotWeakenListenerPolicy(t *testing.T) {
-	key, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := newKey(t, jwt.GenerateRSA, "k1")
 	ownerPort, ownerCount := countingBackend(t, "owner")
 	tenantPort, tenantCount := countingBackend(t, "tenant")
 	// Where a TCP admin would listen: nothing is there, Envoy's admin is on
@@ -250,7 +149,7 @@ func TestTenantCannotWeakenListenerPolicy(t *testing.T) {
 	adminSocket := filepath.Join(t.TempDir(), "admin.sock")
 	e := startDirEnvWith(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("tenant.yaml", fmt.Sprintf(tenantManifests, e.gwPort, key.JWKS())+
+		e.write("tenant.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "tenant.yaml", e.gwPort, key.JWKS())+
 			testenv.FQDNBackend("infra", "owner", "http", 80, ownerPort)+testenv.FQDNBackend("tenant", "tenant", "http", 80, tenantPort)+
 			testenv.Backend("tenant", "admin", "http", 80, adminPort, "localhost")+testenv.Backend("tenant", "metadata", "http", 80, 80, "169.254.169.254"))
 	}, nil, []string{"--envoy-admin-address", "unix:" + adminSocket})

@@ -19,42 +19,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/pki"
 )
 
-// tlsRouteManifests is a TLS listener in Passthrough mode for *.tls.test,
-// a TLSRoute per backend (a.tls.test, b.tls.test) and one whose backend
-// does not exist (c.tls.test).
-const tlsRouteManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: tls, protocol: TLS, port: %[1]d, hostname: "*.tls.test", tls: {mode: Passthrough}}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata: {name: a, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  hostnames: [a.tls.test]
-  rules: [{backendRefs: [{name: a, port: 443}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata: {name: b, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  hostnames: [b.tls.test]
-  rules: [{backendRefs: [{name: b, port: 443}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata: {name: broken, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  hostnames: [c.tls.test]
-  rules: [{backendRefs: [{name: missing, port: 443}]}]
-`
-
 // TestTLSRoutePassthrough connects through real Envoy to real TLS backends
 // by SNI: the client's TLS session ends at the backend (the certificate it
 // checks is the backend's, which Envoy does not have), each server name
@@ -69,7 +33,7 @@ func TestTLSRoutePassthrough(t *testing.T) {
 	portB, countB := tlsBackend(t, ca, "b.tls.test")
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("tls.yaml", fmt.Sprintf(tlsRouteManifests, e.gwPort)+testenv.FQDNBackend("infra", "a", "tls", 443, portA)+testenv.FQDNBackend("infra", "b", "tls", 443, portB))
+		e.write("tls.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "tlsroute.yaml", e.gwPort)+testenv.FQDNBackend("infra", "a", "tls", 443, portA)+testenv.FQDNBackend("infra", "b", "tls", 443, portB))
 	})
 	gw := fmt.Sprintf("127.0.0.1:%d", e.gwPort)
 	get := func(sni string) (string, error) {
@@ -87,16 +51,7 @@ func TestTLSRoutePassthrough(t *testing.T) {
 		b, err := io.ReadAll(resp.Body)
 		return string(b), err
 	}
-	eventually(t, 15*time.Second, "a.tls.test served", func() string {
-		body, err := get("a.tls.test")
-		if err != nil {
-			return err.Error()
-		}
-		if body != "a.tls.test\n" {
-			return body
-		}
-		return ""
-	})
+	eventuallyAnswers(t, "a.tls.test served", "a.tls.test\n", func() (string, error) { return get("a.tls.test") })
 	countA.Store(0)
 
 	for _, sni := range []string{"a.tls.test", "b.tls.test"} {
@@ -123,20 +78,32 @@ func TestTLSRoutePassthrough(t *testing.T) {
 	}
 
 	// Closed: no route for the name, a route that cannot be served, no SNI.
-	for _, tc := range []struct {
-		name string
-		cfg  *tls.Config
-	}{
-		{"a name no route serves (d.tls.test)", &tls.Config{RootCAs: roots, ServerName: "d.tls.test"}},
-		{"a route whose backend does not exist (c.tls.test)", &tls.Config{RootCAs: roots, ServerName: "c.tls.test"}},
-		{"a name outside the listener's (a.tls.test.evil)", &tls.Config{RootCAs: roots, ServerName: "a.tls.test.evil"}},
-		{"no SNI", &tls.Config{InsecureSkipVerify: true}},
+	for _, tc := range []struct{ name, sni string }{
+		{"a name no route serves (d.tls.test)", "d.tls.test"},
+		{"a route whose backend does not exist (c.tls.test)", "c.tls.test"},
+		{"a name outside the listener's (a.tls.test.evil)", "a.tls.test.evil"},
+		{"no SNI", ""},
 	} {
-		expectHandshakeClosed(t, tc.name, gw, tc.cfg)
+		expectSNIClosed(t, tc.name, gw, roots, tc.sni)
 	}
 	if a, b := countA.Load(), countB.Load(); a != 1 || b != 1 {
 		t.Errorf("backends saw a=%d b=%d requests after the refused connections, want 1 each", a, b)
 	}
+}
+
+// eventuallyAnswers waits up to 15 s for ask to answer want without error.
+func eventuallyAnswers(t *testing.T, what, want string, ask func() (string, error)) {
+	t.Helper()
+	eventually(t, 15*time.Second, what, func() string {
+		got, err := ask()
+		if err != nil {
+			return err.Error()
+		}
+		if got != want {
+			return fmt.Sprintf("answer %q", got)
+		}
+		return ""
+	})
 }
 
 // tlsBackend serves HTTPS on a loopback port with a certificate for host
@@ -153,6 +120,17 @@ func tlsBackend(t *testing.T, ca *pki.CA, host string) (int, *atomic.Int64) {
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s.Listener.Addr().(*net.TCPAddr).Port, count
+}
+
+// expectSNIClosed is expectHandshakeClosed for a hello with the server name
+// sni, the certificate verified against roots, or (sni "") one without SNI.
+func expectSNIClosed(t *testing.T, name, addr string, roots *x509.CertPool, sni string) {
+	t.Helper()
+	cfg := &tls.Config{RootCAs: roots, ServerName: sni}
+	if sni == "" {
+		cfg = &tls.Config{InsecureSkipVerify: true}
+	}
+	expectHandshakeClosed(t, name, addr, cfg)
 }
 
 // expectHandshakeClosed checks that Envoy at addr closes a TLS connection

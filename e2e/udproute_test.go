@@ -3,9 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,35 +11,6 @@ import (
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
 )
-
-// udpRouteManifests: the UDP listener "open" takes the routes of its own
-// namespace, infra, whose UDPRoute sends its datagrams to the echo Service;
-// the UDP listener "guarded" takes the same namespace's routes only, and a
-// hostile tenant's UDPRoute in namespace evil claims it, for a Service of
-// its own that leads to the same backend.
-const udpRouteManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: open, protocol: UDP, port: %[1]d}
-  - {name: guarded, protocol: UDP, port: %[2]d}
-%[3]s---
-apiVersion: gateway.networking.k8s.io/v1
-kind: UDPRoute
-metadata: {name: echo, namespace: infra}
-spec:
-  parentRefs: [{name: gw, sectionName: open}]
-  rules: [{backendRefs: [{name: echo, port: 8080}]}]
-%[4]s---
-apiVersion: gateway.networking.k8s.io/v1
-kind: UDPRoute
-metadata: {name: hijack, namespace: evil}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: guarded}]
-  rules: [{backendRefs: [{name: mine, port: 8080}]}]
-`
 
 // TestUDPRoute sends datagrams through real Envoy to a UDP echo server: on
 // the listener whose route is its own, each datagram comes back echoed; on
@@ -53,20 +22,13 @@ func TestUDPRoute(t *testing.T) {
 	openPort, guardedPort := freeUDPPort(t), freeUDPPort(t)
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("udp.yaml", fmt.Sprintf(udpRouteManifests, openPort, guardedPort,
-			testenv.UDPBackend("infra", "echo", 8080, backendPort, "127.0.0.1"), testenv.UDPBackend("evil", "mine", 8080, backendPort, "127.0.0.1")))
+		e.write("udp.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "udproute.yaml", openPort, guardedPort)+
+			testenv.UDPBackend("infra", "echo", 8080, backendPort, "127.0.0.1")+testenv.UDPBackend("evil", "mine", 8080, backendPort, "127.0.0.1"))
 	})
 	open := fmt.Sprintf("127.0.0.1:%d", openPort)
 	guarded := fmt.Sprintf("127.0.0.1:%d", guardedPort)
-	eventually(t, 15*time.Second, "a datagram to the open listener comes back", func() string {
-		got, err := udpExchange(open, "ping", time.Second)
-		if err != nil {
-			return err.Error()
-		}
-		if got != "echo: ping" {
-			return fmt.Sprintf("answer %q", got)
-		}
-		return ""
+	eventuallyAnswers(t, "a datagram to the open listener comes back", "echo: ping", func() (string, error) {
+		return udpExchange(open, "ping", time.Second)
 	})
 
 	// Each client (a socket of its own) is a session of its own.
@@ -101,18 +63,10 @@ func TestUDPRoute(t *testing.T) {
 		t.Logf("Envoy %s = %d: the guarded listener received the datagrams and routed none", stat, n)
 	}
 
-	resp, err := http.Get(e.adminURL + "/debug/config")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := httpGet(t, e.adminURL+"/debug/config")
 	const why = `listener \"guarded\" does not allow routes from namespace \"evil\"`
-	if !strings.Contains(string(body), why) {
-		t.Errorf("the status of evil/hijack does not say %s:\n%s", why, testenv.Tail(string(body), 40))
+	if !strings.Contains(body, why) {
+		t.Errorf("the status of evil/hijack does not say %s:\n%s", why, testenv.Tail(body, 40))
 	}
 }
 
