@@ -17,81 +17,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/pki"
 )
 
-// backendClientCertManifests: the Gateway infra/gw (HTTP, app.test, port
-// %[1]d) presents the client certificate of the Secret %[2]s to its
-// backends; the route /secure reaches a TLS backend on 127.0.0.1:%[3]d
-// that requires a client certificate, through a BackendTLSPolicy whose CA
-// is %[4]s. The client certificate's Secret (%[5]s: the certificate, %[6]s:
-// the key, both indented) is in infra and, for a hostile reference, in
-// mallory, which grants nothing.
-const backendClientCertManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: http, protocol: HTTP, port: %[1]d, hostname: app.test, allowedRoutes: {namespaces: {from: All}}}
-  tls:
-    backend:
-      clientCertificateRef: %[2]s
----
-apiVersion: v1
-kind: Secret
-metadata: {name: envoy-client, namespace: infra}
-type: kubernetes.io/tls
-stringData:
-  tls.crt: |
-%[5]s
-  tls.key: |
-%[6]s
----
-apiVersion: v1
-kind: Secret
-metadata: {name: envoy-client, namespace: mallory}
-type: kubernetes.io/tls
-stringData:
-  tls.crt: |
-%[5]s
-  tls.key: |
-%[6]s
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: backend-ca, namespace: team}
-data:
-  ca.crt: |
-%[4]s
----
-apiVersion: v1
-kind: Service
-metadata: {name: secure, namespace: team}
-spec: {ports: [{name: https, port: 443}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: secure-1, namespace: team, labels: {kubernetes.io/service-name: secure}}
-addressType: IPv4
-ports: [{name: https, port: %[3]d}]
-endpoints: [{addresses: [127.0.0.1]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: BackendTLSPolicy
-metadata: {name: secure, namespace: team}
-spec:
-  targetRefs: [{group: "", kind: Service, name: secure}]
-  validation:
-    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
-    hostname: secure.backend.test
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: app, namespace: team}
-spec:
-  parentRefs: [{name: gw, namespace: infra}]
-  rules:
-  - {matches: [{path: {type: PathPrefix, value: /secure}}], backendRefs: [{name: secure, port: 443}]}
-`
-
 // mtlsBackend is a TLS backend that requires a client certificate of a CA
 // and records the subjects of those it was shown.
 type mtlsBackend struct {
@@ -136,13 +61,13 @@ func (l *countingListener) Accept() (net.Conn, error) {
 }
 
 // clientCertPEM issues a client certificate of ca for cn, as PEM.
-func clientCertPEM(t *testing.T, ca *pki.CA, cn string) (certPEM, keyPEM string) {
+func clientCertPEM(t *testing.T, ca *pki.CA, cn string) (certPEM, keyPEM []byte) {
 	t.Helper()
 	p, err := ca.Issue(&x509.Certificate{Subject: pkix.Name{CommonName: cn}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, 24*time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return string(p.CertPEM), string(p.KeyPEM)
+	return p.CertPEM, p.KeyPEM
 }
 
 // TestGatewayBackendClientCertificate: a Gateway's Envoy presents the
@@ -156,11 +81,10 @@ func TestGatewayBackendClientCertificate(t *testing.T) {
 	clientCA := testenv.NewCA(t, "client CA")
 	backend := startMTLSBackend(t, issueServerCert(t, serverCA, []string{"secure.backend.test"}), clientCA)
 	certPEM, keyPEM := clientCertPEM(t, clientCA, "envoy of infra/gw")
-	indent := func(s string) string {
-		return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ")
-	}
 	manifests := func(gwPort int, ref string) string {
-		return fmt.Sprintf(backendClientCertManifests, gwPort, ref, backend.port, indent(string(serverCA.CertPEM)), indent(certPEM), indent(keyPEM))
+		return testenv.GatewayClassManifest +
+			testenv.Fixture(t, "backendclientcert.yaml", gwPort, ref, indentPEM(serverCA.CertPEM), indentPEM(certPEM), indentPEM(keyPEM)) +
+			testenv.Backend("team", "secure", "https", 443, backend.port, "127.0.0.1")
 	}
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,53 +15,6 @@ import (
 	"github.com/gatewarden/gatewarden/internal/testenv"
 )
 
-// grpcTLSManifests: a GRPCRoute on grpc.test (port %[1]d) to a gRPC server
-// on 127.0.0.1:%[2]d that speaks TLS only, through a BackendTLSPolicy whose
-// CA is %[3]s (indented).
-const grpcTLSManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: http, protocol: HTTP, port: %[1]d, hostname: grpc.test}
----
-apiVersion: v1
-kind: Service
-metadata: {name: health, namespace: infra}
-spec: {ports: [{name: grpcs, port: 443}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: health-1, namespace: infra, labels: {kubernetes.io/service-name: health}}
-addressType: IPv4
-ports: [{name: grpcs, port: %[2]d}]
-endpoints: [{addresses: [127.0.0.1]}]
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: health-ca, namespace: infra}
-data:
-  ca.crt: |
-%[3]s
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: BackendTLSPolicy
-metadata: {name: health, namespace: infra}
-spec:
-  targetRefs: [{group: "", kind: Service, name: health, sectionName: grpcs}]
-  validation:
-    caCertificateRefs: [{group: "", kind: ConfigMap, name: health-ca}]
-    hostname: health.backend.test
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: GRPCRoute
-metadata: {name: health, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  rules: [{backendRefs: [{name: health, port: 443}]}]
-`
-
 // TestGRPCRouteBackendTLS: a gRPC client's calls reach, through real Envoy,
 // a gRPC server that speaks only TLS (HTTP/2 negotiated by ALPN, which
 // gRPC servers require), as the BackendTLSPolicy of its Service port says.
@@ -72,7 +24,8 @@ func TestGRPCRouteBackendTLS(t *testing.T) {
 	port, calls := grpcHealthBackend(t, grpc.Creds(creds))
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("grpc-tls.yaml", fmt.Sprintf(grpcTLSManifests, e.gwPort, port, "    "+strings.ReplaceAll(strings.TrimSpace(string(ca.CertPEM)), "\n", "\n    ")))
+		e.write("grpc-tls.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "backendtls-grpc.yaml", e.gwPort, indentPEM(ca.CertPEM))+
+			testenv.Backend("infra", "health", "grpcs", 443, port, "127.0.0.1"))
 	})
 	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", e.gwPort),
 		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority("grpc.test"))

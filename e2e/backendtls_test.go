@@ -20,127 +20,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/pki"
 )
 
-// backendTLSManifests: an HTTP listener for app.test on port %[1]d whose
-// routes reach, by path, TLS backends on 127.0.0.1 through five Services
-// (backendTLSService, named and given their port by the test) with
-// BackendTLSPolicies. The CA of the policies is %[2]s (indented); mallory's
-// policy, in mallory's namespace, names team's Service "good" with a CA of
-// mallory's own (%[3]s).
-const backendTLSManifests = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: http, protocol: HTTP, port: %[1]d, hostname: app.test, allowedRoutes: {namespaces: {from: All}}}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: backend-ca, namespace: team}
-data:
-  ca.crt: |
-%[2]s
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: mallory-ca, namespace: mallory}
-data:
-  ca.crt: |
-%[3]s
-` + backendTLSService + backendTLSService + backendTLSService + backendTLSService + backendTLSService + `---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: app, namespace: team}
-spec:
-  parentRefs: [{name: gw, namespace: infra}]
-  rules:
-  - {matches: [{path: {type: PathPrefix, value: /good}}], backendRefs: [{name: good, port: 443}]}
-  - {matches: [{path: {type: PathPrefix, value: /wrong-san}}], backendRefs: [{name: wrong-san, port: 443}]}
-  - {matches: [{path: {type: PathPrefix, value: /other-ca}}], backendRefs: [{name: other-ca, port: 443}]}
-  - {matches: [{path: {type: PathPrefix, value: /uri-san}}], backendRefs: [{name: uri-san, port: 443}]}
-  - {matches: [{path: {type: PathPrefix, value: /invalid}}], backendRefs: [{name: invalid, port: 443}]}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: BackendTLSPolicy
-metadata: {name: good, namespace: team}
-spec:
-  targetRefs: [{group: "", kind: Service, name: good, sectionName: https}]
-  validation:
-    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
-    hostname: good.backend.test
----
-# The backend's certificate names other.backend.test.
-apiVersion: gateway.networking.k8s.io/v1
-kind: BackendTLSPolicy
-metadata: {name: wrong-san, namespace: team}
-spec:
-  targetRefs: [{group: "", kind: Service, name: wrong-san}]
-  validation:
-    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
-    hostname: wrong-san.backend.test
----
-# The backend's certificate is signed by another CA.
-apiVersion: gateway.networking.k8s.io/v1
-kind: BackendTLSPolicy
-metadata: {name: other-ca, namespace: team}
-spec:
-  targetRefs: [{group: "", kind: Service, name: other-ca}]
-  validation:
-    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
-    hostname: other-ca.backend.test
----
-# The name checked is the URI, not the hostname (which the certificate
-# does not carry).
-apiVersion: gateway.networking.k8s.io/v1
-kind: BackendTLSPolicy
-metadata: {name: uri-san, namespace: team}
-spec:
-  targetRefs: [{group: "", kind: Service, name: uri-san}]
-  validation:
-    caCertificateRefs: [{group: "", kind: ConfigMap, name: backend-ca}]
-    hostname: uri-san.backend.test
-    subjectAltNames: [{type: URI, uri: "spiffe://backend.test/ns/team/sa/uri-san"}]
----
-# Its CA does not exist: the backend is not reached at all.
-apiVersion: gateway.networking.k8s.io/v1
-kind: BackendTLSPolicy
-metadata: {name: invalid, namespace: team}
-spec:
-  targetRefs: [{group: "", kind: Service, name: invalid}]
-  validation:
-    caCertificateRefs: [{group: "", kind: ConfigMap, name: nowhere}]
-    hostname: invalid.backend.test
----
-# A hostile tenant's policy, older than team's, naming team's Service from
-# its own namespace: it targets mallory/good, which does not exist, and
-# changes nothing for team/good.
-apiVersion: gateway.networking.k8s.io/v1
-kind: BackendTLSPolicy
-metadata: {name: good, namespace: mallory, creationTimestamp: "2020-01-01T00:00:00Z"}
-spec:
-  targetRefs: [{group: "", kind: Service, name: good, sectionName: https}]
-  validation:
-    caCertificateRefs: [{group: "", kind: ConfigMap, name: mallory-ca}]
-    hostname: mallory.test
-`
-
-// backendTLSService is one Service of team with a port named https and its
-// endpoint on 127.0.0.1: the test replaces SVC by its name and PORT by the
-// port of its backend.
-const backendTLSService = `---
-apiVersion: v1
-kind: Service
-metadata: {name: SVC, namespace: team}
-spec: {ports: [{name: https, port: 443}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: SVC-1, namespace: team, labels: {kubernetes.io/service-name: SVC}}
-addressType: IPv4
-ports: [{name: https, port: PORT}]
-endpoints: [{addresses: [127.0.0.1]}]
-`
-
 // tlsProbe is a TLS backend that counts what reaches it: connections,
 // connections whose first byte is not a TLS handshake record (plain text),
 // and requests served after a completed handshake, with the SNI it was
@@ -226,6 +105,12 @@ func issueServerCert(t *testing.T, ca *pki.CA, dnsNames []string, uris ...string
 	return tlsCert(t, p, err)
 }
 
+// indentPEM is pem indented by four spaces, its trailing newline dropped:
+// the lines of a YAML block scalar under a key at two spaces.
+func indentPEM(pem []byte) string {
+	return "    " + strings.ReplaceAll(strings.TrimSpace(string(pem)), "\n", "\n    ")
+}
+
 // serveTLS serves h over TLS (cfg) on ln until the test ends. The
 // handshakes it refuses are not logged: the tests count them.
 func serveTLS(t *testing.T, ln net.Listener, cfg *tls.Config, h http.HandlerFunc) {
@@ -257,18 +142,11 @@ func TestBackendTLSPolicy(t *testing.T) {
 		"uri-san":   startTLSProbe(t, issueServerCert(t, ca, []string{"elsewhere.backend.test"}, "spiffe://backend.test/ns/team/sa/uri-san")),
 		"invalid":   startTLSProbe(t, issueServerCert(t, ca, []string{"invalid.backend.test"})),
 	}
-	order := []string{"good", "wrong-san", "other-ca", "uri-san", "invalid"}
-	indent := func(s string) string {
-		return "    " + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n    ")
-	}
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		m := fmt.Sprintf(backendTLSManifests, e.gwPort, indent(string(ca.CertPEM)), indent(string(mallory.CertPEM)))
-		for _, name := range order {
-			m = strings.Replace(m, "name: SVC, namespace", "name: "+name+", namespace", 1)
-			m = strings.Replace(m, "name: SVC-1,", "name: "+name+"-1,", 1)
-			m = strings.Replace(m, "service-name: SVC}", "service-name: "+name+"}", 1)
-			m = strings.Replace(m, "port: PORT}", fmt.Sprintf("port: %d}", probes[name].port), 1)
+		m := testenv.GatewayClassManifest + testenv.Fixture(t, "backendtls.yaml", e.gwPort, indentPEM(ca.CertPEM), indentPEM(mallory.CertPEM))
+		for _, name := range []string{"good", "wrong-san", "other-ca", "uri-san", "invalid"} {
+			m += testenv.Backend("team", name, "https", 443, probes[name].port, "127.0.0.1")
 		}
 		e.write("backendtls.yaml", m)
 	})

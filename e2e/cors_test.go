@@ -11,34 +11,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
-// corsManifests is one listener whose VirtualHostOption requires a JWT from
-// issuer iss-1 and the claim sub=alice, and a route with a CORS filter on
-// /api (origin https://app.example, credentials) and none on /plain.
-const corsManifests = testenv.JWTGatewayManifest + `    rbac:
-      policies:
-        alice: {principals: [{jwtPrincipal: {claims: {sub: alice}}}]}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: api, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /api}}]
-    filters:
-    - type: CORS
-      cors:
-        allowOrigins: [https://app.example, "https://*.partner.example"]
-        allowMethods: [GET, PUT]
-        allowHeaders: [authorization, content-type]
-        exposeHeaders: [x-request-id]
-        allowCredentials: true
-        maxAge: 600
-    backendRefs: [{name: api, port: 80}]
-  - matches: [{path: {type: PathPrefix, value: /plain}}]
-    backendRefs: [{name: api, port: 80}]
-`
-
 // TestCORSPreflightBeforeJWT shows the CORS filter ahead of jwt_authn and
 // rbac: a browser's preflight to a JWT-protected route is answered without
 // a token, while the actual request without a token gets 401, with a token
@@ -46,22 +18,14 @@ spec:
 // preflight, allowed or not, reaches the backend, and an OPTIONS request
 // dressed up as a preflight never gets past JWT on a route without CORS.
 func TestCORSPreflightBeforeJWT(t *testing.T) {
-	key, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := newJWTKey(t, "k1")
 	apiPort, apiCount := countingBackend(t, "api")
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("cors.yaml", fmt.Sprintf(corsManifests, e.gwPort, key.JWKS())+testenv.FQDNBackend("infra", "api", "http", 80, apiPort))
+		e.write("cors.yaml", fmt.Sprintf(testenv.JWTGatewayManifest, e.gwPort, key.JWKS())+testenv.Fixture(t, "cors.yaml")+
+			testenv.FQDNBackend("infra", "api", "http", 80, apiPort))
 	})
-	mint := func(sub string) string {
-		tok, err := jwt.Mint(key, jwt.Claims{"sub": sub}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return "Authorization: Bearer " + tok
-	}
+	mint := func(sub string) string { return "Authorization: Bearer " + iss1Token(t, key, jwt.Claims{"sub": sub}) }
 	alice, bob := mint("alice"), mint("bob")
 	const origin = "Origin: https://app.example"
 	preflight := func(path string, headers ...string) answer {

@@ -15,45 +15,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
-// frontendTLSManifests is an HTTPS listener that requires client
-// certificates of one CA (spec.tls.frontend, the CA in a ConfigMap); its
-// VirtualHostOption (testenv.JWTOption) requires a JWT as well.
-const frontendTLSManifests = testenv.GatewayClassManifest + `apiVersion: v1
-kind: Secret
-metadata: {name: server-cert, namespace: infra}
-type: kubernetes.io/tls
-data: {tls.crt: %[2]s, tls.key: %[3]s}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: client-ca, namespace: infra}
-data: {ca.crt: '%[4]s'}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  tls:
-    frontend:
-      default:
-        validation:
-          caCertificateRefs: [{group: "", kind: ConfigMap, name: client-ca}]
-  listeners:
-  - name: https
-    protocol: HTTPS
-    port: %[1]d
-    hostname: mtls.test
-    tls: {certificateRefs: [{name: server-cert}]}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: api, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  rules: [{backendRefs: [{name: api, port: 80}]}]
-`
-
 // TestFrontendClientCertificates puts client certificate validation in
 // front of JWT on an HTTPS listener and connects through real Envoy: a
 // client certificate of the configured CA and a token reach the backend; the
@@ -69,24 +30,16 @@ func TestFrontendClientCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	good, forged := aliceCert(t, clientCA), aliceCert(t, otherCA)
-	key, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	token, err := jwt.Mint(key, jwt.Claims{"sub": "alice"}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := newJWTKey(t, "k1")
+	token := iss1Token(t, key, jwt.Claims{"sub": "alice"})
 	apiPort, apiCount := countingBackend(t, "api")
 	b64 := base64.StdEncoding.EncodeToString
+	// The CA bundle for a YAML double-quoted string: newlines escaped.
 	caPEM := strings.ReplaceAll(strings.TrimSpace(string(clientCA.CertPEM)), "\n", "\\n")
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		manifests := fmt.Sprintf(frontendTLSManifests, e.gwPort, b64(server.CertPEM), b64(server.KeyPEM), "CA") +
-			testenv.JWTOption(key.JWKS()) + testenv.FQDNBackend("infra", "api", "http", 80, apiPort)
-		// The CA bundle as a YAML double-quoted string, newlines escaped.
-		manifests = strings.Replace(manifests, "{ca.crt: 'CA'}", `{ca.crt: "`+caPEM+`\n"}`, 1)
-		e.write("mtls.yaml", manifests)
+		e.write("mtls.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "frontendtls.yaml", e.gwPort, b64(server.CertPEM), b64(server.KeyPEM), caPEM)+
+			testenv.JWTOption(key.JWKS())+testenv.FQDNBackend("infra", "api", "http", 80, apiPort))
 	})
 	roots := x509.NewCertPool()
 	roots.AddCert(serverCA.Cert)

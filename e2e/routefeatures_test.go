@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,55 +14,13 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
-// routeFeatureManifests is one JWT-protected listener with a rule that
-// mirrors to "shadow" and sets a header for its one backend, and a rule
-// that retries "flaky" on 503 up to 3 times.
-const routeFeatureManifests = testenv.JWTGatewayManifest + `{{- range $i, $name := .Services }}
----
-apiVersion: v1
-kind: Service
-metadata: {name: {{ $name }}, namespace: infra}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: {{ $name }}, namespace: infra, labels: {kubernetes.io/service-name: {{ $name }}}}
-addressType: FQDN
-ports: [{name: http, port: PORT-{{ $name }}}]
-endpoints: [{addresses: [{{ $name }}.localhost]}]
-{{- end }}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: api, namespace: infra}
-spec:
-  parentRefs: [{name: gw}]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /mirrored}}]
-    filters:
-    - type: RequestMirror
-      requestMirror: {backendRef: {name: shadow, port: 80}}
-    backendRefs:
-    - name: app
-      port: 80
-      filters:
-      - type: RequestHeaderModifier
-        requestHeaderModifier: {set: [{name: x-for-app, value: "yes"}]}
-  - matches: [{path: {type: PathPrefix, value: /flaky}}]
-    retry: {codes: [503], attempts: 3, backoff: 10ms}
-    backendRefs: [{name: flaky, port: 80}]
-`
-
 // TestMirrorRetryBackendHeaders shows mirroring, retries and a backendRef's
 // header modifier against real Envoy, behind JWT: a request without a token
 // is neither served, mirrored nor retried; with one, the shadow backend gets
 // a copy, the app gets the header its backendRef sets, and a backend that
 // fails twice with 503 is retried until it answers.
 func TestMirrorRetryBackendHeaders(t *testing.T) {
-	key, err := jwt.GenerateRSA("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	key := newJWTKey(t, "k1")
 	var appSaw atomic.Value // the x-for-app header of the last request
 	appSaw.Store("")
 	appCount := &atomic.Int64{}
@@ -94,16 +49,13 @@ func TestMirrorRetryBackendHeaders(t *testing.T) {
 	port := func(s *httptest.Server) int { return s.Listener.Addr().(*net.TCPAddr).Port }
 
 	e := startDirEnv(t, false, func(e *dirEnv) {
-		m := fmt.Sprintf(routeFeatureManifests, e.gwPort, key.JWKS())
-		m = expandServices(t, m, map[string]int{"app": port(app), "shadow": shadowPort, "flaky": port(flaky)})
 		e.gateway = "infra/gw"
-		e.write("features.yaml", m)
+		e.write("features.yaml", fmt.Sprintf(testenv.JWTGatewayManifest, e.gwPort, key.JWKS())+testenv.Fixture(t, "routefeatures.yaml")+
+			testenv.FQDNBackend("infra", "app", "http", 80, port(app))+
+			testenv.FQDNBackend("infra", "flaky", "http", 80, port(flaky))+
+			testenv.FQDNBackend("infra", "shadow", "http", 80, shadowPort))
 	})
-	tok, err := jwt.Mint(key, jwt.Claims{"sub": "alice"}, jwt.MintOptions{Issuer: "iss-1", TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	auth := "Authorization: Bearer " + tok
+	auth := "Authorization: Bearer " + iss1Token(t, key, jwt.Claims{"sub": "alice"})
 
 	eventually(t, 15*time.Second, "the routes served", func() string {
 		if a := get(t, e.url+"/mirrored", "api.test", auth); a.code != 200 || a.header.Get("x-backend") != "app" {
@@ -168,22 +120,4 @@ func TestMirrorRetryBackendHeaders(t *testing.T) {
 		t.Errorf("flaky saw %d requests, want 4 (one try, three retries)", n)
 	}
 	t.Logf("mirror: shadow saw 1 copy; retries: 3 and 4 tries; backendRef header on the app: %q", appSaw.Load())
-}
-
-// expandServices writes a Service and EndpointSlice per name into the
-// manifests' {{ range .Services }} block, with the name's port.
-func expandServices(t *testing.T, m string, ports map[string]int) string {
-	t.Helper()
-	const open, end = "{{- range $i, $name := .Services }}", "{{- end }}"
-	i, j := strings.Index(m, open), strings.Index(m, end)
-	if i < 0 || j < i {
-		t.Fatal("manifests without a Services block")
-	}
-	block := m[i+len(open) : j]
-	var out string
-	for _, name := range slices.Sorted(maps.Keys(ports)) {
-		b := strings.ReplaceAll(block, "{{ $name }}", name)
-		out += strings.ReplaceAll(b, "PORT-"+name, fmt.Sprint(ports[name]))
-	}
-	return m[:i] + out + m[j+len(end):]
 }
