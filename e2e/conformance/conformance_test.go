@@ -79,24 +79,7 @@ func TestConformance(t *testing.T) {
 	// Run after the runner's own cleanup, which removes each Pod's
 	// namespace as it stops the Pod: the bridge, and whatever a failure
 	// left.
-	podNet, err := newPodNetwork()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := podNet.close(); err != nil {
-			t.Errorf("remove the pod network: %v", err)
-		}
-		left, err := leftoverNetwork()
-		switch {
-		case err != nil:
-			t.Errorf("list what is left of the pod network: %v", err)
-		case len(left) > 0:
-			t.Errorf("left of the pod network after its removal: %s", strings.Join(left, ", "))
-		default:
-			t.Logf("pod network %s removed: no network namespace or link named %s* left", podCIDR, netPrefix)
-		}
-	})
+	podNet := startPodNetwork(t)
 	env := testenv.KubeEnvironment(t)
 	env.CRDDirectoryPaths = []string{testenv.GatewayAPIChannelCRDs(t, channel), filepath.Join(testenv.RepoRoot(), "crds")}
 	// The stand-in kubelet's API, on the bridge: the API server reads the

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,27 +22,8 @@ import (
 // longer than a record is split and joined again, and an unended last line
 // is kept once flushed.
 func TestCRILog(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "pod.log")
-	l, err := newCRILog(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, errs := l.stream("stdout"), l.stream("stderr")
 	long := strings.Repeat("x", criMaxLine+10)
-	for _, w := range []struct {
-		s    *criStream
-		text string
-	}{{out, "one\ntw"}, {errs, "oops\n"}, {out, "o\n" + long + "\n"}, {out, "last, unended"}} {
-		if _, err := w.s.Write([]byte(w.text)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := out.flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := writeCRILog(t, []logWrite{{"stdout", "one\ntw"}, {"stderr", "oops\n"}, {"stdout", "o\n" + long + "\n"}, {"stdout", "last, unended"}})
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +41,44 @@ func TestCRILog(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("lines read back:\n%.200q\nwant\n%.200q", got, want)
 	}
+}
+
+// logWrite is what a container writes to one of its streams at once.
+type logWrite struct {
+	stream, text string
+}
+
+// writeCRILog writes a container's log as the runner does, in a file of
+// the test's temporary directory, and returns its path: each write to its
+// stream in turn, then each stream's unended last line flushed, as when
+// the container has exited, and the log closed.
+func writeCRILog(t *testing.T, writes []logWrite) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pod.log")
+	l, err := newCRILog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streams []*criStream
+	for _, w := range writes {
+		i := slices.IndexFunc(streams, func(s *criStream) bool { return s.name == w.stream })
+		if i < 0 {
+			i = len(streams)
+			streams = append(streams, l.stream(w.stream))
+		}
+		if _, err := streams[i].Write([]byte(w.text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range streams {
+		if err := s.flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // TestLogOptions: the query parameters the API server passes select the
@@ -124,17 +144,7 @@ func TestKubeletAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logPath := filepath.Join(dir, "pod.log")
-	l, err := newCRILog(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := l.stream("stdout").Write([]byte("Echoing back request made to /mirror to client (100.72.0.9:4242)\n")); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	logPath := writeCRILog(t, []logWrite{{"stdout", "Echoing back request made to /mirror to client (100.72.0.9:4242)\n"}})
 	r := &runner{pods: map[types.NamespacedName]*podProc{
 		{Namespace: "ns", Name: "echo-1"}: {namespace: "ns", name: "echo-1", container: "echo", logPath: logPath},
 	}}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"testing"
 )
 
 // The pod network stands in for a CNI plugin: a Linux bridge whose host side
@@ -83,6 +84,32 @@ func newPodNetwork() (*podNetwork, error) {
 		}
 	}
 	return &podNetwork{gateway: gw, next: gw.Next(), pods: map[string]*podNetns{}}, nil
+}
+
+// startPodNetwork is newPodNetwork for a test, which fails if the network
+// cannot be made. When the test's cleanups reach it, the network is removed
+// and whatever is left of it (nothing, after a clean run) fails the test.
+func startPodNetwork(t *testing.T) *podNetwork {
+	t.Helper()
+	n, err := newPodNetwork()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.close(); err != nil {
+			t.Errorf("remove the pod network: %v", err)
+		}
+		left, err := leftoverNetwork()
+		switch {
+		case err != nil:
+			t.Errorf("list what is left of the pod network: %v", err)
+		case len(left) > 0:
+			t.Errorf("left of the pod network after its removal: %s", strings.Join(left, ", "))
+		default:
+			t.Logf("pod network %s removed: no network namespace or link named %s* left", podCIDR, netPrefix)
+		}
+	})
+	return n
 }
 
 // checkNoRouteOverlap refuses a podCIDR that this host already routes
@@ -199,20 +226,18 @@ func sweepPodNetwork() error {
 // leftoverNetwork lists what the sweep would remove: empty after a clean
 // run.
 func leftoverNetwork() ([]string, error) {
-	names, err := netnsNames()
-	if err != nil {
-		return nil, err
-	}
-	links, err := linkNames()
-	if err != nil {
-		return nil, err
-	}
 	var out []string
-	for _, n := range names {
-		out = append(out, "netns "+n)
-	}
-	for _, l := range links {
-		out = append(out, "link "+l)
+	for _, kind := range []struct {
+		name string
+		list func() ([]string, error)
+	}{{"netns", netnsNames}, {"link", linkNames}} {
+		names, err := kind.list()
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			out = append(out, kind.name+" "+n)
+		}
 	}
 	return out, nil
 }

@@ -69,15 +69,7 @@ func TestPodNetwork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := newPodNetwork()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
+	n := startPodNetwork(t)
 	a, err := n.add()
 	if err != nil {
 		t.Fatal(err)

@@ -132,52 +132,46 @@ func markedProcs() ([]markedProc, error) {
 
 // leftovers lists the running processes this test started: those carrying
 // its runID.
-func leftovers() []string {
-	procs, err := markedProcs()
-	if err != nil {
-		return []string{"cannot read /proc: " + err.Error()}
-	}
-	var out []string
-	for _, p := range procs {
-		if p.mark == runID {
-			out = append(out, p.String())
-		}
-	}
-	return out
-}
+func leftovers() []string { return selectProcs(ours, false) }
 
 // killMarked kills every process carrying this test's runID.
-func killMarked() {
-	procs, err := markedProcs()
-	if err != nil {
-		return
-	}
-	for _, p := range procs {
-		if p.mark == runID {
-			syscall.Kill(p.pid, syscall.SIGKILL)
-		}
-	}
-}
+func killMarked() { selectProcs(ours, true) }
 
 // killOrphans kills the marked processes of earlier runs whose test binary
 // is gone (killed before its cleanups could run) and returns them; those of
 // a run still going are left alone.
-func killOrphans() []string {
+func killOrphans() []string { return selectProcs(orphaned, true) }
+
+// ours tells the processes this test started.
+func ours(p markedProc) bool { return p.mark == runID }
+
+// orphaned tells a process of an earlier run whose test binary is gone.
+func orphaned(p markedProc) bool {
+	owner, _, _ := strings.Cut(p.mark, "-")
+	pid, err := strconv.Atoi(owner)
+	if p.mark == runID || err != nil {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// selectProcs lists the marked processes match selects, first sending each
+// SIGKILL when kill is set; when /proc cannot be read, the list is that
+// error.
+func selectProcs(match func(markedProc) bool, kill bool) []string {
 	procs, err := markedProcs()
 	if err != nil {
 		return []string{"cannot read /proc: " + err.Error()}
 	}
 	var out []string
 	for _, p := range procs {
-		owner, _, _ := strings.Cut(p.mark, "-")
-		pid, err := strconv.Atoi(owner)
-		if p.mark == runID || err != nil {
+		if !match(p) {
 			continue
 		}
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		if kill {
 			syscall.Kill(p.pid, syscall.SIGKILL)
-			out = append(out, p.String())
 		}
+		out = append(out, p.String())
 	}
 	return out
 }

@@ -19,7 +19,7 @@ const rounds = 5
 
 // dataplane measures requests per second and latency through Envoy with
 // wrk, for the same route without policy, with JWT, and with JWT + RBAC.
-func dataplane(r *report, o options, bin string) error {
+func dataplane(b *strings.Builder, o options, bin string) error {
 	wrk, err := exec.LookPath("wrk")
 	if err != nil {
 		return fmt.Errorf("wrk not found: install it with `apt-get install -y wrk` (make bench does)")
@@ -98,19 +98,17 @@ func dataplane(r *report, o options, bin string) error {
 			ratios[name] = append(ratios[name], v/round["no policy"])
 		}
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "wrk -t2 -c32 -d%ds --latency on loopback, the same token every request, Envoy with one worker\n", o.wrkSeconds)
-	fmt.Fprintf(&b, "(`--concurrency 1`) and a minimal upstream answering 200 behind it, all on the 2 cores; %d rounds in which\n", rounds)
+	fmt.Fprintf(b, "wrk -t2 -c32 -d%ds --latency on loopback, the same token every request, Envoy with one worker\n", o.wrkSeconds)
+	fmt.Fprintf(b, "(`--concurrency 1`) and a minimal upstream answering 200 behind it, all on the 2 cores; %d rounds in which\n", rounds)
 	b.WriteString("the modes take turns (in a rotating order); the share of no-policy requests/s is taken within each round.\n\n")
 	b.WriteString("| mode | requests/s (median, min, max) | p99 latency (median) | of no-policy requests/s (median of rounds, min, max) |\n|---|---|---:|---:|\n")
 	for _, m := range []string{"no policy", "JWT only", "JWT + RBAC"} {
 		s, r := summarize(rps[m]), summarize(ratios[m])
-		fmt.Fprintf(&b, "| %s | %.0f (%.0f, %.0f) | %s | %.0f%% (%.0f%%, %.0f%%) |\n", m, s.median, s.min, s.max, dur(summarize(p99[m]).median), 100*r.median, 100*r.min, 100*r.max)
+		fmt.Fprintf(b, "| %s | %.0f (%.0f, %.0f) | %s | %.0f%% (%.0f%%, %.0f%%) |\n", m, s.median, s.min, s.max, dur(summarize(p99[m]).median), 100*r.median, 100*r.min, 100*r.max)
 	}
 	ratio := summarize(ratios["JWT + RBAC"]).median
-	fmt.Fprintf(&b, "\nTarget: JWT + RBAC keeps at least 85%% of the no-policy requests/s: %.0f%%: %s. Providers carry\n", 100*ratio, verdict(ratio >= 0.85))
+	fmt.Fprintf(b, "\nTarget: JWT + RBAC keeps at least 85%% of the no-policy requests/s: %.0f%%: %s. Providers carry\n", 100*ratio, verdict(ratio >= 0.85))
 	b.WriteString("`jwt_cache_config` (1,000 tokens), so a token seen before is not verified again.\n")
-	r.section("Data plane", b.String())
 	return nil
 }
 

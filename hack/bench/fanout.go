@@ -17,9 +17,8 @@ import (
 // world; each subscribing to listeners, clusters and the route
 // configuration, and ACKing every response) and times a change until the
 // last of them has ACKed it.
-func fanout(r *report, o options, bin string) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Simulated ADS clients on loopback, one gRPC connection each, half delta and half SotW; each subscribes to\n")
+func fanout(b *strings.Builder, o options, bin string) error {
+	b.WriteString("Simulated ADS clients on loopback, one gRPC connection each, half delta and half SotW; each subscribes to\n")
 	b.WriteString("listeners, clusters and the route configuration and ACKs every response. One RouteOption change; time\n")
 	b.WriteString("until the last client ACKed the new route configuration. RSS, Go heap in use and goroutines of the gatewarden\n")
 	b.WriteString("process with the clients connected, read 2 s after the last ACK, and the peak RSS it had by then (start\n")
@@ -60,7 +59,7 @@ func fanout(r *report, o options, bin string) error {
 			heapNote = heap
 		}
 		if err != nil {
-			fmt.Fprintf(&b, "| %d | %d | %s | failed: %v | | | | | | | | |\n", run.routes, run.clients, limit, err)
+			fmt.Fprintf(b, "| %d | %d | %s | failed: %v | | | | | | | | |\n", run.routes, run.clients, limit, err)
 			continue
 		}
 		var acks []float64
@@ -81,7 +80,7 @@ func fanout(r *report, o options, bin string) error {
 				}
 			}
 		}
-		fmt.Fprintf(&b, "| %d | %d | %s | %s (max %s, %d changes) | %s | %s | %s | %s | %s | %.0f | %.0f | %s |\n", run.routes, run.clients, limit, dur(summarize(acks).median), dur(worst), changes,
+		fmt.Fprintf(b, "| %d | %d | %s | %s (max %s, %d changes) | %s | %s | %s | %s | %s | %.0f | %.0f | %s |\n", run.routes, run.clients, limit, dur(summarize(acks).median), dur(worst), changes,
 			mib(res.RSS), mib(res.RSSAnon), mib(res.RSSFile), mib(res.PeakRSS), mib(res.HeapInuse), res.Goroutines, res.AfterGoroutines, target)
 	}
 	b.WriteString("\nEach resource is encoded once per change, and every stream is sent those same bytes behind a head of its\n")
@@ -105,7 +104,6 @@ func fanout(r *report, o options, bin string) error {
 	if heapNote != "" {
 		b.WriteString("\nLive heap with 100 clients at 10,000 routes, taken once the figures above were read (`/debug/pprof/heap?gc=1`,\n`go tool pprof -top -sample_index=inuse_space`):\n\n```\n" + heapNote + "```\n")
 	}
-	r.section("Fan-out to many Envoys", b.String())
 	return nil
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 // goBenchmarks runs the Go benchmarks of internal/workload and tabulates them.
-func goBenchmarks(r *report, o options) error {
+func goBenchmarks(b *strings.Builder, o options, _ string) error {
 	var sizes []string
 	for _, n := range o.sizes {
 		sizes = append(sizes, strconv.Itoa(n))
@@ -60,27 +60,26 @@ func goBenchmarks(r *report, o options) error {
 		}
 		return keys[i].n < keys[j].n
 	})
-	var b strings.Builder
 	b.WriteString("`go test -run '^$' -bench '" + timedBenchmarks + "' -benchmem ./internal/workload` (`BENCH_SIZES` sets the sizes), " + strconv.Itoa(o.count) + " runs each.\n\n")
 	b.WriteString("| benchmark | routes | time per op (median, min, max) | per route | memory per op | allocs per op |\n|---|---:|---|---:|---:|---:|\n")
 	for _, k := range keys {
 		s := summarize(ns[k])
-		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %.0f |\n", k.bench, k.n, s.durations(), dur(s.median/float64(k.n)), mib(summarize(bop[k]).median), summarize(allocs[k]).median)
+		fmt.Fprintf(b, "| %s | %d | %s | %s | %s | %.0f |\n", k.bench, k.n, s.durations(), dur(s.median/float64(k.n)), mib(summarize(bop[k]).median), summarize(allocs[k]).median)
 	}
 	b.WriteString("\nTargets:\n\n")
 	if s, ok := ns[key{"Translate", 5000}]; ok {
 		m := summarize(s).median
-		fmt.Fprintf(&b, "- translation of 5,000 routes under 140 ms (10x Envoy Gateway's in-memory 1.4 s): %s, %.1fx faster than 1.4 s: %s\n", dur(m), 1.4e9/m, verdict(m < 140e6))
+		fmt.Fprintf(b, "- translation of 5,000 routes under 140 ms (10x Envoy Gateway's in-memory 1.4 s): %s, %.1fx faster than 1.4 s: %s\n", dur(m), 1.4e9/m, verdict(m < 140e6))
 	}
 	if s, ok := ns[key{"Translate", 10000}]; ok {
 		m := summarize(s).median
-		fmt.Fprintf(&b, "- translation of 10,000 routes under 300 ms: %s: %s\n", dur(m), verdict(m < 300e6))
+		fmt.Fprintf(b, "- translation of 10,000 routes under 300 ms: %s: %s\n", dur(m), verdict(m < 300e6))
 	}
 	if s, ok := ns[key{"Explain", 1000}]; ok {
 		m := summarize(s).median
-		fmt.Fprintf(&b, "- explain at 1,000 routes under 50 ms: %s per request with the configuration indexed (`--server`): %s", dur(m), verdict(m < 50e6))
+		fmt.Fprintf(b, "- explain at 1,000 routes under 50 ms: %s per request with the configuration indexed (`--server`): %s", dur(m), verdict(m < 50e6))
 		if c, ok := ns[key{"ExplainCold", 1000}]; ok {
-			fmt.Fprintf(&b, "; %s from resources, translation included (`--resources`)", dur(summarize(c).median))
+			fmt.Fprintf(b, "; %s from resources, translation included (`--resources`)", dur(summarize(c).median))
 		}
 		b.WriteString("\n")
 	}
@@ -97,7 +96,6 @@ func goBenchmarks(r *report, o options) error {
 		return err
 	}
 	b.WriteString(held)
-	r.section("Go benchmarks", b.String())
 	return nil
 }
 

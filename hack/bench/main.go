@@ -59,17 +59,6 @@ func main() {
 	var r report
 	r.machine = machine()
 	r.command = "go run ./hack/bench " + strings.Join(os.Args[1:], " ")
-	step := func(name string, f func() error) {
-		if o.skip[name] {
-			fmt.Fprintf(os.Stderr, "bench: skipping %s\n", name)
-			return
-		}
-		fmt.Fprintf(os.Stderr, "bench: %s\n", name)
-		if err := f(); err != nil {
-			r.failures = append(r.failures, fmt.Sprintf("%s: %v", name, err))
-			fmt.Fprintf(os.Stderr, "bench: %s failed: %v\n", name, err)
-		}
-	}
 	bin, err := build()
 	if err != nil {
 		fatal("build: %v", err)
@@ -77,11 +66,28 @@ func main() {
 	// The build's directory goes when the runs are done (fatal exits
 	// before: what it names is left to look at).
 	defer os.RemoveAll(filepath.Dir(bin))
-	step("go", func() error { return goBenchmarks(&r, o) })
-	step("translate", func() error { return translateEndToEnd(&r, o, bin) })
-	step("propagation", func() error { return propagation(&r, o, bin) })
-	step("fanout", func() error { return fanout(&r, o, bin) })
-	step("dataplane", func() error { return dataplane(&r, o, bin) })
+	// Each part writes the body of its section of the report: the section
+	// is added when the part succeeds, and listed among the parts that did
+	// not run when it fails.
+	step := func(name, title string, part func(b *strings.Builder, o options, bin string) error) {
+		if o.skip[name] {
+			fmt.Fprintf(os.Stderr, "bench: skipping %s\n", name)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s\n", name)
+		var b strings.Builder
+		if err := part(&b, o, bin); err != nil {
+			r.failures = append(r.failures, fmt.Sprintf("%s: %v", name, err))
+			fmt.Fprintf(os.Stderr, "bench: %s failed: %v\n", name, err)
+			return
+		}
+		r.section(title, b.String())
+	}
+	step("go", "Go benchmarks", goBenchmarks)
+	step("translate", "translate, end to end", translateEndToEnd)
+	step("propagation", "Propagation to a real Envoy", propagation)
+	step("fanout", "Fan-out to many Envoys", fanout)
+	step("dataplane", "Data plane", dataplane)
 	if err := os.WriteFile(o.out, []byte(r.markdown()), 0o644); err != nil {
 		fatal("%v", err)
 	}

@@ -10,9 +10,8 @@ import (
 )
 
 // propagation times a RouteOption change on disk until Envoy enforces it.
-func propagation(r *report, o options, bin string) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "gatewarden serving N routes from a directory to one real Envoy; one RouteOption rewritten %d times\n", o.changes)
+func propagation(b *strings.Builder, o options, bin string) error {
+	fmt.Fprintf(b, "gatewarden serving N routes from a directory to one real Envoy; one RouteOption rewritten %d times\n", o.changes)
 	b.WriteString("(atomic rename), alternately allowing and denying a token; time from the rename until Envoy's\n")
 	b.WriteString("answer for that route flips (polled every 2 ms). Default debounce (30 ms) included.\n\n")
 	b.WriteString("| routes | p50 | p99 | min | max | bytes sent per change | gatewarden RSS | target p99 |\n|---:|---:|---:|---:|---:|---:|---:|---|\n")
@@ -60,13 +59,12 @@ func propagation(r *report, o options, bin string) error {
 			target = 1e9
 		}
 		p99 := percentile(lat, 99)
-		fmt.Fprintf(&b, "| %d | %s | %s | %s | %s | %.0f kB | %s | %s (< %s) |\n", n, dur(percentile(lat, 50)), dur(p99),
+		fmt.Fprintf(b, "| %d | %s | %s | %s | %s | %.0f kB | %s | %s (< %s) |\n", n, dur(percentile(lat, 50)), dur(p99),
 			dur(summarize(lat).min), dur(summarize(lat).max), perChange/1000, mib(mem), verdict(p99 < target), dur(target))
 	}
 	b.WriteString("\nWith 100 or more exact hostnames on a port (`--scoped-routes-min-hosts`, default 100) gatewarden serves one\n")
 	b.WriteString("route configuration per hostname, selected by Envoy's scoped RDS: a change to one route sends that\n")
 	b.WriteString("hostname's configuration alone (the bytes column) and Envoy rebuilds only it. The time left grows with N in\n")
 	b.WriteString("gatewarden: reading the directory, translating every route, hashing the snapshot.\n")
-	r.section("Propagation to a real Envoy", b.String())
 	return nil
 }

@@ -10,20 +10,10 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/env.sh"
+source "$here/lib.sh"
 cd "$root"
-start_time=$SECONDS
 report="${CONFORMANCE_REPORT:-$root/conformance/report-cluster.yaml}"
-cleanup() {
-  local rc=$?
-  if ((rc != 0)); then
-    kubectl get pods -A -o wide 2>/dev/null || true
-    kubectl -n gatewarden-system logs deploy/gatewarden --tail 30 2>/dev/null || true
-  fi
-  "$here/down.sh" || rc=1
-  echo "conformance-cluster: $( ((rc == 0)) && echo PASS || echo FAIL ) in $((SECONDS - start_time)) s"
-  exit $rc
-}
-trap cleanup EXIT
+remove_cluster_on_exit conformance-cluster
 
 "$here/up.sh"
 kubectl apply -k "$here/deploy-provision" >/dev/null

@@ -9,24 +9,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 source "$here/env.sh"
+source "$here/lib.sh"
 cd "$root"
-start_time=$SECONDS
-keep="${KEEP_CLUSTER:-}"
-cleanup() {
-  local rc=$?
-  if ((rc != 0)); then
-    echo "--- failed: the cluster's state and the last lines of the logs"
-    kubectl get pods -A -o wide 2>/dev/null || true
-    kubectl get events -A --sort-by .lastTimestamp 2>/dev/null | tail -20 || true
-    kubectl -n gatewarden-system logs deploy/gatewarden --tail 20 2>/dev/null || true
-    kubectl logs -A -l app.kubernetes.io/name=envoy --tail 10 --prefix 2>/dev/null || true
-  fi
-  if [[ -n "$keep" ]]; then echo "KEEP_CLUSTER is set: the cluster stays up (hack/cluster/down.sh removes it)"; return; fi
-  "$here/down.sh" || rc=1
-  echo "e2e-cluster: $( ((rc == 0)) && echo PASS || echo FAIL ) in $((SECONDS - start_time)) s"
-  exit $rc
-}
-trap cleanup EXIT
+remove_cluster_on_exit e2e-cluster "${KEEP_CLUSTER:-}"
 source examples/gateway-jwt/tokens.env
 
 "$here/up.sh"

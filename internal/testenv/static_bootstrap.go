@@ -72,9 +72,11 @@ func StaticBootstrap(gc *xdsconfig.GatewayConfig) (*bootstrapv3.Bootstrap, error
 			}
 		}
 		for _, fc := range l.FilterChains {
-			if err := staticSecretRefs(fc); err != nil {
+			ts, err := staticSecretRefs(fc.GetTransportSocket(), &tlsv3.DownstreamTlsContext{})
+			if err != nil {
 				return nil, fmt.Errorf("listener %s: %w", l.Name, err)
 			}
+			fc.TransportSocket = ts
 		}
 		b.StaticResources.Listeners = append(b.StaticResources.Listeners, l)
 	}
@@ -93,58 +95,44 @@ func StaticBootstrap(gc *xdsconfig.GatewayConfig) (*bootstrapv3.Bootstrap, error
 			c.EdsClusterConfig = nil
 			c.LoadAssignment = gc.Endpoints[i]
 		}
-		if err := staticClusterSecretRefs(c); err != nil {
+		ts, err := staticSecretRefs(c.GetTransportSocket(), &tlsv3.UpstreamTlsContext{})
+		if err != nil {
 			return nil, fmt.Errorf("cluster %s: %w", c.Name, err)
 		}
+		c.TransportSocket = ts
 		b.StaticResources.Clusters = append(b.StaticResources.Clusters, c)
 	}
 	b.StaticResources.Secrets = gc.Secrets
 	return b, nil
 }
 
-// staticSecretRefs makes the SDS references of a filter chain's TLS context
-// name static secrets of the bootstrap instead of ADS ones.
-func staticSecretRefs(fc *listenerv3.FilterChain) error {
-	ts := fc.GetTransportSocket()
-	if ts == nil {
-		return nil
-	}
-	ctx := &tlsv3.DownstreamTlsContext{}
-	if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
-		return err
-	}
-	for _, s := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
-		s.SdsConfig = nil
-	}
-	a, err := anypb.New(ctx)
-	if err != nil {
-		return err
-	}
-	fc.TransportSocket = &corev3.TransportSocket{Name: ts.Name, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}
-	return nil
+// tlsContext is a transport socket's TLS context, downstream (a filter
+// chain's) or upstream (a cluster's).
+type tlsContext interface {
+	proto.Message
+	GetCommonTlsContext() *tlsv3.CommonTlsContext
 }
 
-// staticClusterSecretRefs does for a cluster's upstream TLS context (its
-// client certificate) what staticSecretRefs does for a filter chain's.
-func staticClusterSecretRefs(c *clusterv3.Cluster) error {
-	ts := c.GetTransportSocket()
+// staticSecretRefs makes the SDS references of the TLS context in ts (read
+// into ctx) name static secrets of the bootstrap instead of ADS ones. It
+// returns ts itself when it is nil or references no certificate by SDS.
+func staticSecretRefs(ts *corev3.TransportSocket, ctx tlsContext) (*corev3.TransportSocket, error) {
 	if ts == nil {
-		return nil
+		return nil, nil
 	}
-	ctx := &tlsv3.UpstreamTlsContext{}
 	if err := ts.GetTypedConfig().UnmarshalTo(ctx); err != nil {
-		return err
+		return nil, err
 	}
-	if len(ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs()) == 0 {
-		return nil
+	sds := ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs()
+	if len(sds) == 0 {
+		return ts, nil
 	}
-	for _, s := range ctx.GetCommonTlsContext().GetTlsCertificateSdsSecretConfigs() {
+	for _, s := range sds {
 		s.SdsConfig = nil
 	}
 	a, err := anypb.New(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c.TransportSocket = &corev3.TransportSocket{Name: ts.Name, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}
-	return nil
+	return &corev3.TransportSocket{Name: ts.Name, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: a}}, nil
 }

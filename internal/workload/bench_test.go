@@ -25,7 +25,7 @@ import (
 func sizes() []int {
 	if s := os.Getenv("BENCH_SIZES"); s != "" {
 		var out []int
-		for _, f := range splitComma(s) {
+		for _, f := range strings.Split(s, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil {
 				panic(fmt.Sprintf("BENCH_SIZES=%q: %v", s, err))
@@ -35,18 +35,6 @@ func sizes() []int {
 		return out
 	}
 	return []int{100, 1000, 10000}
-}
-
-func splitComma(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return out
 }
 
 type loaded struct {
@@ -213,27 +201,15 @@ func guideBob() string {
 	if err != nil {
 		panic(err)
 	}
-	for _, line := range splitLines(string(data)) {
-		if len(line) > 10 && line[:10] == "BOB_TOKEN=" {
-			if _, err := jwt.Decode(line[10:]); err != nil {
+	for _, line := range strings.Split(string(data), "\n") {
+		if tok, ok := strings.CutPrefix(line, "BOB_TOKEN="); ok && tok != "" {
+			if _, err := jwt.Decode(tok); err != nil {
 				panic(err)
 			}
-			return line[10:]
+			return tok
 		}
 	}
 	panic("no BOB_TOKEN")
-}
-
-func splitLines(s string) []string {
-	var out []string
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == '\n' {
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return out
 }
 
 func TestMain(m *testing.M) {
