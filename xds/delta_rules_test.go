@@ -1,19 +1,15 @@
 package xds_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
@@ -22,16 +18,11 @@ import (
 // protocol on a real ADS stream, with route configurations subscribed by
 // name as Envoy does.
 func TestDeltaRulesOverGRPC(t *testing.T) {
-	s, _, client := startServer(t)
-	res := workloadResult(t, 20)
-	if err := s.Publish(context.Background(), res.Gateways); err != nil {
-		t.Fatal(err)
-	}
+	_, _, client, res := startWorkloadServer(t)
 	routeNames := names(res.Gateways[0].Routes)
-	node := &corev3.Node{Id: "envoy-1", Cluster: benchGateway}
 	open := func(t *testing.T, subscribe []string) *deltaClient {
 		c := newDeltaClient(t, client)
-		c.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: subscribe})
+		c.send(&discoveryv3.DeltaDiscoveryRequest{Node: envoyNode(benchGateway), TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: subscribe})
 		return c
 	}
 	expect := func(t *testing.T, c *deltaClient, wantSent, wantRemoved []string) {
@@ -76,24 +67,11 @@ func TestDeltaRulesOverGRPC(t *testing.T) {
 // endpoints unchanged gets them again (Envoy warms a changed cluster until
 // they come), on delta and state-of-the-world streams.
 func TestClusterChangeResendsItsEndpoints(t *testing.T) {
-	s, res, _, c, _ := deltaClientWithClusters(t)
+	s, res, _, c := deltaClientWithClusters(t)
 	gc := res.Gateways[0]
-	var endpointNames []string
-	for _, e := range gc.Endpoints {
-		endpointNames = append(endpointNames, e.ClusterName)
-	}
-	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: endpointNames})
-	_, _, before := c.expect(resourcev3.EndpointType)
-	c.quiet()
+	before := subscribeEndpoints(t, c, gc)
 	changed := gc.Clusters[3].Name
-	next := edited(res, func(gc *xdsconfig.GatewayConfig) {
-		cl := proto.Clone(gc.Clusters[3]).(*clusterv3.Cluster)
-		cl.ConnectTimeout = durationpb.New(9 * time.Second)
-		gc.Clusters[3] = cl
-	})
-	if err := s.Publish(context.Background(), next.Gateways); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, edited(res, func(gc *xdsconfig.GatewayConfig) { changeCluster(gc, 3, 9*time.Second) }))
 	if sent, _, _ := c.expect(resourcev3.ClusterType); !slices.Equal(sent, []string{changed}) {
 		t.Fatalf("clusters sent %v, want [%s]", sent, changed)
 	}
@@ -109,23 +87,13 @@ func TestClusterChangeResendsItsEndpoints(t *testing.T) {
 // once it ACKed those, then the clusters without the removed one once it
 // ACKed the routes.
 func TestSotWClustersRemovedAfterRoutes(t *testing.T) {
-	s, _, client := startServer(t)
-	res := workloadResult(t, 20)
-	if err := s.Publish(context.Background(), res.Gateways); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	st, err := client.StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv := receiver(t, st.Recv)
+	s, _, client, res := startWorkloadServer(t)
+	c := newSotWClient(t, client)
 	gc := res.Gateways[0]
 	routeNames := names(gc.Routes)
 	next := func(typeURL string) *discoveryv3.DiscoveryResponse {
 		t.Helper()
-		resp, ok := recv(5 * time.Second)
+		resp, ok := c.recv(5 * time.Second)
 		if !ok {
 			t.Fatalf("no %s response", typeURL)
 		}
@@ -136,55 +104,37 @@ func TestSotWClustersRemovedAfterRoutes(t *testing.T) {
 	}
 	ack := func(resp *discoveryv3.DiscoveryResponse, names []string) {
 		t.Helper()
-		if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resp.TypeUrl, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: names}); err != nil {
-			t.Fatal(err)
-		}
+		c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resp.TypeUrl, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: names})
 	}
 	clusterNames := func(resp *discoveryv3.DiscoveryResponse) []string {
-		var out []string
-		for _, a := range resp.Resources {
-			c := &clusterv3.Cluster{}
-			if err := a.UnmarshalTo(c); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, c.Name)
-		}
-		slices.Sort(out)
-		return out
+		return names(resources[clusterv3.Cluster](t, resp))
 	}
-	if err := st.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "envoy-1", Cluster: benchGateway}, TypeUrl: resourcev3.ClusterType}); err != nil {
-		t.Fatal(err)
-	}
+	c.send(&discoveryv3.DiscoveryRequest{Node: envoyNode(benchGateway), TypeUrl: resourcev3.ClusterType})
 	ack(next(resourcev3.ClusterType), nil)
-	if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNames: routeNames}); err != nil {
-		t.Fatal(err)
-	}
+	c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNames: routeNames})
 	ack(next(resourcev3.RouteType), routeNames)
-	if extra, ok := recv(300 * time.Millisecond); ok {
+	if extra, ok := c.recv(300 * time.Millisecond); ok {
 		t.Fatalf("unexpected %s response", extra.TypeUrl)
 	}
 
 	gone := gc.Clusters[6].Name
 	changed := edited(res, func(gc *xdsconfig.GatewayConfig) {
-		gc.Clusters = slices.Delete(gc.Clusters, 6, 7)
-		gc.Endpoints = slices.DeleteFunc(gc.Endpoints, func(e *endpointv3.ClusterLoadAssignment) bool { return e.ClusterName == gone })
+		removeCluster(gc, 6)
 		r := proto.Clone(gc.Routes[0]).(*routev3.RouteConfiguration)
 		r.IgnorePortInHostMatching = !r.IgnorePortInHostMatching
 		gc.Routes[0] = r
 	})
-	if err := s.Publish(context.Background(), changed.Gateways); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, changed)
 	held := next(resourcev3.ClusterType)
 	if got := clusterNames(held); !slices.Contains(got, gone) || len(got) != len(gc.Clusters) {
 		t.Fatalf("first cluster response: %d clusters, %s among them: %v; want all %d, the removed one kept", len(got), gone, slices.Contains(got, gone), len(gc.Clusters))
 	}
-	if extra, ok := recv(300 * time.Millisecond); ok {
+	if extra, ok := c.recv(300 * time.Millisecond); ok {
 		t.Fatalf("a %s response before the clusters were ACKed", extra.TypeUrl)
 	}
 	ack(held, nil)
 	routes := next(resourcev3.RouteType)
-	if extra, ok := recv(300 * time.Millisecond); ok {
+	if extra, ok := c.recv(300 * time.Millisecond); ok {
 		t.Fatalf("a %s response before the routes were ACKed", extra.TypeUrl)
 	}
 	ack(routes, routeNames)

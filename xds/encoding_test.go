@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/gatewarden/gatewarden/internal/workload"
@@ -19,7 +20,7 @@ func TestResponsesShareEncodingsAndDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := snap.types[routeTypeURL]
+	ts := snap.types[resourcev3.RouteType]
 	if len(ts.entries) != len(gc.Routes) || len(gc.Routes) < 20 {
 		t.Fatalf("%d route entries for %d route configurations", len(ts.entries), len(gc.Routes))
 	}
@@ -56,10 +57,10 @@ func TestResponsesShareEncodingsAndDecode(t *testing.T) {
 	if err := proto.Unmarshal(rf.bufs.Materialize(), &few2); err != nil {
 		t.Fatal(err)
 	}
-	if len(few2.Resources) != 2 || string(few2.Resources[1].Value) != string(ts.entries[5].value) || few2.Resources[0].TypeUrl != routeTypeURL {
+	if len(few2.Resources) != 2 || string(few2.Resources[1].Value) != string(ts.entries[5].value) || few2.Resources[0].TypeUrl != resourcev3.RouteType {
 		t.Fatalf("a response for two resources decodes to %d resources", len(few2.Resources))
 	}
-	if resp.VersionInfo != ts.version || resp.TypeUrl != routeTypeURL || resp.Nonce != wa.nonce || resp.Nonce == "" {
+	if resp.VersionInfo != ts.version || resp.TypeUrl != resourcev3.RouteType || resp.Nonce != wa.nonce || resp.Nonce == "" {
 		t.Fatalf("head: version %q type %q nonce %q", resp.VersionInfo, resp.TypeUrl, resp.Nonce)
 	}
 	for i, r := range gc.Routes {
@@ -68,7 +69,7 @@ func TestResponsesShareEncodingsAndDecode(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := resp.Resources[i]
-		if got.TypeUrl != routeTypeURL || string(got.Value) != string(want) {
+		if got.TypeUrl != resourcev3.RouteType || string(got.Value) != string(want) {
 			t.Fatalf("resource %d (%s) differs from its protobuf encoding", i, r.Name)
 		}
 	}
@@ -81,12 +82,12 @@ func TestResponsesShareEncodingsAndDecode(t *testing.T) {
 	if err := proto.Unmarshal(dr.bufs.Materialize(), &delta); err != nil {
 		t.Fatal(err)
 	}
-	if delta.SystemVersionInfo != ts.version || delta.TypeUrl != routeTypeURL || len(delta.Resources) != len(gc.Routes) {
+	if delta.SystemVersionInfo != ts.version || delta.TypeUrl != resourcev3.RouteType || len(delta.Resources) != len(gc.Routes) {
 		t.Fatalf("delta: version %q type %q, %d resources", delta.SystemVersionInfo, delta.TypeUrl, len(delta.Resources))
 	}
 	for i, r := range delta.Resources {
 		e := ts.entries[i]
-		if r.Name != e.name || r.Version != e.version || r.Resource.TypeUrl != routeTypeURL || string(r.Resource.Value) != string(e.value) {
+		if r.Name != e.name || r.Version != e.version || r.Resource.TypeUrl != resourcev3.RouteType || string(r.Resource.Value) != string(e.value) {
 			t.Fatalf("delta resource %d: %s@%s, want %s@%s", i, r.Name, r.Version, e.name, e.version)
 		}
 	}

@@ -40,9 +40,7 @@ func mtlsServer(t *testing.T) (*xds.Metrics, func(identity string) discoveryv3.A
 	pool.AddCert(ca.Cert)
 	cfg := xds.MutualTLSConfig(func() (*tls.Certificate, error) { return &srvCert, nil }, func() (*x509.CertPool, error) { return pool, nil })
 	s, m, addr := serve(t, xds.ServerOptions{RequireIdentity: true}, grpc.Creds(credentials.NewTLS(cfg)))
-	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, guideResult(t))
 	return m, func(identity string) discoveryv3.AggregatedDiscoveryServiceClient {
 		var pair *pki.Pair
 		var err error
@@ -79,24 +77,10 @@ func firstResponse(t *testing.T, client discoveryv3.AggregatedDiscoveryServiceCl
 	defer cancel()
 	node := &corev3.Node{Id: "attacker", Cluster: gateway}
 	if delta {
-		st, err := client.DeltaAggregatedResources(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if err := st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType}); err != nil {
-			return 0, err
-		}
-		resp, err := st.Recv()
+		resp, err := firstReply(ctx, client.DeltaAggregatedResources, &discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType})
 		return len(resp.GetResources()), err
 	}
-	st, err := client.StreamAggregatedResources(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if err := st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType}); err != nil {
-		return 0, err
-	}
-	resp, err := st.Recv()
+	resp, err := firstReply(ctx, client.StreamAggregatedResources, &discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType})
 	return len(resp.GetResources()), err
 }
 

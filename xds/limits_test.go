@@ -1,7 +1,6 @@
 package xds_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -19,42 +18,12 @@ import (
 	"github.com/gatewarden/gatewarden/xds"
 )
 
-// sotwErr sends reqs on a new stream and returns the error that ends it
-// (nil if it is still open after a response or a short wait).
-func sotwErr(t *testing.T, client discoveryv3.AggregatedDiscoveryServiceClient, wait time.Duration, reqs ...*discoveryv3.DiscoveryRequest) error {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := client.StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range reqs {
-		if err := st.Send(r); err != nil {
-			break // the server ended the stream: Recv says why
-		}
-	}
-	return streamErr(st.Recv, wait)
-}
-
-// streamErr returns the error that ends a stream, or nil if it is still open
-// after wait.
-func streamErr[T any](recv func() (T, error), wait time.Duration) error {
-	errc := make(chan error, 1)
-	go func() {
-		for {
-			if _, err := recv(); err != nil {
-				errc <- err
-				return
-			}
-		}
-	}()
-	select {
-	case err := <-errc:
-		return err
-	case <-time.After(wait):
-		return nil
-	}
+// refusal is what a stream sends and how the server ends it: with the code
+// want, counted as refused by limit ("" for none).
+type refusal[Req any] struct {
+	reqs  []Req
+	want  codes.Code
+	limit string
 }
 
 func TestHostileRequestsEndTheirStream(t *testing.T) {
@@ -67,11 +36,7 @@ func TestHostileRequestsEndTheirStream(t *testing.T) {
 		}
 		return names
 	}
-	for name, tc := range map[string]struct {
-		reqs  []*discoveryv3.DiscoveryRequest
-		want  codes.Code
-		limit string
-	}{
+	for name, tc := range map[string]refusal[*discoveryv3.DiscoveryRequest]{
 		"a type that is not served": {
 			reqs: []*discoveryv3.DiscoveryRequest{{Node: node, TypeUrl: "type.googleapis.com/envoy.service.runtime.v3.Runtime"}},
 			want: codes.InvalidArgument, limit: "unknown_type",
@@ -98,7 +63,7 @@ func TestHostileRequestsEndTheirStream(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, m, client := startGuideServer(t)
-			err := sotwErr(t, client, 5*time.Second, tc.reqs...)
+			err := streamEnd(t, client.StreamAggregatedResources, 5*time.Second, tc.reqs...)
 			if got := grpcstatus.Code(err); got != tc.want {
 				t.Fatalf("stream ended with %v (%v), want %v", got, err, tc.want)
 			}
@@ -109,7 +74,7 @@ func TestHostileRequestsEndTheirStream(t *testing.T) {
 			}
 			// What a refused stream was charged is given back: a
 			// well-behaved stream still subscribes to names of its own.
-			if err := sotwErr(t, client, time.Second, &discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.RouteType, ResourceNames: many(50_000, 100)}); err != nil {
+			if err := streamEnd(t, client.StreamAggregatedResources, time.Second, &discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.RouteType, ResourceNames: many(50_000, 100)}); err != nil {
 				t.Fatalf("a stream within the limits after a refused one: %v", err)
 			}
 		})
@@ -128,28 +93,17 @@ func TestNackMessagesAreBoundedAndRateLimited(t *testing.T) {
 		seen = append(seen, n.Message)
 		mu.Unlock()
 	}})
-	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	publish(t, s, guideResult(t))
 	node := &corev3.Node{Id: "nacker", Cluster: gateway}
 	for i := 0; i < 3; i++ {
-		st, err := client.StreamAggregatedResources(ctx)
-		if err != nil {
-			t.Fatal(err)
+		c := newSotWClient(t, client)
+		c.send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType})
+		resp, ok := c.recv(5 * time.Second)
+		if !ok {
+			t.Fatal("no listener response")
 		}
-		if err := st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType}); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := st.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce,
-			ErrorDetail: &status.Status{Code: 3, Message: strings.Repeat("é", 100_000)}}); err != nil {
-			t.Fatal(err)
-		}
+		c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce,
+			ErrorDetail: &status.Status{Code: 3, Message: strings.Repeat("é", 100_000)}})
 	}
 	deadline := time.Now().Add(2 * time.Second)
 	for time.Now().Before(deadline) && len(s.Nacks()[gateway].Message) == 0 {
@@ -176,11 +130,7 @@ func TestHostileDeltaRequestsEndTheirStream(t *testing.T) {
 	for i := range names {
 		names[i] = fmt.Sprint("n", i)
 	}
-	for name, tc := range map[string]struct {
-		reqs  []*discoveryv3.DeltaDiscoveryRequest
-		want  codes.Code
-		limit string
-	}{
+	for name, tc := range map[string]refusal[*discoveryv3.DeltaDiscoveryRequest]{
 		"a type that is not served": {
 			reqs: []*discoveryv3.DeltaDiscoveryRequest{{Node: node, TypeUrl: "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig"}},
 			want: codes.InvalidArgument, limit: "unknown_type",
@@ -200,18 +150,7 @@ func TestHostileDeltaRequestsEndTheirStream(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			st, err := client.DeltaAggregatedResources(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range tc.reqs {
-				if err := st.Send(r); err != nil {
-					break
-				}
-			}
-			err = streamErr(st.Recv, 5*time.Second)
+			err := streamEnd(t, client.DeltaAggregatedResources, 5*time.Second, tc.reqs...)
 			if got := grpcstatus.Code(err); got != tc.want {
 				t.Fatalf("stream ended with %v (%v), want %v", got, err, tc.want)
 			}

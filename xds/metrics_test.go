@@ -1,18 +1,13 @@
 package xds_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 	"github.com/gatewarden/gatewarden/xds"
@@ -22,18 +17,9 @@ import (
 // Gateway while its stream is open; its first configuration is no push
 // latency, a change published while it is connected is one.
 func TestConnectedEnvoysAndPushLatency(t *testing.T) {
-	s, m, client := startServer(t)
-	res := workloadResult(t, 20)
-	if err := s.Publish(context.Background(), res.Gateways); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := client.DeltaAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &deltaClient{t: t, st: st, recv: receiver(t, st.Recv)}
-	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "envoy-1", Cluster: benchGateway}, TypeUrl: resourcev3.ClusterType})
+	s, m, client, res := startWorkloadServer(t)
+	c := newDeltaClient(t, client)
+	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: envoyNode(benchGateway), TypeUrl: resourcev3.ClusterType})
 	c.expect(resourcev3.ClusterType)
 	if n := testutil.ToFloat64(m.Connected.WithLabelValues(benchGateway)); n != 1 {
 		t.Fatalf("connected Envoys of %s = %v, want 1", benchGateway, n)
@@ -44,19 +30,12 @@ func TestConnectedEnvoysAndPushLatency(t *testing.T) {
 	if h := histogramCount(t, m); h != 0 {
 		t.Fatalf("push latency observations after the first configuration = %d, want 0", h)
 	}
-	next := edited(res, func(gc *xdsconfig.GatewayConfig) {
-		cl := proto.Clone(gc.Clusters[0]).(*clusterv3.Cluster)
-		cl.ConnectTimeout = durationpb.New(9 * time.Second)
-		gc.Clusters[0] = cl
-	})
-	if err := s.Publish(context.Background(), next.Gateways); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, edited(res, func(gc *xdsconfig.GatewayConfig) { changeCluster(gc, 0, 9*time.Second) }))
 	c.expect(resourcev3.ClusterType)
 	if h := histogramCount(t, m); h != 1 {
 		t.Fatalf("push latency observations after a change = %d, want 1", h)
 	}
-	cancel()
+	c.close()
 	deadline := time.Now().Add(5 * time.Second)
 	for testutil.ToFloat64(m.Connected.WithLabelValues(benchGateway)) != 0 {
 		if time.Now().After(deadline) {

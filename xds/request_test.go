@@ -6,6 +6,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -23,7 +24,7 @@ func TestParseSotWRequest(t *testing.T) {
 	names := []string{"a", "bench/svc1/80", "", "ünïcode"}
 	full := &discoveryv3.DiscoveryRequest{
 		VersionInfo: "v1", Node: &corev3.Node{Id: "envoy-1", Cluster: "ns/gw"}, ResourceNames: names,
-		TypeUrl: routeTypeURL, ResponseNonce: "7", ErrorDetail: &rpcstatus.Status{Code: 3, Message: "rejected"},
+		TypeUrl: resourcev3.RouteType, ResponseNonce: "7", ErrorDetail: &rpcstatus.Status{Code: 3, Message: "rejected"},
 	}
 	r, err := parseSotWRequest(encode(full))
 	if err != nil {
@@ -33,7 +34,7 @@ func TestParseSotWRequest(t *testing.T) {
 	if err != nil || node.GetCluster() != "ns/gw" || node.GetId() != "envoy-1" {
 		t.Fatalf("node %v, %v", node, err)
 	}
-	if r.typeURL != routeTypeURL || r.nonce != "7" || r.nameCount != len(names) {
+	if r.typeURL != resourcev3.RouteType || r.nonce != "7" || r.nameCount != len(names) {
 		t.Fatalf("type %q nonce %q, %d names", r.typeURL, r.nonce, r.nameCount)
 	}
 	if msg, nack := r.nack(); !nack || msg != "rejected" {
@@ -45,7 +46,7 @@ func TestParseSotWRequest(t *testing.T) {
 		t.Fatalf("names %q, want %q", got, names)
 	}
 
-	ack, err := parseSotWRequest(encode(&discoveryv3.DiscoveryRequest{ResourceNames: names, TypeUrl: routeTypeURL, ResponseNonce: "8"}))
+	ack, err := parseSotWRequest(encode(&discoveryv3.DiscoveryRequest{ResourceNames: names, TypeUrl: resourcev3.RouteType, ResponseNonce: "8"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestParseSotWRequest(t *testing.T) {
 func FuzzParseSotWRequest(f *testing.F) {
 	for _, r := range []*discoveryv3.DiscoveryRequest{
 		{},
-		{TypeUrl: routeTypeURL, ResourceNames: []string{"a", "b"}, ResponseNonce: "1"},
+		{TypeUrl: resourcev3.RouteType, ResourceNames: []string{"a", "b"}, ResponseNonce: "1"},
 		{Node: &corev3.Node{Cluster: "ns/gw"}, ErrorDetail: &rpcstatus.Status{Message: "no"}, ResourceNames: []string{"*"}},
 	} {
 		b, err := proto.Marshal(r)

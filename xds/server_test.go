@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/source/dir"
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 	"github.com/gatewarden/gatewarden/translator"
 	"github.com/gatewarden/gatewarden/xds"
 )
@@ -67,10 +67,20 @@ func startServer(t *testing.T) (*xds.Server, *xds.Metrics, discoveryv3.Aggregate
 func startGuideServer(t *testing.T) (*xds.Server, *xds.Metrics, discoveryv3.AggregatedDiscoveryServiceClient) {
 	t.Helper()
 	s, m, client := startServer(t)
-	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil {
+	publish(t, s, guideResult(t))
+	return s, m, client
+}
+
+// publish publishes the Gateways of res (none if res is nil) on s.
+func publish(t *testing.T, s *xds.Server, res *translator.Result) {
+	t.Helper()
+	var gcs []*xdsconfig.GatewayConfig
+	if res != nil {
+		gcs = res.Gateways
+	}
+	if err := s.Publish(context.Background(), gcs); err != nil {
 		t.Fatal(err)
 	}
-	return s, m, client
 }
 
 // startServerWith serves o (its log and metrics filled in) on a loopback
@@ -110,72 +120,43 @@ func serve(t *testing.T, o xds.ServerOptions, grpcOpts ...grpc.ServerOption) (*x
 	return s, m, lis.Addr().String()
 }
 
-// receiver pumps a stream's messages into a channel, so that waiting for a
-// message that should not come does not swallow the next one.
-func receiver[T any](t *testing.T, recv func() (T, error)) func(time.Duration) (T, bool) {
-	ch := make(chan T, 16)
-	go func() {
-		for {
-			v, err := recv()
-			if err != nil {
-				close(ch)
-				return
-			}
-			ch <- v
-		}
-	}()
-	return func(d time.Duration) (T, bool) {
-		t.Helper()
-		select {
-		case v, ok := <-ch:
-			if !ok {
-				t.Fatal("the stream ended")
-			}
-			return v, true
-		case <-time.After(d):
-			var zero T
-			return zero, false
-		}
-	}
-}
-
-func TestSotWNackIsNotResent(t *testing.T) {
-	s, m, client := startGuideServer(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := client.StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node := &corev3.Node{Id: "envoy-1", Cluster: gateway}
-	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType}); err != nil {
-		t.Fatal(err)
-	}
-	recv := receiver(t, stream.Recv)
-	resp, ok := recv(5 * time.Second)
-	if !ok || len(resp.Resources) != 1 {
+// rejectListener asks for the guide's listener on c and rejects the
+// response with the request reject makes of its nonce; it checks that the
+// listener is not sent again (no NACK loop) and that the NACK is counted,
+// and returns the rejected response.
+func rejectListener[Req, R any, Resp interface {
+	GetNonce() string
+	GetResources() []R
+}](t *testing.T, m *xds.Metrics, c *adsClient[Req, Resp], ask Req, reject func(nonce string) Req) Resp {
+	t.Helper()
+	c.send(ask)
+	resp, ok := c.recv(5 * time.Second)
+	if !ok || len(resp.GetResources()) != 1 {
 		t.Fatalf("no listener response (%v)", resp)
 	}
-	first := resp.VersionInfo
-	// Envoy rejects it: it repeats its previous version (none) with an error.
-	if err := stream.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce,
-		ErrorDetail: &status.Status{Code: 3, Message: "listener rejected for the test"}}); err != nil {
-		t.Fatal(err)
-	}
-	if again, ok := recv(700 * time.Millisecond); ok {
-		t.Fatalf("the rejected version %s was sent again (version %s): a NACK loop", first, again.VersionInfo)
+	c.send(reject(resp.GetNonce()))
+	if again, ok := c.recv(700 * time.Millisecond); ok {
+		t.Fatalf("the rejected listener was sent again (%v): a NACK loop", again)
 	}
 	if got := testutil.ToFloat64(m.Nacks.WithLabelValues(gateway, "Listener")); got != 1 {
 		t.Fatalf("NACK counter = %v, want 1", got)
 	}
+	return resp
+}
+
+func TestSotWNackIsNotResent(t *testing.T) {
+	s, m, client := startGuideServer(t)
+	c := newSotWClient(t, client)
+	// Envoy rejects it: it repeats its previous version (none) with an error.
+	first := rejectListener(t, m, c, &discoveryv3.DiscoveryRequest{Node: envoyNode(gateway), TypeUrl: resourcev3.ListenerType}, func(nonce string) *discoveryv3.DiscoveryRequest {
+		return &discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: nonce, ErrorDetail: &status.Status{Code: 3, Message: "listener rejected for the test"}}
+	}).VersionInfo
 	if n := s.Nacks()[gateway]; n.Version != first || n.Message != "listener rejected for the test" {
 		t.Fatalf("recorded NACK = %+v", n)
 	}
 	// The next change is sent.
-	if err := s.Publish(context.Background(), guideResult(t, "routeoption.yaml").Gateways); err != nil {
-		t.Fatal(err)
-	}
-	next, ok := recv(5 * time.Second)
+	publish(t, s, guideResult(t, "routeoption.yaml"))
+	next, ok := c.recv(5 * time.Second)
 	if !ok || next.VersionInfo == first {
 		t.Fatalf("the next snapshot was not sent (got %v)", next)
 	}
@@ -186,40 +167,16 @@ func TestSotWNackIsNotResent(t *testing.T) {
 
 func TestDeltaNackIsNotResent(t *testing.T) {
 	_, m, client := startGuideServer(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	stream, err := client.DeltaAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node := &corev3.Node{Id: "envoy-1", Cluster: gateway}
-	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType}); err != nil {
-		t.Fatal(err)
-	}
-	recv := receiver(t, stream.Recv)
-	resp, ok := recv(5 * time.Second)
-	if !ok || len(resp.Resources) != 1 {
-		t.Fatalf("no listener response (%v)", resp)
-	}
-	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce,
-		ErrorDetail: &status.Status{Code: 3, Message: "rejected"}}); err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := recv(700 * time.Millisecond); ok {
-		t.Fatal("the rejected resources were sent again")
-	}
-	if got := testutil.ToFloat64(m.Nacks.WithLabelValues(gateway, "Listener")); got != 1 {
-		t.Fatalf("NACK counter = %v, want 1", got)
-	}
+	rejectListener(t, m, newDeltaClient(t, client).adsClient, &discoveryv3.DeltaDiscoveryRequest{Node: envoyNode(gateway), TypeUrl: resourcev3.ListenerType}, func(nonce string) *discoveryv3.DeltaDiscoveryRequest {
+		return &discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: nonce, ErrorDetail: &status.Status{Code: 3, Message: "rejected"}}
+	})
 }
 
 func TestPublishSkipsUnchangedAndClearsRemovedGateways(t *testing.T) {
 	s, m, _ := startServer(t)
 	res := guideResult(t)
 	for i := 0; i < 3; i++ {
-		if err := s.Publish(context.Background(), res.Gateways); err != nil {
-			t.Fatal(err)
-		}
+		publish(t, s, res)
 	}
 	if got := testutil.ToFloat64(m.Snapshots.WithLabelValues(gateway)); got != 1 {
 		t.Fatalf("3 publications of the same content made %v snapshots, want 1", got)
@@ -228,9 +185,7 @@ func TestPublishSkipsUnchangedAndClearsRemovedGateways(t *testing.T) {
 	if err := s.Publish(context.Background(), guideResult(t).Gateways); err != nil || s.Versions()[gateway] != v {
 		t.Fatalf("an identical translation got another version: %v %v", s.Versions(), err)
 	}
-	if err := s.Publish(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, nil)
 	if _, ok := s.Versions()[gateway]; ok {
 		t.Fatal("a Gateway that is gone is still published")
 	}

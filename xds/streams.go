@@ -8,6 +8,7 @@ import (
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -275,20 +276,20 @@ func (st *stream) waiting(typeURLs []string) bool {
 // that has not asked for endpoints yet (Envoy asks for listeners only once
 // its first clusters are warm).
 func (st *stream) warm(snap *Snapshot) bool {
-	eds := snap.types[endpointTypeURL]
+	eds := snap.types[resourcev3.EndpointType]
 	if eds == nil || len(eds.entries) == 0 {
 		return true
 	}
 	var sub *subscription
 	clustersTaken := false
 	if st.delta {
-		c, w := st.deltas[clusterTypeURL], st.deltas[endpointTypeURL]
+		c, w := st.deltas[resourcev3.ClusterType], st.deltas[resourcev3.EndpointType]
 		clustersTaken = c != nil && !c.nacked
 		if w != nil {
 			sub = &w.sub
 		}
 	} else {
-		c, w := st.sotw[clusterTypeURL], st.sotw[endpointTypeURL]
+		c, w := st.sotw[resourcev3.ClusterType], st.sotw[resourcev3.EndpointType]
 		clustersTaken = c != nil && !c.nacked
 		if w != nil {
 			sub = &w.sub

@@ -1,7 +1,6 @@
 package xds_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -34,6 +33,20 @@ func workloadResult(t *testing.T, n int) *translator.Result {
 	return res
 }
 
+// startWorkloadServer is startServer serving workloadResult(t, 20).
+func startWorkloadServer(t *testing.T) (*xds.Server, *xds.Metrics, discoveryv3.AggregatedDiscoveryServiceClient, *translator.Result) {
+	t.Helper()
+	s, m, client := startServer(t)
+	res := workloadResult(t, 20)
+	publish(t, s, res)
+	return s, m, client, res
+}
+
+// envoyNode is the node of an Envoy of the Gateway gw.
+func envoyNode(gw string) *corev3.Node {
+	return &corev3.Node{Id: "envoy-1", Cluster: gw}
+}
+
 // edited copies a Result's only Gateway with f applied to a copy.
 func edited(res *translator.Result, f func(gc *xdsconfig.GatewayConfig)) *translator.Result {
 	gc := *res.Gateways[0]
@@ -42,6 +55,37 @@ func edited(res *translator.Result, f func(gc *xdsconfig.GatewayConfig)) *transl
 	gc.Endpoints = slices.Clone(gc.Endpoints)
 	f(&gc)
 	return &translator.Result{Gateways: []*xdsconfig.GatewayConfig{&gc}, Status: res.Status}
+}
+
+// changeCluster gives cluster i of gc another connect timeout: a change of
+// that cluster alone.
+func changeCluster(gc *xdsconfig.GatewayConfig, i int, timeout time.Duration) {
+	c := proto.Clone(gc.Clusters[i]).(*clusterv3.Cluster)
+	c.ConnectTimeout = durationpb.New(timeout)
+	gc.Clusters[i] = c
+}
+
+// removeCluster removes cluster i of gc and its endpoints.
+func removeCluster(gc *xdsconfig.GatewayConfig, i int) {
+	gone := gc.Clusters[i].Name
+	gc.Clusters = slices.Delete(gc.Clusters, i, i+1)
+	gc.Endpoints = slices.DeleteFunc(gc.Endpoints, func(e *endpointv3.ClusterLoadAssignment) bool { return e.ClusterName == gone })
+}
+
+// resources decodes the resources of a state-of-the-world response as Ts.
+func resources[T any, P interface {
+	*T
+	proto.Message
+}](t *testing.T, resp *discoveryv3.DiscoveryResponse) []P {
+	t.Helper()
+	out := make([]P, len(resp.Resources))
+	for i, a := range resp.Resources {
+		out[i] = new(T)
+		if err := a.UnmarshalTo(out[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
 
 func names[T interface{ GetName() string }](rs []T) []string {
@@ -53,80 +97,40 @@ func names[T interface{ GetName() string }](rs []T) []string {
 	return out
 }
 
-type deltaClient struct {
-	t    *testing.T
-	st   discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
-	recv func(time.Duration) (*discoveryv3.DeltaDiscoveryResponse, bool)
-}
-
-func (c *deltaClient) send(req *discoveryv3.DeltaDiscoveryRequest) {
-	c.t.Helper()
-	if err := c.st.Send(req); err != nil {
-		c.t.Fatal(err)
-	}
-}
-
-// expect receives a response of typeURL and ACKs it; it returns the names
-// sent and removed.
-func (c *deltaClient) expect(typeURL string) (sent, removed []string, versions map[string]string) {
-	c.t.Helper()
-	resp, ok := c.recv(5 * time.Second)
-	if !ok {
-		c.t.Fatalf("no %s response", typeURL)
-	}
-	if resp.TypeUrl != typeURL {
-		c.t.Fatalf("got a %s response, want %s", resp.TypeUrl, typeURL)
-	}
-	versions = map[string]string{}
-	for _, r := range resp.Resources {
-		sent = append(sent, r.Name)
-		versions[r.Name] = r.Version
-	}
-	slices.Sort(sent)
-	removed = slices.Sorted(slices.Values(resp.RemovedResources))
-	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: typeURL, ResponseNonce: resp.Nonce})
-	return sent, removed, versions
-}
-
-func (c *deltaClient) quiet() {
-	c.t.Helper()
-	if resp, ok := c.recv(500 * time.Millisecond); ok {
-		c.t.Fatalf("unexpected %s response: %d resources, %d removed", resp.TypeUrl, len(resp.Resources), len(resp.RemovedResources))
-	}
-}
-
-func newDeltaClient(t *testing.T, client discoveryv3.AggregatedDiscoveryServiceClient) *deltaClient {
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	st, err := client.DeltaAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &deltaClient{t: t, st: st, recv: receiver(t, st.Recv)}
-}
-
 // deltaClientWithClusters serves the workload of 20 routes to a delta
 // client that has been sent every cluster.
-func deltaClientWithClusters(t *testing.T) (*xds.Server, *translator.Result, discoveryv3.AggregatedDiscoveryServiceClient, *deltaClient, *corev3.Node) {
+func deltaClientWithClusters(t *testing.T) (*xds.Server, *translator.Result, discoveryv3.AggregatedDiscoveryServiceClient, *deltaClient) {
 	t.Helper()
-	s, _, client := startServer(t)
-	res := workloadResult(t, 20)
-	if err := s.Publish(context.Background(), res.Gateways); err != nil {
-		t.Fatal(err)
-	}
+	s, _, client, res := startWorkloadServer(t)
 	c := newDeltaClient(t, client)
-	node := &corev3.Node{Id: "envoy-1", Cluster: benchGateway}
-	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ClusterType})
+	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: envoyNode(benchGateway), TypeUrl: resourcev3.ClusterType})
 	if got, _, _ := c.expect(resourcev3.ClusterType); !slices.Equal(got, names(res.Gateways[0].Clusters)) {
 		t.Fatalf("clusters sent: %v", got)
 	}
-	return s, res, client, c, node
+	return s, res, client, c
+}
+
+// subscribeEndpoints subscribes c to the endpoints of every cluster of gc
+// and returns the versions sent.
+func subscribeEndpoints(t *testing.T, c *deltaClient, gc *xdsconfig.GatewayConfig) map[string]string {
+	t.Helper()
+	var endpointNames []string
+	for _, e := range gc.Endpoints {
+		endpointNames = append(endpointNames, e.ClusterName)
+	}
+	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: endpointNames})
+	sent, _, versions := c.expect(resourcev3.EndpointType)
+	if len(sent) != len(endpointNames) {
+		t.Fatalf("endpoints sent: %d of %d", len(sent), len(endpointNames))
+	}
+	c.quiet()
+	return versions
 }
 
 // TestDeltaSendsWhatChanged follows an Envoy's delta subscriptions through
 // changes, removals, unsubscribing and a reconnection.
 func TestDeltaSendsWhatChanged(t *testing.T) {
-	s, res, client, c, node := deltaClientWithClusters(t)
+	s, res, client, c := deltaClientWithClusters(t)
 	gc := res.Gateways[0]
 	routeNames := names(gc.Routes)
 	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.RouteType, ResourceNamesSubscribe: routeNames[:15]})
@@ -153,15 +157,10 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 				gc.Routes[i] = r
 			}
 		}
-		c := proto.Clone(gc.Clusters[4]).(*clusterv3.Cluster)
-		c.ConnectTimeout = durationpb.New(7 * time.Second)
-		gc.Clusters[4] = c
-		gc.Clusters = slices.Delete(gc.Clusters, 6, 7)
-		gc.Endpoints = slices.DeleteFunc(gc.Endpoints, func(e *endpointv3.ClusterLoadAssignment) bool { return e.ClusterName == removedCluster })
+		changeCluster(gc, 4, 7*time.Second)
+		removeCluster(gc, 6)
 	})
-	if err := s.Publish(context.Background(), next.Gateways); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, next)
 	// Make before break: the changed cluster, then the routes once it is
 	// ACKed, then the removal once they are.
 	sent, removed, _ := c.expect(resourcev3.ClusterType)
@@ -184,9 +183,7 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 		t.Fatalf("resubscribed: sent %v", got)
 	}
 	// Undoing the change sends the route configuration back.
-	if err := s.Publish(context.Background(), res.Gateways); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, res)
 	c.expect(resourcev3.ClusterType)
 	if sent, _, _ := c.expect(resourcev3.RouteType); !slices.Equal(sent, []string{changedRoute}) {
 		t.Fatalf("after the change was undone: sent %v", sent)
@@ -200,7 +197,7 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 		initial[n] = versions[n]
 	}
 	initial[changedRoute] = "stale"
-	r.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.RouteType,
+	r.send(&discoveryv3.DeltaDiscoveryRequest{Node: envoyNode(benchGateway), TypeUrl: resourcev3.RouteType,
 		ResourceNamesSubscribe: append(slices.Clone(routeNames[5:10]), changedRoute), InitialResourceVersions: initial})
 	if got, _, _ := r.expect(resourcev3.RouteType); !slices.Equal(got, []string{changedRoute}) {
 		t.Fatalf("reconnected: sent %v, want only [%s]", got, changedRoute)
@@ -209,9 +206,7 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 
 	// The Gateway is gone: its Envoys are told to remove everything, the
 	// routes before the clusters they use.
-	if err := s.Publish(context.Background(), nil); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, nil)
 	if sent, removed, _ := c.expect(resourcev3.RouteType); len(sent) > 0 || len(removed) != len(routeNames)-1 {
 		t.Fatalf("Gateway removed: routes sent %v, removed %d, want the %d subscribed", sent, len(removed), len(routeNames)-1)
 	}
@@ -224,56 +219,31 @@ func TestDeltaSendsWhatChanged(t *testing.T) {
 // names it asks for, again when it asks for others, and not when nothing
 // changed.
 func TestSotWFollowsSubscriptions(t *testing.T) {
-	s, _, client := startServer(t)
-	res := workloadResult(t, 20)
-	if err := s.Publish(context.Background(), res.Gateways); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	st, err := client.StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recv := receiver(t, st.Recv)
+	_, _, client, res := startWorkloadServer(t)
+	c := newSotWClient(t, client)
 	routeNames := names(res.Gateways[0].Routes)
 	ask := func(req *discoveryv3.DiscoveryRequest, want []string) *discoveryv3.DiscoveryResponse {
 		t.Helper()
-		if err := st.Send(req); err != nil {
-			t.Fatal(err)
-		}
-		resp, ok := recv(5 * time.Second)
+		c.send(req)
+		resp, ok := c.recv(5 * time.Second)
 		if !ok {
 			t.Fatalf("no response to a request for %d names", len(req.ResourceNames))
 		}
-		var got []string
-		for _, a := range resp.Resources {
-			rc := &routev3.RouteConfiguration{}
-			if err := a.UnmarshalTo(rc); err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, rc.Name)
-		}
-		slices.Sort(got)
-		if !slices.Equal(got, want) {
+		if got := names(resources[routev3.RouteConfiguration](t, resp)); !slices.Equal(got, want) {
 			t.Fatalf("sent %v, want %v", got, want)
 		}
 		return resp
 	}
-	resp := ask(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "envoy-1", Cluster: benchGateway}, TypeUrl: resourcev3.RouteType, ResourceNames: routeNames[:5]}, routeNames[:5])
+	resp := ask(&discoveryv3.DiscoveryRequest{Node: envoyNode(benchGateway), TypeUrl: resourcev3.RouteType, ResourceNames: routeNames[:5]}, routeNames[:5])
 	resp = ask(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: routeNames}, routeNames)
 	// The ACK of that response, same names: nothing to send.
-	if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: routeNames}); err != nil {
-		t.Fatal(err)
-	}
-	if extra, ok := recv(500 * time.Millisecond); ok {
+	c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: routeNames})
+	if extra, ok := c.recv(500 * time.Millisecond); ok {
 		t.Fatalf("an ACK was answered with %d resources", len(extra.Resources))
 	}
 	// A request answering an older response is ignored.
-	if err := st.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, ResponseNonce: "stale", ResourceNames: routeNames[:1]}); err != nil {
-		t.Fatal(err)
-	}
-	if extra, ok := recv(500 * time.Millisecond); ok {
+	c.send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, ResponseNonce: "stale", ResourceNames: routeNames[:1]})
+	if extra, ok := c.recv(500 * time.Millisecond); ok {
 		t.Fatalf("a stale request was answered with %d resources", len(extra.Resources))
 	}
 	ask(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.RouteType, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce, ResourceNames: routeNames[2:4]}, routeNames[2:4])
@@ -283,25 +253,11 @@ func TestSotWFollowsSubscriptions(t *testing.T) {
 // Envoy their names and sends nothing else (every resource it already has
 // is unchanged).
 func TestDeltaRemovalAlone(t *testing.T) {
-	s, res, _, c, _ := deltaClientWithClusters(t)
+	s, res, _, c := deltaClientWithClusters(t)
 	gc := res.Gateways[0]
-	var endpointNames []string
-	for _, e := range gc.Endpoints {
-		endpointNames = append(endpointNames, e.ClusterName)
-	}
-	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.EndpointType, ResourceNamesSubscribe: endpointNames})
-	if got, _, _ := c.expect(resourcev3.EndpointType); len(got) != len(endpointNames) {
-		t.Fatalf("endpoints sent: %d of %d", len(got), len(endpointNames))
-	}
-	c.quiet()
+	subscribeEndpoints(t, c, gc)
 	gone := gc.Clusters[6].Name
-	next := edited(res, func(gc *xdsconfig.GatewayConfig) {
-		gc.Clusters = slices.Delete(gc.Clusters, 6, 7)
-		gc.Endpoints = slices.DeleteFunc(gc.Endpoints, func(e *endpointv3.ClusterLoadAssignment) bool { return e.ClusterName == gone })
-	})
-	if err := s.Publish(context.Background(), next.Gateways); err != nil {
-		t.Fatal(err)
-	}
+	publish(t, s, edited(res, func(gc *xdsconfig.GatewayConfig) { removeCluster(gc, 6) }))
 	for _, typ := range []string{resourcev3.ClusterType, resourcev3.EndpointType} {
 		if sent, removed, _ := c.expect(typ); len(sent) > 0 || !slices.Equal(removed, []string{gone}) {
 			t.Fatalf("%s: sent %d resources and removed %v, want none sent and [%s] removed", typ, len(sent), removed, gone)

@@ -7,6 +7,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -18,7 +19,7 @@ func clusterSnapshot(t *testing.T, prev *typeSnapshot, gen map[string]int, names
 	for _, n := range names {
 		rs = append(rs, &clusterv3.Cluster{Name: n, AltStatName: string(rune('a' + gen[n]))})
 	}
-	ts, err := encodeType(clusterTypeURL, rs, prev, nil)
+	ts, err := encodeType(resourcev3.ClusterType, rs, prev, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,15 +17,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
-const (
-	listenerTypeURL    = resourcev3.ListenerType
-	routeTypeURL       = resourcev3.RouteType
-	scopedRouteTypeURL = resourcev3.ScopedRouteType
-	clusterTypeURL     = resourcev3.ClusterType
-	endpointTypeURL    = resourcev3.EndpointType
-	secretTypeURL      = resourcev3.SecretType
-)
-
 // pushStage is when a type is sent in the make-before-break order (push).
 type pushStage int
 
@@ -54,12 +45,12 @@ type resourceType struct {
 // the order the types enter a snapshot's overall version; stage and rank
 // place each in the push order.
 var resourceTypes = []resourceType{
-	typeOf(listenerTypeURL, routeStage, 0, func(gc *xdsconfig.GatewayConfig) *[]*listenerv3.Listener { return &gc.Listeners }),
-	typeOf(routeTypeURL, routeStage, 2, func(gc *xdsconfig.GatewayConfig) *[]*routev3.RouteConfiguration { return &gc.Routes }),
-	typeOf(scopedRouteTypeURL, routeStage, 1, func(gc *xdsconfig.GatewayConfig) *[]*routev3.ScopedRouteConfiguration { return &gc.ScopedRoutes }),
-	typeOf(clusterTypeURL, warmStage, 0, func(gc *xdsconfig.GatewayConfig) *[]*clusterv3.Cluster { return &gc.Clusters }),
-	typeOf(endpointTypeURL, warmStage, 1, func(gc *xdsconfig.GatewayConfig) *[]*endpointv3.ClusterLoadAssignment { return &gc.Endpoints }),
-	typeOf(secretTypeURL, warmStage, 2, func(gc *xdsconfig.GatewayConfig) *[]*tlsv3.Secret { return &gc.Secrets }),
+	typeOf(resourcev3.ListenerType, routeStage, 0, func(gc *xdsconfig.GatewayConfig) *[]*listenerv3.Listener { return &gc.Listeners }),
+	typeOf(resourcev3.RouteType, routeStage, 2, func(gc *xdsconfig.GatewayConfig) *[]*routev3.RouteConfiguration { return &gc.Routes }),
+	typeOf(resourcev3.ScopedRouteType, routeStage, 1, func(gc *xdsconfig.GatewayConfig) *[]*routev3.ScopedRouteConfiguration { return &gc.ScopedRoutes }),
+	typeOf(resourcev3.ClusterType, warmStage, 0, func(gc *xdsconfig.GatewayConfig) *[]*clusterv3.Cluster { return &gc.Clusters }),
+	typeOf(resourcev3.EndpointType, warmStage, 1, func(gc *xdsconfig.GatewayConfig) *[]*endpointv3.ClusterLoadAssignment { return &gc.Endpoints }),
+	typeOf(resourcev3.SecretType, warmStage, 2, func(gc *xdsconfig.GatewayConfig) *[]*tlsv3.Secret { return &gc.Secrets }),
 }
 
 // typeOf is the table entry of the type whose resources list picks out of

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+
 	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 )
 
@@ -23,9 +25,9 @@ func TestTypeTable(t *testing.T) {
 		t.Fatalf("GatewayConfig has %d resource lists, the type table %d entries", lists, len(resourceTypes))
 	}
 	for name, c := range map[string]struct{ got, want []string }{
-		"version order": {typeOrder, []string{listenerTypeURL, routeTypeURL, scopedRouteTypeURL, clusterTypeURL, endpointTypeURL, secretTypeURL}},
-		"warm stage":    {warmTypes, []string{clusterTypeURL, endpointTypeURL, secretTypeURL}},
-		"route stage":   {routeTypes, []string{listenerTypeURL, scopedRouteTypeURL, routeTypeURL}},
+		"version order": {typeOrder, []string{resourcev3.ListenerType, resourcev3.RouteType, resourcev3.ScopedRouteType, resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.SecretType}},
+		"warm stage":    {warmTypes, []string{resourcev3.ClusterType, resourcev3.EndpointType, resourcev3.SecretType}},
+		"route stage":   {routeTypes, []string{resourcev3.ListenerType, resourcev3.ScopedRouteType, resourcev3.RouteType}},
 	} {
 		if !slices.Equal(c.got, c.want) {
 			t.Errorf("%s = %v, want %v", name, c.got, c.want)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -250,7 +251,7 @@ func (st *stream) sotwResponse(w *sotwWatch, ts *typeSnapshot, hold bool) *encod
 		return nil
 	}
 	var keep []*entry
-	if hold && w.sub.wildcard && ts.typeURL == clusterTypeURL {
+	if hold && w.sub.wildcard && ts.typeURL == resourcev3.ClusterType {
 		keep = w.stillHeld(ts)
 	}
 	version := ts.version
