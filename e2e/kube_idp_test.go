@@ -19,9 +19,7 @@ import (
 // fetched over HTTPS. Then the CA is replaced with another: the policy's
 // change alone reaches Envoy, whose fetches then fail on the certificate.
 func TestKubernetesExternalIdentityProvider(t *testing.T) {
-	k := startKube(t)
-	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
-	k.guideCluster(gwPort, httpbinPort)
+	k, gwPort := startGuideKube(t)
 	ca, wrongCA := testenv.NewCA(t, "identity provider CA"), testenv.NewCA(t, "another CA")
 	key := generatedKey(t, jwt.GenerateRSA, "key-1")
 	idp := startJWKSServer(t, ca, key)
@@ -83,8 +81,7 @@ func TestKubernetesWithoutBackendTLSPolicyCRD(t *testing.T) {
 	env := testenv.KubeEnvironment(t)
 	env.CRDDirectoryPaths = []string{dir, filepath.Join(testenv.RepoRoot(), "crds")}
 	k := startKubeWith(t, env)
-	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
-	k.guideCluster(gwPort, httpbinPort)
+	gwPort := k.guideCluster()
 	g := k.startGatewarden(k.kubeconfig)
 	startEnvoy(t, "gloo-system/http", g.XDSAddress)
 	url := fmt.Sprintf("http://127.0.0.1:%d/headers", gwPort)
