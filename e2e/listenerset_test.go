@@ -20,6 +20,7 @@ import (
 // tenant's own provider are refused, and no backend sees any of it; the
 // platform's token reaches the tenant's routes. A ListenerSet from a
 // namespace the Gateway does not select is refused and serves nothing.
+// The manifests are testdata/listenerset.yaml.
 func TestListenerSetCannotEscapeGatewayPolicy(t *testing.T) {
 	platformKey, tenantKey := generatedKey(t, jwt.GenerateRSA, "platform"), generatedKey(t, jwt.GenerateRSA, "tenant")
 	ownerPort, ownerCount := countingBackend(t, "owner")

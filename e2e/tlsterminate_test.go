@@ -29,7 +29,8 @@ import (
 // without SNI, and the names of Terminate listeners whose certificate is
 // missing or not granted are closed (the tenant's route claiming them gets
 // nothing), and the Gateway's status says why. Client certificate
-// validation applies to a Terminate listener as to an HTTPS one.
+// validation applies to a Terminate listener as to an HTTPS one. The
+// manifests are testdata/tlsterminate.yaml.
 func TestTLSRouteTerminate(t *testing.T) {
 	ca, err := pki.NewCA("tls terminate test CA", time.Hour)
 	if err != nil {
