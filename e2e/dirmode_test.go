@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -37,22 +35,26 @@ type dirEnv struct {
 	envoyPID    int
 }
 
-// copyExample copies an example file into the watched directory, rewriting
-// each `from` to `to` (ports of this test); each must occur exactly once.
+// copyExample copies an example file into the watched directory, rewritten
+// as exampleFile says.
 func (e *dirEnv) copyExample(src, dst string, replace ...string) {
 	e.t.Helper()
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), src))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	s := string(data)
+	e.write(dst, exampleFile(e.t, src, replace...))
+}
+
+// exampleFile is the content of a repository file (an example), each
+// `from` of the pairs replace rewritten to its `to` (ports of the test);
+// each must occur exactly once.
+func exampleFile(t *testing.T, path string, replace ...string) string {
+	t.Helper()
+	s := readFile(t, filepath.Join(testenv.RepoRoot(), path))
 	for i := 0; i+1 < len(replace); i += 2 {
 		if n := strings.Count(s, replace[i]); n != 1 {
-			e.t.Fatalf("%s: %q occurs %d times, want once", src, replace[i], n)
+			t.Fatalf("%s: %q occurs %d times, want once", path, replace[i], n)
 		}
 		s = strings.Replace(s, replace[i], replace[i+1], 1)
 	}
-	e.write(dst, s)
+	return s
 }
 
 // write replaces a file of the watched directory atomically, as kubectl or
@@ -165,16 +167,8 @@ func testGuideDirectoryMode(t *testing.T, sotw bool, serveFlags []string) {
 	bob := "Authorization: Bearer " + tokens["BOB_TOKEN"]
 
 	// The configuration served is the one asked for: scoped RDS or not.
-	resp, err := http.Get(e.adminURL + "/debug/xds")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if scoped := len(serveFlags) > 0; bytes.Contains(served, []byte(`"scopedRoutes"`)) != scoped {
+	served := httpGet(t, e.adminURL+"/debug/xds")
+	if scoped := len(serveFlags) > 0; strings.Contains(served, `"scopedRoutes"`) != scoped {
 		t.Fatalf("scoped RDS wanted: %v; the served configuration has scopes: %v", scoped, !scoped)
 	}
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -29,43 +28,37 @@ import (
 // loopback, where the test serves it, so no outside network is needed.
 const idpHost = "idp.localhost"
 
-// idpManifests reach the identity provider as a Kubernetes cluster reaches
-// one outside it: an ExternalName Service naming its host, the CA of its
-// certificate given by a BackendTLSPolicy (from a ConfigMap).
-const idpManifests = `
-apiVersion: v1
-kind: Service
-metadata: {name: idp, namespace: gloo-system}
-spec: {type: ExternalName, externalName: %[1]s}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: idp-ca, namespace: gloo-system}
-data:
-  ca.crt: |
-%[2]s
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: BackendTLSPolicy
-metadata: {name: idp, namespace: gloo-system}
-spec:
-  targetRefs: [{group: "", kind: Service, name: idp}]
-  validation:
-    caCertificateRefs: [{group: "", kind: ConfigMap, name: idp-ca}]
-    hostname: %[1]s
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: jwt, namespace: gloo-system}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: http}]
-  options:
-    jwt:
-      providers:
-        idp:
-          issuer: https://%[1]s/
-          jwks: {remote: {url: "https://%[1]s:%[3]d/.well-known/jwks.json", upstreamRef: {name: idp}, cacheDuration: %[4]s}}
-`
+// idpManifests are the manifests of testdata/external_idp.yaml: the
+// identity provider at idpHost on port, reached through an ExternalName
+// Service and a BackendTLSPolicy with the CA caPEM, its keys cached by Envoy
+// for cacheDuration.
+func idpManifests(t *testing.T, port int, caPEM []byte, cacheDuration time.Duration) string {
+	t.Helper()
+	ind := "    " + strings.ReplaceAll(strings.TrimSpace(string(caPEM)), "\n", "\n    ")
+	return testenv.Fixture(t, "external_idp.yaml", idpHost, ind, port, cacheDuration)
+}
+
+// startJWKSServer serves keys as the identity provider at idpHost, with a
+// certificate of ca, until the test ends.
+func startJWKSServer(t *testing.T, ca *pki.CA, keys ...*jwt.Key) *jwksServer {
+	t.Helper()
+	idp := &jwksServer{t: t, cert: serverCert(t, ca, idpHost)}
+	idp.setKeys(keys...)
+	idp.start()
+	t.Cleanup(func() { idp.srv.Close() })
+	return idp
+}
+
+// generatedKey is a new key of generate (jwt.GenerateRSA or
+// jwt.GenerateEC) with key ID kid.
+func generatedKey(t *testing.T, generate func(kid string) (*jwt.Key, error), kid string) *jwt.Key {
+	t.Helper()
+	k, err := generate(kid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
 
 // serverCert issues a server certificate of ca for host.
 func serverCert(t *testing.T, ca *pki.CA, host string) tls.Certificate {
@@ -168,17 +161,8 @@ func (s *jwksServer) stop() {
 // envoyStats reads counters of the Envoy admin whose names contain filter.
 func envoyStats(t *testing.T, admin, filter string) map[string]int64 {
 	t.Helper()
-	resp, err := http.Get("http://" + admin + "/stats?filter=" + filter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int64{}
-	for _, line := range strings.Split(string(body), "\n") {
+	for _, line := range strings.Split(httpGet(t, "http://"+admin+"/stats?filter="+filter), "\n") {
 		name, val, ok := strings.Cut(line, ": ")
 		if !ok {
 			continue
@@ -210,30 +194,12 @@ func sumStats(stats map[string]int64, suffix string) int64 {
 func TestExternalIdentityProvider(t *testing.T) {
 	const cacheDuration = 3 * time.Second
 	ca, wrongCA := testenv.NewCA(t, "identity provider CA"), testenv.NewCA(t, "another CA")
-	k1, err := jwt.GenerateRSA("key-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k2, err := jwt.GenerateEC("key-2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k3, err := jwt.GenerateRSA("key-3")
-	if err != nil {
-		t.Fatal(err)
-	}
-	idp := &jwksServer{t: t, cert: serverCert(t, ca, idpHost)}
-	idp.setKeys(k1)
-	idp.start()
-	t.Cleanup(func() { idp.srv.Close() })
-
-	manifests := func(caPEM string) string {
-		ind := "    " + strings.ReplaceAll(strings.TrimSpace(caPEM), "\n", "\n    ")
-		return fmt.Sprintf(idpManifests, idpHost, ind, idp.port, cacheDuration)
-	}
+	k1, k2, k3 := generatedKey(t, jwt.GenerateRSA, "key-1"), generatedKey(t, jwt.GenerateEC, "key-2"), generatedKey(t, jwt.GenerateRSA, "key-3")
+	idp := startJWKSServer(t, ca, k1)
+	manifests := func(caPEM []byte) string { return idpManifests(t, idp.port, caPEM, cacheDuration) }
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		guideFiles(e)
-		e.write("idp.yaml", manifests(string(wrongCA.CertPEM)))
+		e.write("idp.yaml", manifests(wrongCA.CertPEM))
 	})
 	mint := func(k *jwt.Key) string {
 		tok, err := jwt.Mint(k, nil, jwt.MintOptions{Issuer: "https://" + idpHost + "/", Subject: "alice", TTL: time.Hour})
@@ -286,7 +252,7 @@ func TestExternalIdentityProvider(t *testing.T) {
 	}
 
 	// 2. The right CA: keys load without restarting Envoy.
-	e.write("idp.yaml", manifests(string(ca.CertPEM)))
+	e.write("idp.yaml", manifests(ca.CertPEM))
 	took := want("accepted with the right CA", 20*time.Second, mint(k1), 200)
 	t.Logf("right CA: tokens accepted after %s", took.Round(10*time.Millisecond))
 	want("a token of an unknown key refused", time.Second, mint(k2), 401)

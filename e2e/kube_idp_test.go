@@ -19,23 +19,12 @@ import (
 // fetched over HTTPS. Then the CA is replaced with another: the policy's
 // change alone reaches Envoy, whose fetches then fail on the certificate.
 func TestKubernetesExternalIdentityProvider(t *testing.T) {
-	k := startKube(t)
-	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
-	k.guideCluster(gwPort, httpbinPort)
+	k, gwPort := startGuideKube(t)
 	ca, wrongCA := testenv.NewCA(t, "identity provider CA"), testenv.NewCA(t, "another CA")
-	key, err := jwt.GenerateRSA("key-1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	idp := &jwksServer{t: t, cert: serverCert(t, ca, idpHost)}
-	idp.setKeys(key)
-	idp.start()
-	t.Cleanup(func() { idp.srv.Close() })
-	manifests := func(caPEM string) string {
-		ind := "    " + strings.ReplaceAll(strings.TrimSpace(caPEM), "\n", "\n    ")
-		return fmt.Sprintf(idpManifests, idpHost, ind, idp.port, "3s")
-	}
-	k.kubectl(manifests(string(ca.CertPEM)), "apply", "-f-")
+	key := generatedKey(t, jwt.GenerateRSA, "key-1")
+	idp := startJWKSServer(t, ca, key)
+	manifests := func(caPEM []byte) string { return idpManifests(t, idp.port, caPEM, 3*time.Second) }
+	k.kubectl(manifests(ca.CertPEM), "apply", "-f-")
 	g := k.startGatewarden(k.kubeconfig)
 	startEnvoy(t, "gloo-system/http", g.XDSAddress)
 	url := fmt.Sprintf("http://127.0.0.1:%d/headers", gwPort)
@@ -62,7 +51,7 @@ func TestKubernetesExternalIdentityProvider(t *testing.T) {
 
 	// An unrelated ConfigMap does not reach the translation; a new CA does.
 	k.kubectl("", "create", "configmap", "unrelated", "-n", "gloo-system", "--from-literal=big=data")
-	k.kubectl(manifests(string(wrongCA.CertPEM)), "apply", "-f-")
+	k.kubectl(manifests(wrongCA.CertPEM), "apply", "-f-")
 	// The listener keeps its keys (the CA is the cluster's, not the
 	// listener's); the next fetch, after cacheDuration, fails on the
 	// certificate: Envoy keeps the last keys and counts the failures.
@@ -92,8 +81,7 @@ func TestKubernetesWithoutBackendTLSPolicyCRD(t *testing.T) {
 	env := testenv.KubeEnvironment(t)
 	env.CRDDirectoryPaths = []string{dir, filepath.Join(testenv.RepoRoot(), "crds")}
 	k := startKubeWith(t, env)
-	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
-	k.guideCluster(gwPort, httpbinPort)
+	gwPort := k.guideCluster()
 	g := k.startGatewarden(k.kubeconfig)
 	startEnvoy(t, "gloo-system/http", g.XDSAddress)
 	url := fmt.Sprintf("http://127.0.0.1:%d/headers", gwPort)

@@ -83,22 +83,11 @@ func (k *kubeEnv) tryKubectl(stdin string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// apply is `kubectl apply -f-` with the content of a repository file,
-// rewritten by replace pairs (each must occur once).
+// applyFile is `kubectl apply -f-` with the content of a repository file,
+// rewritten as exampleFile says.
 func (k *kubeEnv) applyFile(path string, replace ...string) {
 	k.t.Helper()
-	data, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), path))
-	if err != nil {
-		k.t.Fatal(err)
-	}
-	s := string(data)
-	for i := 0; i+1 < len(replace); i += 2 {
-		if n := strings.Count(s, replace[i]); n != 1 {
-			k.t.Fatalf("%s: %q occurs %d times, want once", path, replace[i], n)
-		}
-		s = strings.Replace(s, replace[i], replace[i+1], 1)
-	}
-	k.kubectl(s, "apply", "-f-")
+	k.kubectl(exampleFile(k.t, path, replace...), "apply", "-f-")
 }
 
 // condition reads the status of one condition with kubectl's jsonpath.
@@ -145,24 +134,33 @@ func startEnvoy(t *testing.T, gateway, xdsAddr string) *testenv.EnvoyProcess {
 	return testenv.RunEnvoy(t, testenv.EnvoyOptions{Gateway: gateway, XDSAddress: xdsAddr})
 }
 
-// guideCluster applies the guide's base objects: namespaces, GatewayClass,
-// Gateway on gwPort, httpbin Service, EndpointSlice and HTTPRoute.
-func (k *kubeEnv) guideCluster(gwPort, httpbinPort int) {
+// startGuideKube starts the API server with the guide's base objects
+// (guideCluster) and returns it with the port of the guide's Gateway.
+func startGuideKube(t *testing.T) (*kubeEnv, int) {
+	t.Helper()
+	k := startKube(t)
+	return k, k.guideCluster()
+}
+
+// guideCluster starts httpbin and applies the guide's base objects:
+// namespaces, GatewayClass, Gateway on a free port (returned), httpbin
+// Service, EndpointSlice and HTTPRoute.
+func (k *kubeEnv) guideCluster() (gwPort int) {
 	k.t.Helper()
+	gwPort, httpbinPort := freePort(k.t), startHTTPBin(k.t)
 	k.kubectl("", "create", "namespace", "gloo-system")
 	k.kubectl("", "create", "namespace", "httpbin")
 	k.kubectl("", "create", "namespace", "gatewarden-system")
 	k.applyFile("examples/gateway-jwt/gateway.yaml", "port: 8080", fmt.Sprintf("port: %d", gwPort))
 	k.applyFile("examples/gateway-jwt/httpbin.yaml", "  port: 8000\n  protocol: TCP", fmt.Sprintf("  port: %d\n  protocol: TCP", httpbinPort))
+	return gwPort
 }
 
 // TestGuideKubernetesMode follows the guide with kubectl against a real API
 // server, gatewarden in Kubernetes mode, real Envoy and httpbin, and reads
 // the statuses gatewarden writes back.
 func TestGuideKubernetesMode(t *testing.T) {
-	k := startKube(t)
-	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
-	k.guideCluster(gwPort, httpbinPort)
+	k, gwPort := startGuideKube(t)
 	g := k.startGatewarden(k.kubeconfig)
 	envoy := startEnvoy(t, "gloo-system/http", g.XDSAddress)
 	envoyPID := envoy.Pid()
@@ -334,9 +332,7 @@ func (k *kubeEnv) kubeconfigVia(addr string) string {
 // keeps enforcing the last configuration, and when the API server is back
 // gatewarden resyncs and the change made meanwhile arrives.
 func TestKubernetesHAAndOutage(t *testing.T) {
-	k := startKube(t)
-	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
-	k.guideCluster(gwPort, httpbinPort)
+	k, gwPort := startGuideKube(t)
 	k.applyFile("examples/gateway-jwt/virtualhostoption.yaml")
 	guideURL := fmt.Sprintf("http://127.0.0.1:%d/headers", gwPort)
 	tokens := readEnv(t, filepath.Join(testenv.RepoRoot(), "examples/gateway-jwt/tokens.env"))

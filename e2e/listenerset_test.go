@@ -11,128 +11,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
-// listenerSetManifests is a Gateway whose platform team (namespace infra)
-// requires a JWT of its provider on every listener (a VirtualHostOption
-// without sectionName) and RBAC on "*.wild.test", and lets namespaces
-// labelled tenant=yes add listeners with ListenerSets. The tenant adds a
-// hostname on the Gateway's port, a listener on a port of its own and a
-// hostname inside the platform's wildcard, names its own JWT provider in a
-// VirtualHostOption targeting its ListenerSet, and turns JWT off with a
-// RouteOption. A namespace the Gateway does not select tries the same.
-const listenerSetManifests = testenv.GatewayClassManifest + `apiVersion: v1
-kind: Namespace
-metadata: {name: tenant, labels: {tenant: "yes"}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: outsider}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  allowedListeners:
-    namespaces:
-      from: Selector
-      selector: {matchLabels: {tenant: "yes"}}
-  listeners:
-  - {name: api, protocol: HTTP, port: %[1]d, hostname: api.test}
-  - {name: wild, protocol: HTTP, port: %[1]d, hostname: "*.wild.test"}
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: platform-jwt, namespace: infra}
-spec:
-  targetRefs:
-  - {group: gateway.networking.k8s.io, kind: Gateway, name: gw}
-  options:
-    jwt: {providers: {platform: {issuer: platform, jwks: {local: {key: '%[5]s'}}}}}
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: wild-rbac, namespace: infra}
-spec:
-  targetRefs:
-  - {group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: wild}
-  options:
-    rbac:
-      policies:
-        platform-team:
-          principals:
-          - jwtPrincipal: {claims: {team: platform}}
-%[3]s---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: api, namespace: infra}
-spec:
-  parentRefs: [{name: gw, sectionName: api}, {name: gw, sectionName: wild}]
-  rules:
-  - backendRefs: [{name: owner, port: 80}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: ListenerSet
-metadata: {name: ls, namespace: tenant}
-spec:
-  parentRef: {name: gw, namespace: infra}
-  listeners:
-  - {name: same-port, protocol: HTTP, port: %[1]d, hostname: tenant.test}
-  - {name: new-port, protocol: HTTP, port: %[2]d}
-  - {name: steal, protocol: HTTP, port: %[1]d, hostname: x.wild.test}
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: own-jwt, namespace: tenant}
-spec:
-  targetRefs:
-  - {group: gateway.networking.k8s.io, kind: ListenerSet, name: ls}
-  options:
-    jwt: {providers: {tenant: {issuer: tenant, jwks: {local: {key: '%[6]s'}}}}}
-%[4]s---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: app, namespace: tenant}
-spec:
-  parentRefs: [{kind: ListenerSet, name: ls}]
-  rules:
-  - backendRefs: [{name: tenant, port: 80}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: open, namespace: tenant}
-spec:
-  parentRefs: [{kind: ListenerSet, name: ls}]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /open}}]
-    backendRefs: [{name: tenant, port: 80}]
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: open-up, namespace: tenant}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: open}]
-  options:
-    jwt: {disable: true}
-    rbac: {disable: true}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: ListenerSet
-metadata: {name: ls, namespace: outsider}
-spec:
-  parentRef: {name: gw, namespace: infra}
-  listeners:
-  - {name: same-port, protocol: HTTP, port: %[1]d, hostname: outsider.test}
-  - {name: new-port, protocol: HTTP, port: %[7]d}
-%[8]s---
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: app, namespace: outsider}
-spec:
-  parentRefs: [{kind: ListenerSet, name: ls}]
-  rules:
-  - backendRefs: [{name: outsider, port: 80}]
-`
-
 // TestListenerSetCannotEscapeGatewayPolicy plays a tenant that adds
 // listeners to a shared Gateway with a ListenerSet, in directory mode
 // against a real Envoy: on the Gateway's port with a new hostname, on a
@@ -142,22 +20,16 @@ spec:
 // tenant's own provider are refused, and no backend sees any of it; the
 // platform's token reaches the tenant's routes. A ListenerSet from a
 // namespace the Gateway does not select is refused and serves nothing.
+// The manifests are testdata/listenerset.yaml.
 func TestListenerSetCannotEscapeGatewayPolicy(t *testing.T) {
-	platformKey, err := jwt.GenerateRSA("platform")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tenantKey, err := jwt.GenerateRSA("tenant")
-	if err != nil {
-		t.Fatal(err)
-	}
+	platformKey, tenantKey := generatedKey(t, jwt.GenerateRSA, "platform"), generatedKey(t, jwt.GenerateRSA, "tenant")
 	ownerPort, ownerCount := countingBackend(t, "owner")
 	tenantPort, tenantCount := countingBackend(t, "tenant")
 	outsiderPort, outsiderCount := countingBackend(t, "outsider")
 	tenantListenerPort, outsiderListenerPort := freePort(t), freePort(t)
 	e := startDirEnvWith(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("listenerset.yaml", fmt.Sprintf(listenerSetManifests, e.gwPort, tenantListenerPort,
+		e.write("listenerset.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "listenerset.yaml", e.gwPort, tenantListenerPort,
 			testenv.FQDNBackend("infra", "owner", "http", 80, ownerPort), testenv.FQDNBackend("tenant", "tenant", "http", 80, tenantPort),
 			platformKey.JWKS(), tenantKey.JWKS(), outsiderListenerPort, testenv.FQDNBackend("outsider", "outsider", "http", 80, outsiderPort)))
 	}, nil, nil)

@@ -25,9 +25,7 @@ import (
 // own CA, no manual step), serves the guide's route, and its readiness
 // listener answers GET /ready and nothing of the admin interface.
 func TestKubernetesProvisionedEnvoy(t *testing.T) {
-	k := startKube(t)
-	gwPort, httpbinPort := freePort(t), startHTTPBin(t)
-	k.guideCluster(gwPort, httpbinPort)
+	k, gwPort := startGuideKube(t)
 	xdsAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	server := "gatewarden.gatewarden-system.svc.cluster.local"
 	g := k.startGatewardenOn(xdsAddr, k.kubeconfig, "--xds-auth", "mtls",

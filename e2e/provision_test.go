@@ -137,23 +137,8 @@ func TestKubernetesProvisioning(t *testing.T) {
 	}
 	k.waitCondition("gateway", "team-a", "web", ".status", "Programmed", "True")
 
-	// A listener port change updates the Service.
-	k.kubectl("", "patch", "gateway", "web", "-n", "team-a", "--type=json",
-		"-p", `[{"op":"replace","path":"/spec/listeners/0/port","value":9090},{"op":"add","path":"/spec/listeners/-","value":{"name":"https","protocol":"HTTP","port":443}}]`)
-	eventually(t, 5*time.Second, "the Service follows the listeners", func() string {
-		s := &corev1.Service{}
-		if err := c.Get(ctx, name, s); err != nil {
-			return err.Error()
-		}
-		var ports []string
-		for _, p := range s.Spec.Ports {
-			ports = append(ports, fmt.Sprint(p.Port))
-		}
-		if got := strings.Join(ports, ","); got != "443,9090" {
-			return "ports " + got
-		}
-		return ""
-	})
+	// servicePorts is the ports of the Gateway's Service, as "443,9090"
+	// (or why they cannot be read); waitServicePorts waits for want.
 	servicePorts := func() string {
 		s := &corev1.Service{}
 		if err := c.Get(ctx, name, s); err != nil {
@@ -165,6 +150,21 @@ func TestKubernetesProvisioning(t *testing.T) {
 		}
 		return strings.Join(ports, ",")
 	}
+	waitServicePorts := func(what, want string) {
+		t.Helper()
+		eventually(t, 5*time.Second, what, func() string {
+			if got := servicePorts(); got != want {
+				return "ports " + got
+			}
+			return ""
+		})
+	}
+
+	// A listener port change updates the Service.
+	k.kubectl("", "patch", "gateway", "web", "-n", "team-a", "--type=json",
+		"-p", `[{"op":"replace","path":"/spec/listeners/0/port","value":9090},{"op":"add","path":"/spec/listeners/-","value":{"name":"https","protocol":"HTTP","port":443}}]`)
+	waitServicePorts("the Service follows the listeners", "443,9090")
+
 	// A ListenerSet's port is exposed once the Gateway takes it, and no
 	// longer when it is gone.
 	k.kubectl(`apiVersion: gateway.networking.k8s.io/v1
@@ -180,19 +180,9 @@ spec:
 		t.Errorf("Service ports %s with a ListenerSet the Gateway does not allow, want 443,9090", got)
 	}
 	k.kubectl("", "patch", "gateway", "web", "-n", "team-a", "--type=merge", "-p", `{"spec":{"allowedListeners":{"namespaces":{"from":"All"}}}}`)
-	eventually(t, 5*time.Second, "the Service exposes the ListenerSet's port", func() string {
-		if got := servicePorts(); got != "443,7070,9090" {
-			return "ports " + got
-		}
-		return ""
-	})
+	waitServicePorts("the Service exposes the ListenerSet's port", "443,7070,9090")
 	k.kubectl("", "delete", "listenerset", "extra", "-n", "team-b")
-	eventually(t, 5*time.Second, "the Service without the ListenerSet's port", func() string {
-		if got := servicePorts(); got != "443,9090" {
-			return "ports " + got
-		}
-		return ""
-	})
+	waitServicePorts("the Service without the ListenerSet's port", "443,9090")
 
 	// Parameters (the class's, then the Gateway's own) change replicas and
 	// the Service type.

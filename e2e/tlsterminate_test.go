@@ -21,115 +21,6 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/pki"
 )
 
-// tlsTerminateManifests is one TLS port with listeners of both modes: t.tls.test
-// terminated with the listener's certificate and proxied in plain TCP,
-// p.tls.test passed through to a TLS backend, and two Terminate listeners
-// whose certificate cannot be used (a Secret that does not exist, another
-// namespace's Secret without a ReferenceGrant). A tenant's TLSRoute on the
-// wildcard passthrough listener claims the names of those two. On a second
-// port, c.tls.test is terminated for clients with a certificate of the CA
-// the Gateway's spec.tls.frontend names for that port.
-const tlsTerminateManifests = testenv.GatewayClassManifest + `apiVersion: v1
-kind: Namespace
-metadata: {name: tenant}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: t-cert, namespace: infra}
-type: kubernetes.io/tls
-data: {tls.crt: %[2]s, tls.key: %[3]s}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: t-cert, namespace: tenant}
-type: kubernetes.io/tls
-data: {tls.crt: %[2]s, tls.key: %[3]s}
----
-apiVersion: v1
-kind: Secret
-metadata: {name: c-cert, namespace: infra}
-type: kubernetes.io/tls
-data: {tls.crt: %[7]s, tls.key: %[8]s}
----
-apiVersion: v1
-kind: ConfigMap
-metadata: {name: client-ca, namespace: infra}
-data: {ca.crt: "%[10]s"}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  tls:
-    frontend:
-      default: {}
-      perPort:
-      - port: %[9]d
-        tls: {validation: {caCertificateRefs: [{group: "", kind: ConfigMap, name: client-ca}]}}
-  listeners:
-  - name: client-certs
-    protocol: TLS
-    port: %[9]d
-    hostname: c.tls.test
-    tls: {mode: Terminate, certificateRefs: [{name: c-cert}]}
-  - name: terminate
-    protocol: TLS
-    port: %[1]d
-    hostname: t.tls.test
-    tls: {mode: Terminate, certificateRefs: [{name: t-cert}]}
-  - name: passthrough
-    protocol: TLS
-    port: %[1]d
-    hostname: "*.tls.test"
-    tls: {mode: Passthrough}
-    allowedRoutes: {namespaces: {from: All}}
-  - name: missing-cert
-    protocol: TLS
-    port: %[1]d
-    hostname: m.tls.test
-    tls: {mode: Terminate, certificateRefs: [{name: nowhere}]}
-    allowedRoutes: {namespaces: {from: All}}
-  - name: not-granted
-    protocol: TLS
-    port: %[1]d
-    hostname: g.tls.test
-    tls: {mode: Terminate, certificateRefs: [{name: t-cert, namespace: tenant}]}
-    allowedRoutes: {namespaces: {from: All}}
-%[4]s%[5]s%[6]s---
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata: {name: terminated, namespace: infra}
-spec:
-  parentRefs: [{name: gw, sectionName: terminate}]
-  hostnames: [t.tls.test]
-  rules: [{backendRefs: [{name: plain, port: 3000}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata: {name: passthrough, namespace: infra}
-spec:
-  parentRefs: [{name: gw, sectionName: passthrough}]
-  hostnames: [p.tls.test]
-  rules: [{backendRefs: [{name: secure, port: 443}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata: {name: client-certs, namespace: infra}
-spec:
-  parentRefs: [{name: gw, sectionName: client-certs}]
-  rules: [{backendRefs: [{name: plain, port: 3000}]}]
----
-# The tenant's: every name of the port, to its own backend.
-apiVersion: gateway.networking.k8s.io/v1
-kind: TLSRoute
-metadata: {name: grab, namespace: tenant}
-spec:
-  parentRefs: [{name: gw, namespace: infra}]
-  hostnames: [m.tls.test, g.tls.test, t.tls.test, "*.tls.test"]
-  rules: [{backendRefs: [{name: loot, port: 3000}]}]
-`
-
 // TestTLSRouteTerminate connects through real Envoy to a TLS listener in
 // mode Terminate sharing its port with a Passthrough listener: a client
 // with the terminated name gets the listener's certificate and talks to a
@@ -138,7 +29,8 @@ spec:
 // without SNI, and the names of Terminate listeners whose certificate is
 // missing or not granted are closed (the tenant's route claiming them gets
 // nothing), and the Gateway's status says why. Client certificate
-// validation applies to a Terminate listener as to an HTTPS one.
+// validation applies to a Terminate listener as to an HTTPS one. The
+// manifests are testdata/tlsterminate.yaml.
 func TestTLSRouteTerminate(t *testing.T) {
 	ca, err := pki.NewCA("tls terminate test CA", time.Hour)
 	if err != nil {
@@ -167,7 +59,7 @@ func TestTLSRouteTerminate(t *testing.T) {
 	clientPort := freePort(t)
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"
-		e.write("tls.yaml", fmt.Sprintf(tlsTerminateManifests, e.gwPort, b64(pair.CertPEM), b64(pair.KeyPEM),
+		e.write("tls.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "tlsterminate.yaml", e.gwPort, b64(pair.CertPEM), b64(pair.KeyPEM),
 			testenv.FQDNBackend("infra", "plain", "tcp", 3000, plainPort), testenv.FQDNBackend("infra", "secure", "tls", 443, securePort),
 			testenv.FQDNBackend("tenant", "loot", "tcp", 3000, lootPort),
 			b64(cpair.CertPEM), b64(cpair.KeyPEM), clientPort, caPEM))
@@ -196,16 +88,19 @@ func TestTLSRouteTerminate(t *testing.T) {
 		return answer, c.ConnectionState().PeerCertificates[0], err
 	}
 	talk := func(sni, line string) (string, *x509.Certificate, error) { return talkTo(gw, sni, nil, line) }
-	eventually(t, 15*time.Second, "t.tls.test served", func() string {
-		answer, _, err := talk("t.tls.test", "ready?")
+	// plainReads talks line to sni and says how the answer is not the plain
+	// backend's, having read it in clear ("" when it is).
+	plainReads := func(sni, line string) string {
+		answer, _, err := talk(sni, line)
 		if err != nil {
 			return err.Error()
 		}
-		if answer != "plain got \"ready?\"\n" {
-			return answer
+		if answer != fmt.Sprintf("plain got %q\n", line) {
+			return fmt.Sprintf("answered %q", answer)
 		}
 		return ""
-	})
+	}
+	eventually(t, 15*time.Second, "t.tls.test served", func() string { return plainReads("t.tls.test", "ready?") })
 	plainSeen.Store(0)
 
 	// Terminated: the listener's certificate, and the backend reads the
@@ -243,21 +138,22 @@ func TestTLSRouteTerminate(t *testing.T) {
 	// Closed before any handshake: the names of the listeners whose
 	// certificate cannot be used (the tenant's route claims them), a name
 	// outside every listener, no SNI.
+	sni := func(name string) *tls.Config { return &tls.Config{RootCAs: roots, ServerName: name} }
 	for _, tc := range []struct {
 		name string
 		cfg  *tls.Config
 	}{
-		{"m.tls.test (certificate Secret missing)", &tls.Config{RootCAs: roots, ServerName: "m.tls.test"}},
-		{"g.tls.test (certificate Secret not granted)", &tls.Config{RootCAs: roots, ServerName: "g.tls.test"}},
-		{"t.tls.test.evil (outside every listener)", &tls.Config{RootCAs: roots, ServerName: "t.tls.test.evil"}},
+		{"m.tls.test (certificate Secret missing)", sni("m.tls.test")},
+		{"g.tls.test (certificate Secret not granted)", sni("g.tls.test")},
+		{"t.tls.test.evil (outside every listener)", sni("t.tls.test.evil")},
 		{"no SNI", &tls.Config{InsecureSkipVerify: true}},
 	} {
 		expectHandshakeClosed(t, tc.name, gw, tc.cfg)
 	}
 	// The tenant's route serves only what no listener more specific than
 	// the wildcard claims: not t.tls.test, which stays terminated.
-	if answer, _, err := talk("t.tls.test", "again"); err != nil || answer != "plain got \"again\"\n" {
-		t.Errorf("SNI t.tls.test after the tenant's route: %q, %v; want the plain backend", answer, err)
+	if msg := plainReads("t.tls.test", "again"); msg != "" {
+		t.Errorf("SNI t.tls.test after the tenant's route: %s; want the plain backend", msg)
 	}
 	if n := lootSeen.Load(); n != 0 {
 		t.Errorf("the tenant's backend saw %d connections, want 0", n)

@@ -249,11 +249,7 @@ func metric(t *testing.T, adminURL, series string) float64 {
 
 func certSerial(t *testing.T, path string) string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := pki.ParseCertificate(b)
+	c, err := pki.ParseCertificate([]byte(readFile(t, path)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@
 package workload
 
 import (
+	_ "embed"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -75,69 +76,15 @@ func Write(dir string, o Options) error {
 	return nil
 }
 
-const gatewayYAML = `apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: gatewarden}
-spec: {controllerName: gatewarden.io/gatewarden}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: bench, namespace: bench}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: http, protocol: HTTP, port: %d, allowedRoutes: {namespaces: {from: All}}}
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: jwt, namespace: bench}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: bench}]
-  options:
-    jwt:
-      providers:
-        selfminted:
-          issuer: solo.io
-          jwks: {local: {key: '%s'}}
-`
+// gatewayYAML is the GatewayClass, the Gateway bench/bench and its
+// VirtualHostOption: %d the listener's port, %s the JWKS.
+//
+//go:embed gateway.yaml
+var gatewayYAML string
 
-const routeYAML = `apiVersion: v1
-kind: Service
-metadata: {name: svc%[1]d, namespace: bench}
-spec:
-  ports: [{name: http, port: 80}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata: {name: svc%[1]d, namespace: bench, labels: {kubernetes.io/service-name: svc%[1]d}}
-addressType: %[3]s
-ports: [{name: http, port: %[2]d}]
-endpoints: [{addresses: [%[4]s]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: r%[1]d, namespace: bench}
-spec:
-  parentRefs: [{name: bench, namespace: bench}]
-  hostnames: [r%[1]d.example.com]
-  rules:
-  - matches: [{path: {type: PathPrefix, value: /svc%[1]d}}]
-    backendRefs: [{name: svc%[1]d, port: 80}]
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: r%[1]d, namespace: bench}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r%[1]d}]
-  options:
-    rbac:
-      policies:
-        team:
-          nestedClaimDelimiter: .
-          principals:
-          - jwtPrincipal: {claims: {org.team: %[5]s, org.name: acme}}
-          - jwtPrincipal: {claims: {roles: admin}, matcher: LIST_CONTAINS}
-        users:
-          principals:
-          - jwtPrincipal: {claims: {sub: "user-[0-9]+"}, matcher: REGEX_MATCH}
-`
+// routeYAML is route %[1]d's Service, EndpointSlice, HTTPRoute and
+// RouteOption: %[2]d the endpoint port, %[3]s the address type, %[4]s the
+// address, %[5]s the team its RBAC requires.
+//
+//go:embed route.yaml
+var routeYAML string
