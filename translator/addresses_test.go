@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"github.com/gatewarden/gatewarden/pkg/xdsconfig"
 	"github.com/gatewarden/gatewarden/translator"
 )
 
@@ -72,30 +73,12 @@ func TestGatewayAddresses(t *testing.T) {
 				}
 			}
 			r := translator.Translate(&in, tc.opts)
-			st := r.Status.Gateways[types.NamespacedName{Namespace: "infra", Name: "web"}]
-			var got []string
-			for _, a := range st.Addresses {
-				got = append(got, a.Value)
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Fatalf("addresses = %v, want %v", got, tc.want)
-			}
+			st := gatewayAddresses(t, r, "infra/web", tc.want)
 			reason := cmp.Or(tc.reason, string(gwv1.GatewayReasonProgrammed))
 			if c := meta.FindStatusCondition(st.Conditions, string(gwv1.GatewayConditionProgrammed)); c == nil || c.Reason != reason {
 				t.Fatalf("Programmed = %+v, want reason %s", c, reason)
 			}
-			gc := r.Gateway("infra/web")
-			if tc.wantBind == "" && len(gc.Listeners) > 0 {
-				t.Fatalf("%d listeners served without an IP address to bind", len(gc.Listeners))
-			}
-			if tc.wantBind != "" && len(gc.Listeners) == 0 {
-				t.Fatalf("no listener served, want them on %s", tc.wantBind)
-			}
-			for _, l := range gc.Listeners {
-				if bind := l.GetAddress().GetSocketAddress().GetAddress(); bind != tc.wantBind {
-					t.Errorf("listener %s binds %s, want %s", l.Name, bind, tc.wantBind)
-				}
-			}
+			checkListenersBind(t, r.Gateway("infra/web"), tc.wantBind)
 		})
 	}
 }
@@ -128,14 +111,7 @@ func TestGatewayAddressPending(t *testing.T) {
 				in.Services = append(in.Services, s)
 			}
 			r := translator.Translate(&in, translator.Options{GatewayAddresses: []string{"flag.example.org"}})
-			st := r.Status.Gateways[types.NamespacedName{Namespace: "infra", Name: "web"}]
-			var got []string
-			for _, a := range st.Addresses {
-				got = append(got, a.Value)
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Fatalf("addresses = %v, want %v", got, tc.want)
-			}
+			st := gatewayAddresses(t, r, "infra/web", tc.want)
 			c := meta.FindStatusCondition(st.Conditions, string(gwv1.GatewayConditionProgrammed))
 			if c == nil || c.Status != tc.programmed || c.Reason != tc.reason {
 				t.Fatalf("Programmed = %+v, want %s/%s", c, tc.programmed, tc.reason)
@@ -171,18 +147,7 @@ func TestGatewayAddressTheft(t *testing.T) {
 		{"tenant-e/late", nil, metav1.ConditionTrue, string(gwv1.GatewayReasonAddressNotUsable), ""},
 	} {
 		t.Run(tc.gateway, func(t *testing.T) {
-			ns, name, _ := strings.Cut(tc.gateway, "/")
-			st := r.Status.Gateways[types.NamespacedName{Namespace: ns, Name: name}]
-			if st == nil {
-				t.Fatal("no status")
-			}
-			var got []string
-			for _, a := range st.Addresses {
-				got = append(got, a.Value)
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Fatalf("status.addresses = %v, want %v", got, tc.want)
-			}
+			st := gatewayAddresses(t, r, tc.gateway, tc.want)
 			acc := meta.FindStatusCondition(st.Conditions, string(gwv1.GatewayConditionAccepted))
 			prog := meta.FindStatusCondition(st.Conditions, string(gwv1.GatewayConditionProgrammed))
 			if acc == nil || acc.Status != tc.accepted {
@@ -191,18 +156,43 @@ func TestGatewayAddressTheft(t *testing.T) {
 			if c := map[bool]*metav1.Condition{true: acc, false: prog}[tc.accepted == metav1.ConditionFalse]; c.Reason != tc.reason {
 				t.Fatalf("reason %s (%s), want %s", c.Reason, c.Message, tc.reason)
 			}
-			gc := r.Gateway(tc.gateway)
-			if tc.bind == "" && len(gc.Listeners) > 0 {
-				t.Fatalf("%d listeners served, want none", len(gc.Listeners))
-			}
-			if tc.bind != "" && len(gc.Listeners) == 0 {
-				t.Fatalf("no listener served, want them on %s", tc.bind)
-			}
-			for _, l := range gc.Listeners {
-				if bind := l.GetAddress().GetSocketAddress().GetAddress(); bind != tc.bind {
-					t.Errorf("listener %s binds %s, want %s", l.Name, bind, tc.bind)
-				}
-			}
+			checkListenersBind(t, r.Gateway(tc.gateway), tc.bind)
 		})
+	}
+}
+
+// gatewayAddresses checks that the status of the Gateway "namespace/name"
+// in r publishes the addresses want, in that order, and returns it.
+func gatewayAddresses(t *testing.T, r *translator.Result, gateway string, want []string) *gwv1.GatewayStatus {
+	t.Helper()
+	ns, name, _ := strings.Cut(gateway, "/")
+	st := r.Status.Gateways[types.NamespacedName{Namespace: ns, Name: name}]
+	if st == nil {
+		t.Fatalf("%s: no status", gateway)
+	}
+	var got []string
+	for _, a := range st.Addresses {
+		got = append(got, a.Value)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("%s: status.addresses = %v, want %v", gateway, got, want)
+	}
+	return st
+}
+
+// checkListenersBind checks that every listener of gc binds the address
+// want, and that none is served when want is "" (nothing may be bound).
+func checkListenersBind(t *testing.T, gc *xdsconfig.GatewayConfig, want string) {
+	t.Helper()
+	if want == "" && len(gc.Listeners) > 0 {
+		t.Fatalf("%d listeners served, want none", len(gc.Listeners))
+	}
+	if want != "" && len(gc.Listeners) == 0 {
+		t.Fatalf("no listener served, want them on %s", want)
+	}
+	for _, l := range gc.Listeners {
+		if bind := l.GetAddress().GetSocketAddress().GetAddress(); bind != want {
+			t.Errorf("listener %s binds %s, want %s", l.Name, bind, want)
+		}
 	}
 }

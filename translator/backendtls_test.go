@@ -7,8 +7,6 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
-
-	"github.com/gatewarden/gatewarden/translator"
 )
 
 // TestBackendTLSFailsClosed: a backend whose BackendTLSPolicy cannot be used
@@ -17,11 +15,7 @@ import (
 // nothing reaches it in plain text, and its rule answers 500. Every cluster
 // of a targeted port carries TLS with the winning policy's SNI.
 func TestBackendTLSFailsClosed(t *testing.T) {
-	res := translator.Translate(loadInput(t, "testdata/backendtlspolicy-routes.in.yaml"), translator.Options{})
-	gw := res.Gateway("infra/web")
-	if gw == nil {
-		t.Fatal("no configuration for infra/web")
-	}
+	_, gw := translateInput(t, "testdata/backendtlspolicy-routes.in.yaml", "infra/web")
 	clusters := map[string]*clusterv3.Cluster{}
 	for _, c := range gw.Clusters {
 		clusters[c.Name] = c

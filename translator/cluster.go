@@ -14,6 +14,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
 // backend is a resolved backendRef: one port of one Service.
@@ -124,7 +126,7 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	// A Service may declare one port number twice, for TCP and for UDP:
 	// the port of the route's own transport is the one reached.
 	proto := corev1.ProtocolTCP
-	if routeKind(route) == kindUDPRoute {
+	if routeKind(route) == resource.KindUDPRoute {
 		proto = corev1.ProtocolUDP
 	}
 	var sp *corev1.ServicePort
@@ -152,10 +154,10 @@ func (t *translation) resolveBackend(route *gwv1.HTTPRoute, ref gwv1.BackendRef)
 	if sp.AppProtocol != nil {
 		b.appProtocol = *sp.AppProtocol
 	}
-	if routeKind(route) == kindGRPCRoute {
+	if routeKind(route) == resource.KindGRPCRoute {
 		b.speakGRPC()
 	}
-	if k := routeKind(route); k == kindHTTPRoute || k == kindGRPCRoute {
+	if k := routeKind(route); k == resource.KindHTTPRoute || k == resource.KindGRPCRoute {
 		b.tlsRoute = true
 		b.tls, b.tlsInvalid = t.routeBackendTLS(ns, svc.Name, sp.Name)
 	}

@@ -1,11 +1,10 @@
 package translator_test
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/gatewarden/gatewarden/internal/render"
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	"github.com/gatewarden/gatewarden/pkg/resource"
 	"github.com/gatewarden/gatewarden/translator"
 	"github.com/gatewarden/gatewarden/xds"
@@ -15,12 +14,7 @@ import (
 // the translator must not panic, and every Gateway's output must make a
 // consistent snapshot.
 func FuzzTranslate(f *testing.F) {
-	seeds, _ := filepath.Glob("testdata/*.in.yaml")
-	for _, s := range seeds {
-		if data, err := os.ReadFile(s); err == nil {
-			f.Add(data)
-		}
-	}
+	testenv.AddFileSeeds(f, "testdata/*.in.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		docs, err := resource.Load("fuzz.yaml", data)
 		if err != nil {

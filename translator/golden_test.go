@@ -90,29 +90,7 @@ func TestGolden(t *testing.T) {
 			if !bytes.Equal(got, again) {
 				t.Fatalf("two translations of the same input differ:\n%s", cmp.Diff(string(got), string(again)))
 			}
-			// The YAML reads back as exactly the JSON of the same result.
-			d, err := render.Of(res)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantJSON, err := json.Marshal(d)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotJSON, err := sigsyaml.YAMLToJSON(got)
-			if err != nil {
-				t.Fatalf("the YAML output does not parse: %v", err)
-			}
-			var a, b any
-			if err := json.Unmarshal(wantJSON, &a); err != nil {
-				t.Fatalf("the JSON output does not parse: %v", err)
-			}
-			if err := json.Unmarshal(gotJSON, &b); err != nil {
-				t.Fatalf("the YAML output, as JSON, does not parse: %v", err)
-			}
-			if diff := cmp.Diff(a, b); diff != "" {
-				t.Fatalf("the YAML output reads back differently (-json +yaml):\n%s", diff)
-			}
+			checkYAMLReadsBack(t, res, got)
 			outPath := strings.TrimSuffix(in, ".in.yaml") + ".out.yaml"
 			if *update {
 				if err := os.WriteFile(outPath, got, 0o644); err != nil {
@@ -141,6 +119,40 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkYAMLReadsBack checks that yaml, the YAML rendering of res, reads
+// back as exactly the JSON of the same result.
+func checkYAMLReadsBack(t *testing.T, res *translator.Result, yaml []byte) {
+	t.Helper()
+	d, err := render.Of(res)
+	if err != nil {
+		t.Fatalf("render result: %v", err)
+	}
+	wantJSON, err := json.Marshal(d)
+	if err != nil {
+		t.Fatalf("the result as JSON: %v", err)
+	}
+	gotJSON, err := sigsyaml.YAMLToJSON(yaml)
+	if err != nil {
+		t.Fatalf("the YAML output does not parse: %v", err)
+	}
+	want := decodeJSON(t, "the JSON output", wantJSON)
+	got := decodeJSON(t, "the YAML output, as JSON,", gotJSON)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("the YAML output reads back differently (-json +yaml):\n%s", diff)
+	}
+}
+
+// decodeJSON is the JSON data as generic values; what names it when it
+// does not parse.
+func decodeJSON(t *testing.T, what string, data []byte) any {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("%s does not parse: %v", what, err)
+	}
+	return v
 }
 
 // goldenOptions reads the translation options an input asks for in comment

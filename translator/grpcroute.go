@@ -28,22 +28,14 @@ import (
 // Envoy answers it as gRPC: HTTP 200 with grpc-status 16 UNAUTHENTICATED for
 // 401 and 7 PERMISSION_DENIED for 403, the reason in grpc-message.
 
-const (
-	kindHTTPRoute = resource.KindHTTPRoute
-	kindGRPCRoute = resource.KindGRPCRoute
-	kindTLSRoute  = resource.KindTLSRoute
-	kindTCPRoute  = resource.KindTCPRoute
-	kindUDPRoute  = resource.KindUDPRoute
-)
-
 // routeKind is the kind of the route r stands for: GRPCRoute, TLSRoute,
 // TCPRoute or UDPRoute for the HTTPRoute built from one (grpcAsHTTP,
 // streamRouteAsHTTP), else HTTPRoute.
 func routeKind(r *gwv1.HTTPRoute) string {
-	if r.Kind != kindHTTPRoute && resource.IsRouteKind(r.Kind) {
+	if r.Kind != resource.KindHTTPRoute && resource.IsRouteKind(r.Kind) {
 		return r.Kind
 	}
-	return kindHTTPRoute
+	return resource.KindHTTPRoute
 }
 
 // routesToAttach are the HTTPRoutes, then the GRPCRoutes, TLSRoutes,
@@ -71,47 +63,12 @@ func (t *translation) routesToAttach() []*gwv1.HTTPRoute {
 
 // newRouteStatus registers the status of route r under its kind.
 func (t *translation) newRouteStatus(r *gwv1.HTTPRoute) *gwv1.RouteStatus {
-	key := nn(r.Namespace, r.Name)
-	if routeKind(r) == kindUDPRoute {
-		if t.status.UDPRoutes == nil {
-			t.status.UDPRoutes = map[types.NamespacedName]*gwv1.UDPRouteStatus{}
-		}
-		st := &gwv1.UDPRouteStatus{}
-		t.status.UDPRoutes[key] = st
-		return &st.RouteStatus
-	}
-	if routeKind(r) == kindTCPRoute {
-		if t.status.TCPRoutes == nil {
-			t.status.TCPRoutes = map[types.NamespacedName]*gwv1.TCPRouteStatus{}
-		}
-		st := &gwv1.TCPRouteStatus{}
-		t.status.TCPRoutes[key] = st
-		return &st.RouteStatus
-	}
-	if routeKind(r) == kindTLSRoute {
-		if t.status.TLSRoutes == nil {
-			t.status.TLSRoutes = map[types.NamespacedName]*gwv1.TLSRouteStatus{}
-		}
-		st := &gwv1.TLSRouteStatus{}
-		t.status.TLSRoutes[key] = st
-		return &st.RouteStatus
-	}
-	if routeKind(r) == kindGRPCRoute {
-		if t.status.GRPCRoutes == nil {
-			t.status.GRPCRoutes = map[types.NamespacedName]*gwv1.GRPCRouteStatus{}
-		}
-		st := &gwv1.GRPCRouteStatus{}
-		t.status.GRPCRoutes[key] = st
-		return &st.RouteStatus
-	}
-	st := &gwv1.HTTPRouteStatus{}
-	t.status.HTTPRoutes[key] = st
-	return &st.RouteStatus
+	return routeStatusMaps[routeKind(r)](t.status).add(nn(r.Namespace, r.Name))
 }
 
 // routeExists reports whether the input holds the route kind namespace/name.
 func (t *translation) routeExists(kind string, key types.NamespacedName) bool {
-	if kind == kindGRPCRoute {
+	if kind == resource.KindGRPCRoute {
 		for _, g := range t.in.GRPCRoutes {
 			if g.Namespace == key.Namespace && g.Name == key.Name {
 				return true
@@ -127,7 +84,7 @@ func (t *translation) routeExists(kind string, key types.NamespacedName) bool {
 const bodyGRPCRouteInvalid = "This route cannot be served: see the status of its GRPCRoute.\n"
 
 func routeInvalidBody(r *gwv1.HTTPRoute) string {
-	if routeKind(r) == kindGRPCRoute {
+	if routeKind(r) == resource.KindGRPCRoute {
 		return bodyGRPCRouteInvalid
 	}
 	return bodyRouteInvalid
@@ -139,7 +96,7 @@ func routeInvalidBody(r *gwv1.HTTPRoute) string {
 // deadline is still ended by the connection manager's stream idle timeout
 // when nothing moves.
 func applyGRPCTimeout(r *gwv1.HTTPRoute, ra *routev3.RouteAction) {
-	if routeKind(r) != kindGRPCRoute {
+	if routeKind(r) != resource.KindGRPCRoute {
 		return
 	}
 	ra.Timeout = durationpb.New(0)
@@ -151,7 +108,7 @@ func applyGRPCTimeout(r *gwv1.HTTPRoute, ra *routev3.RouteAction) {
 // apart in Envoy's stats and access logs.
 func routeName(e routeEntry) string {
 	prefix := ""
-	if routeKind(e.route.obj) == kindGRPCRoute {
+	if routeKind(e.route.obj) == resource.KindGRPCRoute {
 		prefix = "grpcroute/"
 	}
 	return fmt.Sprintf("%s%s/%s/rule/%d/match/%d", prefix, e.route.obj.Namespace, e.route.obj.Name, e.rule, e.match)
@@ -172,7 +129,7 @@ func (b *backend) speakGRPC() {
 // conditions and conflict order are g's own.
 func grpcAsHTTP(g *gwv1.GRPCRoute) *gwv1.HTTPRoute {
 	r := &gwv1.HTTPRoute{
-		TypeMeta: metav1.TypeMeta{APIVersion: gwv1.GroupVersion.String(), Kind: kindGRPCRoute},
+		TypeMeta: metav1.TypeMeta{APIVersion: gwv1.GroupVersion.String(), Kind: resource.KindGRPCRoute},
 		ObjectMeta: metav1.ObjectMeta{Namespace: g.Namespace, Name: g.Name, UID: g.UID,
 			Generation: g.Generation, CreationTimestamp: g.CreationTimestamp},
 	}

@@ -49,3 +49,16 @@ func translateExpecting(t *testing.T, file, in, want string) *xdsconfig.GatewayC
 	}
 	return gc
 }
+
+// translateInput translates the test input path (loadInput) with the
+// default options. It returns the result and what is served for gateway
+// ("namespace/name"), which must be served.
+func translateInput(t *testing.T, path, gateway string) (*translator.Result, *xdsconfig.GatewayConfig) {
+	t.Helper()
+	res := translator.Translate(loadInput(t, path), translator.Options{})
+	gc := res.Gateway(gateway)
+	if gc == nil {
+		t.Fatalf("no configuration for %s", gateway)
+	}
+	return res, gc
+}

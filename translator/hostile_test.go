@@ -11,59 +11,18 @@ import (
 	"github.com/gatewarden/gatewarden/xds"
 )
 
-// hostileBase has two routes: victim, which the hostile objects target, and
-// bystander, which must keep being served whatever they do.
-const hostileBase = testenv.GatewayClassManifest + `apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: infra}
-spec:
-  gatewayClassName: gatewarden
-  listeners:
-  - {name: victim, protocol: HTTP, port: 8080, hostname: victim.test, allowedRoutes: {namespaces: {from: All}}}
-  - {name: bystander, protocol: HTTP, port: 8080, hostname: bystander.test, allowedRoutes: {namespaces: {from: All}}}
----
-apiVersion: v1
-kind: Service
-metadata: {name: app, namespace: apps}
-spec: {ports: [{name: http, port: 80}]}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: victim, namespace: apps}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: victim}]
-  rules: [{backendRefs: [{name: app, port: 80}]}]
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: bystander, namespace: apps}
-spec:
-  parentRefs: [{name: gw, namespace: infra, sectionName: bystander}]
-  rules: [{backendRefs: [{name: app, port: 80}]}]
-`
-
-func vhoFor(section, options string) string {
-	return fmt.Sprintf(`
----
-apiVersion: gateway.solo.io/v1
-kind: VirtualHostOption
-metadata: {name: hostile, namespace: infra}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: gw, sectionName: %s}]
-  options:
-%s`, section, options)
+// vhoFor is a VirtualHostOption on the listener section of the Gateway
+// infra/gw with options (lines indented by four spaces).
+func vhoFor(t *testing.T, section, options string) string {
+	t.Helper()
+	return testenv.Fixture(t, "hostile-vho.yaml", section, options)
 }
 
-func routeOption(ns, target, options string) string {
-	return fmt.Sprintf(`
----
-apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: hostile, namespace: %s}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: %s}]
-  options:
-%s`, ns, target, options)
+// routeOption is a RouteOption of namespace ns on the HTTPRoute target with
+// options (lines indented by four spaces).
+func routeOption(t *testing.T, ns, target, options string) string {
+	t.Helper()
+	return testenv.Fixture(t, "hostile-routeoption.yaml", ns, target, options)
 }
 
 // TestHostileManifests feeds hostile objects next to a clean route: each is
@@ -95,6 +54,9 @@ func TestHostileManifests(t *testing.T) {
 		}
 		return strings.TrimSuffix(b.String(), ", ")
 	}
+	// base has two routes: victim, which the hostile objects target, and
+	// bystander, which must keep being served whatever they do.
+	base := testenv.GatewayClassManifest + testenv.Fixture(t, "hostile.yaml")
 	jwt := fmt.Sprintf("    jwt: {providers: {p: {jwks: {local: {key: '%s'}}}}}\n", jwks)
 	tests := map[string]struct {
 		extra     string
@@ -104,28 +66,28 @@ func TestHostileManifests(t *testing.T) {
 		// route, which stays served as it was (without policy).
 		untargeted bool
 	}{
-		"huge JWKS": {extra: vhoFor("victim", fmt.Sprintf("    jwt: {providers: {p: {jwks: {local: {key: '%s'}}}}}\n", huge.String())),
+		"huge JWKS": {extra: vhoFor(t, "victim", fmt.Sprintf("    jwt: {providers: {p: {jwks: {local: {key: '%s'}}}}}\n", huge.String())),
 			want: "larger than the 262144 allowed inline"},
-		"10,000 claims": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {"+claims(10000)+"}}}]}}}\n"),
+		"10,000 claims": {extra: vhoFor(t, "victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {"+claims(10000)+"}}}]}}}\n"),
 			want: "10000 claims, at most 64 are allowed"},
-		"catastrophic-looking regex is fine for RE2": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '(a+)+$'}, matcher: REGEX_MATCH}}]}}}\n")},
-		"regex over Envoy's program size": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat("(ab|cd|ef)", 20)+"'}, matcher: REGEX_MATCH}}]}}}\n"),
+		"catastrophic-looking regex is fine for RE2": {extra: vhoFor(t, "victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '(a+)+$'}, matcher: REGEX_MATCH}}]}}}\n")},
+		"regex over Envoy's program size": {extra: vhoFor(t, "victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat("(ab|cd|ef)", 20)+"'}, matcher: REGEX_MATCH}}]}}}\n"),
 			want: "too complex"},
-		"regex at Envoy's program size": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat("x", 96)+"'}, matcher: REGEX_MATCH}}]}}}\n")},
-		"regex one over Envoy's program size": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat("x", 97)+"'}, matcher: REGEX_MATCH}}]}}}\n"),
+		"regex at Envoy's program size": {extra: vhoFor(t, "victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat("x", 96)+"'}, matcher: REGEX_MATCH}}]}}}\n")},
+		"regex one over Envoy's program size": {extra: vhoFor(t, "victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat("x", 97)+"'}, matcher: REGEX_MATCH}}]}}}\n"),
 			want: "too complex"},
-		"regex of classes near the limit": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat(`\\w`, 24)+"'}, matcher: REGEX_MATCH}}]}}}\n")},
-		"deeply nested claim": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {nestedClaimDelimiter: '.', principals: [{jwtPrincipal: {claims: {"+strings.Repeat("a.", 100)+"z: v}}}]}}}\n"),
+		"regex of classes near the limit": {extra: vhoFor(t, "victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: '"+strings.Repeat(`\\w`, 24)+"'}, matcher: REGEX_MATCH}}]}}}\n")},
+		"deeply nested claim": {extra: vhoFor(t, "victim", jwt+"    rbac: {policies: {p: {nestedClaimDelimiter: '.', principals: [{jwtPrincipal: {claims: {"+strings.Repeat("a.", 100)+"z: v}}}]}}}\n"),
 			want: "nested 101 deep, at most 16"},
-		"empty claim segment": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {nestedClaimDelimiter: '.', principals: [{jwtPrincipal: {claims: {'a..b': v}}}]}}}\n"),
+		"empty claim segment": {extra: vhoFor(t, "victim", jwt+"    rbac: {policies: {p: {nestedClaimDelimiter: '.', principals: [{jwtPrincipal: {claims: {'a..b': v}}}]}}}\n"),
 			want: "has an empty segment"},
-		"cross-namespace target": {extra: routeOption("elsewhere", "victim", "    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: x}}}]}}}\n"),
+		"cross-namespace target": {extra: routeOption(t, "elsewhere", "victim", "    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: x}}}]}}}\n"),
 			want: "HTTPRoute elsewhere/victim not found", untargeted: true},
-		"VirtualHostOption targeting another namespace": {extra: strings.Replace(vhoFor("victim", jwt), "name: gw,", "name: gw, namespace: other,", 1),
+		"VirtualHostOption targeting another namespace": {extra: strings.Replace(vhoFor(t, "victim", jwt), "name: gw,", "name: gw, namespace: other,", 1),
 			want: `"other" differs from the option's namespace`, untargeted: true},
-		"unknown field": {extra: vhoFor("victim", "    jwt: {providers: {p: {jwks: {local: {key: x}}, issuerr: x}}}\n"),
+		"unknown field": {extra: vhoFor(t, "victim", "    jwt: {providers: {p: {jwks: {local: {key: x}}, issuerr: x}}}\n"),
 			loadError: `unknown field "spec.options.jwt.providers.p.issuerr"`},
-		"unknown matcher": {extra: vhoFor("victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: x}, matcher: SUBSTRING}}]}}}\n"),
+		"unknown matcher": {extra: vhoFor(t, "victim", jwt+"    rbac: {policies: {p: {principals: [{jwtPrincipal: {claims: {team: x}, matcher: SUBSTRING}}]}}}\n"),
 			want: `matcher "SUBSTRING" is not supported`},
 		"bad path regex on a route": {extra: "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: victim2, namespace: apps}\nspec:\n  parentRefs: [{name: gw, namespace: infra, sectionName: victim}]\n  rules: [{matches: [{path: {type: RegularExpression, value: '/(('}}], backendRefs: [{name: app, port: 80}]}]\n",
 			want: "not a valid RE2 regular expression", untargeted: true},
@@ -136,9 +98,9 @@ func TestHostileManifests(t *testing.T) {
 		"BackendTLSPolicy naming another namespace's Service": {extra: "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: BackendTLSPolicy\nmetadata: {name: app, namespace: mallory, creationTimestamp: '2020-01-01T00:00:00Z'}\nspec:\n  targetRefs: [{group: '', kind: Service, name: app}]\n  validation: {wellKnownCACertificates: System, hostname: mallory.test}\n"},
 		"ListenerSet the Gateway does not allow, and a route through it": {extra: "\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: ListenerSet\nmetadata: {name: ls, namespace: apps}\nspec:\n  parentRef: {name: gw, namespace: infra}\n  listeners: [{name: l, protocol: HTTP, port: 8080, hostname: x.victim.test}, {name: m, protocol: HTTP, port: 9090}]\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: victim2, namespace: apps}\nspec:\n  parentRefs: [{kind: ListenerSet, name: ls}]\n  rules: [{backendRefs: [{name: app, port: 80}]}]\n",
 			want: `Gateway infra/gw does not allow ListenerSets from namespace "apps" (spec.allowedListeners.namespaces.from: None)`, untargeted: true},
-		"VirtualHostOption targeting a ListenerSet of another namespace": {extra: strings.Replace(vhoFor("victim", jwt), "kind: Gateway, name: gw, sectionName: victim", "kind: ListenerSet, name: ls, namespace: apps", 1),
+		"VirtualHostOption targeting a ListenerSet of another namespace": {extra: strings.Replace(vhoFor(t, "victim", jwt), "kind: Gateway, name: gw, sectionName: victim", "kind: ListenerSet, name: ls, namespace: apps", 1),
 			want: `"apps" differs from the option's namespace`, untargeted: true},
-		"VirtualHostOption targeting a ListenerSet that does not exist": {extra: strings.Replace(vhoFor("victim", jwt), "kind: Gateway, name: gw, sectionName: victim", "kind: ListenerSet, name: nope", 1),
+		"VirtualHostOption targeting a ListenerSet that does not exist": {extra: strings.Replace(vhoFor(t, "victim", jwt), "kind: Gateway, name: gw, sectionName: victim", "kind: ListenerSet, name: nope", 1),
 			want: "ListenerSet infra/nope not found", untargeted: true},
 		"binary garbage":  {extra: "\n---\n\x00\x01\x02\xff\xfe", loadError: "hostile.yaml:"},
 		"empty documents": {extra: "\n---\n---\n\n---\n"},
@@ -148,13 +110,13 @@ func TestHostileManifests(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			if tc.loadError != "" {
-				_, err := resource.Load("hostile.yaml", []byte(hostileBase+tc.extra))
+				_, err := resource.Load("hostile.yaml", []byte(base+tc.extra))
 				if err == nil || !strings.Contains(err.Error(), tc.loadError) {
 					t.Fatalf("load error = %v, want %q", err, tc.loadError)
 				}
 				return
 			}
-			gc := translateExpecting(t, "hostile.yaml", hostileBase+tc.extra, tc.want)
+			gc := translateExpecting(t, "hostile.yaml", base+tc.extra, tc.want)
 			for _, vh := range gc.Routes[0].VirtualHosts {
 				for _, r := range vh.Routes {
 					forwarded := r.GetRoute() != nil

@@ -20,11 +20,7 @@ import (
 // that the tenant's RouteOption does not turn JWT off there, and that the
 // ListenerSet of a namespace the Gateway does not select adds nothing.
 func TestListenerSetInheritsGatewayPolicy(t *testing.T) {
-	res := translator.Translate(loadInput(t, "testdata/listenerset.in.yaml"), translator.Options{})
-	gc := res.Gateway("infra/gw")
-	if gc == nil {
-		t.Fatal("no configuration for infra/gw")
-	}
+	res, gc := translateInput(t, "testdata/listenerset.in.yaml", "infra/gw")
 	vhosts := map[string]*routev3.VirtualHost{}
 	for _, rc := range gc.Routes {
 		for _, vh := range rc.VirtualHosts {

@@ -44,29 +44,62 @@ type Status struct {
 // RouteStatus is the status of the route of kind (one of
 // resource.RouteKinds) named key, or nil when the translation has none.
 func (s *Status) RouteStatus(kind string, key types.NamespacedName) *gwv1.RouteStatus {
-	switch kind {
-	case kindHTTPRoute:
-		if st := s.HTTPRoutes[key]; st != nil {
-			return &st.RouteStatus
-		}
-	case kindGRPCRoute:
-		if st := s.GRPCRoutes[key]; st != nil {
-			return &st.RouteStatus
-		}
-	case kindTLSRoute:
-		if st := s.TLSRoutes[key]; st != nil {
-			return &st.RouteStatus
-		}
-	case kindTCPRoute:
-		if st := s.TCPRoutes[key]; st != nil {
-			return &st.RouteStatus
-		}
-	case kindUDPRoute:
-		if st := s.UDPRoutes[key]; st != nil {
-			return &st.RouteStatus
-		}
+	statuses, ok := routeStatusMaps[kind]
+	if !ok {
+		return nil
+	}
+	return statuses(s).get(key)
+}
+
+// routeStatusMaps are, by route kind, the map of a Status that holds the
+// statuses of the routes of that kind.
+var routeStatusMaps = map[string]func(*Status) routeStatusMap{
+	resource.KindHTTPRoute: func(s *Status) routeStatusMap { return statusMap[*gwv1.HTTPRouteStatus]{&s.HTTPRoutes} },
+	resource.KindGRPCRoute: func(s *Status) routeStatusMap { return statusMap[*gwv1.GRPCRouteStatus]{&s.GRPCRoutes} },
+	resource.KindTLSRoute:  func(s *Status) routeStatusMap { return statusMap[*gwv1.TLSRouteStatus]{&s.TLSRoutes} },
+	resource.KindTCPRoute:  func(s *Status) routeStatusMap { return statusMap[*gwv1.TCPRouteStatus]{&s.TCPRoutes} },
+	resource.KindUDPRoute:  func(s *Status) routeStatusMap { return statusMap[*gwv1.UDPRouteStatus]{&s.UDPRoutes} },
+}
+
+// routeStatusMap is the map of a Status that holds the statuses of the
+// routes of one kind.
+type routeStatusMap interface {
+	// get is the RouteStatus of the route key, nil when the map has none.
+	get(key types.NamespacedName) *gwv1.RouteStatus
+	// add puts a new, empty status of the route key in the map, making the
+	// map when it is nil, and returns its RouteStatus.
+	add(key types.NamespacedName) *gwv1.RouteStatus
+}
+
+// kindRouteStatus is a pointer to the status type of one route kind. Each
+// of them is a RouteStatus and nothing else, as routeStatusOnly is: the
+// pointers convert to one another.
+type kindRouteStatus interface {
+	*gwv1.HTTPRouteStatus | *gwv1.GRPCRouteStatus | *gwv1.TLSRouteStatus | *gwv1.TCPRouteStatus | *gwv1.UDPRouteStatus
+}
+
+// routeStatusOnly has the fields of every route kind's status type.
+type routeStatusOnly struct {
+	gwv1.RouteStatus `json:",inline"`
+}
+
+// statusMap is the map m points to, of the statuses of one route kind.
+type statusMap[P kindRouteStatus] struct{ m *map[types.NamespacedName]P }
+
+func (s statusMap[P]) get(key types.NamespacedName) *gwv1.RouteStatus {
+	if st := (*routeStatusOnly)((*s.m)[key]); st != nil {
+		return &st.RouteStatus
 	}
 	return nil
+}
+
+func (s statusMap[P]) add(key types.NamespacedName) *gwv1.RouteStatus {
+	if *s.m == nil {
+		*s.m = map[types.NamespacedName]P{}
+	}
+	st := &routeStatusOnly{}
+	(*s.m)[key] = P(st)
+	return &st.RouteStatus
 }
 
 func newStatus() *Status { return newStatusFor(&resource.Resources{}) }

@@ -8,6 +8,8 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
 // A TCPRoute is served on a TCP listener: every connection to the port is
@@ -20,7 +22,7 @@ import (
 
 // tcpAsHTTP returns the HTTPRoute of kind TCPRoute that stands for r.
 func tcpAsHTTP(r *gwv1.TCPRoute) *gwv1.HTTPRoute {
-	return streamRouteAsHTTP(kindTCPRoute, r.ObjectMeta, r.Spec.ParentRefs, len(r.Spec.Rules), func(i int) (*gwv1.SectionName, []gwv1.BackendRef) {
+	return streamRouteAsHTTP(resource.KindTCPRoute, r.ObjectMeta, r.Spec.ParentRefs, len(r.Spec.Rules), func(i int) (*gwv1.SectionName, []gwv1.BackendRef) {
 		return r.Spec.Rules[i].Name, r.Spec.Rules[i].BackendRefs
 	})
 }

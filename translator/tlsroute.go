@@ -12,6 +12,7 @@ import (
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
+	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
 // A TLSRoute is served on a TLS listener, in one of two modes, picked by
@@ -37,7 +38,7 @@ const (
 
 // tlsAsHTTP returns the HTTPRoute of kind TLSRoute that stands for r.
 func tlsAsHTTP(r *gwv1.TLSRoute) *gwv1.HTTPRoute {
-	h := streamRouteAsHTTP(kindTLSRoute, r.ObjectMeta, r.Spec.ParentRefs, len(r.Spec.Rules), func(i int) (*gwv1.SectionName, []gwv1.BackendRef) {
+	h := streamRouteAsHTTP(resource.KindTLSRoute, r.ObjectMeta, r.Spec.ParentRefs, len(r.Spec.Rules), func(i int) (*gwv1.SectionName, []gwv1.BackendRef) {
 		return r.Spec.Rules[i].Name, r.Spec.Rules[i].BackendRefs
 	})
 	h.Spec.Hostnames = r.Spec.Hostnames

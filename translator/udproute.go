@@ -13,6 +13,8 @@ import (
 	udpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/udp/udp_proxy/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"github.com/gatewarden/gatewarden/pkg/resource"
 )
 
 // A UDPRoute is served on a UDP listener: Envoy's udp_proxy listener filter
@@ -35,7 +37,7 @@ const udpProxyFilter = "envoy.filters.udp_listener.udp_proxy"
 
 // udpAsHTTP returns the HTTPRoute of kind UDPRoute that stands for r.
 func udpAsHTTP(r *gwv1.UDPRoute) *gwv1.HTTPRoute {
-	return streamRouteAsHTTP(kindUDPRoute, r.ObjectMeta, r.Spec.ParentRefs, len(r.Spec.Rules), func(i int) (*gwv1.SectionName, []gwv1.BackendRef) {
+	return streamRouteAsHTTP(resource.KindUDPRoute, r.ObjectMeta, r.Spec.ParentRefs, len(r.Spec.Rules), func(i int) (*gwv1.SectionName, []gwv1.BackendRef) {
 		return r.Spec.Rules[i].Name, r.Spec.Rules[i].BackendRefs
 	})
 }

@@ -1,21 +1,16 @@
 package resource
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gatewarden/gatewarden/internal/testenv"
 )
 
 // FuzzLoad feeds arbitrary bytes to the loader: it must never panic, and a
 // file it accepts yields documents only when there was no error.
 func FuzzLoad(f *testing.F) {
-	seeds, _ := filepath.Glob("../../translator/testdata/*.in.yaml")
-	for _, s := range seeds {
-		if data, err := os.ReadFile(s); err == nil {
-			f.Add(data)
-		}
-	}
+	testenv.AddFileSeeds(f, "../../translator/testdata/*.in.yaml")
 	f.Add([]byte("---\n---\n"))
 	f.Add([]byte("\x00\xff\xfe garbage"))
 	f.Add([]byte(`{"apiVersion":"v1","kind":"Service","metadata":{"name":"s"}}`))

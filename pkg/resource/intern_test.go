@@ -1,35 +1,24 @@
 package resource
 
 import (
-	"fmt"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/gatewarden/gatewarden/internal/testenv"
 	optv1 "github.com/gatewarden/gatewarden/pkg/apis/gateway/v1"
 )
 
-func routeOptionDoc(name, team string) string {
-	return fmt.Sprintf(`apiVersion: gateway.solo.io/v1
-kind: RouteOption
-metadata: {name: %s, namespace: ns}
-spec:
-  targetRefs: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: %s}]
-  options:
-    rbac:
-      policies:
-        team:
-          nestedClaimDelimiter: .
-          principals:
-          - jwtPrincipal: {claims: {org.team: %s}}
-`, name, name, team)
+func routeOptionDoc(t *testing.T, name, team string) string {
+	t.Helper()
+	return testenv.Fixture(t, "intern.yaml", name, team)
 }
 
 // TestEqualRulesAreHeldOnce loads options with equal and different rules:
 // equal ones share one value, and values no document uses are let go.
 func TestEqualRulesAreHeldOnce(t *testing.T) {
 	before := rbacRules.len()
-	docs, err := Load("routes.yaml", []byte(routeOptionDoc("a", "red")+"---\n"+routeOptionDoc("b", "red")+"---\n"+routeOptionDoc("c", "blue")))
+	docs, err := Load("routes.yaml", []byte(routeOptionDoc(t, "a", "red")+"---\n"+routeOptionDoc(t, "b", "red")+"---\n"+routeOptionDoc(t, "c", "blue")))
 	if err != nil {
 		t.Fatal(err)
 	}

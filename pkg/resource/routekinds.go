@@ -69,36 +69,38 @@ var (
 // which pick a backend by SNI without terminating TLS; TCP listeners take
 // TCPRoutes, UDP listeners UDPRoutes. Read it, do not change it.
 var RouteKinds = []RouteKind{
-	{
-		Kind: KindHTTPRoute, Versions: httpRouteVersions, Protocols: httpTakers, RouteOptionTarget: true,
-		New:     func() APIObject { return &gwv1.HTTPRoute{} },
-		NewList: func() APIObjectList { return &gwv1.HTTPRouteList{} },
-		Status:  func(o APIObject) *gwv1.RouteStatus { return &o.(*gwv1.HTTPRoute).Status.RouteStatus },
-	},
-	{
-		Kind: KindGRPCRoute, Versions: v1Only, Protocols: httpTakers, Optional: true, RouteOptionTarget: true,
-		New:     func() APIObject { return &gwv1.GRPCRoute{} },
-		NewList: func() APIObjectList { return &gwv1.GRPCRouteList{} },
-		Status:  func(o APIObject) *gwv1.RouteStatus { return &o.(*gwv1.GRPCRoute).Status.RouteStatus },
-	},
-	{
-		Kind: KindTLSRoute, Versions: v1Only, Protocols: []gwv1.ProtocolType{gwv1.TLSProtocolType}, Optional: true,
-		New:     func() APIObject { return &gwv1.TLSRoute{} },
-		NewList: func() APIObjectList { return &gwv1.TLSRouteList{} },
-		Status:  func(o APIObject) *gwv1.RouteStatus { return &o.(*gwv1.TLSRoute).Status.RouteStatus },
-	},
-	{
-		Kind: KindTCPRoute, Versions: v1Only, Protocols: []gwv1.ProtocolType{gwv1.TCPProtocolType}, Optional: true,
-		New:     func() APIObject { return &gwv1.TCPRoute{} },
-		NewList: func() APIObjectList { return &gwv1.TCPRouteList{} },
-		Status:  func(o APIObject) *gwv1.RouteStatus { return &o.(*gwv1.TCPRoute).Status.RouteStatus },
-	},
-	{
-		Kind: KindUDPRoute, Versions: v1Only, Protocols: []gwv1.ProtocolType{gwv1.UDPProtocolType}, Optional: true,
-		New:     func() APIObject { return &gwv1.UDPRoute{} },
-		NewList: func() APIObjectList { return &gwv1.UDPRouteList{} },
-		Status:  func(o APIObject) *gwv1.RouteStatus { return &o.(*gwv1.UDPRoute).Status.RouteStatus },
-	},
+	typed[gwv1.HTTPRouteList](RouteKind{Kind: KindHTTPRoute, Versions: httpRouteVersions, Protocols: httpTakers, RouteOptionTarget: true},
+		func(r *gwv1.HTTPRoute) *gwv1.RouteStatus { return &r.Status.RouteStatus }),
+	typed[gwv1.GRPCRouteList](RouteKind{Kind: KindGRPCRoute, Versions: v1Only, Protocols: httpTakers, Optional: true, RouteOptionTarget: true},
+		func(r *gwv1.GRPCRoute) *gwv1.RouteStatus { return &r.Status.RouteStatus }),
+	typed[gwv1.TLSRouteList](RouteKind{Kind: KindTLSRoute, Versions: v1Only, Protocols: []gwv1.ProtocolType{gwv1.TLSProtocolType}, Optional: true},
+		func(r *gwv1.TLSRoute) *gwv1.RouteStatus { return &r.Status.RouteStatus }),
+	typed[gwv1.TCPRouteList](RouteKind{Kind: KindTCPRoute, Versions: v1Only, Protocols: []gwv1.ProtocolType{gwv1.TCPProtocolType}, Optional: true},
+		func(r *gwv1.TCPRoute) *gwv1.RouteStatus { return &r.Status.RouteStatus }),
+	typed[gwv1.UDPRouteList](RouteKind{Kind: KindUDPRoute, Versions: v1Only, Protocols: []gwv1.ProtocolType{gwv1.UDPProtocolType}, Optional: true},
+		func(r *gwv1.UDPRoute) *gwv1.RouteStatus { return &r.Status.RouteStatus }),
+}
+
+// objectPointer is *R, an APIObject; listPointer is *L, an APIObjectList.
+type (
+	objectPointer[R any] interface {
+		*R
+		APIObject
+	}
+	listPointer[L any] interface {
+		*L
+		APIObjectList
+	}
+)
+
+// typed is k with New, NewList and Status filled in for the kind whose
+// lists are of type L and objects of type R; status is the route status of
+// an object.
+func typed[L any, PL listPointer[L], R any, PR objectPointer[R]](k RouteKind, status func(PR) *gwv1.RouteStatus) RouteKind {
+	k.New = func() APIObject { return PR(new(R)) }
+	k.NewList = func() APIObjectList { return PL(new(L)) }
+	k.Status = func(o APIObject) *gwv1.RouteStatus { return status(o.(PR)) }
+	return k
 }
 
 // listenerRouteKinds maps a listener protocol to the kinds it takes,
