@@ -127,17 +127,6 @@ func TestAttacksAreDenied(t *testing.T) {
 	t.Logf("%d attacks denied by Envoy; none reached httpbin", len(attacks))
 }
 
-// newKey is a signing key made by generate (jwt.GenerateRSA or
-// jwt.GenerateEC) with the key ID kid.
-func newKey(t *testing.T, generate func(kid string) (*jwt.Key, error), kid string) *jwt.Key {
-	t.Helper()
-	k, err := generate(kid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func mustMint(t *testing.T, k *jwt.Key, claims map[string]any) string {
 	t.Helper()
 	tok, err := jwt.Mint(k, jwt.Claims(claims), jwt.MintOptions{})

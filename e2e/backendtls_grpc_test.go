@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"crypto/tls"
-	"fmt"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/gatewarden/gatewarden/internal/testenv"
@@ -27,17 +24,9 @@ func TestGRPCRouteBackendTLS(t *testing.T) {
 		e.write("grpc-tls.yaml", testenv.GatewayClassManifest+testenv.Fixture(t, "backendtls-grpc.yaml", e.gwPort, indentPEM(ca.CertPEM))+
 			testenv.Backend("infra", "health", "grpcs", 443, port, "127.0.0.1"))
 	})
-	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", e.gwPort),
-		grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithAuthority("grpc.test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client := healthpb.NewHealthClient(conn)
+	client := healthClient(t, e.gwPort, "grpc.test")
 	eventually(t, 15*time.Second, "the gRPC backend over TLS answers", func() string {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		resp, err := client.Check(ctx, &healthpb.HealthCheckRequest{})
+		resp, err := checkHealth(client, "")
 		if err != nil {
 			return err.Error()
 		}

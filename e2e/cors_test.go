@@ -18,7 +18,7 @@ import (
 // preflight, allowed or not, reaches the backend, and an OPTIONS request
 // dressed up as a preflight never gets past JWT on a route without CORS.
 func TestCORSPreflightBeforeJWT(t *testing.T) {
-	key := newJWTKey(t, "k1")
+	key := newKey(t, jwt.GenerateRSA, "k1")
 	apiPort, apiCount := countingBackend(t, "api")
 	e := startDirEnv(t, false, func(e *dirEnv) {
 		e.gateway = "infra/gw"

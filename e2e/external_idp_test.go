@@ -49,17 +49,6 @@ func startJWKSServer(t *testing.T, ca *pki.CA, keys ...*jwt.Key) *jwksServer {
 	return idp
 }
 
-// generatedKey is a new key of generate (jwt.GenerateRSA or
-// jwt.GenerateEC) with key ID kid.
-func generatedKey(t *testing.T, generate func(kid string) (*jwt.Key, error), kid string) *jwt.Key {
-	t.Helper()
-	k, err := generate(kid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 // serverCert issues a server certificate of ca for host.
 func serverCert(t *testing.T, ca *pki.CA, host string) tls.Certificate {
 	t.Helper()
@@ -194,7 +183,7 @@ func sumStats(stats map[string]int64, suffix string) int64 {
 func TestExternalIdentityProvider(t *testing.T) {
 	const cacheDuration = 3 * time.Second
 	ca, wrongCA := testenv.NewCA(t, "identity provider CA"), testenv.NewCA(t, "another CA")
-	k1, k2, k3 := generatedKey(t, jwt.GenerateRSA, "key-1"), generatedKey(t, jwt.GenerateEC, "key-2"), generatedKey(t, jwt.GenerateRSA, "key-3")
+	k1, k2, k3 := newKey(t, jwt.GenerateRSA, "key-1"), newKey(t, jwt.GenerateEC, "key-2"), newKey(t, jwt.GenerateRSA, "key-3")
 	idp := startJWKSServer(t, ca, k1)
 	manifests := func(caPEM []byte) string { return idpManifests(t, idp.port, caPEM, cacheDuration) }
 	e := startDirEnv(t, false, func(e *dirEnv) {

@@ -30,7 +30,7 @@ func TestFrontendClientCertificates(t *testing.T) {
 		t.Fatal(err)
 	}
 	good, forged := aliceCert(t, clientCA), aliceCert(t, otherCA)
-	key := newJWTKey(t, "k1")
+	key := newKey(t, jwt.GenerateRSA, "k1")
 	token := iss1Token(t, key, jwt.Claims{"sub": "alice"})
 	apiPort, apiCount := countingBackend(t, "api")
 	b64 := base64.StdEncoding.EncodeToString

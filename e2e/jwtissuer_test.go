@@ -7,14 +7,15 @@ import (
 	"github.com/gatewarden/gatewarden/pkg/jwt"
 )
 
-// newJWTKey is a new RSA signing key with key ID kid.
-func newJWTKey(t *testing.T, kid string) *jwt.Key {
+// newKey is a signing key made by generate (jwt.GenerateRSA or
+// jwt.GenerateEC) with the key ID kid.
+func newKey(t *testing.T, generate func(kid string) (*jwt.Key, error), kid string) *jwt.Key {
 	t.Helper()
-	key, err := jwt.GenerateRSA(kid)
+	k, err := generate(kid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return key
+	return k
 }
 
 // iss1Token is a token of key with claims, of the issuer iss-1 that

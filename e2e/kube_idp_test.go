@@ -21,7 +21,7 @@ import (
 func TestKubernetesExternalIdentityProvider(t *testing.T) {
 	k, gwPort := startGuideKube(t)
 	ca, wrongCA := testenv.NewCA(t, "identity provider CA"), testenv.NewCA(t, "another CA")
-	key := generatedKey(t, jwt.GenerateRSA, "key-1")
+	key := newKey(t, jwt.GenerateRSA, "key-1")
 	idp := startJWKSServer(t, ca, key)
 	manifests := func(caPEM []byte) string { return idpManifests(t, idp.port, caPEM, 3*time.Second) }
 	k.kubectl(manifests(ca.CertPEM), "apply", "-f-")

@@ -22,7 +22,7 @@ import (
 // namespace the Gateway does not select is refused and serves nothing.
 // The manifests are testdata/listenerset.yaml.
 func TestListenerSetCannotEscapeGatewayPolicy(t *testing.T) {
-	platformKey, tenantKey := generatedKey(t, jwt.GenerateRSA, "platform"), generatedKey(t, jwt.GenerateRSA, "tenant")
+	platformKey, tenantKey := newKey(t, jwt.GenerateRSA, "platform"), newKey(t, jwt.GenerateRSA, "tenant")
 	ownerPort, ownerCount := countingBackend(t, "owner")
 	tenantPort, tenantCount := countingBackend(t, "tenant")
 	outsiderPort, outsiderCount := countingBackend(t, "outsider")

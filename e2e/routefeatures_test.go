@@ -20,7 +20,7 @@ import (
 // a copy, the app gets the header its backendRef sets, and a backend that
 // fails twice with 503 is retried until it answers.
 func TestMirrorRetryBackendHeaders(t *testing.T) {
-	key := newJWTKey(t, "k1")
+	key := newKey(t, jwt.GenerateRSA, "k1")
 	var appSaw atomic.Value // the x-for-app header of the last request
 	appSaw.Store("")
 	appCount := &atomic.Int64{}
