@@ -125,7 +125,7 @@ check of the server's certificate).`,
 	f.StringVar(&token, "token", "", "a JWT, sent as 'Authorization: Bearer TOKEN'")
 	f.StringVarP(&output, "output", "o", "text", "output: text or json")
 	f.StringVar(&now, "now", "", "the time tokens are checked at (RFC 3339; default now)")
-	f.StringVar(&controllerName, "controller-name", translator.DefaultControllerName, "GatewayClass controllerName to serve")
+	addControllerNameFlag(f, &controllerName)
 	return cmd
 }
 

@@ -64,9 +64,8 @@ public key as a JWKS: paste it into a provider's jwks.local.key.
 }
 
 func newJWTMintCommand() *cobra.Command {
-	var keyFile, claims, kid, iss, sub string
-	var aud []string
-	var ttl time.Duration
+	var keyFile, claims, kid string
+	var opts jwt.MintOptions
 	cmd := &cobra.Command{
 		Use:   "mint --key FILE [--claims JSON|@FILE] [--iss ISS] [--aud AUD]... [--ttl 1h]",
 		Short: "Sign a token with a key made by keygen",
@@ -97,7 +96,7 @@ sets iat and exp.
 					return usageError(fmt.Errorf("--claims: not a JSON object: %w", err))
 				}
 			}
-			tok, err := jwt.Mint(k, c, jwt.MintOptions{Issuer: iss, Subject: sub, Audience: aud, TTL: ttl})
+			tok, err := jwt.Mint(k, c, opts)
 			if err != nil {
 				return err
 			}
@@ -109,10 +108,10 @@ sets iat and exp.
 	f.StringVar(&keyFile, "key", "", "private key file from keygen (required)")
 	f.StringVar(&claims, "claims", "", "claims as a JSON object, or @FILE")
 	f.StringVar(&kid, "kid", "", "key ID for the token header (default: the key file's)")
-	f.StringVar(&iss, "iss", "", "issuer (iss)")
-	f.StringVar(&sub, "sub", "", "subject (sub)")
-	f.StringArrayVar(&aud, "aud", nil, "audience (aud), repeatable")
-	f.DurationVar(&ttl, "ttl", time.Hour, "lifetime: sets iat and exp (0 leaves them out)")
+	f.StringVar(&opts.Issuer, "iss", "", "issuer (iss)")
+	f.StringVar(&opts.Subject, "sub", "", "subject (sub)")
+	f.StringArrayVar(&opts.Audience, "aud", nil, "audience (aud), repeatable")
+	f.DurationVar(&opts.TTL, "ttl", time.Hour, "lifetime: sets iat and exp (0 leaves them out)")
 	_ = cmd.MarkFlagRequired("key")
 	return cmd
 }

@@ -10,6 +10,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/gatewarden/gatewarden/translator"
 )
 
 func main() {
@@ -54,4 +57,10 @@ clusters with jwt_authn and rbac filters, and serves them to Envoys over ADS.`,
 	}
 	root.AddCommand(newServeCommand(), newTranslateCommand(), newBootstrapCommand(), newExplainCommand(), newJWTCommand(), newCertsCommand(), newVersionCommand())
 	return root
+}
+
+// addControllerNameFlag adds --controller-name, the controllerName of the
+// GatewayClasses a command translates, to the commands that translate.
+func addControllerNameFlag(f *pflag.FlagSet, p *string) {
+	f.StringVar(p, "controller-name", translator.DefaultControllerName, "GatewayClass controllerName to serve")
 }

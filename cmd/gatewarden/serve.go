@@ -95,7 +95,7 @@ written back by the replica elected leader; every replica serves xDS.`,
 	f.StringVar(&o.xdsAddress, "xds-address", "127.0.0.1:18000", "address of the ADS gRPC server")
 	f.StringVar(&o.adminAddress, "admin-address", "127.0.0.1:9090", "address of the admin endpoint (/healthz, /readyz, /metrics; and /debug/config, /debug/xds, /debug/pprof when it is a loopback address)")
 	f.StringVar(&o.debugAddress, "debug-address", "", "address of the debug endpoints (/debug/config, /debug/xds, /debug/pprof) when --admin-address is not a loopback address; they show every Gateway's configuration, so keep it loopback (kubectl port-forward reaches it); empty: not served")
-	f.StringVar(&o.controllerName, "controller-name", translator.DefaultControllerName, "GatewayClass controllerName to serve")
+	addControllerNameFlag(f, &o.controllerName)
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.debounce, "debounce", debounce.DefaultQuiet, "how long changes must be quiet before the resources are translated again: files of the directory (directory mode) or objects of the API server (Kubernetes mode); a stream of changes that never pauses is translated at least every "+debounce.DefaultMaxDelay.String())
 	return cmd

@@ -77,7 +77,7 @@ written, listing why on stderr: a gate for a CI pipeline of manifests.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&resources, "resources", "", "directory of manifests (required)")
-	f.StringVar(&controllerName, "controller-name", translator.DefaultControllerName, "GatewayClass controllerName to serve")
+	addControllerNameFlag(f, &controllerName)
 	f.StringVar(&gateway, "gateway", "", "print only this Gateway's configuration (NAMESPACE/NAME); statuses are all printed")
 	f.StringVarP(&output, "output", "o", "yaml", "output format: yaml or json")
 	f.BoolVar(&strict, "strict", false, "exit 1 when any object is not accepted as written")

@@ -410,84 +410,126 @@ func routeConfigName(a *anypb.Any) string {
 	return ""
 }
 
-// sotwClient subscribes to LDS and CDS, then, as Envoy does, to the
+// runClient subscribes to LDS and CDS, then, as Envoy does, to the
 // endpoints of its EDS clusters and to the route configurations its
 // listeners name (through scoped RDS when they use it),
 // and ACKs every response; it calls onRoute after ACKing a route response
-// that carries the route configuration of host.
-func sotwClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceClient, node *corev3.Node, host string, onRoute func(string)) {
-	st, err := c.StreamAggregatedResources(ctx)
-	if err != nil {
-		return
-	}
-	sub := &routeSubscriber{host: host}
+// that carries the route configuration of sub's host.
+func runClient[Req, Resp any](st adsStream[Req, Resp], p adsProtocol[Req, Resp], sub *routeSubscriber, onRoute func(string)) {
 	for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
-		if st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typ}) != nil {
+		if st.Send(p.subscribe(typ, nil)) != nil {
 			return
 		}
 	}
 	for {
-		resp, err := st.Recv()
+		raw, err := st.Recv()
 		if err != nil {
 			return
 		}
-		ack := &discoveryv3.DiscoveryRequest{TypeUrl: resp.TypeUrl, VersionInfo: resp.VersionInfo, ResponseNonce: resp.Nonce}
-		ack.ResourceNames = sub.namesAsked(resp.TypeUrl)
-		if st.Send(ack) != nil {
+		resp := p.read(raw)
+		if st.Send(p.ack(resp)) != nil {
 			return
 		}
-		if resp.TypeUrl == resourcev3.RouteType {
-			if sub.carries(resourceNames(resp.Resources, routeConfigName)) {
-				onRoute(resp.VersionInfo)
+		if resp.typeURL == resourcev3.RouteType {
+			if sub.carries(resp.routes) {
+				onRoute(resp.version)
 			}
 			continue
 		}
-		if typ, names := sub.next(resp.TypeUrl, resp.Resources); typ != "" {
-			if st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: typ, ResourceNames: names}) != nil {
+		if typ, names := sub.next(resp.typeURL, resp.resources); typ != "" {
+			if st.Send(p.subscribe(typ, names)) != nil {
 				return
 			}
 		}
 	}
 }
 
-// deltaClient is sotwClient over the delta protocol.
+// adsStream is an ADS stream of either protocol, as gRPC makes it.
+type adsStream[Req, Resp any] interface {
+	Send(Req) error
+	Recv() (Resp, error)
+}
+
+// adsProtocol makes the requests of one ADS protocol and reads its
+// responses.
+type adsProtocol[Req, Resp any] interface {
+	// subscribe asks for the resources of typ named names (all when nil).
+	subscribe(typ string, names []string) Req
+	ack(adsResponse) Req
+	read(Resp) adsResponse
+}
+
+// adsResponse is what runClient reads of a response.
+type adsResponse struct {
+	typeURL, version, nonce string
+	// routes are the names of a route response's route configurations;
+	// resources those of any other response.
+	routes    []string
+	resources []*anypb.Any
+}
+
+// sotwClient is runClient over the state-of-the-world protocol.
+func sotwClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceClient, node *corev3.Node, host string, onRoute func(string)) {
+	st, err := c.StreamAggregatedResources(ctx)
+	if err != nil {
+		return
+	}
+	sub := &routeSubscriber{host: host}
+	runClient(st, sotwProtocol{node, sub}, sub, onRoute)
+}
+
+type sotwProtocol struct {
+	node *corev3.Node
+	sub  *routeSubscriber
+}
+
+func (p sotwProtocol) subscribe(typ string, names []string) *discoveryv3.DiscoveryRequest {
+	return &discoveryv3.DiscoveryRequest{Node: p.node, TypeUrl: typ, ResourceNames: names}
+}
+
+// ack repeats the names asked for so far, as every state-of-the-world
+// request does.
+func (p sotwProtocol) ack(r adsResponse) *discoveryv3.DiscoveryRequest {
+	return &discoveryv3.DiscoveryRequest{TypeUrl: r.typeURL, VersionInfo: r.version, ResponseNonce: r.nonce, ResourceNames: p.sub.namesAsked(r.typeURL)}
+}
+
+func (sotwProtocol) read(resp *discoveryv3.DiscoveryResponse) adsResponse {
+	r := adsResponse{typeURL: resp.TypeUrl, version: resp.VersionInfo, nonce: resp.Nonce, resources: resp.Resources}
+	if r.typeURL == resourcev3.RouteType {
+		r.routes = resourceNames(resp.Resources, routeConfigName)
+	}
+	return r
+}
+
+// deltaClient is runClient over the delta protocol.
 func deltaClient(ctx context.Context, c discoveryv3.AggregatedDiscoveryServiceClient, node *corev3.Node, host string, onRoute func(string)) {
 	st, err := c.DeltaAggregatedResources(ctx)
 	if err != nil {
 		return
 	}
-	sub := &routeSubscriber{host: host, delta: true}
-	for _, typ := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
-		if st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: typ}) != nil {
-			return
+	runClient(st, deltaProtocol{node}, &routeSubscriber{host: host, delta: true}, onRoute)
+}
+
+type deltaProtocol struct {
+	node *corev3.Node
+}
+
+func (p deltaProtocol) subscribe(typ string, names []string) *discoveryv3.DeltaDiscoveryRequest {
+	return &discoveryv3.DeltaDiscoveryRequest{Node: p.node, TypeUrl: typ, ResourceNamesSubscribe: names}
+}
+
+func (deltaProtocol) ack(r adsResponse) *discoveryv3.DeltaDiscoveryRequest {
+	return &discoveryv3.DeltaDiscoveryRequest{TypeUrl: r.typeURL, ResponseNonce: r.nonce}
+}
+
+func (deltaProtocol) read(resp *discoveryv3.DeltaDiscoveryResponse) adsResponse {
+	r := adsResponse{typeURL: resp.TypeUrl, version: resp.SystemVersionInfo, nonce: resp.Nonce}
+	for _, res := range resp.Resources {
+		if r.typeURL == resourcev3.RouteType {
+			r.routes = append(r.routes, res.Name)
+		} else {
+			r.resources = append(r.resources, res.Resource)
 		}
 	}
-	for {
-		resp, err := st.Recv()
-		if err != nil {
-			return
-		}
-		if st.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.TypeUrl, ResponseNonce: resp.Nonce}) != nil {
-			return
-		}
-		if resp.TypeUrl == resourcev3.RouteType {
-			var names []string
-			for _, r := range resp.Resources {
-				names = append(names, r.Name)
-			}
-			if sub.carries(names) {
-				onRoute(resp.SystemVersionInfo)
-			}
-			continue
-		}
-		anys := make([]*anypb.Any, 0, len(resp.Resources))
-		for _, r := range resp.Resources {
-			anys = append(anys, r.Resource)
-		}
-		if typ, names := sub.next(resp.TypeUrl, anys); typ != "" {
-			if st.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: typ, ResourceNamesSubscribe: names}) != nil {
-				return
-			}
-		}
-	}
+	return r
 }

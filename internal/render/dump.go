@@ -44,19 +44,17 @@ type GatewayDump struct {
 	Secrets []any `json:"secrets,omitempty"`
 }
 
-// StatusDump lists statuses by kind, each sorted by namespace/name.
-type StatusDump struct {
-	GatewayClasses     []ObjectStatus `json:"gatewayClasses,omitempty"`
-	Gateways           []ObjectStatus `json:"gateways,omitempty"`
-	ListenerSets       []ObjectStatus `json:"listenerSets,omitempty"`
-	HTTPRoutes         []ObjectStatus `json:"httpRoutes,omitempty"`
-	GRPCRoutes         []ObjectStatus `json:"grpcRoutes,omitempty"`
-	TLSRoutes          []ObjectStatus `json:"tlsRoutes,omitempty"`
-	TCPRoutes          []ObjectStatus `json:"tcpRoutes,omitempty"`
-	UDPRoutes          []ObjectStatus `json:"udpRoutes,omitempty"`
-	VirtualHostOptions []ObjectStatus `json:"virtualHostOptions,omitempty"`
-	RouteOptions       []ObjectStatus `json:"routeOptions,omitempty"`
-	BackendTLSPolicies []ObjectStatus `json:"backendTLSPolicies,omitempty"`
+// StatusDump lists statuses by kind, each sorted by namespace/name. It is
+// written as one object keyed by kind, the kinds in order, a kind without
+// statuses left out.
+type StatusDump []KindStatus
+
+// KindStatus is the statuses of the objects of one kind.
+type KindStatus struct {
+	// Kind is the key the statuses are written under: gatewayClasses,
+	// httpRoutes, ...
+	Kind    string
+	Objects []ObjectStatus
 }
 
 // ObjectStatus is the status of one object.
@@ -83,19 +81,19 @@ func Of(r *translator.Result) (*Dump, error) {
 		d.Gateways = append(d.Gateways, gd)
 	}
 	s := r.Status
-	for _, name := range slices.Sorted(maps.Keys(s.GatewayClasses)) {
-		d.Status.GatewayClasses = append(d.Status.GatewayClasses, ObjectStatus{Name: name, Status: s.GatewayClasses[name]})
+	d.Status = StatusDump{
+		{"gatewayClasses", clusterScoped(s.GatewayClasses)},
+		{"gateways", namespaced(s.Gateways)},
+		{"listenerSets", namespaced(s.ListenerSets)},
+		{"httpRoutes", namespaced(s.HTTPRoutes)},
+		{"grpcRoutes", namespaced(s.GRPCRoutes)},
+		{"tlsRoutes", namespaced(s.TLSRoutes)},
+		{"tcpRoutes", namespaced(s.TCPRoutes)},
+		{"udpRoutes", namespaced(s.UDPRoutes)},
+		{"virtualHostOptions", namespaced(s.VirtualHostOptions)},
+		{"routeOptions", namespaced(s.RouteOptions)},
+		{"backendTLSPolicies", namespaced(s.BackendTLSPolicies)},
 	}
-	d.Status.Gateways = namespaced(s.Gateways)
-	d.Status.ListenerSets = namespaced(s.ListenerSets)
-	d.Status.HTTPRoutes = namespaced(s.HTTPRoutes)
-	d.Status.GRPCRoutes = namespaced(s.GRPCRoutes)
-	d.Status.TLSRoutes = namespaced(s.TLSRoutes)
-	d.Status.TCPRoutes = namespaced(s.TCPRoutes)
-	d.Status.UDPRoutes = namespaced(s.UDPRoutes)
-	d.Status.VirtualHostOptions = namespaced(s.VirtualHostOptions)
-	d.Status.RouteOptions = namespaced(s.RouteOptions)
-	d.Status.BackendTLSPolicies = namespaced(s.BackendTLSPolicies)
 	return d, nil
 }
 
@@ -125,6 +123,39 @@ func (d *Dump) YAML() ([]byte, error) {
 		writeYAML(&out, m[k], "  ")
 	}
 	return out.Bytes(), nil
+}
+
+// MarshalJSON writes s as one object keyed by kind, in the order of s,
+// leaving out the kinds without statuses.
+func (s StatusDump) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for _, k := range s {
+		if len(k.Objects) == 0 {
+			continue
+		}
+		objects, err := json.Marshal(k.Objects)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k.Kind, err)
+		}
+		if b.Len() > 1 {
+			b.WriteByte(',')
+		}
+		key, _ := json.Marshal(k.Kind) // a string always marshals
+		b.Write(key)
+		b.WriteByte(':')
+		b.Write(objects)
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
+
+func clusterScoped[V any](m map[string]V) []ObjectStatus {
+	out := make([]ObjectStatus, 0, len(m))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, ObjectStatus{Name: name, Status: m[name]})
+	}
+	return out
 }
 
 func namespaced[V any](m map[types.NamespacedName]V) []ObjectStatus {

@@ -7,32 +7,38 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 )
 
-func TestDecodeUnreserved(t *testing.T) {
-	for in, want := range map[string]string{
-		"/public/%2e%2e;/admin": "/public/..;/admin",
-		"/a%2Fb":                "/a%2Fb", // a slash is reserved: left encoded
-		"/%252e%252e":           "/%252e%252e",
-		"/%7Euser/%41":          "/~user/A",
-		"/100%25":               "/100%25",
-		"/trailing%2":           "/trailing%2",
-		"/%zz":                  "/%zz",
+// TestNormalisers checks the rewrites explain applies to a request as
+// Envoy does before matching it: the path's percent-encoded unreserved
+// characters decoded, the Host header's trailing dot removed.
+func TestNormalisers(t *testing.T) {
+	for _, n := range []struct {
+		name  string
+		apply func(string) string
+		cases map[string]string
+	}{
+		{"decodeUnreserved", decodeUnreserved, map[string]string{
+			"/public/%2e%2e;/admin": "/public/..;/admin",
+			"/a%2Fb":                "/a%2Fb", // a slash is reserved: left encoded
+			"/%252e%252e":           "/%252e%252e",
+			"/%7Euser/%41":          "/~user/A",
+			"/100%25":               "/100%25",
+			"/trailing%2":           "/trailing%2",
+			"/%zz":                  "/%zz",
+		}},
+		{"stripTrailingHostDot", stripTrailingHostDot, map[string]string{
+			"api.test.":      "api.test",
+			"api.test.:8080": "api.test:8080",
+			"api.test:8080":  "api.test:8080",
+			"api.test":       "api.test",
+		}},
 	} {
-		if got := decodeUnreserved(in); got != want {
-			t.Errorf("decodeUnreserved(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestStripTrailingHostDot(t *testing.T) {
-	for in, want := range map[string]string{
-		"api.test.":      "api.test",
-		"api.test.:8080": "api.test:8080",
-		"api.test:8080":  "api.test:8080",
-		"api.test":       "api.test",
-	} {
-		if got := stripTrailingHostDot(in); got != want {
-			t.Errorf("stripTrailingHostDot(%q) = %q, want %q", in, got, want)
-		}
+		t.Run(n.name, func(t *testing.T) {
+			for in, want := range n.cases {
+				if got := n.apply(in); got != want {
+					t.Errorf("%s(%q) = %q, want %q", n.name, in, got, want)
+				}
+			}
+		})
 	}
 }
 

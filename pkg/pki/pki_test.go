@@ -58,14 +58,7 @@ func TestIssuedCertificatesVerify(t *testing.T) {
 	if cert.NotAfter.After(ca.Cert.NotAfter) {
 		t.Fatal("a certificate outlives its CA")
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(ca.Cert)
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		t.Fatalf("client certificate does not verify as a client: %v", err)
-	}
-	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err == nil {
-		t.Fatal("a Gateway's client certificate verifies as a server certificate")
-	}
+	verifiesAsClientOnly(t, cert, ca)
 	if len(cert.URIs) != 1 || cert.URIs[0].String() != "spiffe://gatewarden/ns/team-a/gateway/gw" {
 		t.Fatalf("URIs = %v", cert.URIs)
 	}
@@ -103,12 +96,19 @@ func TestIssueKeepsTemplateNames(t *testing.T) {
 	if c.SerialNumber == nil || c.SerialNumber.Sign() <= 0 || c.KeyUsage != x509.KeyUsageDigitalSignature {
 		t.Errorf("serial %v, key usage %v: want a positive random serial and digital signature alone", c.SerialNumber, c.KeyUsage)
 	}
+	verifiesAsClientOnly(t, c, ca)
+}
+
+// verifiesAsClientOnly fails t unless cert, issued by ca, verifies against
+// it for client authentication and not for server authentication.
+func verifiesAsClientOnly(t *testing.T, cert *x509.Certificate, ca *pki.CA) {
+	t.Helper()
 	roots := x509.NewCertPool()
 	roots.AddCert(ca.Cert)
-	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		t.Errorf("client certificate does not verify against its CA: %v", err)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Errorf("client certificate does not verify against its CA as a client: %v", err)
 	}
-	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err == nil {
-		t.Error("a client certificate verifies for server auth")
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err == nil {
+		t.Error("a client certificate verifies as a server certificate")
 	}
 }
