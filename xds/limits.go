@@ -31,6 +31,16 @@ type Limits struct {
 	// (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS). Envoy opens one ADS stream
 	// per connection.
 	MaxStreamsPerConnection uint32
+	// MaxStreamsPerGateway caps the streams of one Gateway (one xDS
+	// identity) over all its connections: each Envoy replica holds one, so
+	// a Gateway's certificate, stolen or in a hostile tenant's hands,
+	// cannot open streams (each with its goroutines and buffers) without
+	// bound. A stream over it ends with ResourceExhausted; 0 sets no cap.
+	MaxStreamsPerGateway int
+	// MaxConnectionIdle closes a connection that has had no stream for
+	// this long: an Envoy always holds its ADS stream open, so a
+	// connection without one is kept by nothing gatewarden serves.
+	MaxConnectionIdle time.Duration
 	// SubscriptionBytes caps the memory held by subscriptions that are not
 	// the served names (those cost nothing: they point to the snapshot's
 	// index), per Gateway and over all streams. A request that would go
@@ -54,6 +64,8 @@ func DefaultLimits() Limits {
 		MaxRecvMsgSize:              8 << 20,
 		MaxNames:                    150_000,
 		MaxStreamsPerConnection:     16,
+		MaxStreamsPerGateway:        1024,
+		MaxConnectionIdle:           5 * time.Minute,
 		SubscriptionBytesPerGateway: 64 << 20,
 		SubscriptionBytes:           128 << 20,
 		MaxConnectionAge:            30 * time.Minute,
@@ -80,6 +92,7 @@ func (s *Server) serverOptions() []grpc.ServerOption {
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			Time: keepaliveTime, Timeout: keepaliveTimeout,
 			MaxConnectionAge: l.MaxConnectionAge, MaxConnectionAgeGrace: l.MaxConnectionAgeGrace,
+			MaxConnectionIdle: l.MaxConnectionIdle,
 		}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: keepaliveMinTime, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(l.MaxStreamsPerConnection),

@@ -1,6 +1,7 @@
 package xds_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,7 +13,10 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/credentials/insecure"
 	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/gatewarden/gatewarden/xds"
@@ -158,5 +162,78 @@ func TestHostileDeltaRequestsEndTheirStream(t *testing.T) {
 				t.Fatalf("refused{limit=%s} = %v, want >= 1", tc.limit, got)
 			}
 		})
+	}
+}
+
+// A Gateway's streams are capped over all its connections: one more than
+// the cap ends with ResourceExhausted and is counted, while another
+// Gateway's stream is served; once one of the Gateway's streams closes, a
+// new one is served again.
+func TestStreamsPerGatewayAreCapped(t *testing.T) {
+	l := xds.DefaultLimits()
+	l.MaxStreamsPerGateway = 2
+	s, m, client := startServerWith(t, xds.ServerOptions{Limits: &l})
+	publish(t, s, guideResult(t))
+	listeners := func(gw string) *discoveryv3.DiscoveryRequest {
+		return &discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "envoy", Cluster: gw}, TypeUrl: resourcev3.ListenerType}
+	}
+	var open []*sotwClient
+	for range l.MaxStreamsPerGateway {
+		c := newSotWClient(t, client)
+		c.send(listeners(gateway))
+		if _, ok := c.recv(5 * time.Second); !ok {
+			t.Fatal("a stream within the cap got no listeners")
+		}
+		open = append(open, c)
+	}
+	err := streamEnd(t, client.StreamAggregatedResources, time.Second, listeners(gateway))
+	if got := grpcstatus.Code(err); got != codes.ResourceExhausted {
+		t.Fatalf("a stream over the cap ended with %v (%v), want ResourceExhausted", got, err)
+	}
+	if got := testutil.ToFloat64(m.Refused.WithLabelValues("streams_per_gateway")); got != 1 {
+		t.Fatalf("refused{limit=streams_per_gateway} = %v, want 1", got)
+	}
+	if err := streamEnd(t, client.StreamAggregatedResources, time.Second, listeners("other/gateway")); err != nil {
+		t.Fatalf("another Gateway's stream: %v", err)
+	}
+	open[0].close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := streamEnd(t, client.StreamAggregatedResources, time.Second, listeners(gateway))
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after one of the Gateway's streams closed, a new one still ends with %v", err)
+		}
+	}
+}
+
+// A connection without a stream for MaxConnectionIdle is closed by the
+// server (GOAWAY): the client's connection goes idle.
+func TestIdleConnectionsAreClosed(t *testing.T) {
+	l := xds.DefaultLimits()
+	l.MaxConnectionIdle = 200 * time.Millisecond
+	s, _, addr := serve(t, xds.ServerOptions{Limits: &l})
+	publish(t, s, guideResult(t))
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	client := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+	if err := streamEnd(t, client.StreamAggregatedResources, 50*time.Millisecond,
+		&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "envoy", Cluster: gateway}, TypeUrl: resourcev3.ListenerType}); err != nil {
+		t.Fatal(err)
+	}
+	if state := conn.GetState(); state != connectivity.Ready {
+		t.Fatalf("after a stream, the connection is %v, want READY", state)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for state := conn.GetState(); state == connectivity.Ready; state = conn.GetState() {
+		if !conn.WaitForStateChange(ctx, state) {
+			t.Fatal("the connection without a stream is still open after 5 s")
+		}
 	}
 }

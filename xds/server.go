@@ -44,6 +44,7 @@ type Server struct {
 	nackLimit   nackLimiter
 	subBytes    map[string]int64 // gateway -> bytes its streams' subscriptions hold
 	subTotal    int64
+	gwStreams   map[string]int // gateway -> its streams past hello
 }
 
 // ServerOptions configure a Server; they are fixed at construction.

@@ -80,6 +80,11 @@ func serveStream[R any](s *Server, gs grpc.ServerStream, delta bool, recv func()
 		}
 		s.mu.Lock()
 		delete(s.streams, st.id)
+		if st.node != nil {
+			if s.gwStreams[st.gateway]--; s.gwStreams[st.gateway] <= 0 {
+				delete(s.gwStreams, st.gateway)
+			}
+		}
 		s.mu.Unlock()
 		s.release(st)
 		s.log.Info("xDS stream closed", "stream", st.id, "protocol", st.protocol(), "node", st.node.GetId(), "gateway", st.gateway)
@@ -150,6 +155,17 @@ func (s *Server) hello(st *stream, node *corev3.Node) error {
 		return err
 	}
 	s.mu.Lock()
+	if s.gwStreams == nil {
+		s.gwStreams = map[string]int{}
+	}
+	if n := s.gwStreams[node.GetCluster()]; s.limits.MaxStreamsPerGateway > 0 && n >= s.limits.MaxStreamsPerGateway {
+		s.mu.Unlock()
+		s.metrics.Refused.WithLabelValues("streams_per_gateway").Inc()
+		s.log.Warn("xDS stream refused: its Gateway has as many streams as gatewarden allows one", "stream", st.id,
+			"gateway", node.GetCluster(), "node", node.GetId(), "streams", n)
+		return status.Errorf(codes.ResourceExhausted, "Gateway %q has %d streams open, gatewarden's limit", node.GetCluster(), n)
+	}
+	s.gwStreams[node.GetCluster()]++
 	st.node, st.gateway, st.helloAt = node, node.GetCluster(), time.Now()
 	s.metrics.Connected.WithLabelValues(st.gateway).Inc()
 	configured := s.snapshots[st.gateway] != nil && !s.snapshots[st.gateway].empty
