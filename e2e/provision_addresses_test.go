@@ -3,10 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -19,8 +21,10 @@ import (
 // load balancer for it, that its status never names it (even once a
 // careless load balancer assigned it) and that it says AddressNotUsable;
 // that an honest request becomes the Service's spec.loadBalancerIP and is
-// published once assigned; and that an unsupported address type refuses
-// the Gateway (UnsupportedAddress).
+// published once assigned; that a Gateway asking for an address by a load
+// balancer's annotation is refused (InvalidParameters) and gets no Service;
+// and that an unsupported address type refuses the Gateway
+// (UnsupportedAddress).
 func TestKubernetesProvisionedAddresses(t *testing.T) {
 	k := startKube(t)
 	c, err := crclient.New(k.cfg, crclient.Options{Scheme: kube.NewScheme()})
@@ -112,6 +116,30 @@ spec:
 	status("team-b", "honest", "Accepted AddressNotAssigned []")
 	assign(honest, "203.0.113.77")
 	status("team-b", "honest", "Accepted Pending [203.0.113.77]")
+
+	// The victim's address asked of the load balancer by annotation, past
+	// the check of spec.addresses: refused, and no Service is made that
+	// would carry it.
+	k.kubectl(`apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: annotated, namespace: team-b}
+spec:
+  gatewayClassName: gatewarden
+  infrastructure: {annotations: {metallb.io/loadBalancerIPs: 203.0.113.10}}
+  listeners:
+  - {name: http, protocol: HTTP, port: 8080}
+`, "apply", "-f-")
+	eventually(t, 10*time.Second, "Gateway team-b/annotated: InvalidParameters naming the annotation", func() string {
+		got := k.kubectl("", "get", "gateway", "annotated", "-n", "team-b", "-o",
+			`jsonpath={.status.conditions[?(@.type=="Accepted")].reason}: {.status.conditions[?(@.type=="Accepted")].message}`)
+		if !strings.HasPrefix(got, "InvalidParameters: ") || !strings.Contains(got, `"metallb.io/loadBalancerIPs" asks a load balancer for an address`) {
+			return fmt.Sprintf("got %q", got)
+		}
+		return ""
+	})
+	if err := c.Get(ctx, types.NamespacedName{Namespace: "team-b", Name: "annotated-gatewarden"}, &corev1.Service{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the annotated Gateway's Service: %v, want not found", err)
+	}
 
 	// A type gatewarden does not support refuses the Gateway.
 	k.kubectl(gateway("team-b", "odd", `[{type: example.com/custom, value: "anything"}]`), "apply", "-f-")

@@ -173,7 +173,7 @@ func (t *translation) addressTaken(g *gwv1.Gateway, v string, holds bool) string
 		return ""
 	}
 	for _, o := range ai.requested[v] {
-		if o != g && olderGateway(o, g) < 0 {
+		if o != g && OlderGateway(o, g) < 0 {
 			return fmt.Sprintf("is requested by Gateway %s/%s, which is older", o.Namespace, o.Name)
 		}
 	}
@@ -232,9 +232,9 @@ func (t *translation) addressIndex() *addressIndex {
 	return ai
 }
 
-// olderGateway orders Gateways the way an address two of them ask for is
+// OlderGateway orders Gateways the way an address two of them ask for is
 // settled: the older first, then by namespace and name.
-func olderGateway(a, b *gwv1.Gateway) int {
+func OlderGateway(a, b *gwv1.Gateway) int {
 	if ta, tb := a.CreationTimestamp, b.CreationTimestamp; !ta.Equal(&tb) {
 		if ta.Before(&tb) {
 			return -1

@@ -27,9 +27,10 @@ import (
 // makes the Gateway Programmed=False, AddressNotUsable.
 
 // loadBalancerIP is the address gw's Service asks its load balancer for, ""
-// when gw requests none, or when another Service has it or asks for it: a
-// Gateway's Service never asks for another's address, whatever the load
-// balancer would do with the request.
+// when gw requests none, or when another Service has it or asks for it, or
+// an older Gateway of gatewarden's requests it: a Gateway's Service never
+// asks for another's address, whatever the load balancer would do with the
+// request.
 func (p *Provisioner) loadBalancerIP(ctx context.Context, gw *gwv1.Gateway) (string, error) {
 	ip := requestedIP(gw)
 	if ip == "" {
@@ -43,7 +44,42 @@ func (p *Provisioner) loadBalancerIP(ctx context.Context, gw *gwv1.Gateway) (str
 		p.o.Log.Warn("Gateway requests an address another Service has: its Service does not ask for it", "gateway", gw.Namespace+"/"+gw.Name, "address", ip, "service", who)
 		return "", nil
 	}
+	var gl gwv1.GatewayList
+	if err := p.c.List(ctx, &gl); err != nil {
+		return "", fmt.Errorf("list Gateways: %w", err)
+	}
+	owned := map[gwv1.ObjectName]bool{}
+	owns := func(o *gwv1.Gateway) bool {
+		name := o.Spec.GatewayClassName
+		if v, ok := owned[name]; ok {
+			return v
+		}
+		gc := &gwv1.GatewayClass{}
+		owned[name] = p.c.Get(ctx, client.ObjectKey{Name: string(name)}, gc) == nil && string(gc.Spec.ControllerName) == p.o.ControllerName
+		return owned[name]
+	}
+	if who := requestedByOlder(gw, ip, gl.Items, owns); who != "" {
+		p.o.Log.Warn("Gateway requests an address an older Gateway requests: its Service does not ask for it", "gateway", gw.Namespace+"/"+gw.Name, "address", ip, "older", who)
+		return "", nil
+	}
 	return ip, nil
+}
+
+// requestedByOlder names a Gateway of gatewarden's (owns) older than gw
+// that requests ip too, or is "": the older keeps an address two Gateways
+// ask for (translator.OlderGateway), so the younger's Service does not ask
+// its load balancer for it, even when the older's Service has not asked yet.
+func requestedByOlder(gw *gwv1.Gateway, ip string, gateways []gwv1.Gateway, owns func(*gwv1.Gateway) bool) string {
+	for i := range gateways {
+		o := &gateways[i]
+		if o.Namespace == gw.Namespace && o.Name == gw.Name || translator.OlderGateway(o, gw) >= 0 {
+			continue
+		}
+		if slices.ContainsFunc(o.Spec.Addresses, func(a gwv1.GatewaySpecAddress) bool { return a.Value == ip }) && owns(o) {
+			return client.ObjectKeyFromObject(o).String()
+		}
+	}
+	return ""
 }
 
 // requestedIP is the first IPAddress value of gw's spec.addresses.

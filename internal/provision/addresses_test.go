@@ -2,6 +2,7 @@ package provision
 
 import (
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -94,6 +95,44 @@ func TestBuildLoadBalancerIP(t *testing.T) {
 			}
 			if len(d.service.Spec.ExternalIPs) > 0 {
 				t.Fatalf("spec.externalIPs = %v, want none", d.service.Spec.ExternalIPs)
+			}
+		})
+	}
+}
+
+// TestRequestedByOlder: of two Gateways of gatewarden's that request one
+// address, the younger's Service does not ask for it (the older keeps it,
+// as the translator decides); Gateways of other controllers, younger ones
+// and gw itself do not count.
+func TestRequestedByOlder(t *testing.T) {
+	gw := testGateway() // team-a/web
+	gw.CreationTimestamp = metav1.NewTime(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC))
+	other := func(ns, name, class string, created time.Time, addrs ...string) gwv1.Gateway {
+		o := gwv1.Gateway{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, CreationTimestamp: metav1.NewTime(created)},
+			Spec: gwv1.GatewaySpec{GatewayClassName: gwv1.ObjectName(class)}}
+		for _, a := range addrs {
+			o.Spec.Addresses = append(o.Spec.Addresses, gwv1.GatewaySpecAddress{Value: a})
+		}
+		return o
+	}
+	before, after := gw.CreationTimestamp.Add(-time.Hour), gw.CreationTimestamp.Add(time.Hour)
+	owns := func(o *gwv1.Gateway) bool { return o.Spec.GatewayClassName == "gatewarden" }
+	for name, tc := range map[string]struct {
+		gateways []gwv1.Gateway
+		want     string
+	}{
+		"none":                    {nil, ""},
+		"itself":                  {[]gwv1.Gateway{*gw}, ""},
+		"older, same address":     {[]gwv1.Gateway{other("team-b", "first", "gatewarden", before, "192.0.2.1", "100.73.0.9")}, "team-b/first"},
+		"older, another address":  {[]gwv1.Gateway{other("team-b", "first", "gatewarden", before, "100.73.0.8")}, ""},
+		"younger, same address":   {[]gwv1.Gateway{other("team-b", "second", "gatewarden", after, "100.73.0.9")}, ""},
+		"older, another class":    {[]gwv1.Gateway{other("team-b", "first", "istio", before, "100.73.0.9")}, ""},
+		"as old, earlier by name": {[]gwv1.Gateway{other("team-0", "web", "gatewarden", gw.CreationTimestamp.Time, "100.73.0.9")}, "team-0/web"},
+		"as old, later by name":   {[]gwv1.Gateway{other("team-b", "web", "gatewarden", gw.CreationTimestamp.Time, "100.73.0.9")}, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if got := requestedByOlder(gw, "100.73.0.9", tc.gateways, owns); got != tc.want {
+				t.Fatalf("requestedByOlder = %q, want %q", got, tc.want)
 			}
 		})
 	}
