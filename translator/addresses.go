@@ -143,7 +143,7 @@ func (t *translation) gatewayService(g *gwv1.Gateway) *corev1.Service {
 // from g: anyone may write a spec.loadBalancerIP. The first such Service
 // in input order is named, else the first such Gateway.
 func (t *translation) addressTaken(g *gwv1.Gateway, v string, holds bool) string {
-	ai := t.addressIndex()
+	ai := t.requests()
 	first := -1 // position in t.in.Services of the first Service that takes v
 	consider := func(positions []int) {
 		for _, i := range positions {
@@ -182,7 +182,7 @@ func (t *translation) addressTaken(g *gwv1.Gateway, v string, holds bool) string
 
 // addressIndex holds, for the Gateways' addresses, what would otherwise be
 // found by scanning every Service for every Gateway: built on first use,
-// once per translation.
+// once per translation (the addresses only when a Gateway requests one).
 type addressIndex struct {
 	// gatewayService is each Gateway's labelled Service, the first in
 	// input order.
@@ -197,18 +197,30 @@ type addressIndex struct {
 }
 
 func (t *translation) addressIndex() *addressIndex {
-	if t.addrs != nil {
-		return t.addrs
-	}
-	ai := &addressIndex{gatewayService: map[types.NamespacedName]*corev1.Service{},
-		assigned: map[string][]int{}, asked: map[string][]int{}, requested: map[string][]*gwv1.Gateway{}}
-	for i, s := range t.in.Services {
-		if name, ok := s.Labels[GatewayServiceLabel]; ok {
-			k := nn(s.Namespace, name)
-			if _, dup := ai.gatewayService[k]; !dup {
-				ai.gatewayService[k] = s
+	if t.addrs == nil {
+		ai := &addressIndex{gatewayService: map[types.NamespacedName]*corev1.Service{}}
+		for _, s := range t.in.Services {
+			if name, ok := s.Labels[GatewayServiceLabel]; ok {
+				k := nn(s.Namespace, name)
+				if _, dup := ai.gatewayService[k]; !dup {
+					ai.gatewayService[k] = s
+				}
 			}
 		}
+		t.addrs = ai
+	}
+	return t.addrs
+}
+
+// requests is addressIndex with its addresses, indexed on first use: only
+// Gateways that request addresses need them.
+func (t *translation) requests() *addressIndex {
+	ai := t.addressIndex()
+	if ai.assigned != nil {
+		return ai
+	}
+	ai.assigned, ai.asked, ai.requested = map[string][]int{}, map[string][]int{}, map[string][]*gwv1.Gateway{}
+	for i, s := range t.in.Services {
 		for _, v := range assignedAddresses(s) {
 			if p := ai.assigned[v]; len(p) == 0 || p[len(p)-1] != i {
 				ai.assigned[v] = append(p, i)
@@ -228,7 +240,6 @@ func (t *translation) addressIndex() *addressIndex {
 			}
 		}
 	}
-	t.addrs = ai
 	return ai
 }
 
