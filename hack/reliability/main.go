@@ -48,8 +48,16 @@ func main() {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
 		os.Exit(1)
 	}
-	bin := filepath.Join(os.TempDir(), "gatewarden-reliability")
+	// gatewarden is built into a directory of its own, removed when the
+	// parts are done.
+	buildDir, err := os.MkdirTemp("", "gatewarden-reliability")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "reliability:", err)
+		os.Exit(1)
+	}
+	bin := filepath.Join(buildDir, "gatewarden")
 	if err := testenv.BuildGatewarden(bin); err != nil {
+		_ = os.RemoveAll(buildDir)
 		fmt.Fprintf(os.Stderr, "reliability: build: %v\n", err)
 		os.Exit(1)
 	}
@@ -134,6 +142,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "reliability:", err)
 	}
 	fmt.Printf("%d passed, %d failed\n", passed, failed)
+	if err := os.RemoveAll(buildDir); err != nil {
+		fmt.Fprintln(os.Stderr, "reliability:", err)
+	}
 	if failed > 0 {
 		os.Exit(1)
 	}
