@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -48,16 +49,26 @@ func (p *Provisioner) loadBalancerIP(ctx context.Context, gw *gwv1.Gateway) (str
 	if err := p.c.List(ctx, &gl); err != nil {
 		return "", fmt.Errorf("list Gateways: %w", err)
 	}
+	// Which classes are gatewarden's, read before deciding: a class that
+	// cannot be read fails the reconcile (it is retried) rather than be
+	// taken for another controller's, which would let gw ask.
 	owned := map[gwv1.ObjectName]bool{}
-	owns := func(o *gwv1.Gateway) bool {
-		name := o.Spec.GatewayClassName
-		if v, ok := owned[name]; ok {
-			return v
+	for i := range gl.Items {
+		name := gl.Items[i].Spec.GatewayClassName
+		if _, done := owned[name]; done {
+			continue
 		}
 		gc := &gwv1.GatewayClass{}
-		owned[name] = p.c.Get(ctx, client.ObjectKey{Name: string(name)}, gc) == nil && string(gc.Spec.ControllerName) == p.o.ControllerName
-		return owned[name]
+		switch err := p.c.Get(ctx, client.ObjectKey{Name: string(name)}, gc); {
+		case err == nil:
+			owned[name] = string(gc.Spec.ControllerName) == p.o.ControllerName
+		case apierrors.IsNotFound(err):
+			owned[name] = false
+		default:
+			return "", fmt.Errorf("read GatewayClass %s: %w", name, err)
+		}
 	}
+	owns := func(o *gwv1.Gateway) bool { return owned[o.Spec.GatewayClassName] }
 	if who := requestedByOlder(gw, ip, gl.Items, owns); who != "" {
 		p.o.Log.Warn("Gateway requests an address an older Gateway requests: its Service does not ask for it", "gateway", gw.Namespace+"/"+gw.Name, "address", ip, "older", who)
 		return "", nil
