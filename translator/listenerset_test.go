@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/ptr"
 	gwv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/gatewarden/gatewarden/pkg/resource"
@@ -112,17 +113,17 @@ func TestListenerSetsBoundedPerGateway(t *testing.T) {
 			Spec: gwv1.GatewayClassSpec{ControllerName: "gatewarden.io/gatewarden"}}},
 		Gateways: []*gwv1.Gateway{{ObjectMeta: metav1.ObjectMeta{Namespace: "infra", Name: "gw"},
 			Spec: gwv1.GatewaySpec{GatewayClassName: "gatewarden",
-				AllowedListeners: &gwv1.AllowedListeners{Namespaces: &gwv1.ListenerNamespaces{From: ptrTo(gwv1.NamespacesFromAll)}},
-				Listeners:        []gwv1.Listener{{Name: "http", Port: 8080, Protocol: gwv1.HTTPProtocolType, Hostname: ptrTo(gwv1.Hostname("platform.test"))}}}}},
+				AllowedListeners: &gwv1.AllowedListeners{Namespaces: &gwv1.ListenerNamespaces{From: ptr.To(gwv1.NamespacesFromAll)}},
+				Listeners:        []gwv1.Listener{{Name: "http", Port: 8080, Protocol: gwv1.HTTPProtocolType, Hostname: ptr.To(gwv1.Hostname("platform.test"))}}}}},
 	}
 	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := range sets {
 		s := &gwv1.ListenerSet{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant", Name: fmt.Sprintf("set-%02d", i),
 			CreationTimestamp: metav1.NewTime(start.Add(time.Duration(i) * time.Minute))},
-			Spec: gwv1.ListenerSetSpec{ParentRef: gwv1.ParentGatewayReference{Name: "gw", Namespace: ptrTo(gwv1.Namespace("infra"))}}}
+			Spec: gwv1.ListenerSetSpec{ParentRef: gwv1.ParentGatewayReference{Name: "gw", Namespace: ptr.To(gwv1.Namespace("infra"))}}}
 		for j := range perSet {
 			s.Spec.Listeners = append(s.Spec.Listeners, gwv1.ListenerEntry{Name: gwv1.SectionName(fmt.Sprintf("l%d", j)),
-				Port: 8080, Protocol: gwv1.HTTPProtocolType, Hostname: ptrTo(gwv1.Hostname(fmt.Sprintf("h%d-%d.test", i, j)))})
+				Port: 8080, Protocol: gwv1.HTTPProtocolType, Hostname: ptr.To(gwv1.Hostname(fmt.Sprintf("h%d-%d.test", i, j)))})
 		}
 		in.ListenerSets = append(in.ListenerSets, s)
 	}
@@ -131,10 +132,10 @@ func TestListenerSetsBoundedPerGateway(t *testing.T) {
 	route := &gwv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant", Name: "app"}}
 	for _, s := range in.ListenerSets {
 		route.Spec.ParentRefs = append(route.Spec.ParentRefs, gwv1.ParentReference{
-			Group: ptrTo(gwv1.Group(gwv1.GroupName)), Kind: ptrTo(gwv1.Kind("ListenerSet")), Name: gwv1.ObjectName(s.Name)})
+			Group: ptr.To(gwv1.Group(gwv1.GroupName)), Kind: ptr.To(gwv1.Kind("ListenerSet")), Name: gwv1.ObjectName(s.Name)})
 	}
 	route.Spec.Rules = []gwv1.HTTPRouteRule{{BackendRefs: []gwv1.HTTPBackendRef{{BackendRef: gwv1.BackendRef{
-		BackendObjectReference: gwv1.BackendObjectReference{Name: "app", Port: ptrTo(gwv1.PortNumber(80))}}}}}}
+		BackendObjectReference: gwv1.BackendObjectReference{Name: "app", Port: ptr.To(gwv1.PortNumber(80))}}}}}}
 	in.HTTPRoutes = []*gwv1.HTTPRoute{route}
 	in.Services = []*corev1.Service{{ObjectMeta: metav1.ObjectMeta{Namespace: "tenant", Name: "app"},
 		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}}}}
@@ -179,4 +180,3 @@ func TestListenerSetsBoundedPerGateway(t *testing.T) {
 	}
 }
 
-func ptrTo[T any](v T) *T { return &v }
