@@ -179,4 +179,3 @@ func TestListenerSetsBoundedPerGateway(t *testing.T) {
 		t.Errorf("%d virtual hosts served, want %d", hosts, want)
 	}
 }
-
